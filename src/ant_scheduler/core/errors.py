@@ -1,0 +1,43 @@
+"""Errors a user can cause. Each carries a stable machine code; the API maps them to 4xx."""
+
+from __future__ import annotations
+
+
+class AntError(Exception):
+    """Base of every user-facing error. `code` is stable; `message` is for humans."""
+
+    code = "bad_request"
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class TaskRejected(AntError):
+    """A submission (or one line of it) cannot be accepted as written."""
+
+    code = "task_rejected"
+    status = 400
+
+
+class DuplicateTaskId(AntError):
+    code = "duplicate_task_id"
+    status = 409
+
+
+class TaskNotFound(AntError):
+    code = "task_not_found"
+    status = 404
+
+
+class InvalidTransition(AntError):
+    """The task is not in a state that allows the requested action."""
+
+    code = "invalid_state"
+    status = 409
+
+
+class ConfigError(AntError):
+    code = "config_error"
+    status = 400

@@ -1,0 +1,117 @@
+"""The task model: what a task is, its states, and the one table of allowed state changes."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+
+from ant_scheduler.core.errors import InvalidTransition
+
+
+class TaskState(str, enum.Enum):
+    QUEUED = "queued"
+    HELD = "held"  # recovered after a restart, waiting for the user to restore or forget it
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    KILLED = "killed"
+    LOST = "lost"  # was running while ANT was down and vanished without an exit code
+
+    @property
+    def is_finished(self) -> bool:
+        return self in FINISHED_STATES
+
+    @property
+    def is_active(self) -> bool:
+        """Queued or running: lives in the engine's memory, not only in the store."""
+        return self in (TaskState.QUEUED, TaskState.RUNNING)
+
+
+FINISHED_STATES = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.KILLED})
+
+# The single source of truth for the lifecycle. Anything not listed is refused.
+ALLOWED_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
+    TaskState.QUEUED: frozenset({TaskState.RUNNING, TaskState.HELD, TaskState.FAILED}),
+    # A held task is restored to the queue (forgetting it deletes the row, not a transition).
+    TaskState.HELD: frozenset({TaskState.QUEUED}),
+    TaskState.RUNNING: frozenset(
+        {TaskState.SUCCEEDED, TaskState.FAILED, TaskState.KILLED, TaskState.LOST}
+    ),
+    TaskState.SUCCEEDED: frozenset(),
+    TaskState.FAILED: frozenset(),
+    TaskState.KILLED: frozenset(),
+    # A lost task can be restored: it is queued again under the same id.
+    TaskState.LOST: frozenset({TaskState.QUEUED}),
+}
+
+
+def check_transition(current: TaskState, new: TaskState) -> None:
+    """Raise InvalidTransition unless `current -> new` is allowed."""
+    if new not in ALLOWED_TRANSITIONS[current]:
+        raise InvalidTransition(f"a {current.value} task cannot become {new.value}")
+
+
+@dataclass
+class TaskSpec:
+    """What the parser produces from user input: a task that has not been accepted yet."""
+
+    task_id: str
+    command: str  # final command, after ant_wd / conda wrapping and {rand} substitution
+    submitted: str  # the text the user typed for this task (one logical line in multi mode)
+    n_gpus: int
+    env: dict[str, str] = field(default_factory=dict)
+    priority: int = 0
+    workdir: str | None = None  # from ant_wd; None means the directory ANT was launched from
+
+
+@dataclass
+class Task:
+    """An accepted task. Times are POSIX seconds (floats), set by the engine's clock."""
+
+    task_id: str
+    command: str
+    submitted: str
+    n_gpus: int
+    env: dict[str, str]
+    state: TaskState
+    priority: int
+    created_at: float
+    workdir: str | None = None
+    gpu_ids: list[int] = field(default_factory=list)
+    queue_seq: int = 0  # position key within a priority: lower starts first
+    started_at: float | None = None
+    finished_at: float | None = None
+    exit_code: int | None = None
+    log_path: str | None = None
+    pid: int | None = None
+    pid_start_time: float | None = None  # process create time, so a reused pid is never adopted
+    session_id: int | None = None  # server session in which the task was last queued or running
+    reason: str | None = None  # why it failed/was lost/held, when ANT knows
+
+    @classmethod
+    def from_spec(cls, spec: TaskSpec, *, created_at: float, queue_seq: int) -> Task:
+        return cls(
+            task_id=spec.task_id,
+            command=spec.command,
+            submitted=spec.submitted,
+            n_gpus=spec.n_gpus,
+            env=dict(spec.env),
+            state=TaskState.QUEUED,
+            priority=spec.priority,
+            created_at=created_at,
+            workdir=spec.workdir,
+            queue_seq=queue_seq,
+        )
+
+    def move_to(self, new: TaskState) -> None:
+        """Change state, enforcing ALLOWED_TRANSITIONS."""
+        check_transition(self.state, new)
+        self.state = new
+
+    def copy(self) -> Task:
+        return dataclasses.replace(self, env=dict(self.env), gpu_ids=list(self.gpu_ids))
+
+    def queue_order_key(self) -> tuple[int, int]:
+        """Higher priority first, then lower queue_seq (earlier submission or promoted)."""
+        return (-self.priority, self.queue_seq)
