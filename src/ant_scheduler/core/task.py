@@ -32,7 +32,10 @@ FINISHED_STATES = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.KI
 
 # The single source of truth for the lifecycle. Anything not listed is refused.
 ALLOWED_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
-    TaskState.QUEUED: frozenset({TaskState.RUNNING, TaskState.HELD, TaskState.FAILED}),
+    # FAILED: it could not be launched; KILLED: cancelled by the user before it started.
+    TaskState.QUEUED: frozenset(
+        {TaskState.RUNNING, TaskState.HELD, TaskState.FAILED, TaskState.KILLED}
+    ),
     # A held task is restored to the queue (forgetting it deletes the row, not a transition).
     TaskState.HELD: frozenset({TaskState.QUEUED}),
     TaskState.RUNNING: frozenset(

@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): auth, validation and JSON shapes. No scheduling logic lives here."""

@@ -1,0 +1,120 @@
+"""create_app: the FastAPI application around one Engine, with auth and one JSON error shape."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ant_scheduler import __version__
+from ant_scheduler.api.auth import AuthMiddleware, BodyLimitMiddleware
+from ant_scheduler.api.routes import events, gpus, recovery, system, tasks
+from ant_scheduler.core.errors import AntError
+from ant_scheduler.engine import Engine
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+_NO_UI = """<!doctype html><html><head><title>ANT</title></head><body>
+<h1>ANT is running</h1><p>The web UI is not built. Run <code>make ui</code>, or use the API at
+<a href="/api/docs">/api/docs</a> and the <code>ant</code> command.</p></body></html>"""
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+}
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", ""))
+    return "; ".join(parts) or "invalid request"
+
+
+def create_app(
+    engine: Engine,
+    *,
+    token: str,
+    tls: bool = True,
+    manage_engine: bool = True,
+    on_shutdown: Callable[[str], None] | None = None,
+) -> FastAPI:
+    """The app. With manage_engine, the app's lifespan starts and stops the engine."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_engine:
+            await engine.start()
+        yield
+        if manage_engine:
+            message = await engine.stop()
+            if on_shutdown is not None:
+                on_shutdown(message)
+
+    app = FastAPI(
+        title="ANT Scheduler",
+        version=__version__,
+        docs_url="/api/docs",
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.state.token = token
+    app.state.tls = tls
+
+    @app.exception_handler(AntError)
+    async def ant_error(request: Request, exc: AntError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(400, "invalid_request", _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return error_response(exc.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(500, "internal_error", f"internal error: {type(exc).__name__}")
+
+    for module in (system, tasks, gpus, recovery, events):
+        app.include_router(module.router)
+
+    index_file = WEB_DIR / "index.html"
+
+    def ui_index() -> Response:
+        if index_file.is_file():
+            return FileResponse(index_file, media_type="text/html")
+        return HTMLResponse(_NO_UI)
+
+    app.state.ui_index = ui_index
+    if (WEB_DIR / "assets").is_dir():
+        app.mount("/assets", StaticFiles(directory=WEB_DIR / "assets"), name="assets")
+
+    # The last added middleware runs first: auth before the body is even read.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=engine.settings.SERVER_max_body_bytes)
+    app.add_middleware(AuthMiddleware, token=token, public_metrics=False)
+    return app

@@ -1,0 +1,158 @@
+"""Token auth for every route but health and login, the login cookie, and the CSRF rule.
+
+Default deny: the middleware checks every request, so a route added later is protected unless it
+is named in PUBLIC_PATHS. A browser gets an HttpOnly cookie derived from the token (never the token
+itself); state-changing requests authenticated by that cookie must also carry the X-ANT-CSRF header,
+which a cross-site form cannot set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+
+COOKIE_NAME = "ant_session"
+CSRF_HEADER = "x-ant-csrf"
+PUBLIC_PATHS = frozenset({"/api/", "/api", "/api/v1/login", "/api/v1/logout"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def load_or_create_token(state_dir: Path) -> str:
+    """ANT_TOKEN if set; else the token file in the state dir, created (mode 0600) on first use."""
+    from_env = os.environ.get("ANT_TOKEN")
+    if from_env:
+        return from_env
+    path = state_dir / "token"
+    if path.is_file():
+        token = path.read_text().strip()
+        if token:
+            return token
+    state_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    os.chmod(path, 0o600)
+    return token
+
+
+def cookie_value(token: str) -> str:
+    return hmac.new(token.encode(), b"ant-session-cookie", hashlib.sha256).hexdigest()
+
+
+def is_public(path: str) -> bool:
+    """Health, login, and the web UI's static shell (it holds no data; it shows a login form)."""
+    return path in PUBLIC_PATHS or not (path.startswith("/api") or path == "/metrics")
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, token: str, public_metrics: bool = False) -> None:
+        self.app = app
+        self.token = token.encode()
+        self.cookie = cookie_value(token).encode()
+        self.public_metrics = public_metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if is_public(path) or (self.public_metrics and path == "/metrics"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
+        auth = headers.get("authorization", b"")
+        if auth[:7].lower() == b"bearer " and hmac.compare_digest(auth[7:].strip(), self.token):
+            await self.app(scope, receive, send)
+            return
+        session = _cookie(headers.get("cookie", b""), COOKIE_NAME)
+        if session is not None and hmac.compare_digest(session.encode(), self.cookie):
+            if scope["method"] not in SAFE_METHODS and CSRF_HEADER not in headers:
+                await _deny(send, 403, "csrf_failed", "missing X-ANT-CSRF header")
+                return
+            await self.app(scope, receive, send)
+            return
+        await _deny(send, 401, "unauthorized", "missing or wrong token")
+
+
+def _cookie(raw: bytes, name: str) -> str | None:
+    try:
+        jar: SimpleCookie = SimpleCookie(raw.decode("latin-1"))
+    except Exception:
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel is not None else None
+
+
+async def _deny(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over the limit with 413 before the app reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for key, value in scope.get("headers", []):
+            if key.lower() == b"content-length":
+                try:
+                    too_big = int(value) > self.max_bytes
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    await _deny(send, 413, "payload_too_large", self._message())
+                    return
+        # Read the whole body first (bodies here are small JSON), so a chunked upload that grows
+        # past the limit is refused before the app sees any of it.
+        chunks: list[bytes] = []
+        seen = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
+                await _deny(send, 413, "payload_too_large", self._message())
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _message(self) -> str:
+        return f"request body larger than {self.max_bytes} bytes"

@@ -1,0 +1,31 @@
+"""/api/v1/recovery: held and lost tasks from earlier server sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from ant_scheduler.api.deps import engine_of, tasks_json
+from ant_scheduler.api.schemas import Deleted, RecoveryOut, RestoreRequest, TasksOut
+
+router = APIRouter(prefix="/api/v1/recovery", tags=["recovery"])
+
+
+@router.get("", response_model=RecoveryOut)
+async def recovery(request: Request) -> dict[str, Any]:
+    engine = engine_of(request)
+    groups = engine.recovery()
+    return {key: tasks_json(engine, tasks) for key, tasks in groups.items()}
+
+
+@router.post("/restore", response_model=TasksOut)
+async def restore(body: RestoreRequest, request: Request) -> dict[str, Any]:
+    engine = engine_of(request)
+    return {"tasks": tasks_json(engine, engine.restore(body.task_ids))}
+
+
+@router.delete("/{task_id}", response_model=Deleted)
+async def forget(task_id: str, request: Request) -> dict[str, Any]:
+    engine_of(request).forget(task_id)
+    return {"task_id": task_id, "deleted": True}

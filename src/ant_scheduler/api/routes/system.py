@@ -1,0 +1,97 @@
+"""Health, login/logout, and server information."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from ant_scheduler import __version__
+from ant_scheduler.api.auth import COOKIE_NAME, cookie_value
+from ant_scheduler.api.deps import engine_of
+from ant_scheduler.api.schemas import Health, LoginRequest, ServerInfo
+from ant_scheduler.core.errors import AntError
+
+router = APIRouter(tags=["system"])
+
+
+class WrongToken(AntError):
+    code = "unauthorized"
+    status = 401
+
+
+@router.get("/api/", response_model=Health)
+async def health() -> dict[str, str]:
+    """Liveness; needs no token and says nothing sensitive."""
+    return {"status": "ok", "version": __version__}
+
+
+def _set_cookie(response: Response, request: Request, token: str) -> None:
+    response.set_cookie(
+        COOKIE_NAME,
+        cookie_value(token),
+        httponly=True,
+        secure=request.app.state.tls,
+        samesite="strict",
+        path="/",
+        max_age=30 * 24 * 3600,
+    )
+
+
+@router.post("/api/v1/login", status_code=204, response_class=Response)
+async def login(body: LoginRequest, request: Request) -> Response:
+    """Exchange the token for the session cookie (what the web page does)."""
+    token: str = request.app.state.token
+    if not hmac.compare_digest(body.token.encode(), token.encode()):
+        raise WrongToken("wrong token")
+    response = Response(status_code=204)
+    _set_cookie(response, request, token)
+    return response
+
+
+@router.post("/api/v1/logout", status_code=204, response_class=Response)
+async def logout() -> Response:
+    response = Response(status_code=204)
+    response.delete_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+@router.get("/", include_in_schema=False, response_model=None)
+async def index(request: Request, token: str | None = None) -> Response:
+    """The printed login URL lands here: `/?token=...` sets the cookie, then shows the UI."""
+    expected: str = request.app.state.token
+    if token is not None and hmac.compare_digest(token.encode(), expected.encode()):
+        response: Response = RedirectResponse("/", status_code=303)
+        _set_cookie(response, request, expected)
+        return response
+    page: Response = request.app.state.ui_index()
+    return page
+
+
+@router.get("/api/v1/server", response_model=ServerInfo)
+async def server_info(request: Request) -> dict[str, Any]:
+    engine = engine_of(request)
+    s = engine.settings
+    return {
+        "version": __version__,
+        "session_id": engine.session_id,
+        "started_at": engine.started_at,
+        "gpu_backend": engine.gpu_backend.name if engine.gpu_backend else "none",
+        "policy": s.RUNNER_policy,
+        "recovery": engine.recovery_summary,
+        "ui": {
+            "step_interval_ms": int(s.step_interval * 1000),
+            "terminal_win_height": s.VISUALIZER_terminal_win_height,
+            "ongoing_output_line_control_enabled": s.VISUALIZER_ongoing_output_line_control_enabled,
+            "completed_output_line_control_enabled": (
+                s.VISUALIZER_completed_output_line_control_enabled
+            ),
+            "completed_output_default_lines": s.VISUALIZER_completed_output_default_lines,
+            "output_min_lines": s.VISUALIZER_output_min_lines,
+            "output_max_lines": s.VISUALIZER_output_max_lines,
+            "view_log_max_lines": s.VISUALIZER_view_log_max_lines,
+            "history_size": s.MONITORING_history_size,
+        },
+    }

@@ -1,0 +1,188 @@
+"""/api/v1/tasks: submit, list, inspect, kill, restart, promote, delete, logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, Response, StreamingResponse
+
+from ant_scheduler.api.deps import engine_of, tasks_json
+from ant_scheduler.api.schemas import (
+    Deleted,
+    LogOut,
+    SubmitRequest,
+    TaskOut,
+    TaskPage,
+    TasksOut,
+    TerminalOut,
+)
+from ant_scheduler.core.errors import AntError
+from ant_scheduler.core.task import TaskState
+from ant_scheduler.core.terminal import parse_progress
+from ant_scheduler.logs import LogFollower, read_last_lines
+
+router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
+
+
+class BadQuery(AntError):
+    code = "invalid_request"
+    status = 400
+
+
+def parse_states(text: str | None) -> list[TaskState] | None:
+    if not text:
+        return None
+    states = []
+    for part in text.split(","):
+        try:
+            states.append(TaskState(part.strip()))
+        except ValueError:
+            valid = ", ".join(s.value for s in TaskState)
+            raise BadQuery(f"unknown state {part.strip()!r}; valid: {valid}") from None
+    return states
+
+
+@router.post("", status_code=201, response_model=TasksOut)
+async def submit(body: SubmitRequest, request: Request) -> dict[str, Any]:
+    engine = engine_of(request)
+    tasks = engine.submit(
+        body.command,
+        mode=body.mode,
+        n_gpus=body.n_gpus,
+        task_id=body.task_id,
+        env=body.env,
+        priority=body.priority,
+    )
+    return {"tasks": tasks_json(engine, tasks)}
+
+
+@router.get("", response_model=TaskPage)
+async def list_tasks(
+    request: Request,
+    state: Annotated[str | None, Query(description="comma-separated states")] = None,
+    q: Annotated[str | None, Query(max_length=1000)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    engine = engine_of(request)
+    tasks, total = engine.list_tasks(parse_states(state), q, limit, offset)
+    return {"tasks": tasks_json(engine, tasks), "total": total}
+
+
+@router.get("/{task_id}", response_model=TaskOut)
+async def get_task(task_id: str, request: Request) -> dict[str, Any]:
+    engine = engine_of(request)
+    return engine.task_dict(engine.get(task_id))
+
+
+@router.delete("/{task_id}", response_model=Deleted)
+async def delete_task(task_id: str, request: Request) -> dict[str, Any]:
+    engine_of(request).delete(task_id)
+    return {"task_id": task_id, "deleted": True}
+
+
+@router.post("/{task_id}/kill", response_model=TaskOut)
+async def kill_task(task_id: str, request: Request) -> dict[str, Any]:
+    engine = engine_of(request)
+    return engine.task_dict(await engine.kill(task_id))
+
+
+@router.post("/{task_id}/restart", status_code=201, response_model=TaskOut)
+async def restart_task(task_id: str, request: Request) -> dict[str, Any]:
+    engine = engine_of(request)
+    return engine.task_dict(await engine.restart(task_id))
+
+
+@router.post("/{task_id}/promote", response_model=TaskOut)
+async def promote_task(task_id: str, request: Request) -> dict[str, Any]:
+    engine = engine_of(request)
+    return engine.task_dict(engine.promote(task_id))
+
+
+@router.get("/{task_id}/terminal", response_model=TerminalOut)
+async def terminal(
+    task_id: str, request: Request, lines: Annotated[int | None, Query(ge=1, le=10_000)] = None
+) -> dict[str, Any]:
+    engine = engine_of(request)
+    rendered = engine.terminal(engine.get(task_id), lines)
+    return {"task_id": task_id, "lines": rendered, "progress": parse_progress(rendered)}
+
+
+@router.get(
+    "/{task_id}/log",
+    response_model=LogOut,
+    responses={200: {"content": {"text/plain": {}}, "description": "JSON, or the file if full"}},
+)
+async def get_log(
+    task_id: str,
+    request: Request,
+    lines: Annotated[int | None, Query(ge=0)] = None,
+    full: bool = False,
+) -> Any:
+    engine = engine_of(request)
+    task = engine.get(task_id)
+    path = Path(task.log_path) if task.log_path else None
+    if full:
+        if path is None or not path.is_file():
+            return Response(b"", media_type="text/plain; charset=utf-8")
+        return FileResponse(
+            path, media_type="text/plain; charset=utf-8", filename=f"{task.task_id}.log"
+        )
+    cap = engine.settings.VISUALIZER_view_log_max_lines
+    n = cap if lines is None else min(lines, cap)
+    if path is None or not path.is_file():
+        return {"task_id": task_id, "text": "", "lines": n, "size": 0}
+    size = path.stat().st_size
+    return {"task_id": task_id, "text": read_last_lines(path, n), "lines": n, "size": size}
+
+
+@router.get("/{task_id}/log/stream", response_class=StreamingResponse)
+async def stream_log(
+    task_id: str,
+    request: Request,
+    offset: Annotated[int | None, Query(ge=0, description="byte offset; default: end")] = None,
+) -> StreamingResponse:
+    """SSE: `output` events with new text as it is written, then one `end` event."""
+    engine = engine_of(request)
+    engine.get(task_id)  # 404 before the stream starts
+
+    async def generate() -> AsyncIterator[bytes]:
+        follower: LogFollower | None = None
+        n = 0
+        idle = 0.0
+        while True:
+            task = engine.get(task_id)
+            if follower is None and task.log_path:
+                path = Path(task.log_path)
+                start = offset
+                if start is None:
+                    start = path.stat().st_size if path.is_file() else 0
+                follower = LogFollower(path, start)
+            text = follower.read_new_text() if follower is not None else ""
+            if text:
+                n += 1
+                data = json.dumps({"text": text, "offset": follower.offset if follower else 0})
+                yield f"id: {n}\nevent: output\ndata: {data}\n\n".encode()
+                idle = 0.0
+                continue
+            if task.state not in (TaskState.QUEUED, TaskState.RUNNING):
+                end = {"state": task.state.value, "exit_code": task.exit_code}
+                yield f"event: end\ndata: {json.dumps(end)}\n\n".encode()
+                return
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(0.1)
+            idle += 0.1
+            if idle >= 15:
+                idle = 0.0
+                yield b": keepalive\n\n"
+
+    return StreamingResponse(generate(), media_type="text/event-stream", headers=_SSE_HEADERS)
+
+
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

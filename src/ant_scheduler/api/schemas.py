@@ -1,0 +1,118 @@
+"""Request and response shapes of the REST API. Field names here are a public contract."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_COMMAND_CHARS = 10 * 1024 * 1024
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SubmitRequest(Strict):
+    command: str = Field(
+        max_length=MAX_COMMAND_CHARS, description="one command, or multi-queue text"
+    )
+    mode: Literal["single", "multi"] = "single"
+    n_gpus: int | None = Field(default=None, ge=0, le=1024)
+    task_id: str | None = Field(default=None, max_length=1024, description="id or id template")
+    env: dict[str, str] = Field(default_factory=dict, max_length=4096)
+    priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
+
+
+class TaskOut(BaseModel):
+    task_id: str
+    command: str
+    submitted: str
+    n_gpus: int
+    gpu_ids: list[int]
+    env: dict[str, str]
+    state: Literal["queued", "held", "running", "succeeded", "failed", "killed", "lost"]
+    priority: int
+    queue_position: int | None
+    pending_reason: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    exit_code: int | None
+    log_path: str | None
+    reason: str | None
+    pid: int | None
+    session_id: int | None
+
+
+class TasksOut(BaseModel):
+    tasks: list[TaskOut]
+
+
+class TaskPage(BaseModel):
+    tasks: list[TaskOut]
+    total: int
+
+
+class LogOut(BaseModel):
+    task_id: str
+    text: str
+    lines: int
+    size: int = Field(description="file size in bytes when read; stream from here with ?offset=")
+
+
+class TerminalOut(BaseModel):
+    task_id: str
+    lines: list[str]
+    progress: float | None
+
+
+class GpuOut(BaseModel):
+    index: int
+    uuid: str
+    name: str
+    enabled: bool
+    state: Literal["free", "allocated", "disabled", "busy_external", "unavailable"]
+    task_ids: list[str]
+    util: float
+    mem_used: int
+    mem_total: int
+    external: str | None
+    error: str | None
+
+
+class GpuPatch(Strict):
+    enabled: bool
+
+
+class RecoveryOut(BaseModel):
+    last_session: list[TaskOut]
+    earlier_sessions: list[TaskOut]
+
+
+class RestoreRequest(Strict):
+    task_ids: list[str] = Field(min_length=1, max_length=100_000)
+
+
+class Deleted(BaseModel):
+    task_id: str
+    deleted: bool = True
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class LoginRequest(Strict):
+    token: str = Field(max_length=4096)
+
+
+class ServerInfo(BaseModel):
+    version: str
+    session_id: int
+    started_at: float
+    gpu_backend: str
+    policy: str
+    recovery: dict[str, int]
+    ui: dict[str, int | bool]

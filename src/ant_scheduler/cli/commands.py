@@ -1,0 +1,504 @@
+"""The client commands of `ant` (everything but `serve`): they talk to a server over the API."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import click
+
+from ant_scheduler.cli.main import (
+    EXIT_REJECTED,
+    EXIT_TASK_FAILED,
+    cli,
+    client_from,
+    emit_json,
+    fail,
+    handle_errors,
+    json_option,
+)
+from ant_scheduler.cli.render import age, console, gpu_table, task_detail, task_table
+
+FINISHED = ("succeeded", "failed", "killed", "lost")
+
+
+def _dump(model: Any) -> Any:
+    return model.model_dump(mode="json")
+
+
+def _parse_env(pairs: Iterable[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"-e expects KEY=VALUE, got {pair!r}", EXIT_REJECTED)
+        env[key] = value
+    return env
+
+
+def _exit_code_of(task: Any) -> int:
+    if task.state == "succeeded":
+        return 0
+    if task.exit_code is not None and 0 < task.exit_code < 256:
+        return int(task.exit_code)
+    return EXIT_TASK_FAILED
+
+
+def _follow(client: Any, task_id: str, offset: int | None) -> Any:
+    """Print new log output until the task ends; return the final task."""
+    for event in client.follow_log(task_id, offset=offset):
+        if event.event == "output":
+            sys.stdout.write(event.data["text"])
+            sys.stdout.flush()
+        elif event.event == "end":
+            break
+    return client.get_task(task_id)
+
+
+# ---------------------------------------------------------------------------------- submit
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.option("-g", "--gpus", "n_gpus", type=int, help="Number of GPUs (default: server's).")
+@click.option("--id", "task_id", help="Task id or template, e.g. exp-[phrase] (default [uuid]).")
+@click.option("-e", "--env", "env", multiple=True, metavar="KEY=VAL", help="Environment variable.")
+@click.option("-p", "--priority", type=int, default=0, show_default=True, help="Higher runs first.")
+@click.option(
+    "--multi",
+    "multi",
+    type=click.File("r"),
+    help="Read multi-queue text (one task per line) from FILE, or - for stdin.",
+)
+@click.option("-f", "--follow", is_flag=True, help="Stream the log until the task ends.")
+@json_option
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+@handle_errors
+def submit(
+    ctx: click.Context,
+    n_gpus: int | None,
+    task_id: str | None,
+    env: tuple[str, ...],
+    priority: int,
+    multi: Any,
+    follow: bool,
+    as_json: bool,
+    command: tuple[str, ...],
+) -> None:
+    """Queue a command; print the new task id(s).
+
+    Several words are joined with spaces, as ssh does; quote one argument to keep shell
+    operators for the task: ant submit -- 'cd /data && python train.py'.
+
+    \b
+    Examples:
+      ant submit -g 2 --id exp-[phrase] -e WANDB_MODE=offline -- python train.py --lr 3e-4
+      ant submit --multi jobs.txt
+      printf 'python a.py\\npython b.py\\n' | ant submit --multi - -g 1
+      ant submit -f -- python eval.py          # follow its output, exit with its exit code
+    """
+    if multi is not None and command:
+        fail("give either a command or --multi, not both", EXIT_REJECTED)
+    if multi is not None:
+        text, mode = multi.read(), "multi"
+    elif command:
+        text, mode = (command[0] if len(command) == 1 else " ".join(command)), "single"
+    else:
+        fail("nothing to submit: give a command after -- or use --multi FILE", EXIT_REJECTED)
+    with client_from(ctx) as client:
+        tasks = client.submit(
+            text,
+            mode=mode,
+            n_gpus=n_gpus,
+            task_id=task_id,
+            env=_parse_env(env),
+            priority=priority,
+        )
+        if as_json:
+            emit_json({"tasks": [_dump(t) for t in tasks]})
+        else:
+            for task in tasks:
+                click.echo(task.task_id)
+        if follow:
+            if len(tasks) != 1:
+                fail("--follow needs exactly one task", EXIT_REJECTED)
+            final = _follow(client, tasks[0].task_id, offset=0)
+            raise SystemExit(_exit_code_of(final))
+
+
+# ---------------------------------------------------------------------------------- reading
+
+
+@cli.command("ls")
+@click.option(
+    "--state", "states", help="Comma-separated states: queued,held,running,succeeded,failed,…"
+)
+@click.option("-q", "--query", "q", help="Search task ids and commands.")
+@click.option("-n", "--limit", type=int, default=50, show_default=True, help="Rows to show.")
+@click.option("--offset", type=int, default=0, help="Rows to skip.")
+@json_option
+@click.pass_context
+@handle_errors
+def ls_(
+    ctx: click.Context, states: str | None, q: str | None, limit: int, offset: int, as_json: bool
+) -> None:
+    """List tasks: running, queued (in queue order), held/lost, then finished (newest first).
+
+    \b
+    Examples:
+      ant ls
+      ant ls --state queued,running
+      ant ls -q resnet --json
+    """
+    state_list = [s.strip() for s in states.split(",")] if states else None
+    with client_from(ctx) as client:
+        tasks, total = client.list_tasks(states=state_list, q=q, limit=limit, offset=offset)
+    if as_json:
+        emit_json({"tasks": [_dump(t) for t in tasks], "total": total})
+        return
+    console().print(task_table(tasks, time.time()))
+    if total > len(tasks) + offset:
+        click.echo(f"… {total - len(tasks) - offset} more (use --limit/--offset)")
+
+
+@cli.command()
+@click.argument("task_id")
+@json_option
+@click.pass_context
+@handle_errors
+def show(ctx: click.Context, task_id: str, as_json: bool) -> None:
+    """Show one task in full.
+
+    \b
+    Example:
+      ant show exp-amber-falcon --json
+    """
+    with client_from(ctx) as client:
+        task = client.get_task(task_id)
+    if as_json:
+        emit_json(_dump(task))
+    else:
+        console().print(task_detail(task, time.time()))
+
+
+@cli.command()
+@click.argument("task_id")
+@click.option("-n", "--lines", type=int, default=None, help="Last N lines (server caps it).")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing until the task ends.")
+@json_option
+@click.pass_context
+@handle_errors
+def logs(ctx: click.Context, task_id: str, lines: int | None, follow: bool, as_json: bool) -> None:
+    """Print a task's log. With -f, follow it and exit with the task's exit code.
+
+    \b
+    Examples:
+      ant logs exp-1 -n 100
+      ant logs -f exp-1
+    """
+    with client_from(ctx) as client:
+        log = client.log(task_id, lines)
+        if as_json and not follow:
+            emit_json(_dump(log))
+            return
+        sys.stdout.write(log.text)
+        sys.stdout.flush()
+        if follow:
+            final = _follow(client, task_id, offset=log.size)
+            raise SystemExit(_exit_code_of(final))
+
+
+# ---------------------------------------------------------------------------------- actions
+
+
+def _each(ctx: click.Context, ids: tuple[str, ...], action: str, as_json: bool) -> None:
+    with client_from(ctx) as client:
+        results = []
+        for task_id in ids:
+            if action == "rm":
+                client.delete_task(task_id)
+                results.append({"task_id": task_id, "deleted": True})
+                if not as_json:
+                    click.echo(f"removed {task_id}")
+                continue
+            task = getattr(client, action)(task_id)
+            results.append(_dump(task))
+            if not as_json:
+                verb = {"kill": "killed", "restart": "queued", "promote": "promoted"}[action]
+                shown = task.task_id if action != "restart" else f"{task_id} -> {task.task_id}"
+                if action == "kill" and task.state == "running":
+                    verb = "killing"
+                click.echo(f"{verb} {shown}")
+    if as_json:
+        emit_json({"tasks": results})
+
+
+@cli.command()
+@click.argument("task_ids", nargs=-1, required=True)
+@json_option
+@click.pass_context
+@handle_errors
+def kill(ctx: click.Context, task_ids: tuple[str, ...], as_json: bool) -> None:
+    """Kill running tasks (SIGTERM to the whole process group, then SIGKILL) or cancel queued ones.
+
+    \b
+    Example:
+      ant kill exp-1 exp-2
+    """
+    _each(ctx, task_ids, "kill", as_json)
+
+
+@cli.command()
+@click.argument("task_ids", nargs=-1, required=True)
+@json_option
+@click.pass_context
+@handle_errors
+def rm(ctx: click.Context, task_ids: tuple[str, ...], as_json: bool) -> None:
+    """Remove queued, held or finished tasks (log files stay on disk).
+
+    \b
+    Example:
+      ant rm old-run-1 old-run-2
+    """
+    _each(ctx, task_ids, "rm", as_json)
+
+
+@cli.command()
+@click.argument("task_ids", nargs=-1, required=True)
+@json_option
+@click.pass_context
+@handle_errors
+def restart(ctx: click.Context, task_ids: tuple[str, ...], as_json: bool) -> None:
+    """Queue a copy of each task (same command, GPUs, env) as <id>-restart-N.
+
+    \b
+    Example:
+      ant restart exp-1
+    """
+    _each(ctx, task_ids, "restart", as_json)
+
+
+@cli.command()
+@click.argument("task_id")
+@json_option
+@click.pass_context
+@handle_errors
+def promote(ctx: click.Context, task_id: str, as_json: bool) -> None:
+    """Move a queued task to the front of the queue.
+
+    \b
+    Example:
+      ant promote urgent-eval
+    """
+    _each(ctx, (task_id,), "promote", as_json)
+
+
+@cli.command()
+@click.argument("task_ids", nargs=-1, required=True)
+@click.option("--timeout", type=float, default=None, help="Give up after SECONDS (exit 1).")
+@json_option
+@click.pass_context
+@handle_errors
+def wait(
+    ctx: click.Context, task_ids: tuple[str, ...], timeout: float | None, as_json: bool
+) -> None:
+    """Wait until the tasks finish; exit non-zero if any did not succeed.
+
+    \b
+    Example:
+      ant wait exp-1 exp-2 && echo all good
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with client_from(ctx) as client:
+        pending = list(dict.fromkeys(task_ids))
+        done: dict[str, Any] = {}
+        while pending:
+            for task_id in list(pending):
+                task = client.get_task(task_id)
+                if task.state in FINISHED:
+                    done[task_id] = task
+                    pending.remove(task_id)
+            if not pending:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                fail(f"timed out waiting for {', '.join(pending)}", EXIT_TASK_FAILED)
+            time.sleep(0.2)
+    if as_json:
+        emit_json({"tasks": [_dump(done[i]) for i in dict.fromkeys(task_ids)]})
+    else:
+        for task_id in dict.fromkeys(task_ids):
+            task = done[task_id]
+            code = "" if task.exit_code is None else f" (exit {task.exit_code})"
+            click.echo(f"{task_id}: {task.state}{code}")
+    if any(t.state != "succeeded" for t in done.values()):
+        raise SystemExit(EXIT_TASK_FAILED)
+
+
+# ---------------------------------------------------------------------------------- gpus
+
+
+@cli.group(invoke_without_command=True)
+@json_option
+@click.pass_context
+@handle_errors
+def gpus(ctx: click.Context, as_json: bool) -> None:
+    """Show the GPUs; `ant gpus enable|disable IDX...` toggles them.
+
+    \b
+    Examples:
+      ant gpus
+      ant gpus disable 3
+      ant gpus enable 3 --json
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    with client_from(ctx) as client:
+        items = client.gpus()
+    if as_json:
+        emit_json({"gpus": [_dump(g) for g in items]})
+    else:
+        console().print(gpu_table(items))
+
+
+def _toggle(ctx: click.Context, indices: tuple[int, ...], enabled: bool, as_json: bool) -> None:
+    with client_from(ctx) as client:
+        changed = [client.set_gpu(i, enabled) for i in indices]
+    if as_json:
+        emit_json({"gpus": [_dump(g) for g in changed]})
+    else:
+        for gpu in changed:
+            click.echo(f"GPU {gpu.index}: {'enabled' if gpu.enabled else 'disabled'}")
+
+
+@gpus.command()
+@click.argument("indices", nargs=-1, type=int, required=True)
+@json_option
+@click.pass_context
+@handle_errors
+def enable(ctx: click.Context, indices: tuple[int, ...], as_json: bool) -> None:
+    """Let ANT schedule tasks on these GPUs again."""
+    _toggle(ctx, indices, True, as_json)
+
+
+@gpus.command()
+@click.argument("indices", nargs=-1, type=int, required=True)
+@json_option
+@click.pass_context
+@handle_errors
+def disable(ctx: click.Context, indices: tuple[int, ...], as_json: bool) -> None:
+    """Stop scheduling on these GPUs (running tasks keep them until they end)."""
+    _toggle(ctx, indices, False, as_json)
+
+
+# ---------------------------------------------------------------------------------- recovery
+
+
+@cli.group(invoke_without_command=True)
+@json_option
+@click.pass_context
+@handle_errors
+def recover(ctx: click.Context, as_json: bool) -> None:
+    """List held and lost tasks from earlier runs; restore or forget them.
+
+    \b
+    Examples:
+      ant recover
+      ant recover restore --all
+      ant recover forget old-task
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    with client_from(ctx) as client:
+        rec = client.recovery()
+    if as_json:
+        emit_json(_dump(rec))
+        return
+    now = time.time()
+    for title, items in (
+        ("Last session", rec.last_session),
+        ("Earlier sessions", rec.earlier_sessions),
+    ):
+        click.echo(f"{title}: {len(items)} task(s)")
+        if items:
+            console().print(task_table(items, now))
+
+
+@recover.command("restore")
+@click.argument("task_ids", nargs=-1)
+@click.option("--all", "restore_all", is_flag=True, help="Restore every held and lost task.")
+@json_option
+@click.pass_context
+@handle_errors
+def recover_restore(
+    ctx: click.Context, task_ids: tuple[str, ...], restore_all: bool, as_json: bool
+) -> None:
+    """Put held/lost tasks back in the queue under the same id."""
+    with client_from(ctx) as client:
+        ids = list(task_ids)
+        if restore_all:
+            rec = client.recovery()
+            ids += [t.task_id for t in rec.last_session + rec.earlier_sessions]
+        if not ids:
+            fail("nothing to restore: give task ids or --all", EXIT_REJECTED)
+        restored = client.restore(list(dict.fromkeys(ids)))
+    if as_json:
+        emit_json({"tasks": [_dump(t) for t in restored]})
+    else:
+        for task in restored:
+            click.echo(f"restored {task.task_id}")
+
+
+@recover.command("forget")
+@click.argument("task_ids", nargs=-1, required=True)
+@json_option
+@click.pass_context
+@handle_errors
+def recover_forget(ctx: click.Context, task_ids: tuple[str, ...], as_json: bool) -> None:
+    """Delete held/lost tasks from recovery history (log files stay)."""
+    with client_from(ctx) as client:
+        for task_id in task_ids:
+            client.forget(task_id)
+    if as_json:
+        emit_json({"tasks": [{"task_id": i, "deleted": True} for i in task_ids]})
+    else:
+        for task_id in task_ids:
+            click.echo(f"forgot {task_id}")
+
+
+# ---------------------------------------------------------------------------------- health
+
+
+@cli.command()
+@json_option
+@click.pass_context
+@handle_errors
+def health(ctx: click.Context, as_json: bool) -> None:
+    """Check that the server answers and the token works.
+
+    \b
+    Example:
+      ant health --json
+    """
+    with client_from(ctx) as client:
+        status = client.health()
+        info = client.server_info()
+        gpu_list = client.gpus()
+    data = {
+        "status": status["status"],
+        "version": status["version"],
+        "url": client.url,
+        "gpu_backend": info.gpu_backend,
+        "gpus": len(gpu_list),
+        "policy": info.policy,
+        "session_id": info.session_id,
+        "uptime_seconds": round(time.time() - info.started_at, 1),
+    }
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(
+            f"ok: ANT {data['version']} at {data['url']}, {data['gpus']} GPU(s) "
+            f"({data['gpu_backend']}), up {age(info.started_at, time.time())}"
+        )

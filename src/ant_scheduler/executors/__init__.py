@@ -1,0 +1,1 @@
+"""Executors start, watch, kill and re-adopt task processes."""

@@ -1,0 +1,176 @@
+"""Settings: the seed-compatible JSON config, plus CLI overrides, turned into one typed object.
+
+Unknown keys only warn (old configs keep working); a value of the wrong type is an error that names
+the key and the type it should have, so a typo never silently becomes a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+import warnings
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from ant_scheduler.core.errors import ConfigError
+
+
+class UnknownConfigKey(UserWarning):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- the seed's keys, same names and defaults -------------------------------------------
+    backend_port: int = 5000  # accepted for compatibility; ANT serves everything on frontend_port
+    frontend_port: int = 6060
+    step_interval: float = 1
+    logger: str = "default_logger"
+    loader: str = "memory_loader"
+    handler: str = "subprocess_handler"
+    runner: str = "gpu_runner"
+    visualizer: str = "flask_visualizer"
+    RUNNER_default_n_gpus: int = 0
+    RECOVERY_enabled: bool = True
+    RECOVERY_state_file: str = "./ant_runner_logs/ant_recovery_state.json"
+    LOGGER_log_dir: str = "./ant_runner_logs"
+    LOGGER_log_to_file: bool = True
+    LOGGER_log_to_stdout: bool = True
+    LOGGER_level: int = 0
+    ADGS_enabled: bool = False
+    ADGS_usage_threshold: float = 0.5
+    ADGS_mem_threshold: float = 0.5
+    MONITORING_history_size: int = 300
+    MONITORING_refresh_interval: float = 1
+    MONITORING_smoother_alpha: float = 0.1
+    HANDLER_pipe_to_file: bool = True
+    VISUALIZER_log_max_height: int = 20
+    VISUALIZER_log_max_width: str | int = "inf"
+    VISUALIZER_terminal_win_height: int = 20
+    VISUALIZER_ongoing_output_line_control_enabled: bool = True
+    VISUALIZER_completed_output_line_control_enabled: bool = True
+    VISUALIZER_completed_output_default_lines: int = 50
+    VISUALIZER_output_min_lines: int = 1
+    VISUALIZER_output_max_lines: int = 10
+    VISUALIZER_view_log_max_lines: int = 200
+    # --- keys ANT 2 adds (documented in docs/configuration.md) --------------------------------
+    RUNNER_policy: str = "fifo"
+    RUNNER_max_cpu_tasks: int | None = None
+    RUNNER_on_shutdown: str = "keep"
+    RUNNER_kill_grace_seconds: float = 10
+    RECOVERY_auto_restore: bool = False
+    STATE_dir: str | None = None
+    SERVER_host: str = "0.0.0.0"
+    SERVER_max_body_bytes: int = 16 * 1024 * 1024
+    ADGS_window_seconds: float = 20
+    ADGS_grace_seconds: float = 30
+    METRICS_require_auth: bool = True
+
+    @property
+    def state_dir(self) -> Path:
+        """Where the database, token, certificate and connection file live."""
+        return Path(self.STATE_dir) if self.STATE_dir else Path(self.LOGGER_log_dir)
+
+    def replace(self, **changes: Any) -> Settings:
+        merged = {f.name: getattr(self, f.name) for f in fields(self)}
+        merged.update(changes)
+        return settings_from_mapping(merged, source="overrides")
+
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "RUNNER_policy": ("fifo", "backfill"),
+    "RUNNER_on_shutdown": ("keep", "terminate"),
+}
+_TYPE_HINTS = typing.get_type_hints(Settings)
+
+
+def _type_name(hint: Any) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        parts = [("null" if a is type(None) else names[a]) for a in typing.get_args(hint)]
+        return " or ".join(parts)
+    return names[hint]
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if isinstance(value, bool):  # JSON true is not a number here
+        return hint is bool
+    if hint is float:
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    return isinstance(value, hint)
+
+
+def _check_ranges(s: Settings) -> None:
+    def need(ok: bool, key: str, what: str) -> None:
+        if not ok:
+            raise ConfigError(f"config key '{key}': must be {what}, got {getattr(s, key)!r}")
+
+    for key in ("frontend_port", "backend_port"):
+        need(0 <= getattr(s, key) <= 65535, key, "a port number between 0 and 65535")
+    for key in ("step_interval", "MONITORING_refresh_interval"):
+        need(getattr(s, key) > 0, key, "greater than 0")
+    need(0 < s.MONITORING_smoother_alpha <= 1, "MONITORING_smoother_alpha", "in (0, 1]")
+    need(s.RUNNER_default_n_gpus >= 0, "RUNNER_default_n_gpus", ">= 0")
+    need(
+        s.RUNNER_max_cpu_tasks is None or s.RUNNER_max_cpu_tasks >= 1,
+        "RUNNER_max_cpu_tasks",
+        "null (unlimited) or >= 1",
+    )
+    need(s.RUNNER_kill_grace_seconds >= 0, "RUNNER_kill_grace_seconds", ">= 0")
+    need(s.MONITORING_history_size >= 1, "MONITORING_history_size", ">= 1")
+    need(s.VISUALIZER_terminal_win_height >= 1, "VISUALIZER_terminal_win_height", ">= 1")
+    need(s.VISUALIZER_view_log_max_lines >= 1, "VISUALIZER_view_log_max_lines", ">= 1")
+    need(s.SERVER_max_body_bytes >= 1024, "SERVER_max_body_bytes", ">= 1024")
+    for key, allowed in _CHOICES.items():
+        need(getattr(s, key) in allowed, key, "one of " + ", ".join(repr(a) for a in allowed))
+
+
+def settings_from_mapping(data: Any, *, source: str = "config") -> Settings:
+    """Validate a parsed JSON object into Settings. Warns on unknown keys, raises on bad values."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the config must be a JSON object")
+    known = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            warnings.warn(f"{source}: unknown config key '{key}' (ignored)", UnknownConfigKey, 2)
+            continue
+        hint = _TYPE_HINTS[key]
+        if not _matches(value, hint):
+            raise ConfigError(
+                f"{source}: config key '{key}' must be {_type_name(hint)}, got {json.dumps(value)}"
+            )
+        values[key] = value
+    settings = Settings(**values)
+    _check_ranges(settings)
+    return settings
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read a config file. With no path, `./config/default.json` if present (as the seed does)."""
+    if path is None:
+        candidate = Path("config/default.json")
+        if not candidate.is_file():
+            return Settings()
+        path = candidate
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    return settings_from_mapping(data, source=str(path))
+
+
+def defaults_as_dict() -> dict[str, Any]:
+    return dataclasses.asdict(Settings())

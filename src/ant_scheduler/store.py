@@ -1,0 +1,329 @@
+"""The durable store: SQLite in WAL mode, the single source of truth for tasks and sessions.
+
+Every write is one small transaction committed with synchronous=FULL, so when a method returns
+the change survives kill -9 and power loss. Writes touch only the rows they change; the cost per
+event does not grow with history. One connection, used only from the event-loop thread.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ant_scheduler.core.errors import ConfigError, DuplicateTaskId, TaskNotFound
+from ant_scheduler.core.task import FINISHED_STATES, Task, TaskState
+from ant_scheduler.core.templates import MAX_TASK_ID_LENGTH
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE sessions (
+            session_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            started_at REAL NOT NULL,
+            log_dir TEXT NOT NULL,
+            ended_at REAL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE tasks (
+            task_id TEXT PRIMARY KEY,
+            command TEXT NOT NULL,
+            submitted TEXT NOT NULL,
+            n_gpus INTEGER NOT NULL,
+            env TEXT NOT NULL,
+            state TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            workdir TEXT,
+            gpu_ids TEXT NOT NULL,
+            queue_seq INTEGER NOT NULL,
+            started_at REAL,
+            finished_at REAL,
+            exit_code INTEGER,
+            log_path TEXT,
+            pid INTEGER,
+            pid_start_time REAL,
+            session_id INTEGER,
+            reason TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX tasks_state ON tasks (state)")
+    db.execute("CREATE INDEX tasks_finished ON tasks (finished_at)")
+
+
+MIGRATIONS: list[Migration] = [_v1]
+
+_COLUMNS = (
+    "task_id command submitted n_gpus env state priority created_at workdir gpu_ids queue_seq "
+    "started_at finished_at exit_code log_path pid pid_start_time session_id reason"
+).split()
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tasks"
+_INSERT = f"INSERT INTO tasks ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_UPDATE = f"UPDATE tasks SET {', '.join(f'{c} = ?' for c in _COLUMNS[1:])} WHERE task_id = ?"
+
+# Listing order: running, queued (queue order), held and lost, then finished newest first.
+_FINISHED_SQL = ", ".join(f"'{s.value}'" for s in FINISHED_STATES)
+_ORDER = f"""ORDER BY
+    CASE state WHEN 'running' THEN 0 WHEN 'queued' THEN 1 WHEN 'held' THEN 2 WHEN 'lost' THEN 2
+               ELSE 3 END,
+    CASE WHEN state = 'running' THEN started_at END ASC,
+    CASE WHEN state = 'queued' THEN -priority END ASC,
+    CASE WHEN state = 'queued' THEN queue_seq END ASC,
+    CASE WHEN state IN ('held', 'lost') THEN created_at END ASC,
+    CASE WHEN state IN ({_FINISHED_SQL}) THEN finished_at END DESC,
+    rowid DESC"""
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    session_id: int
+    started_at: float
+    log_dir: str
+    ended_at: float | None
+
+
+def _row(task: Task) -> tuple[Any, ...]:
+    return (
+        task.task_id,
+        task.command,
+        task.submitted,
+        task.n_gpus,
+        json.dumps(task.env),
+        task.state.value,
+        task.priority,
+        task.created_at,
+        task.workdir,
+        json.dumps(task.gpu_ids),
+        task.queue_seq,
+        task.started_at,
+        task.finished_at,
+        task.exit_code,
+        task.log_path,
+        task.pid,
+        task.pid_start_time,
+        task.session_id,
+        task.reason,
+    )
+
+
+def _task(row: Sequence[Any]) -> Task:
+    values = dict(zip(_COLUMNS, row, strict=True))
+    values["env"] = json.loads(values["env"])
+    values["gpu_ids"] = json.loads(values["gpu_ids"])
+    values["state"] = TaskState(values["state"])
+    return Task(**values)
+
+
+def _like(q: str) -> str:
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class Store:
+    def __init__(self, path: Path, migrations: Sequence[Migration] | None = None) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate(list(MIGRATIONS if migrations is None else migrations))
+
+    # ------------------------------------------------------------------ plumbing
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _migrate(self, migrations: list[Migration]) -> None:
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        current = self.schema_version
+        if current > len(migrations):
+            raise ConfigError(
+                f"the database {self.path} has schema version {current}, newer than this ANT "
+                f"understands ({len(migrations)}); upgrade ANT or use another state directory"
+            )
+        for version in range(current + 1, len(migrations) + 1):
+            with self._tx() as db:
+                migrations[version - 1](db)
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (str(version),),
+                )
+
+    @property
+    def schema_version(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ sessions
+
+    def begin_session(self, started_at: float, log_dir: str) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO sessions (started_at, log_dir) VALUES (?, ?)", (started_at, log_dir)
+            )
+            return int(cur.lastrowid or 0)
+
+    def end_session(self, session_id: int, ended_at: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE sessions SET ended_at = ? WHERE session_id = ?", (ended_at, session_id)
+            )
+
+    def sessions(self) -> list[SessionRow]:
+        rows = self._db.execute(
+            "SELECT session_id, started_at, log_dir, ended_at FROM sessions "
+            "ORDER BY session_id DESC"
+        ).fetchall()
+        return [SessionRow(*row) for row in rows]
+
+    # ------------------------------------------------------------------ tasks: writes
+
+    def insert_tasks(self, tasks: Sequence[Task]) -> None:
+        """All or nothing: a duplicate id (in the batch or stored) rejects the whole batch."""
+        ids = [t.task_id for t in tasks]
+        seen: set[str] = set()
+        for task_id in ids:
+            if task_id in seen:
+                raise DuplicateTaskId(f"duplicate task id {task_id!r}")
+            seen.add(task_id)
+        try:
+            with self._tx() as db:
+                db.executemany(_INSERT, [_row(t) for t in tasks])
+        except sqlite3.IntegrityError:
+            taken = sorted(self.existing_ids(ids))
+            raise DuplicateTaskId(
+                f"duplicate task id {taken[0]!r}" if taken else "duplicate task id"
+            ) from None
+
+    def update_task(self, task: Task) -> None:
+        self.update_tasks([task])
+
+    def update_tasks(self, tasks: Sequence[Task]) -> None:
+        if not tasks:
+            return
+        with self._tx() as db:
+            for task in tasks:
+                row = _row(task)
+                cur = db.execute(_UPDATE, (*row[1:], row[0]))
+                if cur.rowcount == 0:
+                    raise TaskNotFound(f"no task with id {task.task_id!r}")
+
+    def delete_task(self, task_id: str) -> bool:
+        return self.delete_tasks([task_id]) == 1
+
+    def delete_tasks(self, task_ids: Sequence[str]) -> int:
+        with self._tx() as db:
+            cur = db.executemany("DELETE FROM tasks WHERE task_id = ?", [(i,) for i in task_ids])
+            return int(cur.rowcount)
+
+    # ------------------------------------------------------------------ tasks: reads
+
+    def get_task(self, task_id: str) -> Task | None:
+        row = self._db.execute(f"{_SELECT} WHERE task_id = ?", (task_id,)).fetchone()
+        return _task(row) if row else None
+
+    def exists(self, task_id: str) -> bool:
+        return (
+            self._db.execute("SELECT 1 FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+            is not None
+        )
+
+    def existing_ids(self, task_ids: Collection[str]) -> set[str]:
+        found: set[str] = set()
+        ids = list(task_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._db.execute(f"SELECT task_id FROM tasks WHERE task_id IN ({marks})", chunk)
+            found.update(r[0] for r in rows)
+        return found
+
+    def load_tasks(self, states: Collection[TaskState]) -> list[Task]:
+        if not states:
+            return []
+        marks = ", ".join("?" * len(states))
+        rows = self._db.execute(
+            f"{_SELECT} WHERE state IN ({marks}) {_ORDER}", [s.value for s in states]
+        ).fetchall()
+        return [_task(r) for r in rows]
+
+    def list_tasks(
+        self,
+        *,
+        states: Collection[TaskState] | None = None,
+        q: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[Task], int]:
+        """One page in listing order, and how many tasks match in all."""
+        where: list[str] = []
+        args: list[Any] = []
+        if states:
+            where.append(f"state IN ({', '.join('?' * len(states))})")
+            args += [s.value for s in states]
+        if q:
+            where.append(
+                "(task_id LIKE ? ESCAPE '\\' OR command LIKE ? ESCAPE '\\' "
+                "OR submitted LIKE ? ESCAPE '\\')"
+            )
+            args += [_like(q)] * 3
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        total = int(self._db.execute(f"SELECT COUNT(*) FROM tasks {clause}", args).fetchone()[0])
+        rows = self._db.execute(
+            f"{_SELECT} {clause} {_ORDER} LIMIT ? OFFSET ?", [*args, limit, offset]
+        ).fetchall()
+        return [_task(r) for r in rows], total
+
+    def max_queue_seq(self) -> int:
+        return int(self._db.execute("SELECT COALESCE(MAX(queue_seq), 0) FROM tasks").fetchone()[0])
+
+    def min_queue_seq(self) -> int:
+        return int(self._db.execute("SELECT COALESCE(MIN(queue_seq), 0) FROM tasks").fetchone()[0])
+
+    def count_by_state(self) -> dict[TaskState, int]:
+        rows = self._db.execute("SELECT state, COUNT(*) FROM tasks GROUP BY state").fetchall()
+        counts = {state: 0 for state in TaskState}
+        for state, n in rows:
+            counts[TaskState(state)] = int(n)
+        return counts
+
+    def next_free_restart_id(self, base: str) -> str:
+        """`<base>-restart-N` with the smallest unused N >= 1, trimmed to the id length limit.
+
+        Restarting `job-restart-1` gives `job-restart-2`, not `job-restart-1-restart-1`.
+        """
+        base = re.sub(r"-restart-\d+$", "", base) or base
+        n = 1
+        while True:
+            suffix = f"-restart-{n}"
+            candidate = base[: MAX_TASK_ID_LENGTH - len(suffix)] + suffix
+            if not self.exists(candidate):
+                return candidate
+            n += 1
