@@ -73,7 +73,11 @@ def _ids(indices: Iterable[int]) -> str:
 
 
 def _blocked_reason(
-    task: QueuedTask, gpus: Sequence[GpuView], free: Sequence[int], kept: Mapping[int, str]
+    task: QueuedTask,
+    gpus: Sequence[GpuView],
+    free: Sequence[int],
+    kept: Mapping[int, str],
+    assigned: Mapping[int, str],
 ) -> str:
     """e.g. 'needs 4 GPUs; 2 free (1, 3); GPU 2 busy outside ANT (pid 7); GPU 0 disabled'."""
     parts = [f"needs {_plural(task.n_gpus)}"]
@@ -81,6 +85,8 @@ def _blocked_reason(
     for gpu in gpus:
         if gpu.index in kept:
             parts.append(f"GPU {gpu.index} kept for older task {kept[gpu.index]}")
+        elif gpu.index in assigned:
+            parts.append(f"GPU {gpu.index} given to {assigned[gpu.index]}")
         elif not gpu.enabled:
             parts.append(f"GPU {gpu.index} disabled")
         elif gpu.unavailable is not None:
@@ -122,6 +128,7 @@ def plan(
     cpu_running = running_cpu_tasks
     blocker: QueuedTask | None = None  # the oldest GPU task that does not fit
     kept: dict[int, str] = {}  # backfill: GPU index -> id of the task it is kept for
+    assigned: dict[int, str] = {}  # GPU index -> task starting on it in this plan
 
     for task in order_queue(queue):
         if task.n_gpus == 0:
@@ -144,15 +151,16 @@ def plan(
             chosen = tuple(available[: task.n_gpus])
             starts.append(Start(task.task_id, chosen))
             free = [i for i in free if i not in chosen]
+            assigned.update({i: task.task_id for i in chosen})
             continue
         if blocker is None:
             blocker = task
             if policy == "backfill":
                 target = _target_set(task, gpus)
                 kept = {i: task.task_id for i in target if i in free}
-            pending[task.task_id] = _blocked_reason(task, gpus, available, {})
+            pending[task.task_id] = _blocked_reason(task, gpus, available, {}, assigned)
         else:
-            pending[task.task_id] = _blocked_reason(task, gpus, available, kept)
+            pending[task.task_id] = _blocked_reason(task, gpus, available, kept, assigned)
     return Plan(tuple(starts), pending)
 
 

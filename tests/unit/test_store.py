@@ -1,0 +1,180 @@
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ant_scheduler.core.errors import ConfigError, DuplicateTaskId, TaskNotFound
+from ant_scheduler.core.task import Task, TaskState
+from ant_scheduler.store import MIGRATIONS, Store
+
+
+def task(task_id: str, state: TaskState = TaskState.QUEUED, **fields: object) -> Task:
+    t = Task(
+        task_id=task_id,
+        command=f"echo {task_id}",
+        submitted=f"echo {task_id}",
+        n_gpus=1,
+        env={},
+        state=state,
+        priority=0,
+        created_at=1.0,
+    )
+    for key, value in fields.items():
+        setattr(t, key, value)
+    return t
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "state" / "ant.db")
+
+
+def test_every_field_round_trips(store: Store) -> None:
+    t = task(
+        "full",
+        TaskState.RUNNING,
+        env={"Q": 'it\'s "quoted"', "U": "ünï"},
+        gpu_ids=[1, 3],
+        queue_seq=9,
+        started_at=2.5,
+        exit_code=None,
+        log_path="/l/full.log",
+        pid=123,
+        pid_start_time=99.25,
+        session_id=4,
+        reason=None,
+        workdir="/w",
+        priority=-3,
+    )
+    store.insert_tasks([t])
+    assert store.get_task("full") == t
+    assert store.get_task("nope") is None
+
+
+def test_wal_and_full_sync(store: Store) -> None:
+    db = sqlite3.connect(store.path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_duplicates_are_rejected_atomically(store: Store) -> None:
+    store.insert_tasks([task("a")])
+    with pytest.raises(DuplicateTaskId, match="'a'"):
+        store.insert_tasks([task("b"), task("a")])
+    with pytest.raises(DuplicateTaskId, match="'c'"):
+        store.insert_tasks([task("c"), task("c")])
+    assert store.get_task("b") is None and store.get_task("c") is None
+    assert store.existing_ids(["a", "b"]) == {"a"}
+
+
+def test_update_and_delete(store: Store) -> None:
+    t = task("a")
+    store.insert_tasks([t])
+    t.state = TaskState.RUNNING
+    t.gpu_ids = [0]
+    store.update_task(t)
+    assert store.get_task("a") == t
+    with pytest.raises(TaskNotFound):
+        store.update_task(task("ghost"))
+    assert store.delete_task("a") is True
+    assert store.delete_task("a") is False
+
+
+def test_listing_order_paging_and_search(store: Store) -> None:
+    store.insert_tasks(
+        [
+            task("q-low", priority=0, queue_seq=1),
+            task("q-high", priority=5, queue_seq=2),
+            task("q-low2", priority=0, queue_seq=0),
+            task("run", TaskState.RUNNING, started_at=5.0),
+            task("held", TaskState.HELD),
+            task("old", TaskState.SUCCEEDED, finished_at=10.0),
+            task("new", TaskState.FAILED, finished_at=20.0, command="python 100%_done.py"),
+        ]
+    )
+    tasks, total = store.list_tasks()
+    assert [t.task_id for t in tasks] == ["run", "q-high", "q-low2", "q-low", "held", "new", "old"]
+    assert total == 7
+    page, total = store.list_tasks(limit=2, offset=1)
+    assert [t.task_id for t in page] == ["q-high", "q-low2"] and total == 7
+    done, n = store.list_tasks(states=[TaskState.SUCCEEDED, TaskState.FAILED])
+    assert [t.task_id for t in done] == ["new", "old"] and n == 2
+    assert [t.task_id for t in store.list_tasks(q="100%")[0]] == ["new"]
+    assert store.list_tasks(q="10_%")[1] == 0  # _ and % are literal
+    assert [t.task_id for t in store.list_tasks(q="Q-HI")[0]] == ["q-high"]
+    assert store.list_tasks(q="'; DROP TABLE tasks; --")[1] == 0
+    assert store.count_by_state()[TaskState.QUEUED] == 3
+    assert (store.min_queue_seq(), store.max_queue_seq()) == (0, 2)
+
+
+def test_hundred_thousand_finished_tasks(store: Store) -> None:
+    rows = [
+        task(f"hist-{i:06d}", TaskState.SUCCEEDED, finished_at=float(i), queue_seq=i)
+        for i in range(100_000)
+    ]
+    store.insert_tasks(rows)
+    page, total = store.list_tasks(limit=50)
+    assert total == 100_000
+    assert page[0].task_id == "hist-099999" and len(page) == 50
+    found, n = store.list_tasks(q="hist-04242", limit=50)
+    assert n == 10 and found[0].task_id == "hist-042429"
+
+
+def test_sessions(store: Store) -> None:
+    first = store.begin_session(1.0, "20260101-000000")
+    second = store.begin_session(2.0, "20260101-000001")
+    store.end_session(first, 1.5)
+    rows = store.sessions()
+    assert [r.session_id for r in rows] == [second, first]
+    assert rows[1].ended_at == 1.5 and rows[0].ended_at is None
+
+
+def test_restart_ids(store: Store) -> None:
+    store.insert_tasks([task("job"), task("job-restart-1")])
+    assert store.next_free_restart_id("job") == "job-restart-2"
+    assert store.next_free_restart_id("job-restart-1") == "job-restart-2"
+    long_id = "x" * 128
+    assert len(store.next_free_restart_id(long_id)) == 128
+
+
+def test_survives_reopen_and_migrates_forward(tmp_path: Path) -> None:
+    path = tmp_path / "ant.db"
+    with Store(path) as s:
+        s.insert_tasks([task("keep")])
+        assert s.schema_version == len(MIGRATIONS)
+
+    def v2(db: sqlite3.Connection) -> None:
+        db.execute("ALTER TABLE tasks ADD COLUMN tags TEXT")
+
+    with Store(path, migrations=[*MIGRATIONS, v2]) as s:
+        assert s.schema_version == len(MIGRATIONS) + 1
+        assert s.get_task("keep") is not None
+        cols = [r[1] for r in s._db.execute("PRAGMA table_info(tasks)")]
+        assert "tags" in cols
+    with pytest.raises(ConfigError, match="newer than this ANT understands"):
+        Store(path)
+
+
+def test_commit_survives_kill_minus_9(tmp_path: Path) -> None:
+    path = tmp_path / "ant.db"
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from ant_scheduler.core.task import Task, TaskState
+        from ant_scheduler.store import Store
+        s = Store(__import__("pathlib").Path({str(path)!r}))
+        s.insert_tasks([Task("durable", "c", "c", 0, {{}}, TaskState.QUEUED, 0, 1.0)])
+        print("ok", flush=True)
+        time.sleep(60)
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "ok"
+    child.kill()
+    child.wait()
+    with Store(path) as s:
+        assert s.get_task("durable") is not None
