@@ -61,7 +61,10 @@ def choose_gpu_backend(opts: ServeOptions) -> GpuBackend | None:
     if opts.fake_gpus is not None:
         if opts.fake_gpus < 0:
             raise ConfigError("--fake-gpus must be >= 0")
-        return FakeGpuBackend(opts.fake_gpus)
+        missing = [i for i in opts.gpus or [] if i >= opts.fake_gpus]
+        if missing:
+            raise ConfigError(f"GPU {missing[0]} does not exist (--fake-gpus {opts.fake_gpus})")
+        return FakeGpuBackend(opts.fake_gpus, only=opts.gpus)
     try:
         return NvmlGpuBackend(only=opts.gpus)
     except NvmlUnavailable as exc:

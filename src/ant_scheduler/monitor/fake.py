@@ -10,7 +10,8 @@ FAKE_MEM_TOTAL = 16 * 1024**3
 class FakeGpuBackend:
     name = "fake"
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, only: list[int] | None = None) -> None:
+        indices = list(range(count)) if only is None else [i for i in only if 0 <= i < count]
         self._infos = [
             GpuInfo(
                 index=i,
@@ -18,7 +19,7 @@ class FakeGpuBackend:
                 name="ANT Simulated GPU",
                 mem_total=FAKE_MEM_TOTAL,
             )
-            for i in range(count)
+            for i in indices
         ]
 
     def gpus(self) -> list[GpuInfo]:

@@ -1,0 +1,117 @@
+"""Starting the server: run.py, GPU selection, certificates, stdout mirroring, live terminal."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ant_scheduler.tls import ensure_self_signed
+from tests.api.test_events import read_events
+from tests.api.test_tasks_api import submit, wait_state
+from tests.server import AntServer, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_run_py_is_ant_serve_with_a_gpu_list(server_factory: type[AntServer]) -> None:
+    server = server_factory(fake_gpus=8)
+    server.args = [sys.executable, str(REPO / "run.py"), "0,2,5", *server.args[4:]]
+    server.start()
+    with server.client() as c:
+        assert [g["index"] for g in c.get("/api/v1/gpus").json()] == [0, 2, 5]
+        [task] = submit(c, "echo $CUDA_VISIBLE_DEVICES", n_gpus=2)
+        done = wait_state(c, task["task_id"], "succeeded")
+        assert done["gpu_ids"] == [0, 2]
+
+
+def nvml_present() -> bool:
+    from ant_scheduler.monitor.nvml import NvmlGpuBackend, NvmlUnavailable
+
+    try:
+        NvmlGpuBackend().close()
+    except NvmlUnavailable:
+        return False
+    return True
+
+
+@pytest.mark.skipif(nvml_present(), reason="this machine has NVIDIA GPUs")
+def test_gpu_list_without_nvidia_is_a_clear_error(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, str(REPO / "run.py"), "0,1,2,3", "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 2
+    assert "--fake-gpus" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run(
+        [sys.executable, "-m", "ant_scheduler", "serve", "--gpus", "0,x"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 2 and "comma-separated" in r.stderr
+
+
+def test_own_certificate(server_factory: type[AntServer], tmp_path: Path) -> None:
+    cert, key = ensure_self_signed(tmp_path / "mine")
+    server = server_factory(tls=True, extra_args=["--certfile", str(cert), "--keyfile", str(key)])
+    server.start()
+    import ssl
+
+    ctx = ssl.create_default_context(cafile=str(cert))
+    assert httpx.get(server.url + "/api/", verify=ctx).status_code == 200
+    assert not (server.log_dir / "tls").exists()
+
+
+def test_task_output_is_mirrored_to_ant_stdout(server_factory: type[AntServer]) -> None:
+    server = server_factory(config={"LOGGER_log_to_stdout": True}).start()
+    with server.client() as c:
+        [task] = submit(c, "echo mirrored-line-1; echo mirrored-line-2", task_id="mirror")
+        wait_state(c, "mirror", "succeeded")
+    wait_for(lambda: "[mirror] mirrored-line-2" in server.output())
+    assert "[mirror] mirrored-line-1" in server.output()
+    assert task["task_id"] == "mirror"
+
+
+def test_terminal_snapshots_arrive_on_the_event_stream(server: AntServer) -> None:
+    with server.client() as c:
+        submit(
+            c,
+            "printf 'x\\n'; for i in 1 2 3 4 5; do printf '\\r%d0%%|#|' $i; done; sleep 30",
+            task_id="bar",
+        )
+        wait_state(c, "bar", "running")
+        events = read_events(c, lambda ev: any(t == "terminal" and "bar" in d for _, t, d in ev))
+        snapshot = next(d for _, t, d in events if t == "terminal")["bar"]
+        assert snapshot["lines"] == ["x", "50%|#|"]
+        assert snapshot["progress"] == 0.5
+        c.post("/api/v1/tasks/bar/kill")
+        wait_state(c, "bar", "killed")
+
+
+def test_garbage_bodies_get_clean_4xx(server: AntServer) -> None:
+    with server.client() as c:
+        for body, ctype in [
+            (b"\xff\xfe\x00", "application/json"),
+            (b'{"command": "\xff"}', "application/json"),
+            (b"command=true", "application/x-www-form-urlencoded"),
+            (b"", "application/json"),
+        ]:
+            r = c.post("/api/v1/tasks", content=body, headers={"content-type": ctype})
+            assert 400 <= r.status_code < 500, (body, r.status_code)
+            assert set(r.json()) == {"error"}
+        r = c.post(
+            "/api/v1/tasks", json={"command": "x", "env": {f"V{i}": "1" for i in range(5000)}}
+        )
+        assert r.status_code == 400
+        for weird in ["%2e%2e", "a%00b", "..%2f..%2fetc", "x" * 500]:
+            r = c.get(f"/api/v1/tasks/{weird}/log")
+            assert r.status_code == 404, (weird, r.status_code)
+        assert c.get("/api/v1/tasks").json()["total"] == 0
