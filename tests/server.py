@@ -77,6 +77,7 @@ class AntServer:
 
     def start(self, timeout: float = 20) -> AntServer:
         env = dict(os.environ)
+        env["XDG_CONFIG_HOME"] = str(self.workdir / ".config")  # keep the user's home clean
         env.pop("ANT_TOKEN", None)
         if self.token is not None:
             env["ANT_TOKEN"] = self.token

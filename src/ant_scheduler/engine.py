@@ -319,6 +319,7 @@ class Engine:
         self.store.insert_tasks(tasks)  # raises DuplicateTaskId, writes nothing on error
         for task in tasks:
             self.queued[task.task_id] = task
+        self._refresh_positions()
         self._publish_tasks("task_added", tasks)
         self._request_schedule()
         return tasks
@@ -369,6 +370,7 @@ class Engine:
         new.log_path = new.pid = new.pid_start_time = new.reason = None
         self.store.insert_tasks([new])
         self.queued[new.task_id] = new
+        self._refresh_positions()
         self._publish_tasks("task_added", [new])
         self._request_schedule()
         return new
@@ -384,6 +386,7 @@ class Engine:
         task.priority = max([task.priority, *(t.priority for t in others)])
         task.queue_seq = min([task.queue_seq, *(t.queue_seq for t in others)]) - 1
         self.store.update_task(task)
+        self._refresh_positions()
         self._request_schedule()
         self._publish_tasks("task_changed", [task])
         return task
@@ -418,6 +421,7 @@ class Engine:
         self.store.update_tasks(tasks)
         for task in tasks:
             self.queued[task.task_id] = task
+        self._refresh_positions()
         self._publish_tasks("task_changed", tasks)
         self._request_schedule()
         return tasks
@@ -472,10 +476,7 @@ class Engine:
         if changed:
             self.store.update_tasks(changed)
         self.pending_reasons = dict(decision.pending)
-        order = policy.order_queue(queue)
-        self.queue_positions = {
-            q.task_id: n for n, q in enumerate((q for q in order if q.task_id in self.queued), 1)
-        }
+        self._refresh_positions()
         if changed:
             self._publish_tasks("task_changed", changed)
             self._publish_gpus()
@@ -484,6 +485,10 @@ class Engine:
                 "queue",
                 {"positions": self.queue_positions, "pending_reasons": self.pending_reasons},
             )
+
+    def _refresh_positions(self) -> None:
+        order = sorted(self.queued.values(), key=Task.queue_order_key)
+        self.queue_positions = {t.task_id: n for n, t in enumerate(order, 1)}
 
     def _launch(self, task: Task, gpu_ids: list[int]) -> Task:
         log_path = log_path_for(self.log_dir, self.session_dir_name, task.task_id)

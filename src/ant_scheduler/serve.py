@@ -77,8 +77,15 @@ def choose_gpu_backend(opts: ServeOptions) -> GpuBackend | None:
         return None
 
 
+def user_config_dir() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "ant"
+
+
 def write_connection_file(state_dir: Path, url: str, token: str, cert: Path | None) -> Path:
-    """What `ant` client commands read to find this server (mode 0600: it holds the token)."""
+    """What `ant` client commands read to find this server (mode 0600: it holds the token).
+
+    Written to the state directory and to ~/.config/ant/, so `ant ls` works from anywhere.
+    """
     info = {
         "url": url,
         "token": token,
@@ -88,11 +95,16 @@ def write_connection_file(state_dir: Path, url: str, token: str, cert: Path | No
         "version": __version__,
     }
     path = state_dir / "connection.json"
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(info, f, indent=2)
-    os.replace(tmp, path)
+    for target in (path, user_config_dir() / "connection.json"):
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                json.dump(info, f, indent=2)
+            os.replace(tmp, target)
+        except OSError as exc:
+            _say(f"warning: could not write {target}: {exc.strerror}")
     return path
 
 
