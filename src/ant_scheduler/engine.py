@@ -20,7 +20,12 @@ from typing import Any, Literal, TextIO
 
 from ant_scheduler.core import policy
 from ant_scheduler.core.errors import AntError, InvalidTransition, TaskNotFound, TaskRejected
-from ant_scheduler.core.parsing import SubmitDefaults, parse_submission, process_env
+from ant_scheduler.core.parsing import (
+    SubmitDefaults,
+    format_copy_command,
+    parse_submission,
+    process_env,
+)
 from ant_scheduler.core.task import Task, TaskState
 from ant_scheduler.core.terminal import parse_progress, render_terminal
 from ant_scheduler.events import EventBus
@@ -28,6 +33,7 @@ from ant_scheduler.executors.base import Executor, ExitInfo, LaunchError, Launch
 from ant_scheduler.executors.local import read_exit_file
 from ant_scheduler.logs import LogFollower, exit_path_for, log_path_for, read_tail_bytes
 from ant_scheduler.monitor.base import GpuBackend, GpuInfo, GpuSample
+from ant_scheduler.monitor.host import History, HostSample, host_dict, sample_host
 from ant_scheduler.settings import Settings
 from ant_scheduler.store import Store
 
@@ -104,6 +110,8 @@ class Engine:
         self._background: list[asyncio.Task[None]] = []
         self._followers: dict[str, LogFollower] = {}
         self._stopped = False
+        self.history = History(settings.MONITORING_history_size)
+        self.host: HostSample | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -244,6 +252,9 @@ class Engine:
             "reason": task.reason,
             "pid": task.pid,
             "session_id": task.session_id,
+            "copy_command": format_copy_command(
+                task.task_id, task.n_gpus, task.env, task.submitted
+            ),
         }
 
     def gpu_dict(self, slot: GpuSlot) -> dict[str, Any]:
@@ -572,15 +583,16 @@ class Engine:
             self.events.publish("terminal", snapshots)
 
     async def _monitor_loop(self) -> None:
+        """Sample GPUs and the host every MONITORING_refresh_interval, off the event loop."""
         backend = self.gpu_backend
-        if backend is None:
-            return
         while True:
+            samples: list[GpuSample] = []
             try:
-                samples = await asyncio.to_thread(backend.sample)
+                if backend is not None:
+                    samples = await asyncio.to_thread(backend.sample)
+                self.host = await asyncio.to_thread(sample_host)
             except Exception as exc:  # a backend must never take the server down
-                self._say(f"GPU sampling failed: {exc}")
-                samples = []
+                self._say(f"monitor sampling failed: {exc}")
             before = {i: s.unavailable for i, s in self.gpus.items()}
             for sample in samples:
                 slot = self.gpus.get(sample.index)
@@ -589,7 +601,34 @@ class Engine:
             if any(before[i] != s.unavailable for i, s in self.gpus.items()):
                 self._request_schedule()
             self._publish_gpus()
+            point = self._system_point()
+            self.history.add(point)
+            self.events.publish("system", point)
             await asyncio.sleep(self.settings.MONITORING_refresh_interval)
+
+    def _system_point(self) -> dict[str, Any]:
+        return {
+            "time": self.clock(),
+            "host": host_dict(self.host) if self.host else None,
+            "gpus": [
+                {
+                    "index": s.info.index,
+                    "util": self.gpu_dict(s)["util"],
+                    "mem_used": self.gpu_dict(s)["mem_used"],
+                    "mem_total": s.info.mem_total,
+                }
+                for s in self.gpu_list()
+            ],
+        }
+
+    def system(self) -> dict[str, Any]:
+        """Current host and GPU readings plus the recent history, for the dashboard."""
+        return {
+            "current": self.history.items()[-1] if self.history.items() else self._system_point(),
+            "history": self.history.items(),
+            "history_size": self.settings.MONITORING_history_size,
+            "smoother_alpha": self.settings.MONITORING_smoother_alpha,
+        }
 
     async def _mirror_loop(self) -> None:
         """Copy new task output to ANT's stdout (LOGGER_log_to_stdout), line-prefixed."""

@@ -43,6 +43,7 @@ class TaskOut(BaseModel):
     reason: str | None
     pid: int | None
     session_id: int | None
+    copy_command: str = Field(description="ant_task_id=… ant_n_gpus=… ant_envar=… <command>")
 
 
 class TasksOut(BaseModel):
@@ -116,3 +117,31 @@ class ServerInfo(BaseModel):
     policy: str
     recovery: dict[str, int]
     ui: dict[str, int | bool]
+
+
+class HostOut(BaseModel):
+    cpu_percent: float
+    per_core: list[float]
+    mem_used: int
+    mem_total: int
+    load_avg: list[float]
+
+
+class GpuPoint(BaseModel):
+    index: int
+    util: float
+    mem_used: int
+    mem_total: int
+
+
+class SystemPoint(BaseModel):
+    time: float
+    host: HostOut | None
+    gpus: list[GpuPoint]
+
+
+class SystemOut(BaseModel):
+    current: SystemPoint
+    history: list[SystemPoint]
+    history_size: int
+    smoother_alpha: float

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from ant_scheduler import __version__
 from ant_scheduler.api.auth import COOKIE_NAME, cookie_value
 from ant_scheduler.api.deps import engine_of
-from ant_scheduler.api.schemas import Health, LoginRequest, ServerInfo
+from ant_scheduler.api.schemas import Health, LoginRequest, ServerInfo, SystemOut
 from ant_scheduler.core.errors import AntError
 
 router = APIRouter(tags=["system"])
@@ -95,3 +95,9 @@ async def server_info(request: Request) -> dict[str, Any]:
             "history_size": s.MONITORING_history_size,
         },
     }
+
+
+@router.get("/api/v1/system", response_model=SystemOut)
+async def system(request: Request) -> dict[str, Any]:
+    """Host CPU/RAM and GPU readings now, and the last MONITORING_history_size samples."""
+    return engine_of(request).system()

@@ -1,0 +1,90 @@
+// The browser's API client: same-origin fetch with the session cookie and the CSRF header.
+import type {
+  GpuOut,
+  LogOut,
+  RecoveryOut,
+  ServerInfo,
+  SystemOut,
+  TaskOut,
+  TaskPage,
+  TasksOut,
+  TerminalOut,
+} from "./types";
+
+export class ApiError extends Error {
+  constructor(
+    public status: number,
+    public code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { "X-ANT-CSRF": "1" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, "connection_failed", "cannot reach the ANT server");
+  }
+  if (!response.ok) {
+    let code = "http_error";
+    let message = `HTTP ${response.status}`;
+    try {
+      const data = await response.json();
+      code = data.error.code;
+      message = data.error.message;
+    } catch {
+      // not our JSON error shape; keep the status line
+    }
+    throw new ApiError(response.status, code, message);
+  }
+  if (response.status === 204) return undefined as T;
+  return (await response.json()) as T;
+}
+
+const enc = encodeURIComponent;
+
+export const api = {
+  login: (token: string) => call<void>("POST", "/api/v1/login", { token }),
+  server: () => call<ServerInfo>("GET", "/api/v1/server"),
+  system: () => call<SystemOut>("GET", "/api/v1/system"),
+  submit: (body: {
+    command: string;
+    mode: "single" | "multi";
+    n_gpus?: number;
+    task_id?: string;
+    env?: Record<string, string>;
+  }) => call<TasksOut>("POST", "/api/v1/tasks", body),
+  tasks: (params: { state?: string; q?: string; limit?: number; offset?: number }) => {
+    const query = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== "") query.set(k, String(v));
+    return call<TaskPage>("GET", `/api/v1/tasks?${query}`);
+  },
+  task: (id: string) => call<TaskOut>("GET", `/api/v1/tasks/${enc(id)}`),
+  kill: (id: string) => call<TaskOut>("POST", `/api/v1/tasks/${enc(id)}/kill`),
+  restart: (id: string) => call<TaskOut>("POST", `/api/v1/tasks/${enc(id)}/restart`),
+  promote: (id: string) => call<TaskOut>("POST", `/api/v1/tasks/${enc(id)}/promote`),
+  remove: (id: string) => call<unknown>("DELETE", `/api/v1/tasks/${enc(id)}`),
+  log: (id: string, lines: number) => call<LogOut>("GET", `/api/v1/tasks/${enc(id)}/log?lines=${lines}`),
+  fullLog: async (id: string) => {
+    const r = await fetch(`/api/v1/tasks/${enc(id)}/log?full=true`, { credentials: "same-origin" });
+    if (!r.ok) throw new ApiError(r.status, "http_error", `HTTP ${r.status}`);
+    return r.text();
+  },
+  downloadUrl: (id: string) => `/api/v1/tasks/${enc(id)}/log?full=true`,
+  terminal: (id: string) => call<TerminalOut>("GET", `/api/v1/tasks/${enc(id)}/terminal`),
+  gpus: () => call<GpuOut[]>("GET", "/api/v1/gpus"),
+  setGpu: (index: number, enabled: boolean) => call<GpuOut>("PATCH", `/api/v1/gpus/${index}`, { enabled }),
+  recovery: () => call<RecoveryOut>("GET", "/api/v1/recovery"),
+  restore: (task_ids: string[]) => call<TasksOut>("POST", "/api/v1/recovery/restore", { task_ids }),
+  forget: (id: string) => call<unknown>("DELETE", `/api/v1/recovery/${enc(id)}`),
+};

@@ -1,0 +1,165 @@
+import { useState } from "react";
+import { api, ApiError } from "../api/client";
+import { load, save } from "../lib/storage";
+
+const SPECIAL_VARS: [string, string][] = [
+  ["ant_task_id", "task id or template; overrides the Task ID field"],
+  ["ant_n_gpus", "number of GPUs; overrides the GPUs field"],
+  ["ant_wd", "working directory: runs cd <dir> && … first"],
+  ["ant_conda_env", "conda env by name: conda run --live-stream -n <env> …"],
+  ["ant_conda_env_path", "conda env by path: conda run --live-stream -p <path> …"],
+  ["ant_conda_path", "conda executable to use (default: conda)"],
+];
+
+interface EnvRow {
+  key: string;
+  value: string;
+}
+
+export function CreateTask(props: { notify: (kind: "ok" | "error", msg: string) => void }) {
+  const [mode, setMode] = useState<"single" | "multi">("single");
+  const [taskId, setTaskId] = useState("");
+  const [nGpus, setNGpus] = useState("");
+  const [command, setCommand] = useState("");
+  const [env, setEnv] = useState<EnvRow[]>(() => load<EnvRow[]>("env", []));
+  const [error, setError] = useState("");
+  const [created, setCreated] = useState<string[]>([]);
+  const [busy, setBusy] = useState(false);
+
+  const updateEnv = (rows: EnvRow[]) => {
+    setEnv(rows);
+    save("env", rows);
+  };
+
+  const submit = async (e: React.FormEvent) => {
+    e.preventDefault();
+    setError("");
+    setCreated([]);
+    const envObject: Record<string, string> = {};
+    for (const row of env) if (row.key.trim()) envObject[row.key.trim()] = row.value;
+    const n = nGpus.trim() === "" ? undefined : Number(nGpus);
+    if (n !== undefined && (!Number.isInteger(n) || n < 0)) {
+      setError("Number of GPUs must be a whole number, 0 or more");
+      return;
+    }
+    setBusy(true);
+    try {
+      const result = await api.submit({
+        command,
+        mode,
+        n_gpus: n,
+        task_id: taskId.trim() || undefined,
+        env: envObject,
+      });
+      const ids = result.tasks.map((t) => t.task_id);
+      setCreated(ids);
+      props.notify("ok", `Queued ${ids.length} task(s): ${ids.join(", ")}`);
+    } catch (err) {
+      const message = err instanceof ApiError ? err.message : String(err);
+      setError(message);
+      props.notify("error", message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div className="page">
+      <form className="card create" onSubmit={submit}>
+        <div className="row">
+          <span>Queue mode:</span>
+          {(["single", "multi"] as const).map((m) => (
+            <label key={m} className="radio">
+              <input type="radio" name="mode" checked={mode === m} onChange={() => setMode(m)} />
+              {m === "single" ? "Single" : "Multi"}
+            </label>
+          ))}
+        </div>
+        <div className="row wrap">
+          <label className="field">
+            Task ID
+            <input
+              aria-label="Task ID"
+              value={taskId}
+              onChange={(e) => setTaskId(e.target.value)}
+              placeholder="[uuid]  e.g. experiment-[random_phrase]-[uuid8]"
+            />
+            <small className="muted">
+              Templates: [uuid] [uuid8] [date] [time] [datetime] [phrase] [randint:1000:9999]
+              {mode === "multi" ? " — expanded once per command" : ""}
+            </small>
+          </label>
+          <label className="field narrow">
+            GPUs
+            <input aria-label="Number of GPUs" inputMode="numeric" value={nGpus} onChange={(e) => setNGpus(e.target.value)} placeholder="default" />
+          </label>
+        </div>
+        <label className="field">
+          {mode === "single" ? "Command" : "Commands (one per line; \\ continues a line; # comments)"}
+          <textarea
+            aria-label="Command"
+            rows={mode === "single" ? 4 : 10}
+            value={command}
+            onChange={(e) => setCommand(e.target.value)}
+            placeholder={
+              mode === "single"
+                ? 'python train.py --port {rand int 4000 5000}'
+                : 'ant_n_gpus=4 ant_task_id="first_task" python first.py \\\n  --batch_size 4\nant_n_gpus=2 python second.py'
+            }
+          />
+        </label>
+        {error && (
+          <p className="field-error" data-testid="submit-error">
+            {error}
+          </p>
+        )}
+        <fieldset className="env">
+          <legend>Environment variables (remembered in this browser)</legend>
+          {env.map((row, i) => (
+            <div className="row" key={i}>
+              <input
+                aria-label={`Variable ${i + 1} name`}
+                value={row.key}
+                placeholder="NAME"
+                onChange={(e) => updateEnv(env.map((r, j) => (j === i ? { ...r, key: e.target.value } : r)))}
+              />
+              <input
+                aria-label={`Variable ${i + 1} value`}
+                value={row.value}
+                placeholder="value"
+                onChange={(e) => updateEnv(env.map((r, j) => (j === i ? { ...r, value: e.target.value } : r)))}
+              />
+              <button type="button" className="ghost" onClick={() => updateEnv(env.filter((_, j) => j !== i))}>
+                ✕
+              </button>
+            </div>
+          ))}
+          <button type="button" className="ghost" onClick={() => updateEnv([...env, { key: "", value: "" }])}>
+            + Add variable
+          </button>
+          <details>
+            <summary>Special variables</summary>
+            <ul className="muted">
+              {SPECIAL_VARS.map(([name, text]) => (
+                <li key={name}>
+                  <code>{name}</code>: {text}
+                </li>
+              ))}
+              <li>
+                <code>{"{rand int A B}"}</code> / <code>{"{rand float A B}"}</code> in a command become a random number.
+              </li>
+            </ul>
+          </details>
+        </fieldset>
+        <button type="submit" disabled={busy || !command.trim()}>
+          Submit
+        </button>
+        {created.length > 0 && (
+          <p className="created" data-testid="created-ids">
+            Created: {created.join(", ")}
+          </p>
+        )}
+      </form>
+    </div>
+  );
+}

@@ -1,0 +1,128 @@
+import type { GpuOut, SystemPoint } from "../api/types";
+import { bytes, smooth } from "../lib/format";
+
+function Bar(props: { value: number; label: string }) {
+  const pct = Math.max(0, Math.min(1, props.value)) * 100;
+  return (
+    <div className="bar" title={props.label}>
+      <div className="bar-fill" style={{ width: `${pct}%` }} />
+      <span className="bar-label">{props.label}</span>
+    </div>
+  );
+}
+
+function gpuStateText(gpu: GpuOut): string {
+  if (gpu.state === "allocated") return `in use by ${gpu.task_ids.join(", ")}`;
+  if (gpu.state === "busy_external") return `busy outside ANT${gpu.external ? ` (${gpu.external})` : ""}`;
+  if (gpu.state === "unavailable") return `unavailable${gpu.error ? ` (${gpu.error})` : ""}`;
+  return gpu.state;
+}
+
+const PALETTE = ["#4f8cff", "#f59e0b", "#10b981", "#ef4444", "#a855f7", "#06b6d4", "#84cc16", "#ec4899"];
+
+function Plot(props: { title: string; series: { name: string; values: number[] }[]; alpha: number; size: number }) {
+  const width = 600;
+  const height = 140;
+  return (
+    <div className="card plot">
+      <h3>{props.title}</h3>
+      <svg viewBox={`0 0 ${width} ${height}`} preserveAspectRatio="none" role="img" aria-label={props.title}>
+        <rect x="0" y="0" width={width} height={height} className="plot-bg" />
+        {props.series.map((s, k) => {
+          const values = smooth(s.values, props.alpha);
+          const step = width / Math.max(1, props.size - 1);
+          const offset = props.size - values.length;
+          const points = values
+            .map((v, i) => `${((offset + i) * step).toFixed(1)},${(height - Math.max(0, Math.min(1, v)) * height).toFixed(1)}`)
+            .join(" ");
+          return <polyline key={s.name} points={points} fill="none" stroke={PALETTE[k % PALETTE.length]} strokeWidth="2" />;
+        })}
+      </svg>
+      <div className="legend">
+        {props.series.map((s, k) => (
+          <span key={s.name} style={{ color: PALETTE[k % PALETTE.length] }}>
+            ■ {s.name}
+          </span>
+        ))}
+      </div>
+    </div>
+  );
+}
+
+export function Dashboard(props: {
+  gpus: GpuOut[];
+  history: SystemPoint[];
+  historySize: number;
+  alpha: number;
+  onToggle: (gpu: GpuOut) => void;
+}) {
+  const current = props.history[props.history.length - 1];
+  const host = current?.host;
+  const indices = props.gpus.map((g) => g.index);
+  const utilSeries = indices.map((i) => ({
+    name: `GPU ${i}`,
+    values: props.history.map((p) => p.gpus.find((g) => g.index === i)?.util ?? 0),
+  }));
+  const memSeries = indices.map((i) => ({
+    name: `GPU ${i}`,
+    values: props.history.map((p) => {
+      const g = p.gpus.find((x) => x.index === i);
+      return g && g.mem_total ? g.mem_used / g.mem_total : 0;
+    }),
+  }));
+  return (
+    <div className="page">
+      <section className="grid">
+        {props.gpus.length === 0 && <div className="card">No GPUs: only CPU (0-GPU) tasks run here.</div>}
+        {props.gpus.map((gpu) => (
+          <div key={gpu.index} className={`card gpu gpu-${gpu.state}`} data-testid={`gpu-${gpu.index}`}>
+            <div className="row spread">
+              <strong>GPU {gpu.index}</strong>
+              <label className="switch">
+                <input
+                  type="checkbox"
+                  checked={gpu.enabled}
+                  onChange={() => props.onToggle(gpu)}
+                  aria-label={`GPU ${gpu.index} enabled`}
+                />
+                {gpu.enabled ? "enabled" : "disabled"}
+              </label>
+            </div>
+            <div className="muted">{gpu.name}</div>
+            <div className="gpu-state" data-testid={`gpu-${gpu.index}-state`}>{gpuStateText(gpu)}</div>
+            <Bar value={gpu.util} label={`util ${(gpu.util * 100).toFixed(0)}%`} />
+            <Bar
+              value={gpu.mem_total ? gpu.mem_used / gpu.mem_total : 0}
+              label={`mem ${bytes(gpu.mem_used)} / ${bytes(gpu.mem_total)}`}
+            />
+          </div>
+        ))}
+        <div className="card host">
+          <strong>Host</strong>
+          {host ? (
+            <>
+              <Bar value={host.cpu_percent / 100} label={`CPU ${host.cpu_percent.toFixed(0)}% (${host.per_core.length} cores)`} />
+              <Bar value={host.mem_total ? host.mem_used / host.mem_total : 0} label={`RAM ${bytes(host.mem_used)} / ${bytes(host.mem_total)}`} />
+              <div className="muted">load {host.load_avg.map((l) => l.toFixed(2)).join(" ")}</div>
+            </>
+          ) : (
+            <div className="muted">waiting for the first sample…</div>
+          )}
+        </div>
+      </section>
+      <section className="plots">
+        <Plot title="GPU utilisation" series={utilSeries} alpha={props.alpha} size={props.historySize} />
+        <Plot title="GPU memory" series={memSeries} alpha={props.alpha} size={props.historySize} />
+        <Plot
+          title="Host CPU and RAM"
+          series={[
+            { name: "CPU", values: props.history.map((p) => (p.host ? p.host.cpu_percent / 100 : 0)) },
+            { name: "RAM", values: props.history.map((p) => (p.host && p.host.mem_total ? p.host.mem_used / p.host.mem_total : 0)) },
+          ]}
+          alpha={props.alpha}
+          size={props.historySize}
+        />
+      </section>
+    </div>
+  );
+}

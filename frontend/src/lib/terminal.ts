@@ -1,0 +1,137 @@
+// Terminal text for the browser: apply carriage returns, turn ANSI colours into styled segments,
+// and find tqdm-style progress. The server already sends live terminals with \r applied; full
+// logs (Completed page) are raw, so the same rules run here too.
+
+export interface Segment {
+  text: string;
+  fg?: string;
+  bg?: string;
+  bold?: boolean;
+  dim?: boolean;
+  italic?: boolean;
+  underline?: boolean;
+}
+
+const SGR = /\x1b\[([0-9;]*)m/g;
+const OTHER_ESCAPES = /\x1b\[[0-?]*[ -/]*[@-ln-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?/g;
+
+// Apply \r the way a terminal does: text after a lone \r overwrites the line from column 0.
+// Colour codes take no columns and stay attached to the characters after them.
+export function applyCarriageReturns(text: string): string {
+  const lines = text.replace(/\r\n/g, "\n").split("\n");
+  return lines
+    .map((line) => {
+      if (!line.includes("\r")) return line;
+      let cells: string[] = [];
+      for (const part of line.split("\r")) {
+        const tokens = part.match(/\x1b\[[0-9;]*m|[\s\S]/g) ?? [];
+        let col = 0;
+        let pending = "";
+        for (const token of tokens) {
+          if (token.startsWith("\x1b[")) {
+            pending += token;
+            continue;
+          }
+          cells[col] = pending + token;
+          pending = "";
+          col += 1;
+        }
+        if (pending) cells[col] = (cells[col] ?? "") + pending;
+        cells = cells.slice(0, Math.max(cells.length, col));
+      }
+      return cells.join("");
+    })
+    .join("\n");
+}
+
+const COLORS = ["#000", "#c33", "#3a3", "#c90", "#36c", "#a3a", "#2aa", "#ccc"];
+const BRIGHT = ["#666", "#f55", "#5d5", "#fd5", "#59f", "#d6d", "#5dd", "#fff"];
+
+function color256(n: number): string {
+  if (n < 8) return COLORS[n];
+  if (n < 16) return BRIGHT[n - 8];
+  if (n >= 232) {
+    const v = 8 + (n - 232) * 10;
+    return `rgb(${v},${v},${v})`;
+  }
+  const i = n - 16;
+  const steps = [0, 95, 135, 175, 215, 255];
+  return `rgb(${steps[Math.floor(i / 36)]},${steps[Math.floor(i / 6) % 6]},${steps[i % 6]})`;
+}
+
+// One line of text with ANSI SGR codes -> styled segments (other escapes are dropped).
+export function ansiToSegments(line: string, start: Partial<Segment> = {}): Segment[] {
+  const clean = line.replace(OTHER_ESCAPES, "");
+  const out: Segment[] = [];
+  let style: Partial<Segment> = { ...start };
+  let last = 0;
+  SGR.lastIndex = 0;
+  let match: RegExpExecArray | null;
+  const push = (text: string) => {
+    if (text) out.push({ ...style, text });
+  };
+  while ((match = SGR.exec(clean)) !== null) {
+    push(clean.slice(last, match.index));
+    last = match.index + match[0].length;
+    const codes = match[1] === "" ? [0] : match[1].split(";").map((c) => Number(c) || 0);
+    for (let i = 0; i < codes.length; i++) {
+      const c = codes[i];
+      if (c === 0) style = {};
+      else if (c === 1) style = { ...style, bold: true };
+      else if (c === 2) style = { ...style, dim: true };
+      else if (c === 3) style = { ...style, italic: true };
+      else if (c === 4) style = { ...style, underline: true };
+      else if (c === 22) style = { ...style, bold: false, dim: false };
+      else if (c === 23) style = { ...style, italic: false };
+      else if (c === 24) style = { ...style, underline: false };
+      else if (c >= 30 && c <= 37) style = { ...style, fg: COLORS[c - 30] };
+      else if (c >= 90 && c <= 97) style = { ...style, fg: BRIGHT[c - 90] };
+      else if (c === 39) style = { ...style, fg: undefined };
+      else if (c >= 40 && c <= 47) style = { ...style, bg: COLORS[c - 40] };
+      else if (c >= 100 && c <= 107) style = { ...style, bg: BRIGHT[c - 100] };
+      else if (c === 49) style = { ...style, bg: undefined };
+      else if ((c === 38 || c === 48) && codes[i + 1] === 5 && i + 2 < codes.length) {
+        const value = color256(codes[i + 2]);
+        style = c === 38 ? { ...style, fg: value } : { ...style, bg: value };
+        i += 2;
+      } else if ((c === 38 || c === 48) && codes[i + 1] === 2 && i + 4 < codes.length) {
+        const value = `rgb(${codes[i + 2]},${codes[i + 3]},${codes[i + 4]})`;
+        style = c === 38 ? { ...style, fg: value } : { ...style, bg: value };
+        i += 4;
+      }
+    }
+  }
+  push(clean.slice(last));
+  return out;
+}
+
+export function stripAnsi(text: string): string {
+  return text.replace(SGR, "").replace(OTHER_ESCAPES, "");
+}
+
+const TQDM = /(\d{1,3}(?:\.\d+)?)%\|/g;
+const BAR_BEFORE = /\[[=#>.\- █▏▎▍▌▋▊▉*]{3,}\]\s*(\d{1,3}(?:\.\d+)?)%/g;
+const BAR_AFTER = /(\d{1,3}(?:\.\d+)?)%\s*\[[=#>.\- █▏▎▍▌▋▊▉*]{3,}\]/g;
+
+// The latest progress-bar percentage as 0..1, scanning from the last line up; a bare "95%" in
+// prose is not a bar.
+export function parseProgress(lines: string[]): number | null {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const plain = stripAnsi(lines[i]);
+    let found: number | null = null;
+    for (const pattern of [TQDM, BAR_BEFORE, BAR_AFTER]) {
+      pattern.lastIndex = 0;
+      let m: RegExpExecArray | null;
+      while ((m = pattern.exec(plain)) !== null) found = Number(m[1]);
+    }
+    if (found !== null && found >= 0 && found <= 100) return found / 100;
+  }
+  return null;
+}
+
+// Raw log text -> the lines a terminal shows (last `max` of them).
+export function terminalLines(text: string, max: number): string[] {
+  const lines = applyCarriageReturns(text).split("\n");
+  if (lines.length && lines[lines.length - 1] === "") lines.pop();
+  return max > 0 ? lines.slice(-max) : [];
+}
