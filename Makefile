@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 6060
 
-.PHONY: all run test lint unit bench clean venv format
+UI_STAMP := frontend/node_modules/.installed
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: all run test lint unit bench clean venv format ui types ui-test chromium
 
 all: test
 
@@ -17,8 +20,28 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) ui
 	$(BIN)/ant serve --fake-gpus 4 --host 127.0.0.1 --port $(PORT)
+
+$(UI_STAMP): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $(UI_STAMP)
+
+# The web UI, built into the package (src/ant_scheduler/web, git-ignored) and served at /.
+ui: $(UI_STAMP)
+	cd frontend && npm run build
+
+# TypeScript types from the API's OpenAPI schema (a test fails when they are stale).
+types: $(STAMP)
+	$(BIN)/python -m ant_scheduler.api.typescript > frontend/src/api/types.ts
+
+ui-test: $(UI_STAMP)
+	cd frontend && npx vitest run
+
+# Browser tests drive Debian's Chromium through Playwright (`playwright install` is not needed).
+chromium:
+	@test -x /usr/bin/chromium || ($(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends chromium)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks run.py
@@ -32,7 +55,7 @@ format: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
-test: lint
+test: lint ui ui-test chromium
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

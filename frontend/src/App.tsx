@@ -152,11 +152,14 @@ export function App() {
   };
 
   const toggleGpu = async (gpu: GpuOut) => {
+    // Optimistic: the switch moves at once; the server's answer (or an error) settles it.
+    setGpus((list) => list.map((g) => (g.index === gpu.index ? { ...g, enabled: !gpu.enabled } : g)));
     try {
       const updated = await api.setGpu(gpu.index, !gpu.enabled);
       setGpus((list) => list.map((g) => (g.index === updated.index ? updated : g)));
       notify("ok", `GPU ${gpu.index} ${updated.enabled ? "enabled" : "disabled"}`);
     } catch (err) {
+      setGpus((list) => list.map((g) => (g.index === gpu.index ? gpu : g)));
       fail(err);
     }
   };

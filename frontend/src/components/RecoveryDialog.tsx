@@ -48,7 +48,7 @@ export function RecoveryDialog(props: {
         {GROUPS.map((group) => {
           const items = tasks.filter((t) => group.states.includes(t.state));
           return (
-            <section key={group.title} className="group">
+            <section key={group.title} className="group" data-testid={`group-${group.states[0]}`}>
               <div className="row spread wrap">
                 <h3>
                   {group.title} ({items.length})

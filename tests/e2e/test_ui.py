@@ -1,0 +1,203 @@
+"""Journeys through the web UI in real Chromium against `ant serve --fake-gpus 4`."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import shot
+from tests.server import AntServer
+
+
+def login(page: Page, server: AntServer) -> None:
+    page.goto(f"{server.url}/?token={server.token}")
+    expect(page.get_by_test_id("gpu-0")).to_be_visible()
+
+
+def go(page: Page, name: str) -> None:
+    page.get_by_role("link", name=re.compile(name)).click()
+
+
+def create(
+    page: Page, command: str, task_id: str = "", gpus: str = "", multi: bool = False
+) -> None:
+    go(page, "Create New Task")
+    page.get_by_role("radio", name="Multi" if multi else "Single").check()
+    page.get_by_label("Task ID").fill(task_id)
+    page.get_by_label("Number of GPUs").fill(gpus)
+    page.get_by_label("Command").fill(command)
+    page.get_by_role("button", name="Submit").click()
+
+
+def test_login_form_for_missing_or_wrong_token(page: Page, server: AntServer) -> None:
+    page.goto(server.url + "/")
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    page.get_by_label("Token").fill("wrong")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_text("wrong token")).to_be_visible()
+    shot(page, "login")
+    page.get_by_label("Token").fill(server.token or "")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_test_id("gpu-0")).to_be_visible()
+    page.goto(f"{server.url}/?token=bad")
+    expect(page.get_by_test_id("gpu-0")).to_be_visible()  # the cookie from before still works
+
+
+def test_submit_watch_kill_complete_restart(page: Page, server: AntServer) -> None:
+    login(page, server)
+    shot(page, "dashboard")
+    command = (
+        "for i in 1 2 3; do echo tick$i; done; printf '\\033[31mred text\\033[0m\\n'; "
+        "for p in 10 20 30; do printf '\\r%d%%|###| %d/100' $p $p; done; echo; sleep 60"
+    )
+    create(page, command, task_id="ui-single", gpus="1")
+    expect(page.get_by_test_id("created-ids")).to_have_text("Created: ui-single")
+    expect(page.get_by_text("Queued 1 task(s): ui-single")).to_be_visible()  # toast
+    shot(page, "create")
+    go(page, "Ongoing Tasks")
+    terminal = page.get_by_test_id("terminal-ui-single")
+    expect(terminal).to_contain_text("tick3")
+    expect(terminal).to_contain_text("30%|###| 30/100")
+    expect(terminal.locator("span", has_text="red text")).to_have_css("color", "rgb(204, 51, 51)")
+    expect(page.get_by_test_id("progress-ui-single")).to_contain_text("30%")
+    shot(page, "ongoing")
+    page.get_by_test_id("running-ui-single").get_by_role("button", name="Kill").click()
+    expect(page.get_by_text("Killed: ui-single")).to_be_visible()
+    go(page, "Completed Tasks")
+    card = page.get_by_test_id("completed-ui-single")
+    expect(card).to_contain_text("killed")
+    expect(page.get_by_test_id("output-ui-single")).to_contain_text("tick1")
+    shot(page, "completed")
+    card.get_by_role("button", name="Copy command").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("ant_task_id=ui-single ant_n_gpus=1 ")
+    card.get_by_role("button", name="View full log").click()
+    expect(page.get_by_test_id("full-log")).to_contain_text("tick2")
+    page.get_by_role("button", name="Close log").click()
+    card.get_by_role("button", name="Restart").click()
+    expect(page.get_by_text("Queued ui-single-restart-1")).to_be_visible()
+    go(page, "Ongoing Tasks")
+    expect(page.get_by_test_id("running-ui-single-restart-1")).to_be_visible()
+    page.get_by_test_id("running-ui-single-restart-1").get_by_role("button", name="Kill").click()
+    expect(page.get_by_test_id("running-ui-single-restart-1")).to_have_count(0)
+
+
+def test_multi_submit_search_and_bulk_delete(page: Page, server: AntServer) -> None:
+    login(page, server)
+    create(page, "ant_task_id=m-one echo one\n# comment\nant_task_id=m-two echo two", multi=True)
+    expect(page.get_by_test_id("created-ids")).to_have_text("Created: m-one, m-two")
+    create(page, "echo other", task_id="other-task")
+    create(page, "ant_n_gpus=x echo bad", multi=True)
+    expect(page.get_by_test_id("submit-error")).to_contain_text("line 1")
+    go(page, "Completed Tasks")
+    expect(page.get_by_test_id("completed-other-task")).to_be_visible()
+    page.get_by_label("Search tasks").fill("m-")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_test_id("completed-other-task")).to_have_count(0)
+    expect(page.get_by_test_id("completed-m-one")).to_be_visible()
+    expect(page.get_by_test_id("completed-m-two")).to_be_visible()
+    page.get_by_label("Select all on this page").check()
+    page.get_by_role("button", name="Delete selected").click()
+    expect(page.get_by_text(re.compile(r"Deleted m-\w+, m-\w+"))).to_be_visible()
+    expect(page.get_by_test_id("completed-m-one")).to_have_count(0)
+    with server.client() as c:
+        assert c.get("/api/v1/tasks", params={"q": "m-"}).json()["total"] == 0
+        assert c.get("/api/v1/tasks/other-task").status_code == 200
+
+
+def test_gpu_toggle_makes_a_task_wait_with_its_reason(page: Page, server: AntServer) -> None:
+    login(page, server)
+    for i in range(4):
+        page.get_by_label(f"GPU {i} enabled").uncheck()
+        expect(page.get_by_test_id(f"gpu-{i}-state")).to_have_text("disabled")
+    create(page, "echo on-gpu", task_id="waits", gpus="1")
+    go(page, "Ongoing Tasks")
+    row = page.get_by_test_id("queued-waits")
+    expect(row).to_contain_text("GPU 0 disabled")
+    shot(page, "queue-waiting")
+    go(page, "Dashboard")
+    page.get_by_label("GPU 2 enabled").check()
+    go(page, "Completed Tasks")
+    expect(page.get_by_test_id("completed-waits")).to_contain_text("succeeded")
+    with server.client() as c:
+        assert c.get("/api/v1/tasks/waits").json()["gpu_ids"] == [2]
+
+
+def test_queue_promote_and_delete(page: Page, server: AntServer) -> None:
+    login(page, server)
+    with server.client() as c:
+        c.post("/api/v1/tasks", json={"command": "sleep 60", "n_gpus": 4, "task_id": "hog"})
+        for name in ("qa", "qb", "qc"):
+            c.post("/api/v1/tasks", json={"command": "true", "n_gpus": 1, "task_id": name})
+    go(page, "Ongoing Tasks")
+    expect(page.get_by_test_id("queued-qc")).to_contain_text("3")
+    page.get_by_test_id("queued-qc").get_by_role("button", name="Move to top").click()
+    expect(page.get_by_test_id("queued-qc").locator("td").first).to_have_text("1")
+    page.get_by_test_id("queued-qb").get_by_role("button", name="Delete").click()
+    expect(page.get_by_test_id("queued-qb")).to_have_count(0)
+    page.get_by_test_id("running-hog").get_by_role("button", name="Kill").click()
+
+
+def test_restart_server_and_restore_through_the_dialog(
+    page: Page, server_factory: type[AntServer]
+) -> None:
+    server = server_factory(fake_gpus=1).start()
+    login(page, server)
+    with server.client() as c:
+        c.post("/api/v1/tasks", json={"command": "sleep 60", "n_gpus": 1, "task_id": "blocker"})
+        c.post(
+            "/api/v1/tasks", json={"command": "echo restored-ok", "n_gpus": 1, "task_id": "later"}
+        )
+        c.post("/api/v1/tasks", json={"command": "echo x", "n_gpus": 1, "task_id": "dropme"})
+    go(page, "Ongoing Tasks")
+    expect(page.get_by_test_id("queued-later")).to_be_visible()
+    server.stop()
+    expect(page.get_by_role("alert")).to_contain_text("Lost the connection")
+    server.start()
+    page.reload()
+    dialog = page.get_by_role("dialog", name="Recover tasks")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_test_id("recover-later")).to_be_visible()
+    shot(page, "recovery-dialog")
+    dialog.get_by_role("button", name="Delete dropme").click()
+    expect(dialog.get_by_test_id("recover-dropme")).to_have_count(0)
+    expect(dialog.get_by_test_id("group-lost")).to_contain_text("blocker")  # was running
+    dialog.get_by_test_id("group-held").get_by_role("button", name="Select all", exact=True).click()
+    dialog.get_by_role("button", name=re.compile("Restore selected")).click()
+    expect(page.get_by_text("Restored later")).to_be_visible()
+    dialog.get_by_role("button", name="Close", exact=True).first.click()
+    go(page, "Completed Tasks")
+    expect(page.get_by_test_id("completed-later")).to_contain_text("succeeded")
+    page.reload()
+    expect(page.get_by_test_id("completed-later")).to_be_visible()
+    expect(page.get_by_role("dialog", name="Recover tasks")).to_have_count(0)  # once per start
+
+
+def test_pages_fit_a_phone_screen(page: Page, server: AntServer) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    login(page, server)
+    with server.client() as c:
+        c.post("/api/v1/tasks", json={"command": "echo phone; sleep 30", "task_id": "phone"})
+    for name in ("Dashboard", "Create New Task", "Ongoing Tasks", "Completed Tasks"):
+        go(page, name)
+        page.wait_for_timeout(300)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{name} is {width}px wide on a 390px screen"
+        shot(page, "phone-" + name.split()[0].lower())
+    with server.client() as c:
+        c.post("/api/v1/tasks/phone/kill")
+
+
+def test_live_lines_control_is_remembered(page: Page, server: AntServer) -> None:
+    login(page, server)
+    with server.client() as c:
+        c.post("/api/v1/tasks", json={"command": "seq 1 15; sleep 60", "task_id": "lines"})
+    go(page, "Ongoing Tasks")
+    terminal = page.get_by_test_id("terminal-lines")
+    expect(terminal).to_contain_text("15")
+    page.get_by_label("Live lines", exact=True).fill("3")
+    expect(terminal.locator(".term-line")).to_have_count(3)
+    page.reload()
+    expect(page.get_by_label("Live lines", exact=True)).to_have_value("3")
+    page.get_by_test_id("running-lines").get_by_role("button", name="Kill").click()
