@@ -201,3 +201,90 @@ def test_live_lines_control_is_remembered(page: Page, server: AntServer) -> None
     page.reload()
     expect(page.get_by_label("Live lines", exact=True)).to_have_value("3")
     page.get_by_test_id("running-lines").get_by_role("button", name="Kill").click()
+
+
+def test_env_editor_is_remembered_and_used(page: Page, server: AntServer) -> None:
+    login(page, server)
+    go(page, "Create New Task")
+    page.get_by_role("button", name="+ Add variable").click()
+    page.get_by_label("Variable 1 name").fill("GREETING")
+    page.get_by_label("Variable 1 value").fill("hello env")
+    page.get_by_text("Special variables").click()
+    expect(page.get_by_text("conda run --live-stream -n <env>")).to_be_visible()
+    page.reload()
+    expect(page.get_by_label("Variable 1 value")).to_have_value("hello env")
+    create(page, 'echo "got $GREETING"', task_id="envtask")
+    expect(page.get_by_test_id("created-ids")).to_have_text("Created: envtask")
+    go(page, "Completed Tasks")
+    expect(page.get_by_test_id("output-envtask")).to_contain_text("got hello env")
+
+
+def test_dashboard_plots_fill_with_samples(page: Page, server: AntServer) -> None:
+    login(page, server)
+    plot = page.get_by_role("img", name="Host CPU and RAM").locator("polyline").first
+
+    def points() -> int:
+        return len((plot.get_attribute("points") or "").split())
+
+    page.wait_for_function(
+        "() => (document.querySelector('svg[aria-label=\"Host CPU and RAM\"] polyline')"
+        "?.getAttribute('points') || '').split(' ').length >= 3"
+    )
+    assert points() >= 3
+
+
+def test_download_and_bulk_restart(page: Page, server: AntServer) -> None:
+    login(page, server)
+    with server.client() as c:
+        for name in ("b-1", "b-2"):
+            c.post("/api/v1/tasks", json={"command": f"echo content-of-{name}", "task_id": name})
+    go(page, "Completed Tasks")
+    expect(page.get_by_test_id("completed-b-2")).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_test_id("completed-b-1").get_by_role("link", name="Download").click()
+    assert "content-of-b-1" in download.value.path().read_text()
+    page.get_by_label("Select b-1").check()
+    page.get_by_label("Select b-2").check()
+    with page.expect_download() as bulk:
+        page.get_by_role("button", name="Download selected").click()
+    text = bulk.value.path().read_text()
+    assert "===== b-1 =====" in text and "content-of-b-2" in text
+    page.get_by_label("Select b-1").check()
+    page.get_by_label("Select b-2").check()
+    page.get_by_role("button", name="Restart selected").click()
+    expect(page.get_by_text(re.compile(r"Queued b-\d-restart-1, b-\d-restart-1"))).to_be_visible()
+    expect(page.get_by_test_id("completed-b-1-restart-1")).to_be_visible()
+
+
+def test_terminal_follows_output_unless_scrolled_up(page: Page, server: AntServer) -> None:
+    login(page, server)
+    with server.client() as c:
+        c.post(
+            "/api/v1/tasks",
+            json={
+                "command": "for i in $(seq 1 400); do echo row$i; done; sleep 60",
+                "task_id": "scroll",
+            },
+        )
+    go(page, "Ongoing Tasks")
+    terminal = page.get_by_test_id("terminal-scroll")
+    expect(terminal).to_contain_text("row400")
+    at_bottom = "el => el.scrollHeight - el.scrollTop - el.clientHeight < 8"
+    assert terminal.evaluate(at_bottom)
+    terminal.evaluate("el => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); }")
+    page.wait_for_timeout(700)  # a few terminal snapshots arrive meanwhile
+    assert terminal.evaluate("el => el.scrollTop") == 0
+    with server.client() as c:
+        c.post("/api/v1/tasks/scroll/kill")
+
+
+def test_completed_pages_through_history(page: Page, server: AntServer) -> None:
+    login(page, server)
+    text = "\n".join(f"ant_task_id=h-{i:02d} true" for i in range(30))
+    with server.client() as c:
+        c.post("/api/v1/tasks", json={"command": text, "mode": "multi"})
+    go(page, "Completed Tasks")
+    expect(page.get_by_text("1-25 of 30")).to_be_visible()
+    page.get_by_role("button", name="Older ›").click()
+    expect(page.get_by_text("26-30 of 30")).to_be_visible()
+    expect(page.locator("[data-testid^=completed-h-]")).to_have_count(5)
