@@ -32,6 +32,9 @@ from ant_scheduler.events import EventBus
 from ant_scheduler.executors.base import Executor, ExitInfo, LaunchError, LaunchRequest
 from ant_scheduler.executors.local import read_exit_file
 from ant_scheduler.logs import LogFollower, exit_path_for, log_path_for, read_tail_bytes
+from ant_scheduler.metrics import Metrics
+from ant_scheduler.monitor.adgs import AdgsConfig, AdgsTracker, external_use
+from ant_scheduler.monitor.attribution import ProcessOwner, attribute
 from ant_scheduler.monitor.base import GpuBackend, GpuInfo, GpuSample
 from ant_scheduler.monitor.host import History, HostSample, host_dict, sample_host
 from ant_scheduler.settings import Settings
@@ -54,6 +57,8 @@ class GpuSlot:
     task_ids: list[str] = field(default_factory=list)
     sample: GpuSample | None = None
     external: str | None = None  # who is using it outside ANT (set by ADGS)
+    processes: list[ProcessOwner] = field(default_factory=list)
+    last_assigned: float = float("-inf")  # when ANT last started a task on it
 
     @property
     def unavailable(self) -> str | None:
@@ -112,6 +117,17 @@ class Engine:
         self._stopped = False
         self.history = History(settings.MONITORING_history_size)
         self.host: HostSample | None = None
+        self.metrics = Metrics()
+        self.metrics.add_state_collector(self._metrics_snapshot)
+        self.adgs = AdgsTracker(
+            AdgsConfig(
+                usage_threshold=settings.ADGS_usage_threshold,
+                mem_threshold=settings.ADGS_mem_threshold,
+                window=settings.ADGS_window_seconds,
+            )
+        )
+        self.task_gpu_mem: dict[str, int] = {}
+        self._startable_since: dict[str, float] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -197,6 +213,7 @@ class Engine:
                 task.session_id = self.session_id
                 to_write.append(task)
                 self.queued[task.task_id] = task
+                self._startable_since[task.task_id] = self.clock()
                 requeued += 1
         self.store.update_tasks(to_write)
         self.recovery_summary = {
@@ -252,6 +269,9 @@ class Engine:
             "reason": task.reason,
             "pid": task.pid,
             "session_id": task.session_id,
+            "gpu_mem_used": self.task_gpu_mem.get(task.task_id)
+            if task.state is TaskState.RUNNING
+            else None,
             "copy_command": format_copy_command(
                 task.task_id, task.n_gpus, task.env, task.submitted
             ),
@@ -271,6 +291,19 @@ class Engine:
             "mem_total": slot.info.mem_total,
             "external": slot.external,
             "error": slot.unavailable,
+            "pci_bus_id": slot.info.pci_bus_id,
+            "temperature": sample.temperature if sample else None,
+            "power_watts": sample.power_watts if sample else None,
+            "processes": [
+                {
+                    "pid": p.pid,
+                    "used_memory": p.used_memory,
+                    "task_id": p.task_id,
+                    "user": p.user,
+                    "command": p.command,
+                }
+                for p in slot.processes
+            ],
         }
 
     def gpu_list(self) -> list[GpuSlot]:
@@ -330,6 +363,7 @@ class Engine:
         self.store.insert_tasks(tasks)  # raises DuplicateTaskId, writes nothing on error
         for task in tasks:
             self.queued[task.task_id] = task
+            self._startable_since[task.task_id] = self.clock()
         self._refresh_positions()
         self._publish_tasks("task_added", tasks)
         self._request_schedule()
@@ -343,6 +377,7 @@ class Engine:
             task.finished_at = self.clock()
             task.reason = "cancelled before it started"
             del self.queued[task_id]
+            self._startable_since.pop(task_id, None)
             self.store.update_task(task)
             self._publish_tasks("task_changed", [task])
             self._request_schedule()
@@ -358,6 +393,7 @@ class Engine:
         if task.state is TaskState.RUNNING:
             raise InvalidTransition(f"task {task_id!r} is running; kill it first")
         self.store.delete_task(task_id)
+        self._startable_since.pop(task_id, None)
         if self.queued.pop(task_id, None) is not None:
             self._request_schedule()
         self.events.publish("task_removed", {"task_id": task_id})
@@ -381,6 +417,7 @@ class Engine:
         new.log_path = new.pid = new.pid_start_time = new.reason = None
         self.store.insert_tasks([new])
         self.queued[new.task_id] = new
+        self._startable_since[new.task_id] = self.clock()
         self._refresh_positions()
         self._publish_tasks("task_added", [new])
         self._request_schedule()
@@ -432,6 +469,7 @@ class Engine:
         self.store.update_tasks(tasks)
         for task in tasks:
             self.queued[task.task_id] = task
+            self._startable_since[task.task_id] = self.clock()
         self._refresh_positions()
         self._publish_tasks("task_changed", tasks)
         self._request_schedule()
@@ -527,6 +565,8 @@ class Engine:
         task.pid_start_time = proc.start_time
         task.session_id = self.session_id
         self.running[task.task_id] = task
+        since = self._startable_since.pop(task.task_id, task.created_at)
+        self.metrics.dispatch_latency.observe(max(0.0, task.started_at - since))
         self._reserve(task)
         return task
 
@@ -535,12 +575,28 @@ class Engine:
             slot = self.gpus.get(index)
             if slot is not None and task.task_id not in slot.task_ids:
                 slot.task_ids.append(task.task_id)
+                slot.last_assigned = self.clock()
+        self._tell_backend()
 
     def _release(self, task: Task) -> None:
         for index in task.gpu_ids:
             slot = self.gpus.get(index)
             if slot is not None and task.task_id in slot.task_ids:
                 slot.task_ids.remove(task.task_id)
+        self.task_gpu_mem.pop(task.task_id, None)
+        self._tell_backend()
+
+    def _tell_backend(self) -> None:
+        """A simulated backend shows ANT's tasks as GPU processes (real GPUs see them anyway)."""
+        setter = getattr(self.gpu_backend, "set_ant_processes", None)
+        if setter is None:
+            return
+        by_gpu: dict[int, list[int]] = {}
+        for task in self.running.values():
+            for index in task.gpu_ids:
+                if task.pid is not None:
+                    by_gpu.setdefault(index, []).append(task.pid)
+        setter(by_gpu)
 
     def _on_exit(self, info: ExitInfo) -> None:
         task = self.running.pop(info.task_id, None)
@@ -558,6 +614,10 @@ class Engine:
                 task.reason = "ended with an unknown exit code"
         task.exit_code = info.exit_code
         task.finished_at = self.clock()
+        if task.started_at is not None:
+            self.metrics.task_duration.labels(task.state.value).observe(
+                max(0.0, task.finished_at - task.started_at)
+            )
         self._release(task)
         self._flush_follower(task)
         try:
@@ -593,18 +653,68 @@ class Engine:
                 self.host = await asyncio.to_thread(sample_host)
             except Exception as exc:  # a backend must never take the server down
                 self._say(f"monitor sampling failed: {exc}")
-            before = {i: s.unavailable for i, s in self.gpus.items()}
-            for sample in samples:
-                slot = self.gpus.get(sample.index)
-                if slot is not None:
-                    slot.sample = sample
-            if any(before[i] != s.unavailable for i, s in self.gpus.items()):
+            before = {i: (s.unavailable, s.external) for i, s in self.gpus.items()}
+            self._apply_samples(samples)
+            if any(before[i] != (s.unavailable, s.external) for i, s in self.gpus.items()):
                 self._request_schedule()
             self._publish_gpus()
             point = self._system_point()
             self.history.add(point)
             self.events.publish("system", point)
             await asyncio.sleep(self.settings.MONITORING_refresh_interval)
+
+    def _apply_samples(self, samples: list[GpuSample]) -> None:
+        """Store readings, attribute GPU processes to tasks, and run ADGS."""
+        task_pids = {t.pid: t.task_id for t in self.running.values() if t.pid is not None}
+        memory: dict[str, int] = {}
+        now = self.clock()
+        for sample in samples:
+            slot = self.gpus.get(sample.index)
+            if slot is None:
+                continue
+            slot.sample = sample
+            slot.processes = attribute(sample.processes, task_pids)
+            outside = [p for p in slot.processes if p.task_id is None]
+            for p in slot.processes:
+                if p.task_id is not None:
+                    memory[p.task_id] = memory.get(p.task_id, 0) + p.used_memory
+            if not self.settings.ADGS_enabled or sample.error:
+                slot.external = None
+                continue
+            grace = now - slot.last_assigned < self.settings.ADGS_grace_seconds
+            use = external_use(
+                util=sample.util,
+                mem_used=sample.mem_used,
+                mem_total=sample.mem_total or slot.info.mem_total,
+                external_mem=sum(p.used_memory for p in outside),
+                external_processes=bool(outside),
+                ant_owned=bool(slot.task_ids) or grace,
+            )
+            if self.adgs.update(sample.index, now, use):
+                biggest = max(outside, key=lambda p: p.used_memory, default=None)
+                slot.external = biggest.describe() if biggest else "an unseen process"
+            else:
+                slot.external = None
+        self.task_gpu_mem = memory
+
+    def _metrics_snapshot(self) -> dict[str, Any]:
+        counts = self.store.count_by_state()
+        return {
+            "tasks_by_state": {state.value: n for state, n in counts.items()},
+            "queue_length": len(self.queued),
+            "gpus": [
+                {
+                    "index": s.info.index,
+                    "util": s.sample.util if s.sample else 0.0,
+                    "mem_used": s.sample.mem_used if s.sample else 0,
+                    "mem_total": s.info.mem_total,
+                    "allocated": 1 if s.task_ids else 0,
+                    "external": 1 if s.external else 0,
+                    "enabled": 1 if s.enabled else 0,
+                }
+                for s in self.gpu_list()
+            ],
+        }
 
     def _system_point(self) -> dict[str, Any]:
         return {

@@ -38,6 +38,7 @@ class ServeOptions:
     tls: bool = True
     certfile: Path | None = None
     keyfile: Path | None = None
+    fake_gpu_load: Path | None = None  # JSON file of simulated outside load (--fake-gpus)
 
 
 def parse_gpu_list(text: str) -> list[int]:
@@ -57,14 +58,15 @@ def _say(message: str) -> None:
     print(f"ant: {message}", file=sys.stderr, flush=True)
 
 
-def choose_gpu_backend(opts: ServeOptions) -> GpuBackend | None:
+def choose_gpu_backend(opts: ServeOptions, state_dir: Path) -> GpuBackend | None:
     if opts.fake_gpus is not None:
         if opts.fake_gpus < 0:
             raise ConfigError("--fake-gpus must be >= 0")
         missing = [i for i in opts.gpus or [] if i >= opts.fake_gpus]
         if missing:
             raise ConfigError(f"GPU {missing[0]} does not exist (--fake-gpus {opts.fake_gpus})")
-        return FakeGpuBackend(opts.fake_gpus, only=opts.gpus)
+        load_file = opts.fake_gpu_load or state_dir / "fake_gpus.json"
+        return FakeGpuBackend(opts.fake_gpus, only=opts.gpus, load_file=load_file)
     try:
         return NvmlGpuBackend(only=opts.gpus)
     except NvmlUnavailable as exc:
@@ -119,7 +121,7 @@ async def _serve(settings: Settings, opts: ServeOptions) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     host = opts.host or settings.SERVER_host
     port = settings.frontend_port if opts.port is None else opts.port
-    backend = choose_gpu_backend(opts)
+    backend = choose_gpu_backend(opts, state_dir)
     token = load_or_create_token(state_dir)
     cert: Path | None = None
     key: Path | None = None

@@ -18,6 +18,10 @@ export interface GpuOut {
   mem_total: number;
   external: string | null;
   error: string | null;
+  pci_bus_id?: string;
+  temperature?: number | null;
+  power_watts?: number | null;
+  processes?: GpuProcessOut[];
 }
 
 export interface GpuPatch {
@@ -29,6 +33,14 @@ export interface GpuPoint {
   util: number;
   mem_used: number;
   mem_total: number;
+}
+
+export interface GpuProcessOut {
+  pid: number;
+  used_memory: number;
+  task_id: string | null;
+  user: string | null;
+  command: string | null;
 }
 
 export interface HTTPValidationError {
@@ -119,6 +131,7 @@ export interface TaskOut {
   reason: string | null;
   pid: number | null;
   session_id: number | null;
+  gpu_mem_used?: number | null;
   copy_command: string;
 }
 

@@ -103,6 +103,11 @@ def create_app(
     for module in (system, tasks, gpus, recovery, events):
         app.include_router(module.router)
 
+    @app.get("/metrics", tags=["system"], response_class=Response)
+    async def metrics() -> Response:
+        """Prometheus text format: tasks by state, queue, GPUs, dispatch latency, durations."""
+        return Response(engine.metrics.render(), media_type="text/plain; version=0.0.4")
+
     index_file = WEB_DIR / "index.html"
 
     def ui_index() -> Response:
@@ -116,5 +121,9 @@ def create_app(
 
     # The last added middleware runs first: auth before the body is even read.
     app.add_middleware(BodyLimitMiddleware, max_bytes=engine.settings.SERVER_max_body_bytes)
-    app.add_middleware(AuthMiddleware, token=token, public_metrics=False)
+    app.add_middleware(
+        AuthMiddleware,
+        token=token,
+        public_metrics=not engine.settings.METRICS_require_auth,
+    )
     return app

@@ -43,6 +43,9 @@ class TaskOut(BaseModel):
     reason: str | None
     pid: int | None
     session_id: int | None
+    gpu_mem_used: int | None = Field(
+        default=None, description="GPU memory its processes use now (running tasks)"
+    )
     copy_command: str = Field(description="ant_task_id=… ant_n_gpus=… ant_envar=… <command>")
 
 
@@ -68,6 +71,14 @@ class TerminalOut(BaseModel):
     progress: float | None
 
 
+class GpuProcessOut(BaseModel):
+    pid: int
+    used_memory: int
+    task_id: str | None = Field(description="the ANT task whose process tree holds it, or null")
+    user: str | None
+    command: str | None
+
+
 class GpuOut(BaseModel):
     index: int
     uuid: str
@@ -80,6 +91,10 @@ class GpuOut(BaseModel):
     mem_total: int
     external: str | None
     error: str | None
+    pci_bus_id: str = ""
+    temperature: float | None = None
+    power_watts: float | None = None
+    processes: list[GpuProcessOut] = Field(default_factory=list)
 
 
 class GpuPatch(Strict):

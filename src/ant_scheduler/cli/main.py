@@ -114,6 +114,11 @@ def cli(ctx: click.Context, url: str | None, token: str | None) -> None:
 @click.option("--no-tls", is_flag=True, help="Serve plain HTTP (behind a TLS proxy).")
 @click.option("--certfile", type=click.Path(path_type=Path), help="TLS certificate (PEM).")
 @click.option("--keyfile", type=click.Path(path_type=Path), help="TLS private key (PEM).")
+@click.option(
+    "--fake-gpu-load",
+    type=click.Path(path_type=Path),
+    help="JSON file of simulated outside GPU load (default: <state dir>/fake_gpus.json).",
+)
 def serve(
     gpus: str | None,
     fake_gpus: int | None,
@@ -123,6 +128,7 @@ def serve(
     no_tls: bool,
     certfile: Path | None,
     keyfile: Path | None,
+    fake_gpu_load: Path | None,
 ) -> None:
     """Run the scheduler: API and web UI on one port.
 
@@ -148,6 +154,7 @@ def serve(
         tls=not no_tls,
         certfile=certfile,
         keyfile=keyfile,
+        fake_gpu_load=fake_gpu_load,
     )
     raise SystemExit(run_server(opts))
 

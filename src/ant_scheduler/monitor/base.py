@@ -1,4 +1,4 @@
-"""The GpuBackend protocol and the sample it returns."""
+"""The GpuBackend protocol and the readings it returns."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class GpuInfo:
     uuid: str
     name: str
     mem_total: int  # bytes
+    pci_bus_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,3 +45,9 @@ class GpuBackend(Protocol):
     def sample(self) -> list[GpuSample]: ...
 
     def close(self) -> None: ...
+
+
+class TaskAwareBackend(Protocol):
+    """A simulated backend also learns which ANT task processes run on which GPU."""
+
+    def set_ant_processes(self, by_gpu: dict[int, list[int]]) -> None: ...

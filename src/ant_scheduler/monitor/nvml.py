@@ -1,4 +1,4 @@
-"""NVIDIA GPUs through NVML (nvidia-ml-py). Errors on one GPU mark it, they never raise."""
+"""NVIDIA GPUs through NVML (nvidia-ml-py). An error on one GPU marks it; it never raises."""
 
 from __future__ import annotations
 
@@ -18,31 +18,43 @@ def _text(value: Any) -> str:
 class NvmlGpuBackend:
     name = "nvml"
 
-    def __init__(self, only: list[int] | None = None) -> None:
+    def __init__(self, only: list[int] | None = None, nvml: Any = None) -> None:
+        """`nvml` is the pynvml module; tests pass a stand-in to exercise failure paths."""
         try:
-            import pynvml
+            if nvml is None:
+                import pynvml
 
-            pynvml.nvmlInit()
-            count = pynvml.nvmlDeviceGetCount()
+                nvml = pynvml
+            nvml.nvmlInit()
+            count = nvml.nvmlDeviceGetCount()
         except Exception as exc:  # no driver, no library, no device: all mean "no NVML here"
             raise NvmlUnavailable(str(exc) or type(exc).__name__) from None
-        self._nvml = pynvml
+        self._nvml = nvml
         indices = list(range(count)) if only is None else only
         missing = [i for i in indices if not 0 <= i < count]
         if missing:
             raise NvmlUnavailable(f"GPU {missing[0]} does not exist (this machine has {count})")
-        self._infos: list[GpuInfo] = []
-        for i in indices:
-            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
-            mem = pynvml.nvmlDeviceGetMemoryInfo(handle)
-            self._infos.append(
-                GpuInfo(
-                    index=i,
-                    uuid=_text(pynvml.nvmlDeviceGetUUID(handle)),
-                    name=_text(pynvml.nvmlDeviceGetName(handle)),
-                    mem_total=int(mem.total),
-                )
+        self._infos = [self._info(i) for i in indices]
+
+    def _info(self, index: int) -> GpuInfo:
+        nv = self._nvml
+        try:
+            handle = nv.nvmlDeviceGetHandleByIndex(index)
+            mem = nv.nvmlDeviceGetMemoryInfo(handle)
+            try:
+                bus = _text(nv.nvmlDeviceGetPciInfo(handle).busId)
+            except Exception:
+                bus = ""
+            return GpuInfo(
+                index=index,
+                uuid=_text(nv.nvmlDeviceGetUUID(handle)),
+                name=_text(nv.nvmlDeviceGetName(handle)),
+                mem_total=int(mem.total),
+                pci_bus_id=bus,
             )
+        except Exception:
+            # It will be reported unavailable at every sample until it answers again.
+            return GpuInfo(index=index, uuid=f"unknown-{index}", name="unknown GPU", mem_total=0)
 
     def gpus(self) -> list[GpuInfo]:
         return list(self._infos)
@@ -58,7 +70,8 @@ class NvmlGpuBackend:
             mem = nv.nvmlDeviceGetMemoryInfo(handle)
             procs = nv.nvmlDeviceGetComputeRunningProcesses(handle)
         except Exception as exc:
-            return GpuSample(index=info.index, mem_total=info.mem_total, error=str(exc))
+            reason = _text(exc) or type(exc).__name__
+            return GpuSample(index=info.index, mem_total=info.mem_total, error=f"NVML: {reason}")
         temperature: float | None
         try:
             temperature = float(nv.nvmlDeviceGetTemperature(handle, nv.NVML_TEMPERATURE_GPU))

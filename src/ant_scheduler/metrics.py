@@ -1,0 +1,63 @@
+"""Prometheus metrics: counters kept as things happen, gauges read from the engine at scrape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+DURATION_BUCKETS = (1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 72 * 3600)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.dispatch_latency = Histogram(
+            "ant_dispatch_latency_seconds",
+            "Time from a task becoming startable (submitted or restored) to its process start.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.task_duration = Histogram(
+            "ant_task_duration_seconds",
+            "Run time of finished tasks.",
+            ["state"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+
+    def add_state_collector(self, snapshot: Callable[[], dict[str, Any]]) -> None:
+        self.registry.register(_StateCollector(snapshot))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _StateCollector(Collector):
+    def __init__(self, snapshot: Callable[[], dict[str, Any]]) -> None:
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        data = self.snapshot()
+        tasks = GaugeMetricFamily("ant_tasks", "Tasks by state.", labels=["state"])
+        for state, n in data["tasks_by_state"].items():
+            tasks.add_metric([state], n)
+        yield tasks
+        yield GaugeMetricFamily("ant_queue_length", "Queued tasks.", value=data["queue_length"])
+        specs = {
+            "util": ("ant_gpu_utilization_ratio", "GPU utilisation, 0-1."),
+            "mem_used": ("ant_gpu_memory_used_bytes", "GPU memory in use."),
+            "mem_total": ("ant_gpu_memory_total_bytes", "GPU memory size."),
+            "allocated": ("ant_gpu_allocated", "1 when an ANT task holds the GPU."),
+            "external": ("ant_gpu_busy_external", "1 when ADGS sees it busy outside ANT."),
+            "enabled": ("ant_gpu_enabled", "1 when ANT may schedule on the GPU."),
+        }
+        for key, (name, doc) in specs.items():
+            family = GaugeMetricFamily(name, doc, labels=["gpu"])
+            for gpu in data["gpus"]:
+                family.add_metric([str(gpu["index"])], float(gpu[key]))
+            yield family
