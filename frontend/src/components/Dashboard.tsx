@@ -90,11 +90,26 @@ export function Dashboard(props: {
             </div>
             <div className="muted">{gpu.name}</div>
             <div className="gpu-state" data-testid={`gpu-${gpu.index}-state`}>{gpuStateText(gpu)}</div>
+            {(gpu.temperature !== null && gpu.temperature !== undefined) && (
+              <div className="muted small">
+                {gpu.temperature.toFixed(0)}°C{gpu.power_watts ? ` · ${gpu.power_watts.toFixed(0)} W` : ""}
+              </div>
+            )}
             <Bar value={gpu.util} label={`util ${(gpu.util * 100).toFixed(0)}%`} />
             <Bar
               value={gpu.mem_total ? gpu.mem_used / gpu.mem_total : 0}
               label={`mem ${bytes(gpu.mem_used)} / ${bytes(gpu.mem_total)}`}
             />
+            {(gpu.processes ?? []).length > 0 && (
+              <ul className="procs small" data-testid={`gpu-${gpu.index}-processes`}>
+                {(gpu.processes ?? []).map((p) => (
+                  <li key={p.pid}>
+                    {p.task_id ? `task ${p.task_id}` : `outside ANT: ${p.user ?? "?"} ${p.command ?? ""}`} · pid {p.pid} ·{" "}
+                    {bytes(p.used_memory)}
+                  </li>
+                ))}
+              </ul>
+            )}
           </div>
         ))}
         <div className="card host">
