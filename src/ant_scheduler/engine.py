@@ -128,6 +128,7 @@ class Engine:
         )
         self.task_gpu_mem: dict[str, int] = {}
         self._startable_since: dict[str, float] = {}
+        self._ended: dict[str, Task] = {}  # finished tasks not yet written (see _on_exit)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -168,6 +169,7 @@ class Engine:
         else:
             message = "no task was running"
         self.executor.close()
+        self._write(list(self._ended.values()))
         self.store.end_session(self.session_id, self.clock())
         if self.gpu_backend is not None:
             self.gpu_backend.close()
@@ -227,7 +229,12 @@ class Engine:
     # ------------------------------------------------------------------ queries
 
     def get(self, task_id: str) -> Task:
-        task = self.running.get(task_id) or self.queued.get(task_id) or self.store.get_task(task_id)
+        task = (
+            self.running.get(task_id)
+            or self.queued.get(task_id)
+            or self._ended.get(task_id)
+            or self.store.get_task(task_id)
+        )
         if task is None:
             raise TaskNotFound(f"no task with id {task_id!r}")
         return task
@@ -522,8 +529,9 @@ class Engine:
         for start in decision.starts:
             task = self.queued.pop(start.task_id)
             changed.append(self._launch(task, list(start.gpu_ids)))
-        if changed:
-            self.store.update_tasks(changed)
+        ended = list(self._ended.values())
+        self._write([*ended, *changed])
+        changed = ended + changed
         self.pending_reasons = dict(decision.pending)
         self._refresh_positions()
         if changed:
@@ -534,6 +542,18 @@ class Engine:
                 "queue",
                 {"positions": self.queue_positions, "pending_reasons": self.pending_reasons},
             )
+
+    def _write(self, tasks: list[Task]) -> None:
+        if not tasks:
+            return
+        try:
+            self.store.update_tasks(tasks)
+        except Exception as exc:  # the disk went away: say so, keep the server up, retry later
+            self._say(f"could not record {len(tasks)} task change(s): {exc}")
+            return
+        for task in tasks:
+            if self._ended.get(task.task_id) is task:
+                del self._ended[task.task_id]
 
     def _refresh_positions(self) -> None:
         order = sorted(self.queued.values(), key=Task.queue_order_key)
@@ -620,12 +640,9 @@ class Engine:
             )
         self._release(task)
         self._flush_follower(task)
-        try:
-            self.store.update_task(task)
-        except Exception as exc:  # the disk went away: say so, keep the server up
-            self._say(f"could not record the end of task {task.task_id}: {exc}")
-        self._publish_tasks("task_changed", [task])
-        self._publish_gpus()
+        # Written by the next _schedule, in one transaction with every other exit of this loop
+        # iteration: one fsync for a burst of exits instead of one each.
+        self._ended[task.task_id] = task
         self._request_schedule()
 
     # ------------------------------------------------------------------ background loops

@@ -9,6 +9,7 @@ restart is recognised as a gap too.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import secrets
 from collections import deque
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Event:
     seq: int
     type: str
@@ -27,10 +28,14 @@ class Event:
     def id(self) -> str:
         return f"{self.boot}:{self.seq}"
 
-    def encode(self) -> bytes:
-        """Server-sent-events wire format."""
+    @functools.cached_property
+    def wire(self) -> bytes:
+        """Server-sent-events wire format, encoded once however many clients read it."""
         payload = json.dumps(self.data, separators=(",", ":"))
         return f"id: {self.id}\nevent: {self.type}\ndata: {payload}\n\n".encode()
+
+    def encode(self) -> bytes:
+        return self.wire
 
 
 class EventBus:

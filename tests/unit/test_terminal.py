@@ -68,3 +68,28 @@ def test_cut_escape_at_the_start_of_a_tail_is_harmless() -> None:
 )
 def test_parse_progress(lines: list[str], expected: float | None) -> None:
     assert parse_progress(lines) == expected
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from ant_scheduler.core.terminal import _render_cells  # noqa: E402
+
+pieces = st.sampled_from(
+    ["a", "bc", "defgh", "\r", "\n", "\r\n", "\x1b[31m", "\x1b[0m", "\x1b[K", "\t", "\b", "é"]
+)
+
+
+@given(st.lists(pieces, max_size=60), st.integers(1, 8))
+@settings(max_examples=500)
+def test_fast_path_matches_the_full_emulation(parts: list[str], n: int) -> None:
+    text = "".join(parts)
+    fast, full = render_terminal(text, n), _render_cells(text, n)
+    # Same visible text; colours set before the last n lines may be lost in the fast path.
+    assert [strip_ansi(x) for x in fast] == [strip_ansi(x) for x in full]
+    if "\x1b" not in text:
+        assert fast == full
+
+
+def test_colour_carries_to_the_next_line() -> None:
+    assert render_terminal(f"x\n{RED}\na\n", 5) == ["x", "", f"{RED}a"]

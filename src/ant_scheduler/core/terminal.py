@@ -94,15 +94,44 @@ class _Screen:
         out = []
         for line in self.lines:
             out.append("".join(sgr + ch for sgr, ch in line))
-        if self.pending_sgr and out:
-            out[-1] += self.pending_sgr
-        return out
+        return out  # colour codes after the last character colour nothing: dropped
+
+
+_CURSOR_MOVE = re.compile(r"\x1b\[[0-9;]*[ABG]")
+_NEEDS_CELLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\t]")  # \r and \n are handled
 
 
 def render_terminal(text: str, max_lines: int) -> list[str]:
     """The last `max_lines` lines a terminal would show after printing `text`."""
     if max_lines <= 0:
         return []
+    if _CURSOR_MOVE.search(text):
+        return _render_cells(text, max_lines)
+    # Fast path, line by line: only the last lines matter, and most lines are plain text or a
+    # progress bar redrawn with \r, which string slicing handles without per-character work.
+    lines = text.replace("\r\n", "\n").split("\n")
+    lines = lines[-(max_lines + 1) :]
+    if "\x1b" in text:
+        # Colour state carries across lines, so emulate; the tail alone is enough (colours
+        # set before it are lost, as they are for any tail of a log).
+        return _render_cells("\n".join(lines), max_lines)
+    out = []
+    for line in lines:
+        if _NEEDS_CELLS.search(line):
+            out.extend(_render_cells(line, 1) or [""])
+        elif "\r" in line:
+            shown = ""
+            for segment in line.split("\r"):
+                shown = segment + shown[len(segment) :]
+            out.append(shown)
+        else:
+            out.append(line)
+    if out and out[-1] == "":
+        out.pop()
+    return out[-max_lines:]
+
+
+def _render_cells(text: str, max_lines: int) -> list[str]:
     screen = _Screen()
     pos = 0
     while pos < len(text):

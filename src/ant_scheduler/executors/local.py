@@ -28,12 +28,16 @@ from ant_scheduler.executors.base import (
 )
 
 # $1 = command, $2 = exit file. `trap :` (a handler, not "ignore", which the task would inherit)
-# lets the wrapper survive the group SIGTERM long enough to record the command's exit code.
+# lets the wrapper survive the group SIGTERM long enough to record the command's exit code. The
+# command runs in a subshell (a fork, no second exec; traps reset to default there), with the
+# positional parameters cleared so it sees none of the wrapper's.
 WRAPPER = """trap : TERM INT HUP
-bash -c "$1"
-rc=$?
-printf '%d\\n' "$rc" > "$2"
-exit "$rc"
+__ant_cmd=$1 __ant_exit=$2
+shift 2
+( eval "$__ant_cmd" )
+__ant_rc=$?
+printf '%d\\n' "$__ant_rc" > "$__ant_exit"
+exit "$__ant_rc"
 """
 START_TIME_TOLERANCE = 0.05
 
