@@ -59,7 +59,13 @@ def _v1(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX tasks_finished ON tasks (finished_at)")
 
 
-MIGRATIONS: list[Migration] = [_v1]
+def _v2(db: sqlite3.Connection) -> None:
+    # History pages (finished tasks, newest first) without sorting the whole table.
+    db.execute("CREATE INDEX tasks_state_finished ON tasks (state, finished_at)")
+    db.execute("CREATE INDEX tasks_queue ON tasks (state, priority, queue_seq)")
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2]
 
 _COLUMNS = (
     "task_id command submitted n_gpus env state priority created_at workdir gpu_ids queue_seq "
@@ -80,6 +86,14 @@ _ORDER = f"""ORDER BY
     CASE WHEN state IN ('held', 'lost') THEN created_at END ASC,
     CASE WHEN state IN ({_FINISHED_SQL}) THEN finished_at END DESC,
     rowid DESC"""
+
+
+_GROUPS: list[tuple[list[TaskState], str]] = [
+    ([TaskState.RUNNING], "started_at ASC, rowid ASC"),
+    ([TaskState.QUEUED], "priority DESC, queue_seq ASC"),
+    ([TaskState.HELD, TaskState.LOST], "created_at ASC, rowid ASC"),
+    ([TaskState.SUCCEEDED, TaskState.FAILED, TaskState.KILLED], "finished_at DESC, rowid DESC"),
+]
 
 
 @dataclass(frozen=True)
@@ -282,24 +296,41 @@ class Store:
         limit: int = 100,
         offset: int = 0,
     ) -> tuple[list[Task], int]:
-        """One page in listing order, and how many tasks match in all."""
-        where: list[str] = []
-        args: list[Any] = []
-        if states:
-            where.append(f"state IN ({', '.join('?' * len(states))})")
-            args += [s.value for s in states]
+        """One page in listing order, and how many tasks match in all.
+
+        The order is a sequence of state groups, so each group is counted and read on its own
+        with its own index-friendly ORDER BY, instead of sorting the whole table.
+        """
+        wanted = set(states) if states else set(TaskState)
+        search = ""
+        search_args: list[Any] = []
         if q:
-            where.append(
-                "(task_id LIKE ? ESCAPE '\\' OR command LIKE ? ESCAPE '\\' "
+            search = (
+                " AND (task_id LIKE ? ESCAPE '\\' OR command LIKE ? ESCAPE '\\' "
                 "OR submitted LIKE ? ESCAPE '\\')"
             )
-            args += [_like(q)] * 3
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        total = int(self._db.execute(f"SELECT COUNT(*) FROM tasks {clause}", args).fetchone()[0])
-        rows = self._db.execute(
-            f"{_SELECT} {clause} {_ORDER} LIMIT ? OFFSET ?", [*args, limit, offset]
-        ).fetchall()
-        return [_task(r) for r in rows], total
+            search_args = [_like(q)] * 3
+        page: list[Task] = []
+        total = 0
+        skip, room = offset, limit
+        for group, order in _GROUPS:
+            chosen = [s.value for s in group if s in wanted]
+            if not chosen:
+                continue
+            where = f"WHERE state IN ({', '.join('?' * len(chosen))}){search}"
+            args = [*chosen, *search_args]
+            n = int(self._db.execute(f"SELECT COUNT(*) FROM tasks {where}", args).fetchone()[0])
+            total += n
+            if room > 0 and skip < n:
+                rows = self._db.execute(
+                    f"{_SELECT} {where} ORDER BY {order} LIMIT ? OFFSET ?", [*args, room, skip]
+                ).fetchall()
+                page += [_task(r) for r in rows]
+                room -= len(rows)
+                skip = 0
+            else:
+                skip = max(0, skip - n)
+        return page, total
 
     def max_queue_seq(self) -> int:
         return int(self._db.execute("SELECT COALESCE(MAX(queue_seq), 0) FROM tasks").fetchone()[0])

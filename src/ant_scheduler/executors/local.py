@@ -40,6 +40,7 @@ printf '%d\\n' "$__ant_rc" > "$__ant_exit"
 exit "$__ant_rc"
 """
 START_TIME_TOLERANCE = 0.05
+MIN_FREE_BYTES = 64 * 1024  # below this a task's log (and exit code) could not be written
 
 
 def read_exit_file(path: Path) -> int | None:
@@ -114,6 +115,12 @@ class LocalExecutor:
         env["PYTHONUNBUFFERED"] = "1"
         try:
             request.log_path.parent.mkdir(parents=True, exist_ok=True)
+            disk = os.statvfs(request.log_path.parent)
+            if disk.f_bavail * disk.f_frsize < MIN_FREE_BYTES:
+                raise LaunchError(
+                    f"no space left for the log in {request.log_path.parent} "
+                    f"({disk.f_bavail * disk.f_frsize} bytes free)"
+                )
             request.exit_path.unlink(missing_ok=True)
             log_fd = os.open(request.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         except OSError as exc:

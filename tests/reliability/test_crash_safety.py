@@ -1,0 +1,114 @@
+"""Kill -9 the server at random moments while a client submits: nothing acknowledged is lost."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests.server import AntServer, wait_for
+
+ROUNDS = int(os.environ.get("ANT_CRASH_ROUNDS", "20"))
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_sigkill_at_random_moments(server_factory: type[AntServer], tmp_path: Path) -> None:
+    rng = random.Random(1234)
+    server = server_factory(
+        fake_gpus=4,
+        config={"RECOVERY_auto_restore": True, "MONITORING_refresh_interval": 5},
+    )
+    acked: set[str] = set()
+    seen_pids: set[int] = set()
+    counter = iter(range(10**9))
+    for round_no in range(ROUNDS):
+        server.start()
+        stop = threading.Event()
+
+        def submitter(stop: threading.Event = stop) -> None:
+            with httpx.Client(
+                base_url=server.url,
+                headers={"Authorization": f"Bearer {server.token}"},
+                timeout=5,
+            ) as c:
+                while not stop.is_set():
+                    task_id = f"c{next(counter)}"
+                    body = {
+                        "command": f"sleep {rng.choice(['0', '0.2', '1', '3'])}",
+                        "task_id": task_id,
+                        "n_gpus": rng.choice([0, 1, 1, 2]),
+                    }
+                    try:
+                        r = c.post("/api/v1/tasks", json=body)
+                    except httpx.HTTPError:
+                        return  # the server died mid-request: not acknowledged
+                    if r.status_code == 201:
+                        acked.add(task_id)
+
+        thread = threading.Thread(target=submitter)
+        thread.start()
+        time.sleep(rng.uniform(0.1, 0.8))
+        with server.client() as c:  # before the kill: note which processes were running
+            running_before = {
+                t["task_id"]: t["pid"]
+                for t in c.get("/api/v1/tasks", params={"state": "running", "limit": 1000}).json()[
+                    "tasks"
+                ]
+            }
+        seen_pids.update(running_before.values())
+        server.kill9()
+        stop.set()
+        thread.join()
+
+        # With the server dead, the database itself must hold every acknowledged task, once.
+        db = sqlite3.connect(server.log_dir / "ant.db")
+        ids = [row[0] for row in db.execute("SELECT task_id FROM tasks")]
+        db.close()
+        assert len(ids) == len(set(ids)), f"round {round_no}: duplicated task"
+        missing = acked - set(ids)
+        assert not missing, f"round {round_no}: acknowledged tasks lost: {sorted(missing)[:5]}"
+
+        server.start()
+        with server.client() as c:
+            tasks = c.get("/api/v1/tasks", params={"state": "running", "limit": 1000}).json()[
+                "tasks"
+            ]
+            used: dict[int, str] = {}
+            for t in tasks:
+                for gpu in t["gpu_ids"]:
+                    assert gpu not in used, f"GPU {gpu} given to {used[gpu]} and {t['task_id']}"
+                    used[gpu] = t["task_id"]
+                seen_pids.add(t["pid"])
+                if not alive(t["pid"]):  # it may just have ended: ANT must notice at once
+                    wait_for(
+                        lambda t=t: (
+                            c.get(f"/api/v1/tasks/{t['task_id']}").json()["state"] != "running"
+                        ),
+                        timeout=5,
+                    )
+            for task_id, pid in running_before.items():
+                task = c.get(f"/api/v1/tasks/{task_id}").json()
+                if task["state"] == "running":
+                    assert task["pid"] == pid  # re-adopted: the very same process
+                else:  # it ended (before or after the restart); a live process is never "lost"
+                    assert not alive(pid) and task["state"] != "queued"
+        server.kill9()
+    for pid in seen_pids:  # hygiene: nothing of ours keeps running after the test
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    assert len(acked) > ROUNDS
