@@ -8,7 +8,7 @@ PORT ?= 6060
 UI_STAMP := frontend/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all run test lint unit bench clean venv format ui types ui-test chromium
+.PHONY: all run test lint unit bench soak clean venv format ui types ui-test chromium tsp
 
 all: test
 
@@ -58,8 +58,18 @@ unit: $(STAMP)
 test: lint ui ui-test chromium
 	$(BIN)/pytest -q
 
-bench: $(STAMP)
+# task-spooler is the peer the benchmarks measure ANT against, in the same run.
+tsp:
+	@command -v tsp >/dev/null || ($(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends task-spooler)
+
+bench: $(STAMP) tsp
 	$(BIN)/python benchmarks/dispatch.py
+	$(BIN)/python benchmarks/suite.py
+
+# The long reliability runs: 200 random kills, 10x the fuzzing examples.
+soak: $(STAMP) ui chromium
+	ANT_CRASH_ROUNDS=200 ANT_FUZZ_EXAMPLES=1500 $(BIN)/pytest -q tests/reliability --timeout 3600
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -57,11 +57,27 @@ def read_stamp(path: Path, timeout: float = 30) -> float:
     return float(wait_for(ready, timeout, 0.001).split("=")[1])
 
 
+def submit_and_wait(c: httpx.Client, text: str, n: int, timeout: float) -> None:
+    """Submit multi-mode text (1 GPU per task) and wait until n tasks have succeeded."""
+    c.post("/api/v1/tasks", json={"command": text, "mode": "multi", "n_gpus": 1})
+
+    def succeeded() -> bool:
+        page = c.get("/api/v1/tasks", params={"state": "succeeded", "limit": 1}).json()
+        return bool(page["total"] == n)
+
+    wait_for(succeeded, timeout=timeout, interval=0.05)
+
+
 class Tsp:
     """task-spooler with a private socket, so runs do not mix."""
 
     def __init__(self, workdir: Path, slots: int) -> None:
-        self.env = {**os.environ, "TS_SOCKET": str(workdir / "tsp.sock"), "TMPDIR": str(workdir)}
+        self.env = {
+            **os.environ,
+            "TS_SOCKET": str(workdir / "tsp.sock"),
+            "TMPDIR": str(workdir),
+            "TS_MAXFINISHED": "100000",  # tsp forgets finished jobs past 1000 by default
+        }
         self.run("-K", check=False)
         self.run("-S", str(slots))
 
@@ -139,17 +155,7 @@ def bench_drain(work: Path, n: int, slots: int) -> dict[str, Any]:
         text = "\n".join(f"ant_task_id=d{i} true" for i in range(n))
         with server.client() as c:
             t0 = time.time()
-            c.post("/api/v1/tasks", json={"command": text, "mode": "multi", "n_gpus": 1})
-            wait_for(
-                lambda: (
-                    c.get("/api/v1/tasks", params={"state": "succeeded", "limit": 1}).json()[
-                        "total"
-                    ]
-                    == n
-                ),
-                timeout=900,
-                interval=0.05,
-            )
+            submit_and_wait(c, text, n, timeout=900)
             ant_rate = n / (time.time() - t0)
     finally:
         server.stop()
@@ -390,16 +396,7 @@ def bench_fanout(work: Path, clients: int, n: int) -> dict[str, Any]:
         c0, t0 = cpu_seconds(pid), time.time()
         with server.client() as c:
             text = "\n".join(f"ant_task_id=f{i} true" for i in range(n))
-            c.post("/api/v1/tasks", json={"command": text, "mode": "multi", "n_gpus": 1})
-            wait_for(
-                lambda: (
-                    c.get("/api/v1/tasks", params={"state": "succeeded", "limit": 1}).json()[
-                        "total"
-                    ]
-                    == n
-                ),
-                timeout=600,
-            )
+            submit_and_wait(c, text, n, timeout=600)
         elapsed = time.time() - t0
         cpu = (cpu_seconds(pid) - c0) / elapsed * 100
         time.sleep(1.5)

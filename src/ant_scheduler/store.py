@@ -88,11 +88,17 @@ _ORDER = f"""ORDER BY
     rowid DESC"""
 
 
-_GROUPS: list[tuple[list[TaskState], str]] = [
-    ([TaskState.RUNNING], "started_at ASC, rowid ASC"),
-    ([TaskState.QUEUED], "priority DESC, queue_seq ASC"),
-    ([TaskState.HELD, TaskState.LOST], "created_at ASC, rowid ASC"),
-    ([TaskState.SUCCEEDED, TaskState.FAILED, TaskState.KILLED], "finished_at DESC, rowid DESC"),
+# (states, index hint, order). History is read newest first straight off the finished_at index;
+# left to itself the planner picks the state index and sorts all of history for every page.
+_GROUPS: list[tuple[list[TaskState], str, str]] = [
+    ([TaskState.RUNNING], "", "started_at ASC, rowid ASC"),
+    ([TaskState.QUEUED], "", "priority DESC, queue_seq ASC"),
+    ([TaskState.HELD, TaskState.LOST], "", "created_at ASC, rowid ASC"),
+    (
+        [TaskState.SUCCEEDED, TaskState.FAILED, TaskState.KILLED],
+        "INDEXED BY tasks_finished",
+        "finished_at DESC, rowid DESC",
+    ),
 ]
 
 
@@ -313,7 +319,7 @@ class Store:
         page: list[Task] = []
         total = 0
         skip, room = offset, limit
-        for group, order in _GROUPS:
+        for group, hint, order in _GROUPS:
             chosen = [s.value for s in group if s in wanted]
             if not chosen:
                 continue
@@ -323,7 +329,8 @@ class Store:
             total += n
             if room > 0 and skip < n:
                 rows = self._db.execute(
-                    f"{_SELECT} {where} ORDER BY {order} LIMIT ? OFFSET ?", [*args, room, skip]
+                    f"{_SELECT} {hint} {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                    [*args, room, skip],
                 ).fetchall()
                 page += [_task(r) for r in rows]
                 room -= len(rows)

@@ -111,6 +111,7 @@ def test_ls_table_and_json(ant: Ant) -> None:
     ant("submit", "--id", "waiter", "-g", "1", "--", "true")
     table = ant("ls").stdout
     assert "blocker" in table and "running" in table and "waiter" in table
+    assert "\x1b[" not in table  # not a terminal: no colour codes
     assert "needs 1 GPU" in table
     data = ant.json("ls", "--state", "queued")
     assert [t["task_id"] for t in data["tasks"]] == ["waiter"] and data["total"] == 1

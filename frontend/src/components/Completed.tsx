@@ -4,6 +4,7 @@ import type { ServerInfo, TaskOut } from "../api/types";
 import { duration, when } from "../lib/format";
 import { load, save } from "../lib/storage";
 import { terminalLines } from "../lib/terminal";
+import { LineControl } from "./LineControl";
 import { Terminal } from "./Terminal";
 
 const PAGE = 25;
@@ -126,11 +127,7 @@ export function Completed(props: {
         <input aria-label="Search tasks" placeholder="Search id or command" value={query} onChange={(e) => setQuery(e.target.value)} />
         <button type="submit">Search</button>
         {control && (
-          <label className="row live-lines">
-            Output lines
-            <input type="range" min={1} max={maxLines} value={lines} onChange={(e) => setLines(Number(e.target.value))} aria-label="Output lines slider" />
-            <input type="number" min={1} max={maxLines} value={lines} onChange={(e) => setLines(Number(e.target.value))} aria-label="Output lines" />
-          </label>
+          <LineControl label="Output lines" value={lines} max={maxLines} onChange={setLines} />
         )}
       </form>
       <div className="row wrap bulk">

@@ -2,6 +2,7 @@ import { useEffect, useState } from "react";
 import type { ServerInfo, TaskOut } from "../api/types";
 import { duration } from "../lib/format";
 import { load, save } from "../lib/storage";
+import { LineControl } from "./LineControl";
 import { Terminal } from "./Terminal";
 
 export interface Snapshot {
@@ -43,11 +44,7 @@ export function Ongoing(props: {
       <div className="row spread wrap">
         <h2>Running ({props.running.length})</h2>
         {control && (
-          <label className="row live-lines">
-            Live lines
-            <input type="range" min={1} max={winHeight} value={lines} onChange={(e) => setLines(Number(e.target.value))} aria-label="Live lines slider" />
-            <input type="number" min={1} max={winHeight} value={lines} onChange={(e) => setLines(Number(e.target.value))} aria-label="Live lines" />
-          </label>
+          <LineControl label="Live lines" value={lines} max={winHeight} onChange={setLines} />
         )}
       </div>
       {props.running.length === 0 && <p className="muted">Nothing is running.</p>}
