@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from ant_scheduler.api.app import create_app
-from tests.server import AntServer
+from tests.server import AntServer, wait_for
 
 PUBLIC = {"/api/", "/api/v1/login", "/api/v1/logout", "/"}
 
@@ -90,7 +90,7 @@ def test_token_file_created_with_mode_0600(server_factory: type[AntServer]) -> N
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     token = token_file.read_text().strip()
     assert len(token) >= 32
-    assert f"?token={token}" in server.output()
+    wait_for(lambda: f"?token={token}" in server.output())  # the banner follows start-up
     r = httpx.get(server.url + "/api/v1/tasks", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
     conn = server.log_dir / "connection.json"

@@ -53,6 +53,7 @@ def test_schemathesis_finds_no_server_error(server_factory: type[AntServer]) -> 
         capture_output=True,
         text=True,
         timeout=600,
+        cwd=server.workdir,  # schemathesis keeps a cache folder where it runs
         env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
     )
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
