@@ -92,18 +92,20 @@ export function App() {
     refreshTimer.current = window.setTimeout(() => void loadOngoing().catch(() => undefined), 100);
   }, [loadOngoing]);
 
+  // Once per server start: the dialog opens on the first load after ANT (re)started, also when
+  // this page was already open and reconnected, and not again after it was closed.
+  const checkRecovery = useCallback(async (server: ServerInfo | null) => {
+    if (!server || load("recoverySeen", 0) === server.session_id) return;
+    const rec = await api.recovery();
+    if (rec.last_session.length + rec.earlier_sessions.length) setRecovery(rec);
+  }, []);
+
   useEffect(() => {
     const onHash = () => setPage(currentPage());
     window.addEventListener("hashchange", onHash);
-    void loadAll().then(async (server) => {
-      if (!server) return;
-      const rec = await api.recovery();
-      const pending = rec.last_session.length + rec.earlier_sessions.length;
-      // Once per server start: the dialog reopens only after ANT restarts.
-      if (pending && load("recoverySeen", 0) !== server.session_id) setRecovery(rec);
-    });
+    void loadAll().then(checkRecovery);
     return () => window.removeEventListener("hashchange", onHash);
-  }, [loadAll]);
+  }, [loadAll, checkRecovery]);
 
   useEffect(() => {
     if (auth !== "in") return;
@@ -117,9 +119,9 @@ export function App() {
       const point = JSON.parse((e as MessageEvent).data) as SystemPoint;
       setHistory((h) => [...h.slice(-(historySize - 1)), point]);
     });
-    source.addEventListener("resync", () => void loadAll());
+    source.addEventListener("resync", () => void loadAll().then(checkRecovery));
     source.onopen = () => {
-      if (lost) void loadAll();
+      if (lost) void loadAll().then(checkRecovery);
       lost = false;
       setConnected(true);
     };
@@ -128,7 +130,7 @@ export function App() {
       setConnected(false);
     };
     return () => source.close();
-  }, [auth, scheduleRefresh, loadAll, historySize]);
+  }, [auth, scheduleRefresh, loadAll, historySize, checkRecovery]);
 
   const act = async (what: "kill" | "remove" | "promote", task: TaskOut) => {
     try {

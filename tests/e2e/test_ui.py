@@ -155,7 +155,9 @@ def test_restart_server_and_restore_through_the_dialog(
     server.stop()
     expect(page.get_by_role("alert")).to_contain_text("Lost the connection")
     server.start()
-    page.reload()
+    # The open page reconnects by itself, resyncs, and offers the recovery dialog.
+    expect(page.get_by_role("alert")).to_have_count(0, timeout=30_000)
+    expect(page.get_by_test_id("queued-later")).to_have_count(0)  # held now, not queued
     dialog = page.get_by_role("dialog", name="Recover tasks")
     expect(dialog).to_be_visible()
     expect(dialog.get_by_test_id("recover-later")).to_be_visible()
