@@ -112,6 +112,8 @@ export function App() {
     const source = new EventSource("/api/v1/events");
     let lost = false;
     const onTask = () => scheduleRefresh();
+    // Events before this stream opened were missed: refresh once it says hello.
+    source.addEventListener("hello", onTask);
     for (const type of ["task_added", "task_changed", "task_removed", "queue"]) source.addEventListener(type, onTask);
     source.addEventListener("gpus", (e) => setGpus(JSON.parse((e as MessageEvent).data)));
     source.addEventListener("terminal", (e) => setTerminals(JSON.parse((e as MessageEvent).data)));
