@@ -114,7 +114,7 @@ def test_gpu_toggle_makes_a_task_wait_with_its_reason(page: Page, server: AntSer
     create(page, "echo on-gpu", task_id="waits", gpus="1")
     go(page, "Ongoing Tasks")
     row = page.get_by_test_id("queued-waits")
-    expect(row).to_contain_text("GPU 0 disabled")
+    expect(row).to_contain_text("disabled")
     shot(page, "queue-waiting")
     go(page, "Dashboard")
     page.get_by_label("GPU 2 enabled").check()

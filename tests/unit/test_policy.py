@@ -1,198 +1,618 @@
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ant_scheduler.core.policy import GpuView, Plan, QueuedTask, order_queue, plan
+from ant_scheduler.core.policy import (
+    GpuView,
+    Plan,
+    Policy,
+    QueuedTask,
+    Start,
+    order_queue,
+    plan,
+)
 
-
-def gpus(n: int, **overrides: dict[int, object]) -> list[GpuView]:
-    out = []
-    for i in range(n):
-        kwargs = {key: value[i] for key, value in overrides.items() if i in value}
-        out.append(GpuView(index=i, **kwargs))  # type: ignore[arg-type]
-    return out
+POLICIES: list[Policy] = ["fifo", "backfill"]
+WHO = "pid 4242 alice python x.py"
+ARRIVALS_END = 150  # simulation tick after which no new task arrives
 
 
 def started(p: Plan) -> dict[str, tuple[int, ...]]:
     return {s.task_id: s.gpu_ids for s in p.starts}
 
 
-def test_lowest_numbered_free_set() -> None:
-    pool = gpus(4, allocated_to={0: ("x",)})
-    p = plan([QueuedTask("a", 2)], pool)
-    assert started(p) == {"a": (1, 2)}
+def pool_of(n: int, **by_index: GpuView) -> list[GpuView]:
+    """n plain free GPUs, with the ones named g0, g1, ... replaced."""
+    return [by_index.get(f"g{i}", GpuView(i)) for i in range(n)]
 
 
-def test_order_is_priority_then_seq() -> None:
-    q = [QueuedTask("a", 1, 0, 1), QueuedTask("b", 1, 5, 2), QueuedTask("c", 1, 0, 0)]
-    assert [t.task_id for t in order_queue(q)] == ["b", "c", "a"]
-    p = plan(q, gpus(1))
+# ------------------------------------------------------------------ order
+
+
+def test_order_is_priority_then_queue_seq_then_id() -> None:
+    q = [
+        QueuedTask("a", 1, priority=0, queue_seq=2),
+        QueuedTask("b", 1, priority=5, queue_seq=9),
+        QueuedTask("d", 1, priority=0, queue_seq=1),
+        QueuedTask("c", 1, priority=0, queue_seq=1),
+        QueuedTask("e", 1, priority=-1, queue_seq=0),
+    ]
+    assert [t.task_id for t in order_queue(q)] == ["b", "c", "d", "a", "e"]
+    p = plan(q, pool_of(1))
     assert started(p) == {"b": (0,)}
-    assert p.pending["c"] == "needs 1 GPU; none free; GPU 0 given to b"  # the blocker
-    assert p.pending["a"] == "waiting behind c (fifo)"
 
 
-def test_detailed_pending_reason() -> None:
-    pool = gpus(
-        4,
-        enabled={0: False},
-        external={2: "pid 4242 alice python x.py"},
+def test_promote_to_top_is_top_priority_and_lowest_seq() -> None:
+    q = [QueuedTask("a", 1, 3, 0), QueuedTask("b", 1, 0, 1), QueuedTask("last", 1, 0, 2)]
+    promoted = dataclasses.replace(
+        q[2],
+        priority=max(t.priority for t in q),
+        queue_seq=min(t.queue_seq for t in q) - 1,
     )
-    p = plan([QueuedTask("big", 4)], pool)
-    assert p.pending["big"] == ("needs 4 GPUs but only 3 of 4 can be used (GPU 0 disabled)")
+    assert [t.task_id for t in order_queue([*q[:2], promoted])] == ["last", "a", "b"]
+    assert started(plan([*q[:2], promoted], pool_of(1))) == {"last": (0,)}
+
+
+# ------------------------------------------------------------------ GPU choice
+
+
+def test_only_free_gpus_are_given_out() -> None:
+    pool = [
+        GpuView(0, enabled=False),
+        GpuView(1, allocated_to=("r",)),
+        GpuView(2, external="pid 1 x"),
+        GpuView(3, unavailable="NVML error"),
+        GpuView(4),
+    ]
+    for policy in POLICIES:
+        assert plan([QueuedTask("a", 1)], pool, policy=policy).starts == (Start("a", (4,)),)
+        p = plan([QueuedTask("a", 2)], pool, policy=policy)
+        assert p.starts == ()
+        assert p.pending["a"].startswith(
+            "needs 2 GPUs; 1 free (4); GPU 0 disabled; GPU 1 in use by r; "
+            "GPU 2 busy outside ANT (pid 1 x); GPU 3 unavailable (NVML error)"
+        )
+
+
+def test_multi_gpu_task_gets_lowest_numbered_free_set() -> None:
+    pool = [
+        GpuView(7),
+        GpuView(2, allocated_to=("r",)),
+        GpuView(5),
+        GpuView(0),
+        GpuView(3),
+    ]
+    p = plan([QueuedTask("a", 3), QueuedTask("b", 1)], pool)
+    assert p.starts == (Start("a", (0, 3, 5)), Start("b", (7,)))
+    assert p.pending == {}
+
+
+# ------------------------------------------------------------------ CPU tasks
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_cpu_tasks_never_wait_behind_gpu_tasks(policy: Policy) -> None:
+    pool = pool_of(2, g0=GpuView(0, allocated_to=("r",)))
+    q = [QueuedTask("gpu", 2, 0, 0), QueuedTask("cpu1", 0, 0, 1), QueuedTask("cpu2", 0, 0, 2)]
+    p = plan(q, pool, policy=policy)
+    assert p.starts == (Start("cpu1", ()), Start("cpu2", ()))
+    assert set(p.pending) == {"gpu"}
+    # No GPUs at all: CPU tasks still run.
+    p = plan([QueuedTask("gpu", 1, 0, 0), QueuedTask("cpu", 0, 0, 1)], [], policy=policy)
+    assert p.starts == (Start("cpu", ()),)
+
+
+def test_cpu_task_limit() -> None:
+    q = [QueuedTask(f"c{i}", 0, 0, i) for i in range(3)]
+    p = plan(q, [], running_cpu_tasks=3, max_cpu_tasks=4)
+    assert started(p) == {"c0": ()}
+    assert p.pending == {
+        "c1": "CPU task limit reached (4 of 4 running)",
+        "c2": "CPU task limit reached (4 of 4 running)",
+    }
+    # The limit was lowered below what already runs: nothing starts, the text says so.
+    p = plan(q[:1], [], running_cpu_tasks=5, max_cpu_tasks=4)
+    assert p.pending == {"c0": "CPU task limit reached (5 of 4 running)"}
+    many = [QueuedTask(f"c{i}", 0, 0, i) for i in range(50)]
+    assert len(plan(many, [], running_cpu_tasks=100).starts) == 50
+
+
+def test_cpu_tasks_take_the_limit_in_queue_order() -> None:
+    q = [QueuedTask("low", 0, 0, 0), QueuedTask("high", 0, 1, 5)]
+    p = plan(q, [], max_cpu_tasks=1)
+    assert started(p) == {"high": ()}
+    assert p.pending == {"low": "CPU task limit reached (1 of 1 running)"}
+
+
+# ------------------------------------------------------------------ tasks that can never fit
+
+
+@pytest.mark.parametrize(
+    ("pool", "n", "reason"),
+    [
+        (pool_of(4), 6, "needs 6 GPUs but ANT has only 4"),
+        ([], 1, "needs 1 GPU but ANT has no GPUs"),
+        (
+            pool_of(5, g2=GpuView(2, enabled=False)),
+            6,
+            "needs 6 GPUs but only 4 are enabled (GPU 2 disabled)",
+        ),
+        (
+            pool_of(
+                4,
+                g0=GpuView(0, enabled=False),
+                g1=GpuView(1, enabled=False),
+                g3=GpuView(3, unavailable="NVML error"),
+            ),
+            2,
+            "needs 2 GPUs but only 1 is usable "
+            "(GPUs 0, 1 disabled; GPU 3 unavailable (NVML error))",
+        ),
+        (
+            pool_of(2, g0=GpuView(0, enabled=False), g1=GpuView(1, enabled=False)),
+            1,
+            "needs 1 GPU but no GPU is enabled (GPUs 0, 1 disabled)",
+        ),
+        (
+            # A disabled GPU that fails too is reported as disabled: that is what the user can fix.
+            pool_of(1, g0=GpuView(0, enabled=False, unavailable="gone")),
+            1,
+            "needs 1 GPU but no GPU is enabled (GPU 0 disabled)",
+        ),
+        (
+            pool_of(1, g0=GpuView(0, unavailable="GPU has fallen off the bus")),
+            1,
+            "needs 1 GPU but no GPU is usable (GPU 0 unavailable (GPU has fallen off the bus))",
+        ),
+    ],
+)
+def test_never_fitting_task_reason(pool: list[GpuView], n: int, reason: str) -> None:
+    for policy in POLICIES:
+        assert plan([QueuedTask("big", n)], pool, policy=policy).pending == {"big": reason}
+
+
+def test_busy_and_outside_gpus_count_as_usable_later() -> None:
+    pool = [
+        GpuView(0, external="pid 1 a"),
+        GpuView(1, external="pid 2 b"),
+        GpuView(2, allocated_to=("r",)),
+    ]
     p = plan([QueuedTask("t", 3)], pool)
-    assert p.pending["t"] == (
-        "needs 3 GPUs; 2 free (1, 3); GPU 0 disabled; "
-        "GPU 2 busy outside ANT (pid 4242 alice python x.py)"
+    assert p.pending == {
+        "t": "needs 3 GPUs; none free; GPU 0 busy outside ANT (pid 1 a); "
+        "GPU 1 busy outside ANT (pid 2 b); GPU 2 in use by r"
+    }
+
+
+def test_never_fitting_task_blocks_nobody() -> None:
+    pool = pool_of(3, g0=GpuView(0, allocated_to=("r",)), g1=GpuView(1, allocated_to=("r",)))
+    q = [QueuedTask("huge", 5, 0, 0), QueuedTask("two", 2, 0, 1), QueuedTask("one", 1, 0, 2)]
+    fifo = plan(q, pool, policy="fifo")
+    assert fifo.starts == ()
+    assert fifo.pending["two"] == "needs 2 GPUs; 1 free (2); GPUs 0, 1 in use by r"
+    assert fifo.pending["one"] == "waiting behind two (fifo)"
+    back = plan(q, pool, policy="backfill")
+    assert back.starts == (Start("one", (2,)),)
+    assert back.pending["two"].endswith("; GPUs 0, 1 reserved for it")
+    assert back.pending["huge"] == "needs 5 GPUs but ANT has only 3"
+    assert started(plan([*q[:1], QueuedTask("x", 1, 0, 1)], pool)) == {"x": (2,)}
+
+
+# ------------------------------------------------------------------ fifo
+
+
+def test_fifo_blocks_everything_after_the_first_task_that_does_not_fit() -> None:
+    pool = pool_of(
+        5,
+        g0=GpuView(0, enabled=False),
+        g2=GpuView(2, external=WHO),
+        g4=GpuView(4, allocated_to=("r",)),
     )
+    p = plan([QueuedTask("wide", 3)], pool)
+    assert p.pending == {
+        "wide": f"needs 3 GPUs; 2 free (1, 3); GPU 0 disabled; GPU 2 busy outside ANT ({WHO}); "
+        "GPU 4 in use by r"
+    }
+    q = [QueuedTask("a", 1, 0, 0), QueuedTask("wide", 3, 0, 1), QueuedTask("small", 1, 0, 2)]
+    p = plan(q, pool)
+    assert p.starts == (Start("a", (1,)),)
+    assert p.pending == {
+        # GPU 1 goes to "a" in this very plan; the reason already says where it went.
+        "wide": f"needs 3 GPUs; 1 free (3); GPU 0 disabled; GPU 1 in use by a; "
+        f"GPU 2 busy outside ANT ({WHO}); GPU 4 in use by r",
+        "small": "waiting behind wide (fifo)",
+    }
 
 
-def test_impossible_task_waits_but_blocks_nobody() -> None:
-    p = plan([QueuedTask("huge", 9), QueuedTask("small", 1)], gpus(4))
-    assert started(p) == {"small": (0,)}
-    assert p.pending["huge"] == "needs 9 GPUs but this machine has only 4"
-    p = plan([QueuedTask("x", 1)], gpus(2, unavailable={0: "NVML error", 1: "gone"}))
-    assert "only 0 of 2 can be used" in p.pending["x"]
-    assert "GPU 0 unavailable (NVML error)" in p.pending["x"]
+def test_reason_groups_gpus_with_the_same_cause() -> None:
+    pool = [GpuView(i, allocated_to=("big",)) for i in range(4)]
+    p = plan([QueuedTask("t", 1)], pool)
+    assert p.pending == {"t": "needs 1 GPU; none free; GPUs 0, 1, 2, 3 in use by big"}
+    pool = [GpuView(0, allocated_to=("a", "b"))]
+    assert plan([QueuedTask("t", 1)], pool).pending == {
+        "t": "needs 1 GPU; none free; GPU 0 in use by a, b"
+    }
 
 
-def test_cpu_tasks_never_wait_behind_gpu_tasks_and_respect_limit() -> None:
-    q = [QueuedTask("gpu", 4, 0, 0), QueuedTask("c1", 0, 0, 1), QueuedTask("c2", 0, 0, 2)]
-    p = plan(q, gpus(2, allocated_to={0: ("x",)}))
-    assert set(started(p)) == {"c1", "c2"}
-    assert started(p)["c1"] == ()
-    p = plan(q, gpus(2), running_cpu_tasks=1, max_cpu_tasks=2)
-    assert set(started(p)) == {"c1"}
-    assert p.pending["c2"] == "CPU task limit reached (2 of 2 running)"
+# ------------------------------------------------------------------ backfill
 
 
-def test_fifo_blocks_and_backfill_uses_gpus_outside_the_reservation() -> None:
-    # GPUs 0 and 1 are busy; "wide" needs 2 and is blocked; its target set is {0, 1}.
-    pool = gpus(4, allocated_to={0: ("r0",), 1: ("r1",), 2: ("r2",)})
+def test_backfill_uses_gpus_outside_the_reservation_and_keeps_the_rest() -> None:
+    pool = [GpuView(i, allocated_to=(f"r{i}",)) for i in range(3)] + [GpuView(3)]
     q = [QueuedTask("wide", 2, 0, 0), QueuedTask("narrow", 1, 0, 1)]
     fifo = plan(q, pool, policy="fifo")
-    assert started(fifo) == {}
+    assert fifo.starts == ()
     assert fifo.pending["narrow"] == "waiting behind wide (fifo)"
     back = plan(q, pool, policy="backfill")
-    assert started(back) == {"narrow": (3,)}
-    # Once GPU 0 frees, it is kept for "wide"; a newcomer cannot take it.
-    pool = gpus(4, allocated_to={1: ("r1",), 2: ("r2",), 3: ("narrow",)})
-    back = plan([*q[:1], QueuedTask("late", 1, 0, 2)], pool, policy="backfill")
-    assert started(back) == {}
-    assert "GPU 0 kept for older task wide" in back.pending["late"]
+    assert back.starts == (Start("narrow", (3,)),)
+    assert back.pending == {
+        "wide": "needs 2 GPUs; 1 free (3); GPU 0 in use by r0; GPU 1 in use by r1; "
+        "GPU 2 in use by r2; GPUs 0, 1 reserved for it"
+    }
+    # r0 ends: GPU 0 is kept for "wide"; a newcomer may not take it.
+    pool = [GpuView(0), GpuView(1, allocated_to=("r1",)), GpuView(2, allocated_to=("r2",))]
+    pool.append(GpuView(3, allocated_to=("narrow",)))
+    back = plan([q[0], QueuedTask("late", 1, 0, 2)], pool, policy="backfill")
+    assert back.starts == ()
+    assert back.pending["late"] == (
+        "needs 1 GPU; none free; GPU 0 kept for older task wide; GPU 1 in use by r1; "
+        "GPU 2 in use by r2; GPU 3 in use by narrow"
+    )
+    # r1 ends too: "wide" starts on its reserved set before the newcomer.
+    pool[1] = GpuView(1)
+    back = plan([q[0], QueuedTask("late", 1, 0, 2)], pool, policy="backfill")
+    assert back.starts == (Start("wide", (0, 1)),)
+
+
+def test_only_the_oldest_blocked_task_holds_a_reservation() -> None:
+    pool = [GpuView(i, allocated_to=("r",) if i in (0, 1, 3, 4) else ()) for i in range(7)]
+    q = [QueuedTask("B", 4, 0, 0), QueuedTask("C", 6, 0, 1), QueuedTask("D", 2, 0, 2)]
+    p = plan(q, pool, policy="backfill")
+    # Had C a reservation too (GPUs 0-5), D could not take GPU 5.
+    assert p.starts == (Start("D", (5, 6)),)
+    assert p.pending == {
+        "B": "needs 4 GPUs; 3 free (2, 5, 6); GPUs 0, 1, 3, 4 in use by r; "
+        "GPUs 0, 1, 2, 3 reserved for it",
+        "C": "needs 6 GPUs; 2 free (5, 6); GPUs 0, 1, 3, 4 in use by r; "
+        "GPU 2 kept for older task B",
+    }
+
+
+def test_reservation_skips_gpus_busy_outside_ant_when_it_can() -> None:
+    pool = [
+        GpuView(0, external="pid 9 eve"),
+        GpuView(1, allocated_to=("r",)),
+        GpuView(2),
+        GpuView(3, allocated_to=("s",)),
+        GpuView(4),
+        GpuView(5),
+    ]
+    q = [QueuedTask("B", 4, 0, 0), QueuedTask("x", 1, 0, 1)]
+    p = plan(q, pool, policy="backfill")
+    # Target set {1, 2, 3, 4}: GPU 5 is the only free one outside it.
+    assert p.starts == (Start("x", (5,)),)
+    assert p.pending["B"].endswith("; GPUs 1, 2, 3, 4 reserved for it")
+
+
+def test_reservation_takes_gpus_busy_outside_ant_when_it_must() -> None:
+    pool = [
+        GpuView(0, external="pid 9 eve"),
+        GpuView(1),
+        GpuView(2, external="pid 8 bob"),
+        GpuView(3),
+    ]
+    q = [QueuedTask("B", 3, 0, 0), QueuedTask("x", 1, 0, 1)]
+    p = plan(q, pool, policy="backfill")
+    assert p.starts == ()
+    assert p.pending == {
+        "B": "needs 3 GPUs; 2 free (1, 3); GPU 0 busy outside ANT (pid 9 eve); "
+        "GPU 2 busy outside ANT (pid 8 bob); GPUs 0, 1, 3 reserved for it",
+        "x": "needs 1 GPU; none free; GPU 0 busy outside ANT (pid 9 eve); "
+        "GPUs 1, 3 kept for older task B; GPU 2 busy outside ANT (pid 8 bob)",
+    }
 
 
 # ------------------------------------------------------------------ properties
 
-gpu_pools = st.lists(
-    st.tuples(
-        st.booleans(),
-        st.sampled_from([(), ("x",)]),
-        st.sampled_from([None, "pid 1 bob"]),
-        st.sampled_from([None, None, None, "err"]),
-    ),
-    max_size=8,
-).map(
-    lambda rows: [
-        GpuView(i, enabled=e, allocated_to=a, external=x, unavailable=u)
-        for i, (e, a, x, u) in enumerate(rows)
+
+@st.composite
+def gpu_pools(draw: st.DrawFn) -> list[GpuView]:
+    """0-8 GPUs with scattered indices, in no particular order, mostly free."""
+    indices = draw(st.lists(st.integers(0, 15), unique=True, max_size=8))
+    return [
+        GpuView(
+            i,
+            enabled=draw(st.sampled_from([True, True, True, False])),
+            allocated_to=draw(st.sampled_from([(), (), (), ("r1",), ("r2", "r3")])),
+            external=draw(st.sampled_from([None, None, None, "pid 7 bob python y.py"])),
+            unavailable=draw(st.sampled_from([None, None, None, None, "NVML error"])),
+        )
+        for i in indices
     ]
-)
-queues = st.lists(st.tuples(st.integers(0, 5), st.integers(-2, 2)), max_size=20).map(
-    lambda rows: [QueuedTask(f"t{i}", n, p, i) for i, (n, p) in enumerate(rows)]
-)
 
 
-@given(queues, gpu_pools, st.sampled_from(["fifo", "backfill"]), st.none() | st.integers(1, 4))
-@settings(max_examples=500)
+@st.composite
+def queues(draw: st.DrawFn) -> list[QueuedTask]:
+    """0-20 tasks, 0-5 GPUs each; queue_seq may tie so task_id must break ties."""
+    return [
+        QueuedTask(
+            f"t{k}",
+            draw(st.integers(0, 5)),
+            draw(st.integers(-2, 2)),
+            draw(st.integers(0, 30)),
+        )
+        for k in range(draw(st.integers(0, 20)))
+    ]
+
+
+def usable_count(pool: list[GpuView]) -> int:
+    return sum(1 for g in pool if g.enabled and g.unavailable is None)
+
+
+def free_ids(pool: list[GpuView]) -> list[int]:
+    return sorted(
+        g.index
+        for g in pool
+        if g.enabled and g.unavailable is None and not g.allocated_to and g.external is None
+    )
+
+
+def possible_gpu_tasks(queue: list[QueuedTask], pool: list[GpuView]) -> list[QueuedTask]:
+    """GPU tasks that could run some day, in queue order."""
+    return [t for t in order_queue(queue) if 0 < t.n_gpus <= usable_count(pool)]
+
+
+def oldest_blocked(p: Plan, queue: list[QueuedTask], pool: list[GpuView]) -> QueuedTask | None:
+    return next((t for t in possible_gpu_tasks(queue, pool) if t.task_id in p.pending), None)
+
+
+def target_set(n: int, pool: list[GpuView]) -> list[int]:
+    """The rule from the brief, restated: lowest n usable not busy outside, then outside ones."""
+    ordered = sorted(pool, key=lambda g: g.index)
+    clean = [g.index for g in ordered if g.enabled and g.unavailable is None and not g.external]
+    outside = [g.index for g in ordered if g.enabled and g.unavailable is None and g.external]
+    return sorted(clean[:n] + outside[: max(0, n - len(clean))])
+
+
+@given(
+    queues(),
+    gpu_pools(),
+    st.sampled_from(POLICIES),
+    st.integers(0, 5),
+    st.none() | st.integers(1, 6),
+)
+@settings(max_examples=400, deadline=None)
 def test_plan_invariants(
-    queue: list[QueuedTask], pool: list[GpuView], policy: str, max_cpu: int | None
+    queue: list[QueuedTask],
+    pool: list[GpuView],
+    policy: Policy,
+    running_cpu: int,
+    max_cpu: int | None,
 ) -> None:
-    p = plan(queue, pool, policy=policy, max_cpu_tasks=max_cpu)  # type: ignore[arg-type]
-    free = {g.index for g in pool if g.free}
+    p = plan(queue, pool, policy=policy, running_cpu_tasks=running_cpu, max_cpu_tasks=max_cpu)
+    by_id = {t.task_id: t for t in queue}
     given_out = [i for s in p.starts for i in s.gpu_ids]
     assert len(given_out) == len(set(given_out)), "a GPU was assigned twice"
-    assert set(given_out) <= free, "a disabled/busy/allocated GPU was assigned"
+    assert set(given_out) <= set(free_ids(pool)), "a GPU that is not free was assigned"
     ids = [s.task_id for s in p.starts]
-    assert len(ids) == len(set(ids))
-    assert set(ids) | set(p.pending) == {t.task_id for t in queue}
+    assert len(ids) == len(set(ids)), "a task was started twice"
+    assert set(ids) | set(p.pending) == set(by_id)
     assert not set(ids) & set(p.pending)
-    by_id = {t.task_id: t for t in queue}
+    assert all(isinstance(r, str) and r for r in p.pending.values())
     for s in p.starts:
         assert len(s.gpu_ids) == by_id[s.task_id].n_gpus
+        assert list(s.gpu_ids) == sorted(s.gpu_ids)
+    order = [t.task_id for t in order_queue(queue)]
+    assert ids == [i for i in order if i in set(ids)], "starts are not in queue order"
+
+    cpu_tasks = [t for t in order_queue(queue) if t.n_gpus == 0]
+    cpu_started = [t for t in cpu_tasks if t.task_id in set(ids)]
+    assert cpu_started == cpu_tasks[: len(cpu_started)], "CPU tasks started out of order"
     if max_cpu is not None:
-        assert sum(1 for s in p.starts if by_id[s.task_id].n_gpus == 0) <= max_cpu
+        assert running_cpu + len(cpu_started) <= max(max_cpu, running_cpu)
+    for t in cpu_tasks[len(cpu_started) :]:
+        assert max_cpu is not None
+        running_now = running_cpu + len(cpu_started)
+        assert running_now >= max_cpu
+        assert (
+            p.pending[t.task_id] == f"CPU task limit reached ({running_now} of {max_cpu} running)"
+        )
+
+    for t in queue:
+        if t.n_gpus > usable_count(pool):
+            assert p.pending[t.task_id].startswith(f"needs {t.n_gpus} GPU")
+            assert " but " in p.pending[t.task_id]
 
 
-@given(queues, gpu_pools)
-@settings(max_examples=500)
-def test_fifo_order_holds(queue: list[QueuedTask], pool: list[GpuView]) -> None:
+@given(queues(), gpu_pools())
+@settings(max_examples=400, deadline=None)
+def test_fifo_starts_a_prefix_and_stops_at_a_task_that_does_not_fit(
+    queue: list[QueuedTask], pool: list[GpuView]
+) -> None:
     p = plan(queue, pool, policy="fifo")
-    usable = sum(1 for g in pool if g.usable)
-    ordered = [t for t in order_queue(queue) if 0 < t.n_gpus <= usable]
-    started_ids = {s.task_id for s in p.starts}
-    flags = [t.task_id in started_ids for t in ordered]
-    # Started GPU tasks are a prefix of the possible GPU tasks in queue order.
-    assert flags == sorted(flags, reverse=True)
+    gpu_tasks = possible_gpu_tasks(queue, pool)
+    n_started = sum(1 for t in gpu_tasks if t.task_id not in p.pending)
+    assert all(t.task_id not in p.pending for t in gpu_tasks[:n_started])
+    assert all(t.task_id in p.pending for t in gpu_tasks[n_started:])
+    if n_started < len(gpu_tasks):
+        blocker, *rest = gpu_tasks[n_started:]
+        left = len(free_ids(pool)) - sum(len(s.gpu_ids) for s in p.starts)
+        assert blocker.n_gpus > left
+        assert p.pending[blocker.task_id].startswith(f"needs {blocker.n_gpus} GPU")
+        for t in rest:
+            assert p.pending[t.task_id] == f"waiting behind {blocker.task_id} (fifo)"
 
 
-@given(queues, gpu_pools)
-@settings(max_examples=500)
-def test_backfill_never_gives_away_the_oldest_blocked_tasks_gpus(
+@given(queues(), gpu_pools())
+@settings(max_examples=400, deadline=None)
+def test_backfill_starts_everything_fifo_starts_on_the_same_gpus(
+    queue: list[QueuedTask], pool: list[GpuView]
+) -> None:
+    # Both walk the queue identically up to the first blocked task, so this really holds.
+    fifo = started(plan(queue, pool, policy="fifo"))
+    back = started(plan(queue, pool, policy="backfill"))
+    assert fifo.items() <= back.items()
+
+
+@given(queues(), gpu_pools())
+@settings(max_examples=400, deadline=None)
+def test_backfill_keeps_the_oldest_blocked_tasks_target_set(
     queue: list[QueuedTask], pool: list[GpuView]
 ) -> None:
     p = plan(queue, pool, policy="backfill")
-    fifo = plan(queue, pool, policy="fifo")
-    usable = [g for g in pool if g.usable]
-    ordered = [t for t in order_queue(queue) if 0 < t.n_gpus <= len(usable)]
-    started_ids = {s.task_id for s in p.starts}
-    blocked = next((t for t in ordered if t.task_id not in started_ids), None)
-    # Everything fifo starts, backfill starts too (backfill only adds).
-    assert {s.task_id for s in fifo.starts} <= started_ids
+    blocked = oldest_blocked(p, queue, pool)
     if blocked is None:
+        assert all(t.task_id not in p.pending for t in possible_gpu_tasks(queue, pool))
         return
-    clean = [g.index for g in usable if g.external is None]
-    target = clean[: blocked.n_gpus]
-    if len(target) < blocked.n_gpus:
-        target += [g.index for g in usable if g.external is not None][
-            : blocked.n_gpus - len(target)
-        ]
-    position = ordered.index(blocked)
-    later = {t.task_id for t in ordered[position + 1 :]}
+    target = target_set(blocked.n_gpus, pool)
+    order = [t.task_id for t in order_queue(queue)]
+    later = set(order[order.index(blocked.task_id) + 1 :])
     for s in p.starts:
         if s.task_id in later:
-            assert not set(s.gpu_ids) & set(target)
+            assert not set(s.gpu_ids) & set(target), f"{s.task_id} got a GPU kept for {blocked}"
+    assert p.pending[blocked.task_id].endswith(
+        f"{'GPU' if len(target) == 1 else 'GPUs'} {', '.join(map(str, target))} reserved for it"
+    )
+    # Nothing that waits could have used what is left over (outside the reservation).
+    leftover = set(free_ids(pool)) - {i for s in p.starts for i in s.gpu_ids}
+    assert blocked.n_gpus > len(leftover)
+    for t in possible_gpu_tasks(queue, pool):
+        if t.task_id in later and t.task_id in p.pending:
+            assert t.n_gpus > len(leftover - set(target))
+    # The reason of a later waiting task names the kept GPUs exactly when some are kept.
+    earlier_taken = {i for s in p.starts if s.task_id not in later for i in s.gpu_ids}
+    kept = (set(target) & set(free_ids(pool))) - earlier_taken
+    for t in possible_gpu_tasks(queue, pool):
+        if t.task_id in later and t.task_id in p.pending:
+            assert ("kept for older task " + blocked.task_id in p.pending[t.task_id]) == bool(kept)
 
 
-def test_backfill_does_not_starve_a_wide_task() -> None:
-    """1-GPU tasks keep arriving; the 4-GPU task still starts under backfill."""
-    rng = random.Random(7)
-    n_gpus = 4
-    running: dict[str, tuple[tuple[int, ...], int]] = {}  # id -> (gpus, end time)
-    queue = [QueuedTask("wide", 4, 0, 0)]
-    for i in range(3):
-        running[f"seed{i}"] = ((i,), rng.randint(1, 5))
-    seq = 1
-    wide_started = None
-    for now in range(200):
-        running = {k: v for k, v in running.items() if v[1] > now}
-        for _ in range(rng.randint(0, 2)):
-            queue.append(QueuedTask(f"n{seq}", 1, 0, seq))
-            seq += 1
-        allocated = {g: k for k, (gs, _) in running.items() for g in gs}
-        pool = [
-            GpuView(i, allocated_to=(allocated[i],) if i in allocated else ())
-            for i in range(n_gpus)
-        ]
-        p = plan(queue, pool, policy="backfill")
-        for s in p.starts:
-            running[s.task_id] = (s.gpu_ids, now + rng.randint(1, 6))
-            if s.task_id == "wide":
-                wide_started = now
-        queue = [t for t in queue if t.task_id not in {s.task_id for s in p.starts}]
-        if wide_started is not None:
+@given(queues(), gpu_pools(), st.sampled_from(POLICIES))
+@settings(max_examples=300, deadline=None)
+def test_gpus_go_to_the_lowest_numbered_available_set(
+    queue: list[QueuedTask], pool: list[GpuView], policy: Policy
+) -> None:
+    p = plan(queue, pool, policy=policy)
+    blocked = oldest_blocked(p, queue, pool)
+    order = [t.task_id for t in order_queue(queue)]
+    reserved: set[int] = set()
+    if blocked is not None and policy == "backfill":
+        reserved = set(target_set(blocked.n_gpus, pool))
+    available = free_ids(pool)
+    for s in p.starts:
+        if not s.gpu_ids:
+            continue
+        after_blocked = blocked is not None and order.index(s.task_id) > order.index(
+            blocked.task_id
+        )
+        candidates = [i for i in available if not (after_blocked and i in reserved)]
+        assert s.gpu_ids == tuple(candidates[: len(s.gpu_ids)])
+        available = [i for i in available if i not in s.gpu_ids]
+
+
+@given(queues(), gpu_pools(), st.sampled_from(POLICIES), st.randoms(use_true_random=False))
+@settings(max_examples=300, deadline=None)
+def test_plan_does_not_depend_on_input_order(
+    queue: list[QueuedTask], pool: list[GpuView], policy: Policy, rng: random.Random
+) -> None:
+    shuffled_queue, shuffled_pool = queue[:], pool[:]
+    rng.shuffle(shuffled_queue)
+    rng.shuffle(shuffled_pool)
+    a = plan(queue, pool, policy=policy, max_cpu_tasks=2)
+    b = plan(shuffled_queue, shuffled_pool, policy=policy, max_cpu_tasks=2)
+    assert a.starts == b.starts
+    assert dict(a.pending) == dict(b.pending)
+
+
+@given(queues(), gpu_pools(), st.sampled_from(POLICIES))
+@settings(max_examples=300, deadline=None)
+def test_cpu_and_never_fitting_tasks_do_not_change_gpu_starts(
+    queue: list[QueuedTask], pool: list[GpuView], policy: Policy
+) -> None:
+    full = plan(queue, pool, policy=policy, max_cpu_tasks=2)
+    gpu_only = [t for t in queue if 0 < t.n_gpus <= usable_count(pool)]
+    cpu_only = [t for t in queue if t.n_gpus == 0]
+    gpu_starts = tuple(s for s in full.starts if s.gpu_ids)
+    cpu_starts = tuple(s for s in full.starts if not s.gpu_ids)
+    assert plan(gpu_only, pool, policy=policy).starts == gpu_starts
+    assert plan(cpu_only, pool, policy=policy, max_cpu_tasks=2).starts == cpu_starts
+
+
+# ------------------------------------------------------------------ simulation
+
+
+def simulate(seed: int, policy: Policy) -> int:
+    """Run a fake machine in discrete ticks with 1-GPU tasks arriving all the time.
+
+    Checks the no-starvation bound: once a task is the oldest blocked one, it starts no later than
+    the tick at which every task then holding its target set has ended (nothing new may land
+    there). Returns how many tasks started ahead of an older waiting GPU task (backfills).
+    """
+    rng = random.Random(seed)
+    n = rng.randint(2, 6)
+    disabled = {rng.randrange(n)} if rng.random() < 0.3 else set()
+    usable = n - len(disabled)
+    queue: list[QueuedTask] = []
+    running: dict[str, tuple[tuple[int, ...], int]] = {}  # id -> (GPUs, tick it ends)
+    seq = 0
+
+    def submit(n_gpus: int) -> None:
+        nonlocal seq
+        queue.append(QueuedTask(f"t{seq}", n_gpus, 0, seq))
+        seq += 1
+
+    for _ in range(3):
+        submit(rng.randint(1, usable))
+    watched: tuple[str, int] | None = None  # (oldest blocked task, tick by which it must start)
+    backfills = 0
+    for now in itertools.count():
+        if now >= ARRIVALS_END and not queue:
             break
-    assert wide_started is not None
+        # All work is finite, so the queue must drain after the arrivals stop.
+        assert now < 20_000, f"seed {seed}: {len(queue)} tasks still queued at tick {now}"
+        running = {k: v for k, v in running.items() if v[1] > now}
+        if now < ARRIVALS_END:
+            for _ in range(rng.choice([0, 1, 1, 2])):
+                submit(1)
+            if rng.random() < 0.08:
+                submit(rng.randint(1, usable))
+        holder = {i: k for k, (ids, _) in running.items() for i in ids}
+        pool = [
+            GpuView(i, enabled=i not in disabled, allocated_to=(holder[i],) if i in holder else ())
+            for i in range(n)
+        ]
+        p = plan(queue, pool, policy=policy)
+        ordered = order_queue(queue)
+        for s in p.starts:
+            assert not set(s.gpu_ids) & set(holder), "gave out a GPU that is in use"
+            running[s.task_id] = (s.gpu_ids, now + rng.randint(1, 8))
+            position = next(k for k, t in enumerate(ordered) if t.task_id == s.task_id)
+            backfills += any(t.task_id in p.pending for t in ordered[:position])
+        queue = [t for t in queue if t.task_id in p.pending]
+
+        if watched is not None and watched[0] not in p.pending:
+            watched = None
+        if watched is not None:
+            assert now < watched[1], f"seed {seed}: {watched[0]} starved past tick {watched[1]}"
+        if watched is None and queue:
+            oldest = order_queue(queue)[0]
+            target = target_set(oldest.n_gpus, pool)
+            ends = [end for k, (ids, end) in running.items() if set(ids) & set(target)]
+            assert ends, "a task with its whole target set free should have started"
+            watched = (oldest.task_id, max(ends))
+    return backfills
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_no_task_starves_while_one_gpu_tasks_keep_arriving(policy: Policy) -> None:
+    backfills = sum(simulate(seed, policy) for seed in range(40))
+    if policy == "fifo":
+        assert backfills == 0
+    else:
+        assert backfills > 0  # the simulation does exercise backfilling

@@ -1,16 +1,11 @@
-"""The scheduling policy: (ordered queue, GPU pool) -> which tasks start now, on which GPUs.
+"""The scheduling policy: given the queue and the GPU pool, which queued tasks start now, on which
+GPUs, and a human-readable reason for every task that keeps waiting. Pure and deterministic.
 
-Pure and deterministic. Order is priority (higher first), then queue_seq (promote-to-top is the
-engine giving a task the top priority and the lowest queue_seq, so nothing special is needed here).
-0-GPU tasks never wait behind GPU tasks. A task needing more GPUs than can ever be used waits with
-a reason and blocks nobody.
-
-- fifo: the first GPU task that does not fit blocks every later GPU task.
-- backfill: later GPU tasks may start, but the oldest blocked task B holds a reservation on its
-  target set: the lowest-numbered n GPUs usable for it. Free GPUs in that set are kept for B; later
-  tasks use free GPUs outside it. (Without runtime estimates, reserving *all* free GPUs would make
-  backfill identical to fifo.) Once every GPU of the target set frees up, B starts, so it cannot
-  starve.
+Backfill never starves the oldest blocked GPU task B: B reserves its target set, the lowest-numbered
+n_gpus GPUs it could use (enabled, working, not busy outside ANT; busy-outside ones by index if too
+few). Free GPUs of that set are kept for B and later tasks may only take free GPUs outside it, so
+the set only drains and B starts once it has. Only B holds a reservation. Without runtime
+estimates, reserving *all* free GPUs instead would make backfill the same as fifo.
 """
 
 from __future__ import annotations
@@ -26,13 +21,13 @@ Policy = Literal["fifo", "backfill"]
 class GpuView:
     index: int
     enabled: bool = True
-    allocated_to: tuple[str, ...] = ()  # ANT task ids holding it
-    external: str | None = None  # who uses it outside ANT (ADGS), e.g. "pid 42 alice python x.py"
-    unavailable: str | None = None  # why it cannot be used at all (e.g. an NVML error)
+    allocated_to: tuple[str, ...] = ()  # ANT task ids holding it (normally 0 or 1)
+    external: str | None = None  # busy outside ANT (ADGS): who, e.g. "pid 4242 alice python x.py"
+    unavailable: str | None = None  # cannot be used at all (e.g. an NVML error): why
 
     @property
     def usable(self) -> bool:
-        """Could ever be given to a task (enabled and working)."""
+        """Could be given to a task at some point: allocations and outside use are temporary."""
         return self.enabled and self.unavailable is None
 
     @property
@@ -56,60 +51,15 @@ class Start:
 
 @dataclass(frozen=True)
 class Plan:
-    starts: tuple[Start, ...]
-    pending: Mapping[str, str]  # task_id -> why it does not start now
+    starts: tuple[Start, ...]  # in queue order
+    pending: Mapping[str, str]  # task_id -> why it does not start now, for every other task
 
 
 def order_queue(queue: Iterable[QueuedTask]) -> list[QueuedTask]:
+    """Higher priority first, then lower queue_seq; task_id only makes ties deterministic."""
+    # Promote-to-top needs nothing here: the engine gives the promoted task the top priority and
+    # the lowest queue_seq, so this order already puts it first.
     return sorted(queue, key=lambda t: (-t.priority, t.queue_seq, t.task_id))
-
-
-def _plural(n: int) -> str:
-    return f"{n} GPU" if n == 1 else f"{n} GPUs"
-
-
-def _ids(indices: Iterable[int]) -> str:
-    return ", ".join(str(i) for i in indices)
-
-
-def _blocked_reason(
-    task: QueuedTask,
-    gpus: Sequence[GpuView],
-    free: Sequence[int],
-    kept: Mapping[int, str],
-    assigned: Mapping[int, str],
-) -> str:
-    """e.g. 'needs 4 GPUs; 2 free (1, 3); GPU 2 busy outside ANT (pid 7); GPU 0 disabled'."""
-    parts = [f"needs {_plural(task.n_gpus)}"]
-    parts.append(f"{len(free)} free ({_ids(free)})" if free else "none free")
-    for gpu in gpus:
-        if gpu.index in kept:
-            parts.append(f"GPU {gpu.index} kept for older task {kept[gpu.index]}")
-        elif gpu.index in assigned:
-            parts.append(f"GPU {gpu.index} given to {assigned[gpu.index]}")
-        elif not gpu.enabled:
-            parts.append(f"GPU {gpu.index} disabled")
-        elif gpu.unavailable is not None:
-            parts.append(f"GPU {gpu.index} unavailable ({gpu.unavailable})")
-        elif gpu.allocated_to:
-            parts.append(f"GPU {gpu.index} in use by {', '.join(gpu.allocated_to)}")
-        elif gpu.external is not None:
-            parts.append(f"GPU {gpu.index} busy outside ANT ({gpu.external})")
-    return "; ".join(parts)
-
-
-def _impossible_reason(task: QueuedTask, gpus: Sequence[GpuView]) -> str:
-    usable = sum(1 for g in gpus if g.usable)
-    why = [f"GPU {g.index} disabled" for g in gpus if not g.enabled]
-    why += [
-        f"GPU {g.index} unavailable ({g.unavailable})" for g in gpus if g.enabled and g.unavailable
-    ]
-    total = len(gpus)
-    if usable == total:
-        text = f"needs {_plural(task.n_gpus)} but this machine has only {total}"
-    else:
-        text = f"needs {_plural(task.n_gpus)} but only {usable} of {total} can be used"
-    return text + (f" ({'; '.join(why)})" if why else "")
 
 
 def plan(
@@ -120,15 +70,15 @@ def plan(
     running_cpu_tasks: int = 0,
     max_cpu_tasks: int | None = None,
 ) -> Plan:
-    gpus = sorted(gpus, key=lambda g: g.index)
-    free = [g.index for g in gpus if g.free]
-    n_usable = sum(1 for g in gpus if g.usable)
+    """Decide which queued tasks start now and why each of the others waits."""
+    pool = sorted(gpus, key=lambda g: g.index)
+    n_usable = sum(1 for g in pool if g.usable)
     starts: list[Start] = []
     pending: dict[str, str] = {}
     cpu_running = running_cpu_tasks
-    blocker: QueuedTask | None = None  # the oldest GPU task that does not fit
-    kept: dict[int, str] = {}  # backfill: GPU index -> id of the task it is kept for
-    assigned: dict[int, str] = {}  # GPU index -> task starting on it in this plan
+    taken: dict[int, str] = {}  # GPU index -> task this plan starts on it
+    kept: dict[int, str] = {}  # backfill: free GPU index -> the oldest blocked task it is kept for
+    blocker: str | None = None  # the oldest GPU task that could run some day but does not fit now
 
     for task in order_queue(queue):
         if task.n_gpus == 0:
@@ -141,33 +91,97 @@ def plan(
                 )
             continue
         if task.n_gpus > n_usable:
-            pending[task.task_id] = _impossible_reason(task, gpus)
+            # Waiting on it would only stall the queue until someone re-enables GPUs.
+            pending[task.task_id] = _never_fits_reason(task.n_gpus, pool)
             continue
         if blocker is not None and policy == "fifo":
-            pending[task.task_id] = f"waiting behind {blocker.task_id} (fifo)"
+            pending[task.task_id] = f"waiting behind {blocker} (fifo)"
             continue
-        available = [i for i in free if i not in kept]
-        if len(available) >= task.n_gpus:
-            chosen = tuple(available[: task.n_gpus])
+        open_ids = [
+            g.index for g in pool if g.free and g.index not in taken and g.index not in kept
+        ]
+        if len(open_ids) >= task.n_gpus:
+            chosen = tuple(open_ids[: task.n_gpus])
             starts.append(Start(task.task_id, chosen))
-            free = [i for i in free if i not in chosen]
-            assigned.update({i: task.task_id for i in chosen})
+            taken.update(dict.fromkeys(chosen, task.task_id))
             continue
+        reason = _waiting_reason(task.n_gpus, pool, open_ids, taken, kept)
         if blocker is None:
-            blocker = task
+            blocker = task.task_id
             if policy == "backfill":
-                target = _target_set(task, gpus)
-                kept = {i: task.task_id for i in target if i in free}
-            pending[task.task_id] = _blocked_reason(task, gpus, available, {}, assigned)
-        else:
-            pending[task.task_id] = _blocked_reason(task, gpus, available, kept, assigned)
+                target = _target_set(task.n_gpus, pool)
+                kept = {i: task.task_id for i in target if i in open_ids}
+                reason += f"; {_gpu_label(target)} reserved for it"
+        pending[task.task_id] = reason
     return Plan(tuple(starts), pending)
 
 
-def _target_set(task: QueuedTask, gpus: Sequence[GpuView]) -> list[int]:
-    """The GPUs reserved for the oldest blocked task under backfill."""
-    clean = [g.index for g in gpus if g.usable and g.external is None]
-    if len(clean) >= task.n_gpus:
-        return clean[: task.n_gpus]
-    busy_outside = [g.index for g in gpus if g.usable and g.external is not None]
-    return sorted(clean + busy_outside[: task.n_gpus - len(clean)])
+def _target_set(n_gpus: int, pool: Sequence[GpuView]) -> list[int]:
+    """The GPUs the oldest blocked task will run on under backfill (pool is sorted by index)."""
+    clean = [g.index for g in pool if g.usable and g.external is None]
+    outside = [g.index for g in pool if g.usable and g.external is not None]
+    return sorted(clean[:n_gpus] + outside[: max(0, n_gpus - len(clean))])
+
+
+def _waiting_reason(
+    n_gpus: int,
+    pool: Sequence[GpuView],
+    open_ids: Sequence[int],
+    taken: Mapping[int, str],
+    kept: Mapping[int, str],
+) -> str:
+    """e.g. 'needs 3 GPUs; 2 free (1, 3); GPU 0 disabled; GPU 2 busy outside ANT (pid 42 ...)'."""
+    parts = [f"needs {_count(n_gpus)}"]
+    parts.append(f"{len(open_ids)} free ({_ids(open_ids)})" if open_ids else "none free")
+    not_open = [(g.index, _why_not_open(g, taken, kept)) for g in pool if g.index not in open_ids]
+    return "; ".join([*parts, *_grouped(not_open)])
+
+
+def _why_not_open(gpu: GpuView, taken: Mapping[int, str], kept: Mapping[int, str]) -> str:
+    # The most lasting cause first: a disabled GPU stays unusable after its task ends.
+    if not gpu.enabled:
+        return "disabled"
+    if gpu.unavailable is not None:
+        return f"unavailable ({gpu.unavailable})"
+    if gpu.index in kept:
+        return f"kept for older task {kept[gpu.index]}"
+    if gpu.index in taken:
+        return f"in use by {taken[gpu.index]}"
+    if gpu.allocated_to:
+        return f"in use by {', '.join(gpu.allocated_to)}"
+    return f"busy outside ANT ({gpu.external})"
+
+
+def _never_fits_reason(n_gpus: int, pool: Sequence[GpuView]) -> str:
+    """e.g. 'needs 6 GPUs but only 4 are enabled (GPU 2 disabled)'."""
+    needs = f"needs {_count(n_gpus)} but"
+    off = [(g.index, _why_not_open(g, {}, {})) for g in pool if not g.usable]
+    if not off:
+        return f"{needs} ANT has only {len(pool)}" if pool else f"{needs} ANT has no GPUs"
+    usable = len(pool) - len(off)
+    word = "usable" if any(g.enabled and not g.usable for g in pool) else "enabled"
+    if usable == 0:
+        head = f"no GPU is {word}"
+    else:
+        head = f"only {usable} {'is' if usable == 1 else 'are'} {word}"
+    return f"{needs} {head} ({'; '.join(_grouped(off))})"
+
+
+def _grouped(causes: Iterable[tuple[int, str]]) -> list[str]:
+    """[(0, 'in use by a'), (1, 'in use by a')] -> ['GPUs 0, 1 in use by a'], by lowest index."""
+    by_cause: dict[str, list[int]] = {}
+    for index, cause in causes:
+        by_cause.setdefault(cause, []).append(index)
+    return [f"{_gpu_label(ids)} {cause}" for cause, ids in by_cause.items()]
+
+
+def _gpu_label(ids: Sequence[int]) -> str:
+    return f"GPU {ids[0]}" if len(ids) == 1 else f"GPUs {_ids(ids)}"
+
+
+def _count(n_gpus: int) -> str:
+    return "1 GPU" if n_gpus == 1 else f"{n_gpus} GPUs"
+
+
+def _ids(ids: Iterable[int]) -> str:
+    return ", ".join(str(i) for i in ids)
