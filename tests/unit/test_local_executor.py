@@ -1,8 +1,13 @@
-"""The local executor with real processes: env, logs, exit codes, kill, adoption."""
+"""The local executor with real processes: env, logs, exit codes, kill, adoption after a crash."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
+import os
+import signal
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -18,6 +23,7 @@ from ant_scheduler.executors.base import ExitInfo, LaunchError, LaunchRequest
 from ant_scheduler.executors.local import LocalExecutor, read_exit_file
 
 T = TypeVar("T")
+Scenario = Callable[[LocalExecutor, "asyncio.Queue[ExitInfo]"], Awaitable[T]]
 
 
 def request(tmp: Path, task_id: str, command: str, gpus: tuple[int, ...] = ()) -> LaunchRequest:
@@ -33,13 +39,13 @@ def request(tmp: Path, task_id: str, command: str, gpus: tuple[int, ...] = ()) -
     )
 
 
-def run(scenario: Callable[[LocalExecutor, asyncio.Queue[ExitInfo]], Awaitable[T]]) -> T:
+def run(scenario: Scenario[T], *, use_pidfd: bool = True) -> T:
     async def main() -> T:
-        executor = LocalExecutor()
+        executor = LocalExecutor(asyncio.get_running_loop(), use_pidfd=use_pidfd)
         exits: asyncio.Queue[ExitInfo] = asyncio.Queue()
         executor.set_exit_callback(exits.put_nowait)
         try:
-            return await asyncio.wait_for(scenario(executor, exits), 30)
+            return await asyncio.wait_for(scenario(executor, exits), 20)
         finally:
             executor.close()
 
@@ -53,22 +59,68 @@ def gone(pid: int) -> bool:
         return True
 
 
-def test_env_log_and_exit_codes(tmp_path: Path) -> None:
+async def until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.02)
+
+
+async def collect(exits: asyncio.Queue[ExitInfo], n: int) -> dict[str, ExitInfo]:
+    got = {}
+    for _ in range(n):
+        info = await exits.get()
+        assert info.task_id not in got, "reported twice"
+        got[info.task_id] = info
+    return got
+
+
+def written_pids(path: Path, n: int) -> Callable[[], bool]:
+    return lambda: path.exists() and len(path.read_text().split()) == n
+
+
+@pytest.mark.parametrize("use_pidfd", [True, False], ids=["pidfd", "polling"])
+def test_env_log_and_exit_codes(tmp_path: Path, use_pidfd: bool) -> None:
     async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
-        cmd = 'echo "cvd=[$CUDA_VISIBLE_DEVICES] id=$ANT_TASK_ID pu=$PYTHONUNBUFFERED v=$MY_VAR"'
-        ex.start(request(tmp_path, "ok", cmd + "; echo err >&2", (1, 3)))
+        cmd = (
+            'echo "cvd=[$CUDA_VISIBLE_DEVICES] order=$CUDA_DEVICE_ORDER id=$ANT_TASK_ID'
+            ' pu=$PYTHONUNBUFFERED v=$MY_VAR args=$#"; echo err >&2; read -r x; echo "stdin=$?"'
+        )
+        ex.start(request(tmp_path, "ok", cmd, (1, 3)))
         ex.start(request(tmp_path, "cpu", 'echo "cvd=[${CUDA_VISIBLE_DEVICES-unset}]"; exit 3'))
-        got = {}
-        for _ in range(2):
-            info = await exits.get()
-            got[info.task_id] = info
+        assert ex.running_ids() == {"ok", "cpu"} and set(ex.pids()) == {"ok", "cpu"}
+        got = await collect(exits, 2)
         assert got["ok"] == ExitInfo("ok", 0, False)
         assert got["cpu"] == ExitInfo("cpu", 3, False)
         log = (tmp_path / "logs" / "ok.log").read_text()
-        assert "cvd=[1,3] id=ok pu=1 v=hello world" in log and "err" in log
-        assert "cvd=[]" in (tmp_path / "logs" / "cpu.log").read_text()
+        expected = "cvd=[1,3] order=PCI_BUS_ID id=ok pu=1 v=hello world args=0"
+        assert expected in log and "err" in log and "stdin=1" in log
+        assert "cvd=[]" in (tmp_path / "logs" / "cpu.log").read_text()  # set, and empty
+        assert read_exit_file(tmp_path / "logs" / "ok.exit") == 0
         assert read_exit_file(tmp_path / "logs" / "cpu.exit") == 3
-        assert ex.running_ids() == set()
+        assert ex.running_ids() == set() and ex.pids() == {}
+
+    run(scenario, use_pidfd=use_pidfd)
+
+
+def test_command_is_not_in_the_task_environment_and_runs_in_cwd(tmp_path: Path) -> None:
+    async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
+        ex.start(request(tmp_path, "env", "env > env.txt; pwd > pwd.txt  # marker-8d1f"))
+        assert (await exits.get()).exit_code == 0
+        assert "marker-8d1f" not in (tmp_path / "env.txt").read_text()
+        assert (tmp_path / "pwd.txt").read_text().strip() == str(tmp_path)
+
+    run(scenario)
+
+
+def test_log_is_appended_and_a_stale_exit_file_is_not_reused(tmp_path: Path) -> None:
+    async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
+        req = request(tmp_path, "again", "echo run; kill -KILL $$")  # $$: the wrapper
+        req.log_path.parent.mkdir()
+        req.log_path.write_text("earlier\n")
+        req.exit_path.write_text("0\n")  # left by an earlier run: must not be read as this one's
+        ex.start(req)
+        info = await exits.get()
+        assert info == ExitInfo("again", 128 + signal.SIGKILL, False)  # from the wait status
+        assert req.log_path.read_text() == "earlier\nrun\n"
 
     run(scenario)
 
@@ -83,50 +135,115 @@ def test_kill_takes_the_whole_group(tmp_path: Path) -> None:
                 f"sleep 1000 & echo $! > {pids_file}; sleep 1000 & echo $! >> {pids_file}; wait",
             )
         )
-        while not pids_file.exists() or len(pids_file.read_text().split()) < 2:
-            await asyncio.sleep(0.02)
+        await until(written_pids(pids_file, 2))
         pids = [int(p) for p in pids_file.read_text().split()]
-        await ex.kill("tree", grace_seconds=5)
-        info = await exits.get()
-        assert info.task_id == "tree" and info.killed is True
-        for _ in range(100):
-            if all(gone(p) for p in pids):
-                break
-            await asyncio.sleep(0.02)
-        assert all(gone(p) for p in pids)
-        await ex.kill("tree", 1)  # unknown now: a no-op
+        await ex.kill("tree", grace_seconds=10)
+        info = exits.get_nowait()  # reported before kill() returned
+        assert info == ExitInfo("tree", 128 + signal.SIGTERM, True)  # the wrapper recorded it
+        assert all(gone(p) for p in pids)  # no grandchild outlives the report
+        assert ex.running_ids() == set()
+        await ex.kill("tree", 1)  # finished now: a no-op
+        await ex.kill("never-heard-of", 1)
+        assert exits.empty()
 
     run(scenario)
 
 
-def test_sigterm_ignorer_gets_sigkill_after_grace(tmp_path: Path) -> None:
+def test_background_child_ignoring_sigterm_is_killed_after_grace(tmp_path: Path) -> None:
+    async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
+        pid_file = tmp_path / "pid"
+        cmd = f"(trap '' TERM; exec sleep 1000) & echo $! > {pid_file}; wait"
+        ex.start(request(tmp_path, "t", cmd))
+        await until(written_pids(pid_file, 1))
+        child = int(pid_file.read_text())
+        await ex.kill("t", 0.3)
+        # The wrapper ended on SIGTERM and said so; the report waited for the stubborn child.
+        assert exits.get_nowait() == ExitInfo("t", 128 + signal.SIGTERM, True)
+        assert gone(child)
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("use_pidfd", [True, False], ids=["pidfd", "polling"])
+def test_sigterm_ignorer_gets_sigkill_after_grace(tmp_path: Path, use_pidfd: bool) -> None:
     async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
         ready = tmp_path / "ready"
         proc = ex.start(request(tmp_path, "stubborn", f"trap '' TERM; touch {ready}; sleep 1000"))
-        while not ready.exists():
-            await asyncio.sleep(0.02)
-        t0 = time.monotonic()
-        await ex.kill("stubborn", grace_seconds=0.5)
-        info = await exits.get()
-        assert info.killed and time.monotonic() - t0 >= 0.5
+        await until(ready.exists)
+        await ex.kill("stubborn", grace_seconds=0.3)
+        # SIGKILL took the wrapper too, so the code comes from its wait status.
+        assert exits.get_nowait() == ExitInfo("stubborn", 128 + signal.SIGKILL, True)
         assert gone(proc.pid)
 
+    run(scenario, use_pidfd=use_pidfd)
+
+
+def test_concurrent_kills_report_once_and_terminate_all(tmp_path: Path) -> None:
+    async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
+        ex.start(request(tmp_path, "a", "sleep 1000"))
+        ex.start(request(tmp_path, "b", "sleep 1000"))
+        ex.start(request(tmp_path, "c", "trap '' TERM; sleep 1000"))
+        await asyncio.gather(ex.kill("a", 5), ex.kill("a", 5))
+        assert exits.get_nowait() == ExitInfo("a", 128 + signal.SIGTERM, True)
+        await ex.terminate_all(0.3)
+        got = await collect(exits, 2)
+        assert got["b"].killed and got["c"].killed
+        assert exits.empty() and ex.running_ids() == set()
+
     run(scenario)
 
 
-def test_missing_cwd_is_a_launch_error(tmp_path: Path) -> None:
+def test_cancelled_kill_still_finishes(tmp_path: Path) -> None:
+    async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
+        ready = tmp_path / "ready"
+        ex.start(request(tmp_path, "t", f"trap '' TERM; touch {ready}; sleep 1000"))
+        await until(ready.exists)
+        with pytest.raises(asyncio.TimeoutError):  # SIGKILL cannot come before the 0.3 s grace
+            await asyncio.wait_for(ex.kill("t", 0.3), 0.05)
+        assert (await exits.get()) == ExitInfo("t", 128 + signal.SIGKILL, True)
+
+    run(scenario)
+
+
+def test_launch_errors(tmp_path: Path) -> None:
     async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
         req = request(tmp_path, "x", "true")
-        bad = LaunchRequest(**{**req.__dict__, "cwd": str(tmp_path / "missing")})
-        with pytest.raises(LaunchError, match="missing"):
-            ex.start(bad)
+        with pytest.raises(LaunchError, match="missing") as err:
+            ex.start(dataclasses.replace(req, cwd=str(tmp_path / "missing")))
+        assert err.value.code == "launch_failed"
+        (tmp_path / "a-file").touch()
+        with pytest.raises(LaunchError, match="cannot open log file"):
+            ex.start(dataclasses.replace(req, log_path=tmp_path / "a-file" / "x.log"))
+        with pytest.raises(LaunchError):
+            ex.start(dataclasses.replace(req, env={"BAD": "nul\0byte"}))
+        assert ex.running_ids() == set()
+        ex.start(dataclasses.replace(req, command="sleep 1000"))
+        with pytest.raises(LaunchError, match="already running"):
+            ex.start(req)
+        await ex.kill("x", 5)
+        assert (await exits.get()).killed
 
     run(scenario)
 
 
-ORPHAN_SCRIPT = textwrap.dedent(
+def test_close_leaves_tasks_running_and_reports_nothing(tmp_path: Path) -> None:
+    async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
+        pid = ex.start(request(tmp_path, "t", "sleep 1000")).pid
+        ex.close()
+        assert ex.running_ids() == set()
+        await asyncio.sleep(0.1)
+        assert not gone(pid)
+        os.killpg(pid, signal.SIGKILL)
+        await asyncio.sleep(0.1)
+        assert exits.empty()
+
+    run(scenario)
+
+
+# Plays ANT: starts one task, says what it started, then waits to be SIGKILLed.
+FAKE_ANT = textwrap.dedent(
     """
-    import asyncio, json, sys
+    import asyncio, json, sys, time
     from pathlib import Path
     from ant_scheduler.executors.base import LaunchRequest
     from ant_scheduler.executors.local import LocalExecutor
@@ -136,6 +253,7 @@ ORPHAN_SCRIPT = textwrap.dedent(
         info = LocalExecutor().start(LaunchRequest(
             "orphan", sys.argv[2], {}, (), str(log.parent), log, log.with_suffix(".exit")))
         print(json.dumps([info.pid, info.start_time]), flush=True)
+        time.sleep(100)
 
     asyncio.run(main())
     """
@@ -143,19 +261,21 @@ ORPHAN_SCRIPT = textwrap.dedent(
 
 
 def start_orphan(tmp_path: Path, command: str) -> tuple[int, float, Path]:
-    """Start a task from another process that then exits, as if ANT died."""
+    """Start a task from another process, then kill -9 that process, as if ANT crashed."""
     log = tmp_path / "orphan.log"
-    out = subprocess.run(
-        [sys.executable, "-c", ORPHAN_SCRIPT, str(log), command],
-        capture_output=True,
-        text=True,
-        check=True,
+    ant = subprocess.Popen(
+        [sys.executable, "-c", FAKE_ANT, str(log), command], stdout=subprocess.PIPE, text=True
     )
-    pid, start_time = __import__("json").loads(out.stdout)
+    assert ant.stdout is not None
+    pid, start_time = json.loads(ant.stdout.readline())
+    ant.kill()
+    ant.wait()
+    ant.stdout.close()
     return pid, start_time, log.with_suffix(".exit")
 
 
-def test_adopt_a_task_that_outlived_its_parent(tmp_path: Path) -> None:
+@pytest.mark.parametrize("use_pidfd", [True, False], ids=["pidfd", "polling"])
+def test_adopt_a_task_that_outlived_a_crashed_ant(tmp_path: Path, use_pidfd: bool) -> None:
     flag = tmp_path / "go"
     pid, start_time, exit_path = start_orphan(
         tmp_path, f"while [ ! -e {flag} ]; do sleep 0.02; done; exit 6"
@@ -164,39 +284,91 @@ def test_adopt_a_task_that_outlived_its_parent(tmp_path: Path) -> None:
 
     async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
         assert ex.adopt("orphan", pid, start_time + 5, exit_path) is False  # wrong start time
+        assert ex.adopt("orphan", pid, start_time - 1, exit_path) is False
+        assert ex.running_ids() == set()
         assert ex.adopt("orphan", pid, start_time, exit_path) is True
-        assert ex.running_ids() == {"orphan"}
+        assert ex.adopt("orphan", pid, start_time, exit_path) is True  # already watched
+        assert ex.pids() == {"orphan": pid}
         flag.touch()
-        info = await exits.get()
-        assert info == ExitInfo("orphan", 6, False)
+        assert (await exits.get()) == ExitInfo("orphan", 6, False)
+        await asyncio.sleep(0.3)
+        assert exits.empty()
+
+    run(scenario, use_pidfd=use_pidfd)
+
+
+def test_adopted_task_can_be_killed_with_its_children(tmp_path: Path) -> None:
+    pids_file = tmp_path / "pids"
+    pid, start_time, exit_path = start_orphan(
+        tmp_path, f"sleep 1000 & echo $! > {pids_file}; sleep 1000"
+    )
+
+    async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
+        await until(written_pids(pids_file, 1))
+        assert ex.adopt("orphan", pid, start_time, exit_path)
+        await ex.kill("orphan", 5)
+        assert exits.get_nowait() == ExitInfo("orphan", 128 + signal.SIGTERM, True)
+        assert gone(pid) and gone(int(pids_file.read_text()))
 
     run(scenario)
 
 
-def test_adopted_task_can_be_killed(tmp_path: Path) -> None:
-    pid, start_time, exit_path = start_orphan(tmp_path, "sleep 1000")
+def test_adopted_task_without_exit_file_has_unknown_code(tmp_path: Path) -> None:
+    flag = tmp_path / "go"
+    pid, start_time, exit_path = start_orphan(
+        tmp_path, f"while [ ! -e {flag} ]; do sleep 0.02; done; kill -KILL $$"
+    )
 
     async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
         assert ex.adopt("orphan", pid, start_time, exit_path)
-        await ex.kill("orphan", 5)
-        info = await exits.get()
-        assert info.killed and info.exit_code == 143  # the wrapper recorded SIGTERM
+        flag.touch()
+        assert (await exits.get()) == ExitInfo("orphan", None, False)
 
     run(scenario)
 
 
 def test_dead_task_is_not_adopted_but_its_exit_file_tells(tmp_path: Path) -> None:
-    pid, start_time, exit_path = start_orphan(tmp_path, "exit 9")
-    for _ in range(200):
-        if gone(pid) and read_exit_file(exit_path) is not None:
-            break
+    flag = tmp_path / "go"
+    pid, start_time, exit_path = start_orphan(
+        tmp_path, f"while [ ! -e {flag} ]; do sleep 0.02; done; exit 9"
+    )
+    flag.touch()  # the task ends while "ANT is down"
+    deadline = time.monotonic() + 10
+    while not gone(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
 
     async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
         assert ex.adopt("orphan", pid, start_time, exit_path) is False
+        assert ex.running_ids() == set()
 
     run(scenario)
     assert read_exit_file(exit_path) == 9
-    exit_path.write_text("garbage")
-    assert read_exit_file(exit_path) is None
+
+
+def test_read_exit_file_rejects_garbage(tmp_path: Path) -> None:
+    path = tmp_path / "t.exit"
+    for text, expected in [("0\n", 0), ("143\n", 143), (" 7 ", 7), ("", None), ("x1", None)]:
+        path.write_text(text)
+        assert read_exit_file(path) == expected, text
+    for text in ["-1", "256", "9" * 40]:
+        path.write_text(text)
+        assert read_exit_file(path) is None, text
+    path.write_bytes(b"\xff\xfe")
+    assert read_exit_file(path) is None
     assert read_exit_file(tmp_path / "none.exit") is None
+    assert read_exit_file(tmp_path) is None  # a directory
+
+
+def test_start_is_quick(tmp_path: Path) -> None:
+    async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> list[float]:
+        took = []
+        for n in range(50):
+            t0 = time.perf_counter()
+            ex.start(request(tmp_path, f"t{n}", "exit 0"))
+            took.append(time.perf_counter() - t0)
+        got = await collect(exits, 50)
+        assert all(info.exit_code == 0 for info in got.values())
+        return took
+
+    took = run(scenario)
+    print(f"\nLocalExecutor.start: median {statistics.median(took) * 1000:.2f} ms over 50")

@@ -45,16 +45,30 @@ ExitCallback = Callable[[ExitInfo], None]
 
 
 class Executor(Protocol):
-    def set_exit_callback(self, callback: ExitCallback) -> None: ...
+    """Runs tasks somewhere. All methods are called on the event loop's thread."""
 
-    def start(self, request: LaunchRequest) -> ProcessInfo: ...
+    def set_exit_callback(self, callback: ExitCallback) -> None:
+        """Called on the loop thread exactly once per started or adopted task when it ends."""
 
-    def adopt(self, task_id: str, pid: int, start_time: float, exit_path: Path) -> bool: ...
+    def start(self, request: LaunchRequest) -> ProcessInfo:
+        """Launch without waiting for the task (it runs on the loop thread: keep it fast).
 
-    async def kill(self, task_id: str, grace_seconds: float) -> None: ...
+        Raises LaunchError when the task cannot be started.
+        """
 
-    async def terminate_all(self, grace_seconds: float) -> None: ...
+    def adopt(self, task_id: str, pid: int, start_time: float, exit_path: Path) -> bool:
+        """Watch a task left running by an earlier ANT; False if that process is gone."""
+
+    async def kill(self, task_id: str, grace_seconds: float) -> None:
+        """End the task and everything it started; a no-op for an unknown or finished id."""
+
+    async def terminate_all(self, grace_seconds: float) -> None:
+        """kill() every running task (for RUNNER_on_shutdown=terminate)."""
 
     def running_ids(self) -> set[str]: ...
 
-    def close(self) -> None: ...
+    def pids(self) -> dict[str, int]:
+        """task_id -> pid of the process ANT watches for it."""
+
+    def close(self) -> None:
+        """Stop watching. Never ends a task: it keeps running and can be adopted again."""
