@@ -2,107 +2,143 @@
 
 from __future__ import annotations
 
-import codecs
 import os
 from pathlib import Path
-from typing import BinaryIO
 
 _BLOCK = 64 * 1024
+# A log that is not there (yet) or not ours to read; any other OSError is a real failure.
+_ABSENT = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+_CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
 
 
 def log_path_for(log_dir: Path, session_dir_name: str, task_id: str) -> Path:
-    """`<log_dir>/<session>/<task_id>.log`, refusing anything that would land outside log_dir."""
+    """`log_dir / session_dir_name / "<task_id>.log"`.
+
+    Raises ValueError if the resolved path would not be inside log_dir: task ids are validated
+    where they are accepted, this is a second guard against writing outside the log directory.
+    """
+    path = log_dir / session_dir_name / f"{task_id}.log"
     root = log_dir.resolve()
-    path = (root / session_dir_name / f"{task_id}.log").resolve()
-    if root not in path.parents:
-        raise ValueError(f"log path for {task_id!r} would leave the log directory")
+    if root not in path.resolve().parents:
+        raise ValueError(f"the log of task {task_id!r} would be outside {log_dir}")
     return path
 
 
 def exit_path_for(log_path: Path) -> Path:
-    """Where the task's wrapper writes its exit code when it ends."""
+    """The file the task's wrapper writes its exit code to when it ends: `<task_id>.exit`."""
     return log_path.with_suffix(".exit")
 
 
 def read_tail_bytes(path: Path, max_bytes: int) -> bytes:
     """The last max_bytes bytes of a file (b"" if it does not exist)."""
+    if max_bytes <= 0:
+        return b""
     try:
         with path.open("rb") as f:
             size = f.seek(0, os.SEEK_END)
             f.seek(max(0, size - max_bytes))
             return f.read(max_bytes)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
+    except _ABSENT:
         return b""
 
 
 def read_last_lines(path: Path, n: int, *, max_bytes: int = 8 * 1024 * 1024) -> str:
-    """The last n lines, read backwards in blocks from the end: a 1 GB log answers at once.
+    """The last n lines of a file, read backwards in blocks from the end: a 1 GB log answers at
+    once. A final line without a newline counts as a line; the text keeps the file's final
+    newline if it has one. Decoded as UTF-8, bad bytes replaced.
 
-    A final line without a newline counts as a line. At most max_bytes are read.
+    At most max_bytes are read: if that is not enough for n lines, the text starts mid-line
+    (at a character boundary). A missing file reads as "".
     """
-    if n <= 0:
+    if n <= 0 or max_bytes <= 0:
         return ""
     try:
         f = path.open("rb")
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
+    except _ABSENT:
         return ""
     with f:
         end = f.seek(0, os.SEEK_END)
+        limit = max(0, end - max_bytes)
         pos = end
         chunks: list[bytes] = []
         newlines = 0
-        # A trailing newline ends the last line; it does not start a new one.
-        need = n + 1 if end > 0 and _last_byte(f, end) == b"\n" else n
-        while pos > 0 and newlines < need and end - pos < max_bytes:
-            step = min(_BLOCK, pos)
+        while pos > limit:
+            step = min(_BLOCK, pos - limit)
             pos -= step
             f.seek(pos)
-            chunk = f.read(step)
-            chunks.append(chunk)
-            newlines += chunk.count(b"\n")
-        data = b"".join(reversed(chunks))
-    lines = data.split(b"\n")
-    trailing = data.endswith(b"\n")
-    if trailing:
-        lines = lines[:-1]
-    tail = lines[-n:]
-    text = b"\n".join(tail) + (b"\n" if trailing else b"")
-    return text.decode("utf-8", errors="replace")
-
-
-def _last_byte(f: BinaryIO, end: int) -> bytes:
-    f.seek(end - 1)
-    return f.read(1)
+            chunks.append(f.read(step))
+            newlines += chunks[-1].count(b"\n")
+            # n lines need the newline before the first of them, and the final one if any.
+            if newlines >= n + chunks[0].endswith(b"\n"):
+                break
+    data = b"".join(reversed(chunks))
+    body = data[:-1] if data.endswith(b"\n") else data
+    parts = body.rsplit(b"\n", n)
+    if len(parts) > n:
+        data = data[len(parts[0]) + 1 :]
+    elif pos > 0:  # cut by max_bytes: do not start with the end of a character
+        data = data.lstrip(_CONTINUATION_BYTES)
+    return data.decode("utf-8", errors="replace")
 
 
 class LogFollower:
-    """Reads what was appended to a file since the last call (restarts if it was truncated)."""
+    """Reads what was appended to a file since the last call.
+
+    A file that does not exist yet reads as nothing; a file that shrank or was replaced by
+    another one is read again from the start.
+    """
 
     def __init__(self, path: Path, offset: int = 0) -> None:
         self.path = path
-        self._offset = offset
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._offset = max(0, offset)
+        self._identity: tuple[int, int] | None = None
 
     @property
     def offset(self) -> int:
+        """Bytes of the file consumed so far; the next read starts here."""
         return self._offset
 
     def read_new(self, max_bytes: int = 1 << 20) -> bytes:
+        """Up to max_bytes appended since the last call (b"" if nothing new)."""
         try:
-            with self.path.open("rb") as f:
-                size = f.seek(0, os.SEEK_END)
-                if size < self._offset:  # truncated or replaced: start over
-                    self._offset = 0
-                    self._decoder.reset()
-                if size == self._offset:
-                    return b""
-                f.seek(self._offset)
-                data = f.read(max_bytes)
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            f = self.path.open("rb")
+        except _ABSENT:
             return b""
+        with f:
+            stat = os.fstat(f.fileno())
+            identity = (stat.st_dev, stat.st_ino)
+            if stat.st_size < self._offset or self._identity not in (None, identity):
+                self._offset = 0
+            self._identity = identity
+            if stat.st_size <= self._offset or max_bytes <= 0:
+                return b""
+            f.seek(self._offset)
+            data = f.read(min(max_bytes, stat.st_size - self._offset))
         self._offset += len(data)
         return data
 
-    def read_new_text(self, max_bytes: int = 1 << 20) -> str:
-        """Like read_new, decoded; an incomplete UTF-8 sequence waits for the next call."""
-        return self._decoder.decode(self.read_new(max_bytes))
+    def read_new_text(self, max_bytes: int = 1 << 20, *, final: bool = False) -> str:
+        """Like read_new, decoded as UTF-8 (bad bytes replaced).
+
+        A multibyte character cut by the end of what was read is left for the next call, and
+        `offset` stays before it, so a reader resuming from `offset` never sees half of one.
+        With final=True (the writer is done) such a tail is decoded as a replacement character.
+        """
+        # Four bytes always hold a whole character, so every call makes progress.
+        data = self.read_new(max(max_bytes, 4))
+        keep = 0 if final else _incomplete_tail(data)
+        if keep:
+            data = data[:-keep]
+            self._offset -= keep
+        return data.decode("utf-8", errors="replace")
+
+
+def _incomplete_tail(data: bytes) -> int:
+    """How many bytes at the end of data are the start of a character still being written."""
+    for back in range(1, min(3, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 == 0x80:  # continuation byte: look further back for the lead byte
+            continue
+        need = 2 if 0xC0 <= byte < 0xE0 else 3 if 0xE0 <= byte < 0xF0 else 4 if byte >= 0xF0 else 1
+        return back if need > back and byte < 0xF8 else 0
+    return 0

@@ -144,7 +144,7 @@ def test_ant_envar_bare_and_quoted_json() -> None:
         ("ant_n_gpus=2", "the command is empty"),
         ("   ", "the command is empty"),
         ("ant_task_id='unterminated x", "unterminated single quote"),
-        ("ant_task_id=../../etc x", "characters other than"),
+        ("ant_task_id=../../etc x", "may only contain letters"),
         ("ant_task_id=[bogus] x", "unknown placeholder"),
         ("echo {rand int 9 1}", "bad random form"),
         ("echo \x00", "NUL"),

@@ -57,8 +57,8 @@ def test_literal_text_is_kept() -> None:
     [
         ("[foo]", "unknown placeholder '[foo]'"),
         ("x-[UUID]", "unknown placeholder '[UUID]'"),
-        ("[randint:1]", "use [randint:START:END]"),
-        ("[randint:a:b]", "must be integers"),
+        ("[randint:1]", "write [randint:START:END] with whole numbers"),
+        ("[randint:a:b]", "write [randint:START:END] with whole numbers"),
         ("[randint:9:1]", "greater than END"),
         ("[]", "unknown placeholder '[]'"),
     ],

@@ -1,15 +1,14 @@
 """What a user typed -> TaskSpecs: single/multi mode, inline ant_* arguments, env, final command.
 
-The rules follow the seed README: multi mode has one task per logical line (`\\` continues it,
-`#` lines are comments); a command's leading `ant_n_gpus=`, `ant_task_id=` and `ant_envar=`
-assignments configure the task and are removed; `ant_wd` and the `ant_conda_*` variables wrap the
-command. Precedence for the id and GPU count: inline argument > `ant_*` env var > form/API value >
-config default.
+Follows the seed README: multi mode has one task per logical line (`\\` continues it, `#` lines
+are comments); a command's leading `ant_n_gpus=`, `ant_task_id=`, `ant_envar=` words configure
+the task and are removed; `ant_wd` and the `ant_conda_*` variables wrap the command.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import shlex
@@ -23,23 +22,30 @@ from ant_scheduler.core.task import TaskSpec
 from ant_scheduler.core.templates import expand_rand, expand_task_id, validate_task_id
 
 MAX_GPUS = 1024
+DEFAULT_TASK_ID = "[uuid]"
+# Leading `NAME=VALUE` words that configure the task and are cut out of the command.
 INLINE_ARGS = frozenset({"ant_n_gpus", "ant_task_id", "ant_envar"})
 # Kept in the task's env (so "copy command" round-trips) but never passed to the process.
 SPECIAL_ENV_VARS = frozenset({"ant_wd", "ant_conda_env", "ant_conda_env_path", "ant_conda_path"})
+# Act like the form's Task ID / GPU fields; consumed by the parser, never stored in the env.
 _FIELD_ENV_VARS = frozenset({"ant_task_id", "ant_n_gpus"})
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=")
+_GPU_COUNT = re.compile(r"[0-9]{1,6}")
+# Blanks between leading words. A newline counts too, so a single-mode text may put its
+# ant_* arguments on lines of their own; `\`-newline is a shell line continuation.
+_BLANKS = " \t\n"
 
 Mode = Literal["single", "multi"]
 
 
 @dataclass(frozen=True)
 class SubmitDefaults:
-    """Values from the form / API (None = not given) and the config default GPU count."""
+    """Form / API values for a submission (None = not given) and the config's default GPU count."""
 
     n_gpus: int | None = None
     task_id: str | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
     priority: int = 0
     default_n_gpus: int = 0
 
@@ -47,21 +53,31 @@ class SubmitDefaults:
 @dataclass(frozen=True)
 class _Assignment:
     name: str
-    raw: str  # exactly as typed, quotes included
-    value: str | dict[str, object]  # unquoted text, or the decoded JSON object of ant_envar
+    start: int  # where NAME begins in the text
+    end: int  # just past VALUE
+    value: str | dict[str, object]  # shell-unquoted text, or ant_envar's bare JSON object
 
 
 def _skip_blanks(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in " \t":
-        pos += 1
+    while pos < len(text):
+        if text[pos] in _BLANKS:
+            pos += 1
+        elif text.startswith("\\\n", pos):
+            pos += 2
+        else:
+            break
     return pos
 
 
-def _shell_word_end(text: str, pos: int) -> tuple[int, str]:
-    """Read one shell word from pos: returns (end index, unquoted value)."""
+def _at_word_end(text: str, pos: int) -> bool:
+    return pos >= len(text) or text[pos] in _BLANKS
+
+
+def _shell_word(text: str, pos: int) -> tuple[int, str]:
+    """Read one shell word (bare, '…', "…" parts) from pos: (end index, unquoted value)."""
     out: list[str] = []
     i = pos
-    while i < len(text) and text[i] not in " \t\n":
+    while not _at_word_end(text, i):
         ch = text[i]
         if ch == "'":
             close = text.find("'", i + 1)
@@ -78,6 +94,7 @@ def _shell_word_end(text: str, pos: int) -> tuple[int, str]:
                 if c == '"':
                     i += 1
                     break
+                # Inside double quotes a backslash only escapes these, as in bash.
                 if c == "\\" and i + 1 < len(text) and text[i + 1] in '"\\$`\n':
                     if text[i + 1] != "\n":
                         out.append(text[i + 1])
@@ -86,7 +103,7 @@ def _shell_word_end(text: str, pos: int) -> tuple[int, str]:
                 out.append(c)
                 i += 1
         elif ch == "\\" and i + 1 < len(text):
-            if text[i + 1] != "\n":
+            if text[i + 1] != "\n":  # backslash-newline joins the word, as in bash
                 out.append(text[i + 1])
             i += 2
         else:
@@ -95,133 +112,191 @@ def _shell_word_end(text: str, pos: int) -> tuple[int, str]:
     return i, "".join(out)
 
 
-def _leading_assignments(command: str) -> tuple[list[_Assignment], int]:
-    """The `NAME=VALUE` words at the start of a command, and where the rest begins."""
+def _decode_json(text: str, pos: int = 0) -> tuple[object, int]:
+    try:
+        return json.JSONDecoder().raw_decode(text, pos)
+    except json.JSONDecodeError as exc:
+        raise TaskRejected(f"ant_envar is not valid JSON: {exc.msg}") from None
+    except (ValueError, RecursionError):  # an integer too long to convert, or absurd nesting
+        raise TaskRejected("ant_envar is not usable JSON: a number too long or too deep") from None
+
+
+def _leading_assignments(text: str) -> tuple[list[_Assignment], int]:
+    """The `NAME=VALUE` words at the start of a command, and where the rest of it begins."""
     found: list[_Assignment] = []
-    pos = _skip_blanks(command, 0)
-    while True:
-        match = _ASSIGNMENT.match(command, pos)
-        if match is None:
-            return found, pos
+    pos = _skip_blanks(text, 0)
+    while (match := _ASSIGNMENT.match(text, pos)) is not None:
         name = match.group(1)
-        start_value = match.end()
+        value_start = match.end()
         value: str | dict[str, object]
-        if name == "ant_envar" and command.startswith("{", start_value):
-            try:
-                obj, end = json.JSONDecoder().raw_decode(command, start_value)
-            except json.JSONDecodeError as exc:
-                raise TaskRejected(f"ant_envar is not valid JSON: {exc.msg}") from None
-            if end < len(command) and command[end] not in " \t\n":
-                raise TaskRejected("ant_envar must be followed by a space")
-            value = obj if isinstance(obj, dict) else {"": obj}
+        if name == "ant_envar" and text.startswith("{", value_start):
+            # The seed accepts bare JSON with spaces in it, which is not a shell word.
+            obj, end = _decode_json(text, value_start)
+            if not (_at_word_end(text, end) or text.startswith("\\\n", end)):
+                raise TaskRejected("ant_envar's JSON object must be followed by a space")
             if not isinstance(obj, dict):
                 raise TaskRejected('ant_envar must be a JSON object like {"KEY": "value"}')
+            value = obj
         else:
-            end, value = _shell_word_end(command, start_value)
-        found.append(_Assignment(name, command[pos:end], value))
-        pos = _skip_blanks(command, end)
+            end, value = _shell_word(text, value_start)
+        found.append(_Assignment(name, pos, end, value))
+        pos = _skip_blanks(text, end)
+    return found, pos
+
+
+def _without_inline_args(text: str, assignments: list[_Assignment]) -> str:
+    # Cut the ant_* words out and keep every other character as typed, so spacing, quoting
+    # and other assignments (`PORT=1 ant_n_gpus=2 python x.py`) survive exactly.
+    pieces: list[str] = []
+    pos = 0
+    for a in assignments:
+        if a.name in INLINE_ARGS:
+            pieces.append(text[pos : a.start])
+            pos = _skip_blanks(text, a.end)
+    pieces.append(text[pos:])
+    return "".join(pieces).strip(_BLANKS)
 
 
 def strip_ant_args(submitted: str) -> str:
-    """The user's command without its leading ant_n_gpus / ant_task_id / ant_envar words."""
-    assignments, rest_start = _leading_assignments(submitted)
-    kept = [a.raw for a in assignments if a.name not in INLINE_ARGS]
-    return " ".join([*kept, submitted[rest_start:]]).strip()
+    """The user's command without its leading ant_n_gpus / ant_task_id / ant_envar words.
+
+    Never raises: text whose leading words cannot be read is returned stripped, as is.
+    """
+    try:
+        assignments, _ = _leading_assignments(submitted)
+    except TaskRejected:
+        return submitted.strip(_BLANKS)
+    return _without_inline_args(submitted, assignments)
 
 
-def _parse_n_gpus(value: object, where: str) -> int:
-    text = str(value).strip()
-    if not re.fullmatch(r"\d+", text):
-        raise TaskRejected(f"{where} must be a whole number of GPUs (0-{MAX_GPUS}), got {text!r}")
+def _gpu_count(value: str, where: str) -> int:
+    text = value.strip()
+    if not _GPU_COUNT.fullmatch(text):
+        raise TaskRejected(
+            f"{where} must be a whole number of GPUs from 0 to {MAX_GPUS}, got {text[:40]!r}"
+        )
     n = int(text)
     if n > MAX_GPUS:
         raise TaskRejected(f"{where} must be at most {MAX_GPUS}, got {n}")
     return n
 
 
-def _envar_object(obj: dict[str, object]) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for key, value in obj.items():
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise TaskRejected(f"ant_envar value of {key!r} must be a string or a number")
-        env[key] = value if isinstance(value, str) else json.dumps(value)
-    return env
-
-
-def _check_env(env: Mapping[str, str]) -> None:
+def _check_env(env: Mapping[str, object], source: str) -> dict[str, str]:
+    checked: dict[str, str] = {}
     for key, value in env.items():
-        if not _ENV_NAME.fullmatch(key):
-            raise TaskRejected(f"environment variable name {key!r} is not a valid shell identifier")
+        if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
+            raise TaskRejected(
+                f"{source}: variable name {str(key)[:60]!r} is not a valid shell identifier"
+            )
+        if not isinstance(value, str):
+            raise TaskRejected(f"{source}: the value of {key} must be a string")
         if "\x00" in value:
-            raise TaskRejected(f"environment variable {key} contains a NUL character")
+            raise TaskRejected(f"{source}: the value of {key} contains a NUL character")
+        checked[key] = value
+    return checked
+
+
+def _envar(value: str | dict[str, object]) -> dict[str, str]:
+    """ant_envar's object with numbers turned into their JSON text, checked like any env."""
+    if isinstance(value, str):
+        obj, end = _decode_json(value.strip())
+        if end != len(value.strip()):
+            raise TaskRejected("ant_envar has text after its JSON object")
+        if not isinstance(obj, dict):
+            raise TaskRejected('ant_envar must be a JSON object like {"KEY": "value"}')
+        value = obj
+    env: dict[str, object] = {}
+    for key, item in value.items():
+        if isinstance(item, float) and not math.isfinite(item):
+            raise TaskRejected(f"ant_envar: the value of {key[:60]!r} must be a finite number")
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
+            env[key] = json.dumps(item)
+        elif isinstance(item, str):
+            env[key] = item
+        else:
+            raise TaskRejected(f"ant_envar: the value of {key[:60]!r} must be a string or a number")
+    return _check_env(env, "ant_envar")
+
+
+def _cd_target(path: str) -> str:
+    # Quoted so spaces and quotes survive bash, except a leading `~` or `~/`, which users
+    # expect to mean their home directory and which quoting would turn into a literal `~`.
+    if path == "~":
+        return "~"
+    if path.startswith("~/"):
+        rest = path[2:]
+        return "~/" + shlex.quote(rest) if rest else "~/"
+    return shlex.quote(path)
 
 
 def _final_command(command: str, env: Mapping[str, str]) -> str:
-    """Wrap in `conda run` and `cd` as the special variables ask, quoting every path.
+    """Wrap the command in `conda run` and `cd` as the special variables ask.
 
-    Leading `VAR=value` words stay in front of `conda run` (which passes its environment on),
-    since `conda run -n env PORT=1 python` would try to execute a program called `PORT=1`.
+    Leading `VAR=value` words stay in front of `conda run`, which passes its environment on:
+    `conda run -n env PORT=1 python` would try to execute a program called `PORT=1`.
     """
-    conda = shlex.quote(env.get("ant_conda_path") or "conda")
-    if env.get("ant_conda_env") and env.get("ant_conda_env_path"):
-        raise TaskRejected("give ant_conda_env or ant_conda_env_path, not both")
+    conda_env = env.get("ant_conda_env", "")
+    conda_env_path = env.get("ant_conda_env_path", "")
+    if conda_env and conda_env_path:
+        raise TaskRejected("set ant_conda_env or ant_conda_env_path, not both")
     target = None
-    if env.get("ant_conda_env"):
-        target = f"-n {shlex.quote(env['ant_conda_env'])}"
-    elif env.get("ant_conda_env_path"):
-        target = f"-p {shlex.quote(env['ant_conda_env_path'])}"
+    if conda_env:
+        target = f"-n {shlex.quote(conda_env)}"
+    elif conda_env_path:
+        target = f"-p {shlex.quote(conda_env_path)}"
     if target is not None:
-        assignments, rest_start = _leading_assignments(command)
-        prefix = "".join(a.raw + " " for a in assignments)
-        command = f"{prefix}{conda} run --live-stream {target} {command[rest_start:]}"
-    if env.get("ant_wd"):
-        command = f"cd {shlex.quote(env['ant_wd'])} && {command}"
+        conda = shlex.quote(env.get("ant_conda_path") or "conda")
+        _, rest = _leading_assignments(command)
+        command = f"{command[:rest]}{conda} run --live-stream {target} {command[rest:]}"
+    workdir = env.get("ant_wd", "")
+    if workdir:
+        dash = "-- " if workdir.startswith("-") else ""  # so cd cannot read it as an option
+        command = f"cd {dash}{_cd_target(workdir)} && {command}"
     return command
 
 
 def _parse_one(
-    submitted: str, defaults: SubmitDefaults, rng: random.Random, now: datetime
+    submitted: str,
+    defaults: SubmitDefaults,
+    base_env: dict[str, str],
+    rng: random.Random,
+    now: datetime,
 ) -> TaskSpec:
     assignments, _ = _leading_assignments(submitted)
     inline: dict[str, str | dict[str, object]] = {}
     for a in assignments:
         if a.name in INLINE_ARGS:
-            inline[a.name] = a.value  # the last one wins
-    command = strip_ant_args(submitted)
+            inline[a.name] = a.value  # the last one wins, as the seed says
+    command = _without_inline_args(submitted, assignments)
     if not command:
         raise TaskRejected("the command is empty")
 
-    env = dict(defaults.env)
+    env = dict(base_env)
     if "ant_envar" in inline:
-        envar = inline["ant_envar"]
-        if isinstance(envar, str):
-            try:
-                decoded = json.loads(envar)
-            except json.JSONDecodeError as exc:
-                raise TaskRejected(f"ant_envar is not valid JSON: {exc.msg}") from None
-            if not isinstance(decoded, dict):
-                raise TaskRejected('ant_envar must be a JSON object like {"KEY": "value"}')
-            envar = decoded
-        env.update(_envar_object(envar))
-    _check_env(env)
+        env.update(_envar(inline["ant_envar"]))
 
-    id_template: str = defaults.task_id or "[uuid]"
+    # Precedence: inline argument > ant_* variable > form / API field > config default.
+    id_template = defaults.task_id or DEFAULT_TASK_ID
     if env.get("ant_task_id"):
         id_template = env["ant_task_id"]
-    if isinstance(inline.get("ant_task_id"), str):
-        id_template = str(inline["ant_task_id"])
+    inline_id = inline.get("ant_task_id")
+    if isinstance(inline_id, str):
+        id_template = inline_id
     n_gpus = defaults.n_gpus if defaults.n_gpus is not None else defaults.default_n_gpus
     if env.get("ant_n_gpus", "").strip():
-        n_gpus = _parse_n_gpus(env["ant_n_gpus"], "ant_n_gpus")
-    if "ant_n_gpus" in inline:
-        n_gpus = _parse_n_gpus(inline["ant_n_gpus"], "ant_n_gpus")
-    if not 0 <= n_gpus <= MAX_GPUS:
-        raise TaskRejected(f"number of GPUs must be between 0 and {MAX_GPUS}, got {n_gpus}")
+        n_gpus = _gpu_count(env["ant_n_gpus"], "ant_n_gpus")
+    inline_n = inline.get("ant_n_gpus")
+    if isinstance(inline_n, str):
+        n_gpus = _gpu_count(inline_n, "ant_n_gpus")
+    if isinstance(n_gpus, bool) or not 0 <= n_gpus <= MAX_GPUS:
+        raise TaskRejected(f"the number of GPUs must be from 0 to {MAX_GPUS}, got {n_gpus!r}")
     for key in _FIELD_ENV_VARS:
         env.pop(key, None)
 
-    task_id = validate_task_id(expand_task_id(id_template, rng=rng, now=now))
+    # {rand} draws come before the id's so a copy command (literal id, same {rand} forms)
+    # replayed with the same seed yields the same final command.
     final = _final_command(expand_rand(command, rng=rng), env)
+    task_id = validate_task_id(expand_task_id(id_template, rng=rng, now=now))
     return TaskSpec(
         task_id=task_id,
         command=final,
@@ -233,29 +308,44 @@ def _parse_one(
     )
 
 
-def logical_lines(text: str) -> list[tuple[int, str]]:
-    """Multi-mode lines as (1-based line number where it starts, text), comments and blanks gone.
+def _ends_in_continuation(line: str) -> bool:
+    # An odd run of trailing backslashes: `\\` at the end is an escaped backslash in bash.
+    return (len(line) - len(line.rstrip("\\"))) % 2 == 1
 
-    A `\\` at the end of a line joins the next line, as in bash. A comment line ends a
-    continuation (bash would treat it as a comment to the end of the command).
+
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith("#")
+
+
+def logical_lines(text: str) -> list[tuple[int, str]]:
+    """Multi-mode commands as (1-based line where each starts, text); comments and blanks gone.
+
+    A line ending in `\\` continues onto the next and the backslash-newline disappears, as in
+    bash. A `#` line inside a continuation ends the command there, which is what bash does with
+    the usual `cmd \\` (blank before the backslash): the joined `#` starts a comment that runs
+    to the end of the line, and the next line is a new command.
     """
     raw = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     out: list[tuple[int, str]] = []
     i = 0
     while i < len(raw):
-        line = raw[i]
         start = i + 1
+        line = raw[i]
         i += 1
-        if not line.strip() or line.lstrip().startswith("#"):
+        if not line.strip() or _is_comment(line):
             continue
-        while line.endswith("\\"):
-            line = line[:-1]
-            if i >= len(raw) or raw[i].lstrip().startswith("#"):
+        parts: list[str] = []
+        while _ends_in_continuation(line):
+            parts.append(line[:-1])
+            line = ""
+            if i >= len(raw) or _is_comment(raw[i]):
                 break
-            line += raw[i]
+            line = raw[i]
             i += 1
-        if line.strip():
-            out.append((start, line.strip()))
+        parts.append(line)
+        joined = "".join(parts).strip()
+        if joined:
+            out.append((start, joined))
     return out
 
 
@@ -267,21 +357,22 @@ def parse_submission(
     rng: random.Random,
     now: datetime,
 ) -> list[TaskSpec]:
-    """Parse a whole submission. Any error rejects all of it, naming the line in multi mode."""
+    """Parse a whole submission into tasks. Any error rejects all of it (naming the line)."""
     if "\x00" in text:
         raise TaskRejected("the command contains a NUL character")
+    base_env = _check_env(defaults.env, "environment")
     if mode == "single":
         stripped = text.strip()
         if not stripped:
             raise TaskRejected("the command is empty")
-        return [_parse_one(stripped, defaults, rng, now)]
+        return [_parse_one(stripped, defaults, base_env, rng, now)]
     if mode != "multi":
         raise TaskRejected(f"unknown mode {mode!r}; use 'single' or 'multi'")
     specs: list[TaskSpec] = []
     first_line: dict[str, int] = {}
     for line_no, line in logical_lines(text):
         try:
-            spec = _parse_one(line, defaults, rng, now)
+            spec = _parse_one(line, defaults, base_env, rng, now)
         except TaskRejected as exc:
             raise TaskRejected(f"line {line_no}: {exc.message}") from None
         if spec.task_id in first_line:
@@ -292,17 +383,17 @@ def parse_submission(
         first_line[spec.task_id] = line_no
         specs.append(spec)
     if not specs:
-        raise TaskRejected("no command found (every line is blank or a # comment)")
+        raise TaskRejected("no command found: every line is blank or a # comment")
     return specs
 
 
 def process_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The variables a task's process gets: its env minus ANT's special variables."""
+    """The variables a task's process gets: its env minus ANT's own special variables."""
     return {k: v for k, v in env.items() if k not in SPECIAL_ENV_VARS and k not in _FIELD_ENV_VARS}
 
 
 def format_copy_command(task_id: str, n_gpus: int, env: Mapping[str, str], submitted: str) -> str:
-    """The "copy command" form, which parses back into the same task (id, GPUs, env, command)."""
+    """`ant_task_id=… ant_n_gpus=… [ant_envar='{…}'] <command>`: parses back into the same task."""
     parts = [f"ant_task_id={shlex.quote(task_id)}", f"ant_n_gpus={n_gpus}"]
     if env:
         parts.append(f"ant_envar={shlex.quote(json.dumps(dict(env), separators=(',', ':')))}")
