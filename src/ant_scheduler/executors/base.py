@@ -9,6 +9,11 @@ from typing import Protocol
 
 from ant_scheduler.core.errors import AntError
 
+# Environment variables that mark every process a task starts (children inherit them), so the
+# task's processes can be found even after they leave its process group or session.
+TASK_ID_ENV = "ANT_TASK_ID"
+SERVER_ID_ENV = "ANT_SERVER_ID"
+
 
 class LaunchError(AntError):
     """The task's process could not be started (missing directory, unwritable log, ...)."""
@@ -35,13 +40,28 @@ class ProcessInfo:
 
 
 @dataclass(frozen=True)
+class FoundProcess:
+    """A live process that carries this server's marker (see Executor.scan)."""
+
+    task_id: str
+    pid: int
+    start_time: float
+    session_leader: bool  # pid == its session id: the task's wrapper, unless it escaped
+    cuda_visible_devices: str | None  # as the process was started with
+
+
+@dataclass(frozen=True)
 class ExitInfo:
     task_id: str
     exit_code: int | None  # None: ended, code unknown (adopted process without an exit file)
     killed: bool  # ANT killed it
+    # Processes of the task still alive when its main process ended (it forked and left them
+    # behind). While any is alive the task keeps its GPUs; the gone callback says when they are.
+    lingering: int = 0
 
 
 ExitCallback = Callable[[ExitInfo], None]
+GoneCallback = Callable[[str], None]  # task_id: the last lingering process of the task is gone
 
 
 class Executor(Protocol):
@@ -50,17 +70,33 @@ class Executor(Protocol):
     def set_exit_callback(self, callback: ExitCallback) -> None:
         """Called on the loop thread exactly once per started or adopted task when it ends."""
 
+    def set_gone_callback(self, callback: GoneCallback) -> None:
+        """Called on the loop thread once when the last lingering process of a task is gone
+        (only for tasks reported with lingering > 0, or passed to watch_strays)."""
+
     def start(self, request: LaunchRequest) -> ProcessInfo:
         """Launch without waiting for the task (it runs on the loop thread: keep it fast).
 
-        Raises LaunchError when the task cannot be started.
+        Raises LaunchError when the task cannot be started; nothing is left running then.
         """
 
     def adopt(self, task_id: str, pid: int, start_time: float, exit_path: Path) -> bool:
         """Watch a task left running by an earlier ANT; False if that process is gone."""
 
+    def scan(self) -> list[FoundProcess]:
+        """Every live (non-zombie) process carrying this server's marker, whoever its parent."""
+
+    def watch_strays(self, task_id: str, pids: list[int]) -> int:
+        """Track processes of a task whose main process is gone (found by scan after a
+        restart); returns how many are alive. The gone callback fires when none is left."""
+
+    def lingering(self, task_id: str) -> int:
+        """Live processes of an ended task that are still tracked (0 when none)."""
+
     async def kill(self, task_id: str, grace_seconds: float) -> None:
-        """End the task and everything it started; a no-op for an unknown or finished id."""
+        """End the task and every process it started (SIGTERM, SIGKILL after the grace), also
+        when its main process has already ended and only lingering ones are left. A no-op for
+        an unknown id. Returns once the exit (and the gone report, if due) has been made."""
 
     async def terminate_all(self, grace_seconds: float) -> None:
         """kill() every running task (for RUNNER_on_shutdown=terminate)."""
@@ -72,3 +108,17 @@ class Executor(Protocol):
 
     def close(self) -> None:
         """Stop watching. Never ends a task: it keeps running and can be adopted again."""
+
+
+__all__ = [
+    "SERVER_ID_ENV",
+    "TASK_ID_ENV",
+    "Executor",
+    "ExitCallback",
+    "ExitInfo",
+    "FoundProcess",
+    "GoneCallback",
+    "LaunchError",
+    "LaunchRequest",
+    "ProcessInfo",
+]
