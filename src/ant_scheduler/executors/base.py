@@ -31,6 +31,9 @@ class LaunchRequest:
     cwd: str
     log_path: Path  # stdout and stderr go straight here, never through ANT
     exit_path: Path  # the wrapper writes the exit code here when the command ends
+    # Checked before the start, so a mistake fails the task with a reason, not a bare exit code.
+    workdir: str | None = None  # ant_wd: must be an existing directory (~ expands; relative to cwd)
+    conda: str | None = None  # the conda executable that ant_conda_* needs: must be found
 
 
 @dataclass(frozen=True)
