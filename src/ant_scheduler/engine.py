@@ -1,8 +1,16 @@
 """The engine: the one owner of ANT's state (queue, running tasks, GPU pool).
 
-Every change is persisted through the store before it is published, the policy decides what starts,
-the executor runs it. All methods run on the event loop thread; nothing here blocks for long except
-the store's fsync, which is the price of "an acknowledged task is never lost".
+How a change happens, in this order, so that memory and the store never disagree:
+decide (from memory, pure policy) -> persist (one transaction, compare-and-set) -> apply in
+memory -> publish the event -> act on the world (spawn, kill, free GPUs).
+
+Each command runs as one *step*: a plain function with no await inside, so steps are atomic with
+respect to each other (one event loop) and concurrent commands on one task behave as if
+serialised. A step that finds the database locked has changed nothing and runs again a little
+later; after STORE_retry_seconds, or on any other store failure, the command fails with 503
+`store_unavailable` and memory is as it was. Changes ANT makes on its own (a task ended, a task
+starts) are retried until they are durable: a task's GPUs are freed only once its end is
+recorded, and a task is recorded as running, with its GPUs, before its process is spawned.
 """
 
 from __future__ import annotations
@@ -10,26 +18,37 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import secrets
 import sys
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, TypeVar
 
 from ant_scheduler.core import policy
-from ant_scheduler.core.errors import AntError, InvalidTransition, TaskNotFound, TaskRejected
+from ant_scheduler.core.errors import (
+    AntError,
+    DuplicateTaskId,
+    InvalidTransition,
+    PayloadTooLarge,
+    StoreBusy,
+    StoreUnavailable,
+    TaskNotFound,
+    TaskRejected,
+)
 from ant_scheduler.core.parsing import (
     SubmitDefaults,
     format_copy_command,
-    parse_submission,
+    iter_submission,
     process_env,
 )
-from ant_scheduler.core.task import Task, TaskState
+from ant_scheduler.core.queue import TaskQueue
+from ant_scheduler.core.task import Task, TaskSpec, TaskState
 from ant_scheduler.core.terminal import parse_progress, render_terminal
 from ant_scheduler.events import EventBus
-from ant_scheduler.executors.base import Executor, ExitInfo, LaunchError, LaunchRequest
+from ant_scheduler.executors.base import Executor, ExitInfo, FoundProcess, LaunchRequest
 from ant_scheduler.executors.local import read_exit_file
 from ant_scheduler.logs import LogFollower, exit_path_for, log_path_for, read_tail_bytes
 from ant_scheduler.metrics import Metrics
@@ -40,7 +59,16 @@ from ant_scheduler.monitor.host import History, HostSample, host_dict, sample_ho
 from ant_scheduler.settings import Settings
 from ant_scheduler.store import Store
 
+T = TypeVar("T")
 TERMINAL_TAIL_BYTES = 64 * 1024
+# Lines of a multi submission parsed, and rows written, between two yields to the event loop
+# (about 40 ms of work each), so a 100,000-line submission never stalls other requests.
+SUBMIT_CHUNK = 2000
+# Up to this many new tasks get an event each; a bigger submission gets one `queue` event.
+EVENTS_PER_SUBMIT = 1000
+RETRY_FIRST_DELAY = 0.02
+RETRY_MAX_DELAY = 0.5
+PID_FLUSH_DELAY = 0.2  # a started task's pid is written with the next batch, or after this
 
 
 class GpuNotFound(AntError):
@@ -77,6 +105,10 @@ class GpuSlot:
         return "free"
 
 
+def _queued(task: Task) -> policy.QueuedTask:
+    return policy.QueuedTask(task.task_id, task.n_gpus, task.priority, task.queue_seq)
+
+
 class Engine:
     def __init__(
         self,
@@ -100,19 +132,36 @@ class Engine:
         self.out = out or sys.stdout
         self.events = EventBus()
         self.log_dir = Path(settings.LOGGER_log_dir).resolve()
+        # Tasks in memory, each in exactly one place: queued (+ its order in `queue`), running,
+        # or lingering (ended, but processes it left behind still hold its GPUs).
         self.queued: dict[str, Task] = {}
+        self.queue = TaskQueue()
         self.running: dict[str, Task] = {}
+        self.lingering: dict[str, Task] = {}
         self.gpus: dict[int, GpuSlot] = {}
-        self.pending_reasons: dict[str, str] = {}
-        self.queue_positions: dict[str, int] = {}
         self.session_id = 0
         self.session_dir_name = ""
         self.started_at = 0.0
         self.recovery_summary: dict[str, int] = {}
+        self._plan: policy.Plan | None = (
+            None  # the last scheduling decision (reasons are read here)
+        )
         self._killing: set[str] = set()
+        # Ended tasks whose end is not durable yet (written by the next pass, then applied).
+        self._ended: dict[str, Task] = {}
+        self._unsaved_pids: dict[str, Task] = {}  # running, pid not written yet (see _launch)
+        self._submitting: set[str] = set()  # ids of large submissions still being written
+        self._end_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._stray_timers: dict[str, asyncio.TimerHandle] = {}
         self._next_seq = 1
+        self._min_seq = 0
         self._schedule_pending = False
+        self._retry_delay = RETRY_FIRST_DELAY
+        self._retry_handle: asyncio.TimerHandle | None = None
+        self._pid_flush: asyncio.TimerHandle | None = None
+        self._last_store_error = ""
         self._background: list[asyncio.Task[None]] = []
+        self._chores: set[asyncio.Task[Any]] = set()
         self._followers: dict[str, LogFollower] = {}
         self._stopped = False
         self.history = History(settings.MONITORING_history_size)
@@ -128,7 +177,6 @@ class Engine:
         )
         self.task_gpu_mem: dict[str, int] = {}
         self._startable_since: dict[str, float] = {}
-        self._ended: dict[str, Task] = {}  # finished tasks not yet written (see _on_exit)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -136,24 +184,39 @@ class Engine:
         """Open a new server session, recover what the last run left, start the loops."""
         self.started_at = self.clock()
         self.session_dir_name = datetime.fromtimestamp(self.started_at).strftime("%Y%m%d-%H%M%S")
-        self.session_id = self.store.begin_session(self.started_at, self.session_dir_name)
+        self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.session_id = await self._startup(
+            lambda: self.store.begin_session(self.started_at, self.session_dir_name)
+        )
         if self.gpu_backend is not None:
             for info in self.gpu_backend.gpus():
                 self.gpus[info.index] = GpuSlot(info=info)
         self._next_seq = self.store.max_queue_seq() + 1
+        self._min_seq = self.store.min_queue_seq()
         self.executor.set_exit_callback(self._on_exit)
-        self._recover()
+        self.executor.set_gone_callback(self._on_gone)
+        dropped = await self._startup(self.store.drop_unfinished_submissions)
+        if dropped:
+            self._say(f"dropped {dropped} task(s) of a submission that was never acknowledged")
+        await self._startup(self._recover)
         loop_makers: list[Callable[[], Any]] = [self._terminal_loop, self._monitor_loop]
         if self.settings.LOGGER_log_to_stdout:
             loop_makers.append(self._mirror_loop)
         self._background = [asyncio.create_task(make()) for make in loop_makers]
         self._request_schedule()
 
+    async def _startup(self, step: Callable[[], T]) -> T:
+        """Start-up writes wait for a locked database as commands do; then start-up fails."""
+        return await self._command(step)
+
     async def stop(self) -> str:
         """Stop the loops; keep or end running tasks (RUNNER_on_shutdown); say what happened."""
         if self._stopped:
             return ""
         self._stopped = True
+        for handle in (self._retry_handle, self._pid_flush, *self._stray_timers.values()):
+            if handle is not None:
+                handle.cancel()
         for bg in self._background:
             bg.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -168,28 +231,40 @@ class Engine:
             )
         else:
             message = "no task was running"
+        for chore in list(self._chores):
+            chore.cancel()
         self.executor.close()
-        self._write(list(self._ended.values()))
-        self.store.end_session(self.session_id, self.clock())
+        try:
+            self._write_pending()
+            self.store.end_session(self.session_id, self.clock())
+        except StoreUnavailable as exc:  # what is not written is reconciled on the next start
+            self._say(f"could not record the last changes: {exc.message}")
         if self.gpu_backend is not None:
             self.gpu_backend.close()
         return message
 
     def _recover(self) -> None:
-        """Re-adopt live tasks, settle those that ended while ANT was down, hold the queue."""
+        """Re-adopt live tasks, settle those that ended while ANT was down, hold the queue.
+
+        Reality is read from the processes themselves (their ANT_TASK_ID marker), not guessed
+        from the store: a task recorded as starting whose process exists is adopted, processes a
+        task left behind keep its GPUs, and a task whose process is gone is never run again
+        without the user asking (lost or held).
+        """
+        found: dict[str, list[FoundProcess]] = {}
+        for proc in self.executor.scan():
+            found.setdefault(proc.task_id, []).append(proc)
         adopted = finished = lost = held = requeued = 0
+        writes: list[Task] = []
+        left_behind: list[Task] = []  # ended tasks whose processes are still alive
         for task in self.store.load_tasks([TaskState.RUNNING]):
-            exit_path = exit_path_for(Path(task.log_path)) if task.log_path else None
-            if (
-                task.pid is not None
-                and task.pid_start_time is not None
-                and exit_path is not None
-                and self.executor.adopt(task.task_id, task.pid, task.pid_start_time, exit_path)
-            ):
-                self.running[task.task_id] = task
-                self._reserve(task)
+            procs = found.get(task.task_id, [])
+            if self._adopt(task, procs):
+                found.pop(task.task_id, None)  # its other processes belong to the live task
+                writes.append(task)
                 adopted += 1
                 continue
+            exit_path = exit_path_for(Path(task.log_path)) if task.log_path else None
             code = read_exit_file(exit_path) if exit_path is not None else None
             if code is not None and exit_path is not None:
                 task.move_to(TaskState.SUCCEEDED if code == 0 else TaskState.FAILED)
@@ -200,44 +275,85 @@ class Engine:
             else:
                 task.move_to(TaskState.LOST)
                 task.finished_at = self.clock()
-                task.reason = "the process vanished while ANT was down (exit code unknown)"
+                task.reason = (
+                    "ANT stopped while starting it and no process of it was found"
+                    if task.is_starting
+                    else "the process vanished while ANT was down (exit code unknown)"
+                )
                 lost += 1
-            self.store.update_task(task)
+            writes.append(task)
         hold = self.settings.RECOVERY_enabled and not self.settings.RECOVERY_auto_restore
-        to_write = []
         for task in self.store.load_tasks([TaskState.QUEUED]):
             if hold:
                 task.move_to(TaskState.HELD)
                 task.reason = "queued when ANT stopped; restore it to run it"
-                to_write.append(task)
                 held += 1
             else:
                 task.session_id = self.session_id
-                to_write.append(task)
-                self.queued[task.task_id] = task
-                self._startable_since[task.task_id] = self.clock()
+                self._enqueue(task)
                 requeued += 1
-        self.store.update_tasks(to_write)
+            writes.append(task)
+        self.store.update_tasks(writes)
+        for task_id, procs in found.items():  # processes of tasks that are not running
+            task = self.store.get_task(task_id) or _ghost(task_id, procs, self.clock())
+            if not task.gpu_ids:
+                task.gpu_ids = sorted({i for p in procs for i in _cuda_ids(p.cuda_visible_devices)})
+            if self._hold_for_strays(task, procs):
+                left_behind.append(task)
         self.recovery_summary = {
             "adopted": adopted,
             "finished_while_down": finished,
             "lost": lost,
             "held": held,
             "requeued": requeued,
+            "left_processes": len(left_behind),
         }
+        for task in left_behind:
+            self._say(
+                f"task {task.task_id!r} ({task.state.value}) left "
+                f"{self.executor.lingering(task.task_id)} process(es) running; its GPUs stay "
+                "reserved until they end"
+            )
+
+    def _adopt(self, task: Task, procs: list[FoundProcess]) -> bool:
+        """Watch a task's running process again (by its recorded pid, or found by its marker)."""
+        if not task.log_path:
+            return False
+        exit_path = exit_path_for(Path(task.log_path))
+        candidates: list[tuple[int, float]] = []
+        if task.pid is not None and task.pid_start_time is not None:
+            candidates.append((task.pid, task.pid_start_time))
+        candidates += [(p.pid, p.start_time) for p in procs if p.session_leader]
+        for pid, start_time in candidates:
+            if self.executor.adopt(task.task_id, pid, start_time, exit_path):
+                task.pid, task.pid_start_time = pid, start_time
+                self.running[task.task_id] = task
+                self._reserve(task)
+                return True
+        return False
+
+    def _hold_for_strays(self, task: Task, procs: list[FoundProcess]) -> bool:
+        """Processes a finished task left behind keep its GPUs until they end or are killed."""
+        if not procs or not self.executor.watch_strays(task.task_id, [p.pid for p in procs]):
+            return False
+        self.lingering[task.task_id] = task
+        self._reserve(task)
+        self._arm_stray_timer(task.task_id)
+        return True
 
     # ------------------------------------------------------------------ queries
 
     def get(self, task_id: str) -> Task:
-        task = (
-            self.running.get(task_id)
-            or self.queued.get(task_id)
-            or self._ended.get(task_id)
-            or self.store.get_task(task_id)
-        )
+        """A task as it is now: from memory when it is active, else from the store."""
+        task = self._in_memory(task_id)
+        if task is None and task_id not in self._submitting:
+            task = self.store.get_task(task_id)
         if task is None:
             raise TaskNotFound(f"no task with id {task_id!r}")
         return task
+
+    def _in_memory(self, task_id: str) -> Task | None:
+        return self.running.get(task_id) or self.queued.get(task_id) or self.lingering.get(task_id)
 
     def list_tasks(
         self,
@@ -246,13 +362,19 @@ class Engine:
         limit: int = 100,
         offset: int = 0,
     ) -> tuple[list[Task], int]:
-        return self.store.list_tasks(states=states, q=q, limit=limit, offset=offset)
+        tasks, total = self.store.list_tasks(states=states, q=q, limit=limit, offset=offset)
+        # Active tasks are shown as memory has them (a pid not written yet, say).
+        return [self._in_memory(t.task_id) or t for t in tasks], total
 
     def queue_info(self, task: Task) -> tuple[int | None, str | None]:
-        """(queue position counting from 1, pending reason) for a queued task."""
-        if task.state is not TaskState.QUEUED:
+        """(queue position counting from 1, pending reason) for a queued task, computed now."""
+        if task.state is not TaskState.QUEUED or task.task_id not in self.queue:
             return None, None
-        return self.queue_positions.get(task.task_id), self.pending_reasons.get(task.task_id)
+        position = self.queue.position(task.task_id)
+        reason = None
+        if self._plan is not None:
+            reason = self._plan.pending.get(task.task_id)
+        return position, reason
 
     def task_dict(self, task: Task) -> dict[str, Any]:
         """The Task JSON of the API (also carried by task events)."""
@@ -279,6 +401,10 @@ class Engine:
             "gpu_mem_used": self.task_gpu_mem.get(task.task_id)
             if task.state is TaskState.RUNNING
             else None,
+            "restarted_as": task.restarted_as,
+            "lingering_processes": self.executor.lingering(task.task_id)
+            if task.task_id in self.lingering
+            else 0,
             "copy_command": format_copy_command(
                 task.task_id, task.n_gpus, task.env, task.submitted
             ),
@@ -298,6 +424,7 @@ class Engine:
             "mem_total": slot.info.mem_total,
             "external": slot.external,
             "error": slot.unavailable,
+            "note": self._gpu_note(slot),
             "pci_bus_id": slot.info.pci_bus_id,
             "temperature": sample.temperature if sample else None,
             "power_watts": sample.power_watts if sample else None,
@@ -312,6 +439,14 @@ class Engine:
                 for p in slot.processes
             ],
         }
+
+    def _gpu_note(self, slot: GpuSlot) -> str | None:
+        notes = []
+        for task_id in slot.task_ids:
+            if task_id in self.lingering:
+                n = self.executor.lingering(task_id)
+                notes.append(f"{n} stray process{'' if n == 1 else 'es'} of {task_id}")
+        return "; ".join(notes) or None
 
     def gpu_list(self) -> list[GpuSlot]:
         return [self.gpus[i] for i in sorted(self.gpus)]
@@ -333,9 +468,70 @@ class Engine:
         data = read_tail_bytes(Path(task.log_path), TERMINAL_TAIL_BYTES)
         return render_terminal(data.decode("utf-8", errors="replace"), height)
 
+    # ------------------------------------------------------------------ running steps
+
+    async def _command(self, step: Callable[[], T]) -> T:
+        """Run a step (decide, persist, apply, publish; no await inside) until the store takes it.
+
+        Pending task ends are recorded first, so every step sees the world as it is: a task that
+        ended before a command arrived has ended for that command (e.g. it can be deleted).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.STORE_retry_seconds
+        delay = RETRY_FIRST_DELAY
+        while True:
+            try:
+                self._write_pending()
+                return step()
+            except StoreBusy as exc:
+                if loop.time() >= deadline:
+                    raise StoreUnavailable(
+                        f"{exc.message} for more than {self.settings.STORE_retry_seconds:g} s; "
+                        "nothing was changed, try again later"
+                    ) from None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_DELAY)
+
+    def _write_pending(self) -> None:
+        """Record task ends (and pids) that are not durable yet, then apply and publish them."""
+        ended = list(self._ended.values())
+        pids = [t for t in self._unsaved_pids.values() if t.task_id not in self._ended]
+        if not ended and not pids:
+            return
+        missed = self.store.apply(updates=[(t, TaskState.RUNNING) for t in ended + pids])
+        self._unsaved_pids.clear()
+        self._ended.clear()
+        for task in ended:
+            self._finish(task, recorded=task.task_id not in missed)
+        if ended:
+            self._publish_tasks("task_changed", ended)
+            self._publish_gpus()
+            self._request_schedule()
+
+    def _finish(self, task: Task, *, recorded: bool) -> None:
+        """Apply a durable end: the task leaves `running`; its GPUs are freed unless processes
+        it left behind still run."""
+        self.running.pop(task.task_id, None)
+        self._killing.discard(task.task_id)
+        if not recorded:  # the row was no longer running (changed outside ANT): nothing to add
+            self._say(f"the end of task {task.task_id!r} was not recorded: it changed meanwhile")
+        if task.started_at is not None and task.finished_at is not None:
+            self.metrics.task_duration.labels(task.state.value).observe(
+                max(0.0, task.finished_at - task.started_at)
+            )
+        self._flush_follower(task)
+        if recorded and self.executor.lingering(task.task_id) > 0:
+            self.lingering[task.task_id] = task
+            self._arm_stray_timer(task.task_id)
+        else:
+            self._release(task)
+        for waiter in self._end_waiters.pop(task.task_id, []):
+            if not waiter.done():
+                waiter.set_result(None)
+
     # ------------------------------------------------------------------ commands
 
-    def submit(
+    async def submit(
         self,
         text: str,
         *,
@@ -353,13 +549,38 @@ class Engine:
             priority=priority,
             default_n_gpus=self.settings.RUNNER_default_n_gpus,
         )
-        specs = parse_submission(
+        specs = await self._parse(text, mode, defaults)
+        if len(specs) <= SUBMIT_CHUNK:
+            return await self._command(lambda: self._add(specs))
+        return await self._add_in_chunks(specs)
+
+    async def _parse(
+        self, text: str, mode: Literal["single", "multi"], defaults: SubmitDefaults
+    ) -> list[TaskSpec]:
+        limit = self.settings.SERVER_max_expanded_bytes
+        specs: list[TaskSpec] = []
+        size = 0
+        parsed = iter_submission(
             text,
             mode=mode,
             defaults=defaults,
             rng=self.rng,
             now=datetime.fromtimestamp(self.clock()),
         )
+        for spec in parsed:
+            specs.append(spec)
+            size += _expanded_size(spec)
+            if size > limit:
+                raise PayloadTooLarge(
+                    f"the submission expands to more than {limit} bytes (after {len(specs)} "
+                    "task(s)); share large values through a file, or submit in parts "
+                    "(limit: SERVER_max_expanded_bytes)"
+                )
+            if len(specs) % SUBMIT_CHUNK == 0:
+                await asyncio.sleep(0)
+        return specs
+
+    def _new_tasks(self, specs: list[TaskSpec]) -> list[Task]:
         now = self.clock()
         tasks = []
         for spec in specs:
@@ -367,53 +588,171 @@ class Engine:
             task.session_id = self.session_id
             self._next_seq += 1
             tasks.append(task)
-        self.store.insert_tasks(tasks)  # raises DuplicateTaskId, writes nothing on error
-        for task in tasks:
-            self.queued[task.task_id] = task
-            self._startable_since[task.task_id] = self.clock()
-        self._refresh_positions()
-        self._publish_tasks("task_added", tasks)
-        self._request_schedule()
         return tasks
 
+    def _add(self, specs: list[TaskSpec]) -> list[Task]:
+        taken = [s.task_id for s in specs if s.task_id in self._submitting]
+        if taken:
+            raise DuplicateTaskId(f"duplicate task id {taken[0]!r}")
+        tasks = self._new_tasks(specs)
+        self.store.insert_tasks(tasks)  # raises DuplicateTaskId, writes nothing on error
+        self._enqueue_new(tasks)
+        return tasks
+
+    def _enqueue_new(self, tasks: list[Task]) -> None:
+        for task in tasks:
+            self._enqueue(task)
+        if len(tasks) <= EVENTS_PER_SUBMIT:
+            self._publish_tasks("task_added", tasks)
+        self._publish_queue(added=len(tasks))
+        self._request_schedule()
+
+    async def _add_in_chunks(self, specs: list[TaskSpec]) -> list[Task]:
+        """A large submission: written in chunks (each a short transaction, the event loop
+        serving others in between), provisional until the last one; all or nothing still."""
+        ids = [s.task_id for s in specs]
+        clash = next((i for i in ids if i in self._submitting or self._in_memory(i)), None)
+        for start in range(0, len(ids), 500):
+            if clash is not None:
+                break
+            taken = self.store.existing_ids(ids[start : start + 500])
+            clash = min(taken) if taken else None
+            await asyncio.sleep(0)
+        if clash is not None:
+            raise DuplicateTaskId(f"duplicate task id {clash!r}")
+        token = secrets.token_hex(8)
+        self._submitting.update(ids)  # nobody else may take these ids meanwhile
+        tasks = self._new_tasks(specs)
+        opened = False
+        try:
+            await self._command(lambda: self.store.open_submission(token))
+            opened = True
+            for start in range(0, len(tasks), SUBMIT_CHUNK):
+                chunk = tasks[start : start + SUBMIT_CHUNK]
+
+                def write(chunk: list[Task] = chunk) -> None:
+                    self.store.insert_tasks(chunk, staged=token)
+
+                await self._command(write)
+                await asyncio.sleep(0)
+
+            def finish() -> list[Task]:
+                self.store.close_submission(token)
+                self._submitting.difference_update(ids)
+                self._enqueue_new(tasks)
+                return tasks
+
+            return await self._command(finish)
+        except BaseException:
+            if opened:
+                try:
+                    self.store.drop_submission(token)
+                except StoreUnavailable:
+                    pass  # still recorded as open: the next start-up drops it
+            raise
+        finally:
+            self._submitting.difference_update(ids)
+
     async def kill(self, task_id: str) -> Task:
-        """Kill a running task (SIGTERM, then SIGKILL after the grace) or cancel a queued one."""
-        task = self.get(task_id)
-        if task.state is TaskState.QUEUED:
-            task.move_to(TaskState.KILLED)
-            task.finished_at = self.clock()
-            task.reason = "cancelled before it started"
-            del self.queued[task_id]
-            self._startable_since.pop(task_id, None)
-            self.store.update_task(task)
-            self._publish_tasks("task_changed", [task])
-            self._request_schedule()
-            return task
-        if task.state is not TaskState.RUNNING:
-            raise InvalidTransition(f"task {task_id!r} is {task.state.value}; nothing to kill")
-        self._killing.add(task_id)
-        await self.executor.kill(task_id, self.settings.RUNNER_kill_grace_seconds)
+        """Kill a running task (SIGTERM, then SIGKILL after the grace) or cancel a queued one.
+
+        A task that ended but left processes behind: those are killed.
+        """
+        action = await self._command(lambda: self._kill_step(task_id))
+        if isinstance(action, Task):
+            return action
+        grace = self.settings.RUNNER_kill_grace_seconds
+        if action == "strays":
+            await self.executor.kill(task_id, grace)
+            return self.get(task_id)
+        await self.executor.kill(task_id, grace)
+        await self._until_ended(task_id)
         return self.get(task_id)
 
-    def delete(self, task_id: str) -> None:
+    def _kill_step(self, task_id: str) -> Task | str:
+        task = self.get(task_id)
+        if task.state is TaskState.QUEUED:
+            done = task.copy()
+            done.move_to(TaskState.KILLED)
+            done.finished_at = self.clock()
+            done.reason = "cancelled before it started"
+            self.store.apply(updates=[(done, TaskState.QUEUED)], strict=True)
+            self._dequeue(task_id)
+            self._publish_tasks("task_changed", [done])
+            self._publish_queue()
+            self._request_schedule()
+            return done
+        if task.state is TaskState.RUNNING:
+            self._killing.add(task_id)
+            return "running"
+        if task_id in self.lingering:
+            return "strays"
+        raise InvalidTransition(f"task {task_id!r} is {task.state.value}; nothing to kill")
+
+    async def _until_ended(self, task_id: str) -> None:
+        """Until the task's end is recorded (it may wait for a locked database)."""
+        if task_id not in self.running:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._end_waiters.setdefault(task_id, []).append(waiter)
+        self._request_schedule()
+        try:
+            await asyncio.wait_for(
+                asyncio.shield(waiter), max(1.0, self.settings.STORE_retry_seconds)
+            )
+        except asyncio.TimeoutError:
+            raise StoreUnavailable(
+                f"task {task_id!r} was stopped but its end cannot be recorded yet (the database "
+                "is unavailable); it will be recorded as soon as it can"
+            ) from None
+
+    async def delete(self, task_id: str) -> None:
+        await self._command(lambda: self._delete_step(task_id))
+
+    def _delete_step(self, task_id: str) -> None:
         task = self.get(task_id)
         if task.state is TaskState.RUNNING:
             raise InvalidTransition(f"task {task_id!r} is running; kill it first")
-        self.store.delete_task(task_id)
-        self._startable_since.pop(task_id, None)
-        if self.queued.pop(task_id, None) is not None:
+        if task_id in self.lingering:
+            n = self.executor.lingering(task_id)
+            raise InvalidTransition(
+                f"task {task_id!r} has {n} process(es) still running; kill it first"
+            )
+        self.store.apply(deletes=[(task_id, task.state)], strict=True)
+        if task_id in self.queued:
+            self._dequeue(task_id)
+            self._publish_queue()
             self._request_schedule()
         self.events.publish("task_removed", {"task_id": task_id})
 
     async def restart(self, task_id: str) -> Task:
-        """Queue a copy of a finished or running task (a running one is killed first)."""
+        """Queue a copy of a finished or running task (a running one is killed).
+
+        A task has at most one live copy: while the copy of its last restart is queued, held or
+        running, restarting it again is refused (409, naming the copy).
+        """
+        new, kill_original = await self._command(lambda: self._restart_step(task_id))
+        if kill_original:
+            try:
+                await self.kill(task_id)
+            except InvalidTransition:
+                pass  # it ended on its own meanwhile
+        return new
+
+    def _restart_step(self, task_id: str) -> tuple[Task, bool]:
         task = self.get(task_id)
         if task.state in (TaskState.QUEUED, TaskState.HELD):
             raise InvalidTransition(f"task {task_id!r} is {task.state.value}; it has not run yet")
-        if task.state is TaskState.RUNNING:
-            await self.kill(task_id)
+        if task.restarted_as is not None:
+            copy = self._in_memory(task.restarted_as) or self.store.get_task(task.restarted_as)
+            alive = (TaskState.QUEUED, TaskState.RUNNING, TaskState.HELD)
+            if task.restarted_as in self._submitting or (copy is not None and copy.state in alive):
+                state = copy.state.value if copy is not None else "queued"
+                raise InvalidTransition(
+                    f"task {task_id!r} was already restarted as {task.restarted_as!r} ({state})"
+                )
         new = task.copy()
-        new.task_id = self.store.next_free_restart_id(task_id)
+        new.task_id = self._free_restart_id(task_id)
         new.state = TaskState.QUEUED
         new.created_at = self.clock()
         new.queue_seq = self._next_seq
@@ -421,30 +760,47 @@ class Engine:
         new.session_id = self.session_id
         new.gpu_ids = []
         new.started_at = new.finished_at = new.exit_code = None
-        new.log_path = new.pid = new.pid_start_time = new.reason = None
-        self.store.insert_tasks([new])
-        self.queued[new.task_id] = new
-        self._startable_since[new.task_id] = self.clock()
-        self._refresh_positions()
+        new.log_path = new.pid = new.pid_start_time = new.reason = new.restarted_as = None
+        original = task.copy()
+        original.restarted_as = new.task_id
+        self.store.apply(inserts=[new], updates=[(original, task.state)], strict=True)
+        live = self._in_memory(task_id)
+        if live is not None:
+            live.restarted_as = new.task_id
+        self._enqueue(new)
         self._publish_tasks("task_added", [new])
+        self._publish_tasks("task_changed", [live or original])
+        self._publish_queue(added=1)
         self._request_schedule()
-        return new
+        return new, task.state is TaskState.RUNNING
 
-    def promote(self, task_id: str) -> Task:
+    def _free_restart_id(self, task_id: str) -> str:
+        candidate = self.store.next_free_restart_id(task_id)
+        while candidate in self._submitting:
+            candidate = self.store.next_free_restart_id(candidate)
+        return candidate
+
+    async def promote(self, task_id: str) -> Task:
         """Move a queued task to the front of the queue (top priority, first position)."""
+        return await self._command(lambda: self._promote_step(task_id))
+
+    def _promote_step(self, task_id: str) -> Task:
         task = self.get(task_id)
         if task.state is not TaskState.QUEUED:
             raise InvalidTransition(
                 f"task {task_id!r} is {task.state.value}; only queued tasks move"
             )
-        others = [t for t in self.queued.values() if t.task_id != task_id]
-        task.priority = max([task.priority, *(t.priority for t in others)])
-        task.queue_seq = min([task.queue_seq, *(t.queue_seq for t in others)]) - 1
-        self.store.update_task(task)
-        self._refresh_positions()
+        moved = task.copy()
+        moved.priority = max(task.priority, self.queue.max_priority() or task.priority)
+        moved.queue_seq = min(self._min_seq, self.queue.min_seq() or 0) - 1
+        self.store.apply(updates=[(moved, TaskState.QUEUED)], strict=True)
+        self._min_seq = moved.queue_seq
+        self._dequeue(task_id)
+        self._enqueue(moved)
+        self._publish_tasks("task_changed", [moved])
+        self._publish_queue()
         self._request_schedule()
-        self._publish_tasks("task_changed", [task])
-        return task
+        return moved
 
     def set_gpu_enabled(self, index: int, enabled: bool) -> GpuSlot:
         slot = self.gpus.get(index)
@@ -455,140 +811,209 @@ class Engine:
         self._request_schedule()
         return slot
 
-    def restore(self, task_ids: Iterable[str]) -> list[Task]:
+    async def restore(self, task_ids: Iterable[str]) -> list[Task]:
         """Put held or lost tasks back in the queue under the same id."""
         ids = list(dict.fromkeys(task_ids))
+        return await self._command(lambda: self._restore_step(ids))
+
+    def _restore_step(self, ids: list[str]) -> list[Task]:
         tasks = [self.get(i) for i in ids]
         for task in tasks:
             if task.state not in (TaskState.HELD, TaskState.LOST):
                 raise InvalidTransition(
                     f"task {task.task_id!r} is {task.state.value}, not held/lost"
                 )
+        restored = []
         for task in tasks:
-            task.move_to(TaskState.QUEUED)
-            task.session_id = self.session_id
-            task.queue_seq = self._next_seq
+            new = task.copy()
+            new.move_to(TaskState.QUEUED)
+            new.session_id = self.session_id
+            new.queue_seq = self._next_seq
             self._next_seq += 1
-            task.gpu_ids = []
-            task.started_at = task.finished_at = task.exit_code = None
-            task.pid = task.pid_start_time = task.reason = None
-            task.log_path = None
-        self.store.update_tasks(tasks)
-        for task in tasks:
-            self.queued[task.task_id] = task
-            self._startable_since[task.task_id] = self.clock()
-        self._refresh_positions()
-        self._publish_tasks("task_changed", tasks)
+            new.gpu_ids = []
+            new.started_at = new.finished_at = new.exit_code = None
+            new.pid = new.pid_start_time = new.reason = None
+            new.log_path = None
+            restored.append(new)
+        self.store.apply(
+            updates=[(new, old.state) for new, old in zip(restored, tasks, strict=True)],
+            strict=True,
+        )
+        for task in restored:
+            self._enqueue(task)
+        self._publish_tasks("task_changed", restored)
+        self._publish_queue()
         self._request_schedule()
-        return tasks
+        return restored
 
-    def forget(self, task_id: str) -> None:
+    async def forget(self, task_id: str) -> None:
         """Delete a held or lost task from recovery history (its log file stays)."""
+        await self._command(lambda: self._forget_step(task_id))
+
+    def _forget_step(self, task_id: str) -> None:
         task = self.get(task_id)
         if task.state not in (TaskState.HELD, TaskState.LOST):
             raise InvalidTransition(f"task {task_id!r} is {task.state.value}, not held/lost")
-        self.store.delete_task(task_id)
+        if task_id in self.lingering:
+            raise InvalidTransition(f"task {task_id!r} has processes still running; kill it first")
+        self.store.apply(deletes=[(task_id, task.state)], strict=True)
         self.events.publish("task_removed", {"task_id": task_id})
+
+    # ------------------------------------------------------------------ the queue
+
+    def _enqueue(self, task: Task) -> None:
+        self.queued[task.task_id] = task
+        self.queue.add(_queued(task))
+        self._startable_since.setdefault(task.task_id, self.clock())
+
+    def _dequeue(self, task_id: str) -> Task:
+        task = self.queued.pop(task_id)
+        self.queue.remove(task_id)
+        self._startable_since.pop(task_id, None)
+        return task
 
     # ------------------------------------------------------------------ scheduling
 
     def _request_schedule(self) -> None:
-        """Coalesce triggers from one loop iteration into one policy run, started at once."""
+        """Coalesce triggers from one loop iteration into one pass, started at once."""
         if self._schedule_pending or self._stopped:
             return
         self._schedule_pending = True
         asyncio.get_running_loop().call_soon(self._schedule)
 
     def _schedule(self) -> None:
+        """One pass: record what ended, then start what fits. Retried while the store fails."""
         self._schedule_pending = False
         if self._stopped:
             return
-        queue = [
-            policy.QueuedTask(t.task_id, t.n_gpus, t.priority, t.queue_seq)
-            for t in self.queued.values()
-        ]
-        gpus = [
-            policy.GpuView(
-                index=s.info.index,
-                enabled=s.enabled,
-                allocated_to=tuple(s.task_ids),
-                external=s.external,
-                unavailable=s.unavailable,
-            )
-            for s in self.gpu_list()
-        ]
-        running_cpu = sum(1 for t in self.running.values() if t.n_gpus == 0)
+        try:
+            self._write_pending()
+            self._start_what_fits()
+        except StoreUnavailable as exc:
+            self._store_trouble(exc)
+            return
+        if self._last_store_error:
+            self._say("the database works again; pending changes are recorded")
+            self._last_store_error = ""
+        self._retry_delay = RETRY_FIRST_DELAY
+
+    def _store_trouble(self, exc: StoreUnavailable) -> None:
+        """Nothing was applied: try the pass again later, saying so once per kind of failure."""
+        if exc.message != self._last_store_error:
+            self._say(f"{exc.message}; retrying (pending changes are kept in memory)")
+            self._last_store_error = exc.message
+        if self._retry_handle is None or self._retry_handle.cancelled():
+            loop = asyncio.get_running_loop()
+            self._retry_handle = loop.call_later(self._retry_delay, self._retry_schedule)
+        self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_DELAY * 4)
+
+    def _retry_schedule(self) -> None:
+        self._retry_handle = None
+        self._request_schedule()
+
+    def _start_what_fits(self) -> None:
         decision = policy.plan(
-            queue,
-            gpus,
+            list(self.queue),
+            [self._gpu_view(s) for s in self.gpu_list()],
             policy=self.settings.RUNNER_policy,  # type: ignore[arg-type]
-            running_cpu_tasks=running_cpu,
+            running_cpu_tasks=sum(1 for t in self.running.values() if t.n_gpus == 0),
             max_cpu_tasks=self.settings.RUNNER_max_cpu_tasks,
         )
-        changed: list[Task] = []
+        self._plan = decision
+        if not decision.starts:
+            return
+        now = self.clock()
+        starting: list[Task] = []
         for start in decision.starts:
-            task = self.queued.pop(start.task_id)
-            changed.append(self._launch(task, list(start.gpu_ids)))
-        ended = list(self._ended.values())
-        self._write([*ended, *changed])
-        changed = ended + changed
-        self.pending_reasons = dict(decision.pending)
-        self._refresh_positions()
-        if changed:
-            self._publish_tasks("task_changed", changed)
-            self._publish_gpus()
-        if queue and (changed or decision.pending):
-            self.events.publish(
-                "queue",
-                {"positions": self.queue_positions, "pending_reasons": self.pending_reasons},
+            task = self.queued[start.task_id].copy()
+            task.move_to(TaskState.RUNNING)
+            task.gpu_ids = list(start.gpu_ids)
+            task.started_at = now
+            task.session_id = self.session_id
+            task.pid = task.pid_start_time = None  # "starting": see _recover
+            task.log_path = str(self._log_path(task.task_id))
+            starting.append(task)
+        # Durable before the spawn: a crash from here on finds the task recorded as running on
+        # these GPUs, and looks for its process instead of handing the GPUs to someone else.
+        missed = self.store.apply(updates=[(t, TaskState.QUEUED) for t in starting])
+        launched = []
+        for task in starting:
+            self._dequeue(task.task_id)
+            if task.task_id in missed:
+                self._say(f"task {task.task_id!r} changed outside ANT; not starting it")
+                continue
+            self.running[task.task_id] = task
+            self._reserve(task)
+            launched.append(task)
+        started = [task for task in launched if self._launch(task)]
+        self._tell_backend()  # now with the pids
+        self._publish_tasks("task_changed", started)
+        self._publish_gpus()
+        self._publish_queue()
+        if self._ended:  # launch failures: record them (and free their GPUs) at once
+            self._request_schedule()
+        if self._unsaved_pids and self._pid_flush is None:
+            self._pid_flush = asyncio.get_running_loop().call_later(
+                PID_FLUSH_DELAY, self._flush_pids
             )
 
-    def _write(self, tasks: list[Task]) -> None:
-        if not tasks:
-            return
+    def _flush_pids(self) -> None:
+        self._pid_flush = None
+        if self._unsaved_pids:
+            self._request_schedule()
+
+    def _log_path(self, task_id: str) -> Path:
+        return log_path_for(self.log_dir, self.session_dir_name, task_id)
+
+    def _launch(self, task: Task) -> bool:
+        """Spawn one task. Any failure fails this task alone, with its reason; never the pass."""
         try:
-            self.store.update_tasks(tasks)
-        except Exception as exc:  # the disk went away: say so, keep the server up, retry later
-            self._say(f"could not record {len(tasks)} task change(s): {exc}")
-            return
-        for task in tasks:
-            if self._ended.get(task.task_id) is task:
-                del self._ended[task.task_id]
+            info = self.executor.start(self._launch_request(task))
+        except Exception as exc:  # a bad log path, a missing directory, anything: this task only
+            failed = task.copy()
+            failed.move_to(TaskState.FAILED)
+            failed.finished_at = self.clock()
+            failed.reason = (
+                exc.message
+                if isinstance(exc, AntError)
+                else f"could not start: {type(exc).__name__}: {exc}"
+            )
+            self._ended[task.task_id] = failed
+            return False
+        task.pid, task.pid_start_time = info.pid, info.start_time
+        self._unsaved_pids[task.task_id] = task
+        since = self._startable_since.pop(task.task_id, task.created_at)
+        if task.started_at is not None:
+            self.metrics.dispatch_latency.observe(max(0.0, task.started_at - since))
+        return True
 
-    def _refresh_positions(self) -> None:
-        order = sorted(self.queued.values(), key=Task.queue_order_key)
-        self.queue_positions = {t.task_id: n for n, t in enumerate(order, 1)}
-
-    def _launch(self, task: Task, gpu_ids: list[int]) -> Task:
-        log_path = log_path_for(self.log_dir, self.session_dir_name, task.task_id)
-        request = LaunchRequest(
+    def _launch_request(self, task: Task) -> LaunchRequest:
+        assert task.log_path is not None
+        log_path = Path(task.log_path)
+        env = task.env
+        conda = None
+        if env.get("ant_conda_env") or env.get("ant_conda_env_path"):
+            conda = env.get("ant_conda_path") or "conda"
+        return LaunchRequest(
             task_id=task.task_id,
             command=task.command,
-            env=process_env(task.env),
-            gpu_ids=tuple(gpu_ids),
+            env=process_env(env),
+            gpu_ids=tuple(task.gpu_ids),
             cwd=self.launch_dir,
             log_path=log_path,
             exit_path=exit_path_for(log_path),
+            workdir=env.get("ant_wd") or None,
+            conda=conda,
         )
-        task.log_path = str(log_path)
-        try:
-            proc = self.executor.start(request)
-        except LaunchError as exc:
-            task.move_to(TaskState.FAILED)
-            task.finished_at = self.clock()
-            task.reason = exc.message
-            return task
-        task.move_to(TaskState.RUNNING)
-        task.gpu_ids = gpu_ids
-        task.started_at = self.clock()
-        task.pid = proc.pid
-        task.pid_start_time = proc.start_time
-        task.session_id = self.session_id
-        self.running[task.task_id] = task
-        since = self._startable_since.pop(task.task_id, task.created_at)
-        self.metrics.dispatch_latency.observe(max(0.0, task.started_at - since))
-        self._reserve(task)
-        return task
+
+    def _gpu_view(self, slot: GpuSlot) -> policy.GpuView:
+        return policy.GpuView(
+            index=slot.info.index,
+            enabled=slot.enabled,
+            allocated_to=tuple(slot.task_ids),
+            external=slot.external,
+            unavailable=slot.unavailable,
+        )
 
     def _reserve(self, task: Task) -> None:
         for index in task.gpu_ids:
@@ -618,32 +1043,131 @@ class Engine:
                     by_gpu.setdefault(index, []).append(task.pid)
         setter(by_gpu)
 
+    # ------------------------------------------------------------------ process reports
+
     def _on_exit(self, info: ExitInfo) -> None:
-        task = self.running.pop(info.task_id, None)
+        """The executor saw a task end: recorded by the next pass, which then frees its GPUs."""
+        task = self.running.get(info.task_id)
+        if task is None or info.task_id in self._ended:
+            return
+        done = task.copy()
+        if info.killed or info.task_id in self._killing:
+            done.move_to(TaskState.KILLED)
+        elif info.exit_code == 0:
+            done.move_to(TaskState.SUCCEEDED)
+        else:
+            done.move_to(TaskState.FAILED)
+            if info.exit_code is None:
+                done.reason = "ended with an unknown exit code"
+        done.exit_code = info.exit_code
+        done.finished_at = self.clock()
+        if info.lingering:
+            done.reason = _join(done.reason, f"left {info.lingering} process(es) running")
+        self._ended[info.task_id] = done
+        self._request_schedule()
+
+    def _on_gone(self, task_id: str) -> None:
+        """The last process a task left behind has ended: its GPUs are free now."""
+        task = self.lingering.pop(task_id, None)
+        timer = self._stray_timers.pop(task_id, None)
+        if timer is not None:
+            timer.cancel()
         if task is None:
             return
-        killed = info.killed or info.task_id in self._killing
-        self._killing.discard(info.task_id)
-        if killed:
-            task.move_to(TaskState.KILLED)
-        elif info.exit_code == 0:
-            task.move_to(TaskState.SUCCEEDED)
-        else:
-            task.move_to(TaskState.FAILED)
-            if info.exit_code is None:
-                task.reason = "ended with an unknown exit code"
-        task.exit_code = info.exit_code
-        task.finished_at = self.clock()
-        if task.started_at is not None:
-            self.metrics.task_duration.labels(task.state.value).observe(
-                max(0.0, task.finished_at - task.started_at)
-            )
         self._release(task)
-        self._flush_follower(task)
-        # Written by the next _schedule, in one transaction with every other exit of this loop
-        # iteration: one fsync for a burst of exits instead of one each.
-        self._ended[task.task_id] = task
+        self._publish_gpus()
+        self._publish_tasks("task_changed", [task])
         self._request_schedule()
+
+    def _arm_stray_timer(self, task_id: str) -> None:
+        if self.settings.RUNNER_wait_for_strays or task_id in self._stray_timers:
+            return
+        loop = asyncio.get_running_loop()
+        self._stray_timers[task_id] = loop.call_later(
+            self.settings.RUNNER_stray_grace_seconds, self._kill_strays, task_id
+        )
+
+    def _kill_strays(self, task_id: str) -> None:
+        self._stray_timers.pop(task_id, None)
+        if task_id not in self.lingering or self._stopped:
+            return
+        self._say(f"killing the processes task {task_id!r} left behind")
+        self._chore(self.executor.kill(task_id, self.settings.RUNNER_kill_grace_seconds))
+
+    def _chore(self, coro: Any) -> None:
+        """Run a background job whose end nobody awaits (kept referenced until it is done)."""
+        chore = asyncio.ensure_future(coro)
+        self._chores.add(chore)
+        chore.add_done_callback(self._chores.discard)
+
+    # ------------------------------------------------------------------ self-check
+
+    def doctor(self) -> dict[str, Any]:
+        """Compare the store, the engine's memory and the live processes; list every difference.
+
+        Changes that are waiting to be written (a locked database) are reported as pending, not
+        as problems.
+        """
+        problems: list[str] = []
+        stored = {t.task_id: t for t in self.store.load_tasks([TaskState.RUNNING])}
+        stored_queued = {t.task_id for t in self.store.load_tasks([TaskState.QUEUED])}
+        pending = set(self._ended)
+        for task_id, task in self.running.items():
+            row = stored.get(task_id)
+            if row is None:
+                problems.append(f"task {task_id!r} runs, but the store says it does not")
+            elif row.gpu_ids != task.gpu_ids:
+                problems.append(
+                    f"task {task_id!r} holds GPUs {task.gpu_ids}; the store says {row.gpu_ids}"
+                )
+        for task_id in stored.keys() - self.running.keys():
+            problems.append(f"the store says {task_id!r} runs, but ANT does not run it")
+        for task_id in stored_queued ^ self.queued.keys():
+            where = "the store" if task_id in stored_queued else "ANT's queue"
+            problems.append(f"task {task_id!r} is queued only in {where}")
+        if self.queue and len(self.queue) != len(self.queued):
+            problems.append("the queue order and the queued tasks disagree")
+        holders: dict[int, set[str]] = {}
+        for slot in self.gpu_list():
+            for task_id in slot.task_ids:
+                if task_id not in self.running and task_id not in self.lingering:
+                    problems.append(f"GPU {slot.info.index} is held by {task_id!r}, not active")
+            if len(slot.task_ids) > 1:
+                problems.append(f"GPU {slot.info.index} is given to {', '.join(slot.task_ids)}")
+        for task in self.running.values():
+            for index in task.gpu_ids:
+                held = self.gpus.get(index)
+                if held is not None and task.task_id not in held.task_ids:
+                    problems.append(f"task {task.task_id!r} runs on GPU {index}, not held for it")
+        watched = self.executor.running_ids()
+        for task_id in self.running.keys() - watched - pending:
+            problems.append(f"task {task_id!r} runs, but no process of it is watched")
+        processes = self.executor.scan()
+        for proc in processes:
+            task_id = proc.task_id
+            if task_id not in self.running and task_id not in self.lingering:
+                problems.append(
+                    f"process {proc.pid} of task {task_id!r} is alive, but the task is not active"
+                )
+            for index in _cuda_ids(proc.cuda_visible_devices):
+                holders.setdefault(index, set()).add(task_id)
+        for index, owners in sorted(holders.items()):
+            if len(owners) > 1:
+                problems.append(
+                    f"GPU {index} has live processes of several tasks: {', '.join(sorted(owners))}"
+                )
+        return {
+            "ok": not problems,
+            "problems": problems,
+            "checked": {
+                "running": len(self.running),
+                "queued": len(self.queued),
+                "lingering": len(self.lingering),
+                "processes": len(processes),
+                "gpus": len(self.gpus),
+                "pending_writes": len(pending) + len(self._unsaved_pids),
+            },
+        }
 
     # ------------------------------------------------------------------ background loops
 
@@ -789,6 +1313,10 @@ class Engine:
     def _publish_gpus(self) -> None:
         self.events.publish("gpus", [self.gpu_dict(s) for s in self.gpu_list()])
 
+    def _publish_queue(self, added: int = 0) -> None:
+        """The queue changed: a small event (lists, positions and reasons are read on demand)."""
+        self.events.publish("queue", {"queued": len(self.queued), "added": added})
+
     def _say(self, message: str) -> None:
         print(f"ant: {message}", file=sys.stderr, flush=True)
 
@@ -798,6 +1326,39 @@ def _mtime(path: Path) -> float | None:
         return path.stat().st_mtime
     except OSError:
         return None
+
+
+def _expanded_size(spec: TaskSpec) -> int:
+    env = sum(len(k) + len(v) for k, v in spec.env.items())
+    return len(spec.command) + len(spec.submitted) + len(spec.task_id) + env
+
+
+def _cuda_ids(value: str | None) -> Iterator[int]:
+    for part in (value or "").split(","):
+        if part.strip().isdigit():
+            yield int(part)
+
+
+def _ghost(task_id: str, procs: list[FoundProcess], now: float) -> Task:
+    """Stands in for a deleted task whose processes are still alive, so they keep their GPUs."""
+    gpu_ids = sorted({i for p in procs for i in _cuda_ids(p.cuda_visible_devices)})
+    return Task(
+        task_id=task_id,
+        command="",
+        submitted="",
+        n_gpus=len(gpu_ids),
+        env={},
+        state=TaskState.KILLED,
+        priority=0,
+        created_at=now,
+        gpu_ids=gpu_ids,
+        finished_at=now,
+        reason="deleted, but its processes were still running",
+    )
+
+
+def _join(first: str | None, second: str) -> str:
+    return f"{first}; {second}" if first else second
 
 
 __all__ = ["Engine", "GpuNotFound", "GpuSlot", "TaskRejected"]

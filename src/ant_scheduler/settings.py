@@ -69,6 +69,12 @@ class Settings:
     ADGS_window_seconds: float = 20
     ADGS_grace_seconds: float = 30
     METRICS_require_auth: bool = True
+    # --- integrity (docs/configuration.md) ------------------------------------------------------
+    STORE_retry_seconds: float = 10  # how long a command waits for a locked database (then 503)
+    RUNNER_stray_grace_seconds: float = 10  # processes a task left behind are killed after this
+    RUNNER_wait_for_strays: bool = False  # true: never kill them; the GPUs wait until they end
+    SERVER_max_expanded_bytes: int = 64 * 1024 * 1024  # a submission's size after expansion
+    LOGGER_group_readable: bool = False  # task logs 0640 (directories 0750) instead of 0600/0700
 
     @property
     def state_dir(self) -> Path:
@@ -129,6 +135,9 @@ def _check_ranges(s: Settings) -> None:
     need(s.VISUALIZER_terminal_win_height >= 1, "VISUALIZER_terminal_win_height", ">= 1")
     need(s.VISUALIZER_view_log_max_lines >= 1, "VISUALIZER_view_log_max_lines", ">= 1")
     need(s.SERVER_max_body_bytes >= 1024, "SERVER_max_body_bytes", ">= 1024")
+    need(s.SERVER_max_expanded_bytes >= 1024, "SERVER_max_expanded_bytes", ">= 1024")
+    need(s.STORE_retry_seconds >= 0, "STORE_retry_seconds", ">= 0")
+    need(s.RUNNER_stray_grace_seconds >= 0, "RUNNER_stray_grace_seconds", ">= 0")
     for key, allowed in _CHOICES.items():
         need(getattr(s, key) in allowed, key, "one of " + ", ".join(repr(a) for a in allowed))
 

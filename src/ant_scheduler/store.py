@@ -3,20 +3,35 @@
 Every write is one small transaction committed with synchronous=FULL, so when a method returns
 the change survives kill -9 and power loss. Writes touch only the rows they change; the cost per
 event does not grow with history. One connection, used only from the event-loop thread.
+
+Failures are typed: StoreBusy when another connection holds the database (transient: the caller
+retries without blocking the event loop, so the busy timeout here is short), StoreUnavailable for
+anything else (disk full, I/O error, read-only). A failed write is always rolled back whole.
+State changes are compare-and-set (`WHERE task_id = ? AND state = ?`): a row that changed under
+the caller is reported back instead of being overwritten, and never fails the rest of the batch.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
 import sqlite3
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ant_scheduler.core.errors import ConfigError, DuplicateTaskId, TaskNotFound
+from ant_scheduler.core.errors import (
+    ConfigError,
+    DuplicateTaskId,
+    InvalidTransition,
+    StoreBusy,
+    StoreUnavailable,
+    TaskNotFound,
+)
 from ant_scheduler.core.task import FINISHED_STATES, Task, TaskState
 from ant_scheduler.core.templates import MAX_TASK_ID_LENGTH
 
@@ -65,15 +80,27 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX tasks_queue ON tasks (state, priority, queue_seq)")
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2]
+def _v3(db: sqlite3.Connection) -> None:
+    # restarted_as: one live restart copy per task. staged: the large submission a row was
+    # written by, in chunks (see open_submission); only read to undo an unfinished one.
+    db.execute("ALTER TABLE tasks ADD COLUMN restarted_as TEXT")
+    db.execute("ALTER TABLE tasks ADD COLUMN staged TEXT")
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
 
 _COLUMNS = (
     "task_id command submitted n_gpus env state priority created_at workdir gpu_ids queue_seq "
-    "started_at finished_at exit_code log_path pid pid_start_time session_id reason"
+    "started_at finished_at exit_code log_path pid pid_start_time session_id reason restarted_as"
 ).split()
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tasks"
-_INSERT = f"INSERT INTO tasks ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_MARKS = ", ".join("?" * (len(_COLUMNS) + 1))
+_INSERT = f"INSERT INTO tasks ({', '.join(_COLUMNS)}, staged) VALUES ({_MARKS})"
 _UPDATE = f"UPDATE tasks SET {', '.join(f'{c} = ?' for c in _COLUMNS[1:])} WHERE task_id = ?"
+_UPDATE_IF = f"{_UPDATE} AND state = ?"
+# SQLite result codes (the low byte of extended codes) that mean "try again in a moment".
+_BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
+_SUBMISSION = "open_submission:"
 
 # Listing order: running, queued (queue order), held and lost, then finished newest first.
 _FINISHED_SQL = ", ".join(f"'{s.value}'" for s in FINISHED_STATES)
@@ -131,6 +158,7 @@ def _row(task: Task) -> tuple[Any, ...]:
         task.pid_start_time,
         task.session_id,
         task.reason,
+        task.restarted_as,
     )
 
 
@@ -142,36 +170,108 @@ def _task(row: Sequence[Any]) -> Task:
     return Task(**values)
 
 
+def _check_unique(ids: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for task_id in ids:
+        if task_id in seen:
+            raise DuplicateTaskId(f"duplicate task id {task_id!r}")
+        seen.add(task_id)
+
+
 def _like(q: str) -> str:
     escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
+def _failure(exc: sqlite3.Error, doing: str) -> StoreUnavailable:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if (
+        isinstance(exc, sqlite3.OperationalError)
+        and code is not None
+        and code & 0xFF in (_BUSY_CODES)
+    ):
+        return StoreBusy(f"the database is locked by another process ({doing})")
+    return StoreUnavailable(f"the database cannot be used ({doing}): {exc}")
+
+
+def _private_file(path: Path) -> None:
+    """Create the file 0600 if missing, tighten it if not: SQLite gives -wal/-shm its mode."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        try:
+            if not side.is_symlink() and side.stat().st_mode & 0o077:
+                side.chmod(0o600)
+        except FileNotFoundError:
+            pass
+
+
 class Store:
-    def __init__(self, path: Path, migrations: Sequence[Migration] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        migrations: Sequence[Migration] | None = None,
+        *,
+        busy_timeout_ms: int = 100,
+    ) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            _private_file(path)
+        except OSError as exc:
+            raise ConfigError(f"cannot open the database {path}: {exc.strerror}") from None
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            # Short on purpose: a lock held elsewhere must not stall the event loop; the engine
+            # retries later instead (StoreBusy).
+            self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            self._db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise _failure(exc, "opening it") from None
         self._migrate(list(MIGRATIONS if migrations is None else migrations))
 
     # ------------------------------------------------------------------ plumbing
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+    def _tx(self, doing: str = "writing") -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed whole, or rolled back whole and a typed error raised."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _failure(exc, doing) from None
         try:
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            # A failed COMMIT (disk full) leaves the transaction open: close it, or every
+            # later BEGIN would fail too.
+            if self._db.in_transaction:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise
+            if isinstance(exc, sqlite3.Error):
+                raise _failure(exc, doing) from None
             raise
-        self._db.execute("COMMIT")
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise _failure(exc, "reading") from None
 
     def _migrate(self, migrations: list[Migration]) -> None:
-        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        with self._tx("creating it"):
+            self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         current = self.schema_version
         if current > len(migrations):
             raise ConfigError(
@@ -179,7 +279,7 @@ class Store:
                 f"understands ({len(migrations)}); upgrade ANT or use another state directory"
             )
         for version in range(current + 1, len(migrations) + 1):
-            with self._tx() as db:
+            with self._tx("upgrading its schema") as db:
                 migrations[version - 1](db)
                 db.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
@@ -188,9 +288,20 @@ class Store:
                 )
 
     @property
+    def server_id(self) -> str:
+        """A random id made once per database: it marks this server's task processes."""
+        rows = self._read("SELECT value FROM meta WHERE key = 'server_id'")
+        if rows:
+            return str(rows[0][0])
+        value = secrets.token_hex(8)
+        with self._tx("saving the server id") as db:
+            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('server_id', ?)", (value,))
+        return str(self._read("SELECT value FROM meta WHERE key = 'server_id'")[0][0])
+
+    @property
     def schema_version(self) -> int:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        return int(row[0]) if row else 0
+        rows = self._read("SELECT value FROM meta WHERE key = 'schema_version'")
+        return int(rows[0][0]) if rows else 0
 
     def close(self) -> None:
         self._db.close()
@@ -204,51 +315,113 @@ class Store:
     # ------------------------------------------------------------------ sessions
 
     def begin_session(self, started_at: float, log_dir: str) -> int:
-        with self._tx() as db:
+        with self._tx("starting a session") as db:
             cur = db.execute(
                 "INSERT INTO sessions (started_at, log_dir) VALUES (?, ?)", (started_at, log_dir)
             )
             return int(cur.lastrowid or 0)
 
     def end_session(self, session_id: int, ended_at: float) -> None:
-        with self._tx() as db:
+        with self._tx("ending the session") as db:
             db.execute(
                 "UPDATE sessions SET ended_at = ? WHERE session_id = ?", (ended_at, session_id)
             )
 
     def sessions(self) -> list[SessionRow]:
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT session_id, started_at, log_dir, ended_at FROM sessions "
             "ORDER BY session_id DESC"
-        ).fetchall()
+        )
         return [SessionRow(*row) for row in rows]
 
     # ------------------------------------------------------------------ tasks: writes
 
-    def insert_tasks(self, tasks: Sequence[Task]) -> None:
-        """All or nothing: a duplicate id (in the batch or stored) rejects the whole batch."""
-        ids = [t.task_id for t in tasks]
-        seen: set[str] = set()
-        for task_id in ids:
-            if task_id in seen:
-                raise DuplicateTaskId(f"duplicate task id {task_id!r}")
-            seen.add(task_id)
+    def insert_tasks(self, tasks: Sequence[Task], *, staged: str | None = None) -> None:
+        """All or nothing: a duplicate id (in the batch or stored) rejects the whole batch.
+
+        `staged` names the open large submission (open_submission) these rows belong to.
+        """
+        _check_unique(t.task_id for t in tasks)
         try:
-            with self._tx() as db:
-                db.executemany(_INSERT, [_row(t) for t in tasks])
+            with self._tx("adding tasks") as db:
+                db.executemany(_INSERT, [(*_row(t), staged) for t in tasks])
         except sqlite3.IntegrityError:
-            taken = sorted(self.existing_ids(ids))
-            raise DuplicateTaskId(
-                f"duplicate task id {taken[0]!r}" if taken else "duplicate task id"
-            ) from None
+            self._raise_duplicate([t.task_id for t in tasks])
+
+    # A submission too large for one short transaction is written in chunks. Its token is
+    # recorded first; while it is recorded the chunks are provisional, and a start-up after a
+    # crash deletes them (drop_unfinished_submissions). close_submission makes them final.
+
+    def open_submission(self, token: str) -> None:
+        with self._tx("adding tasks") as db:
+            db.execute("INSERT INTO meta (key, value) VALUES (?, '')", (_SUBMISSION + token,))
+
+    def close_submission(self, token: str) -> None:
+        with self._tx("adding tasks") as db:
+            db.execute("DELETE FROM meta WHERE key = ?", (_SUBMISSION + token,))
+
+    def drop_submission(self, token: str) -> int:
+        """Undo an unfinished large submission: delete its rows and its token."""
+        with self._tx("undoing an unfinished submission") as db:
+            cur = db.execute("DELETE FROM tasks WHERE staged = ?", (token,))
+            db.execute("DELETE FROM meta WHERE key = ?", (_SUBMISSION + token,))
+            return int(cur.rowcount)
+
+    def drop_unfinished_submissions(self) -> int:
+        rows = self._read("SELECT key FROM meta WHERE key LIKE ?", (_SUBMISSION + "%",))
+        return sum(self.drop_submission(key[len(_SUBMISSION) :]) for (key,) in rows)
+
+    def apply(
+        self,
+        *,
+        inserts: Sequence[Task] = (),
+        updates: Sequence[tuple[Task, TaskState]] = (),
+        deletes: Sequence[tuple[str, TaskState]] = (),
+        strict: bool = False,
+    ) -> set[str]:
+        """Write a batch of changes in one transaction.
+
+        Updates and deletes are compare-and-set: each applies only if the stored row is still
+        in the expected state. The ids that did not apply (row gone or in another state) are
+        returned; the rest of the batch is committed regardless, unless `strict`: then a miss
+        rolls the whole batch back and raises InvalidTransition. Inserts are all or nothing
+        (DuplicateTaskId rolls back the whole batch).
+        """
+        missed: set[str] = set()
+        if inserts:
+            _check_unique(t.task_id for t in inserts)
+        try:
+            with self._tx("saving task changes") as db:
+                if inserts:
+                    db.executemany(_INSERT, [(*_row(t), None) for t in inserts])
+                for task, expected in updates:
+                    row = _row(task)
+                    cur = db.execute(_UPDATE_IF, (*row[1:], row[0], expected.value))
+                    if cur.rowcount == 0:
+                        missed.add(task.task_id)
+                for task_id, expected in deletes:
+                    cur = db.execute(
+                        "DELETE FROM tasks WHERE task_id = ? AND state = ?",
+                        (task_id, expected.value),
+                    )
+                    if cur.rowcount == 0:
+                        missed.add(task_id)
+                if strict and missed:
+                    raise InvalidTransition(
+                        f"task {min(missed)!r} changed meanwhile; nothing was done, try again"
+                    )
+        except sqlite3.IntegrityError:
+            self._raise_duplicate([t.task_id for t in inserts])
+        return missed
 
     def update_task(self, task: Task) -> None:
         self.update_tasks([task])
 
     def update_tasks(self, tasks: Sequence[Task]) -> None:
+        """Unconditional writes (start-up recovery, tests); the engine otherwise uses apply()."""
         if not tasks:
             return
-        with self._tx() as db:
+        with self._tx("saving task changes") as db:
             for task in tasks:
                 row = _row(task)
                 cur = db.execute(_UPDATE, (*row[1:], row[0]))
@@ -259,21 +432,24 @@ class Store:
         return self.delete_tasks([task_id]) == 1
 
     def delete_tasks(self, task_ids: Sequence[str]) -> int:
-        with self._tx() as db:
+        with self._tx("deleting tasks") as db:
             cur = db.executemany("DELETE FROM tasks WHERE task_id = ?", [(i,) for i in task_ids])
             return int(cur.rowcount)
+
+    def _raise_duplicate(self, ids: list[str]) -> None:
+        taken = sorted(self.existing_ids(ids))
+        raise DuplicateTaskId(
+            f"duplicate task id {taken[0]!r}" if taken else "duplicate task id"
+        ) from None
 
     # ------------------------------------------------------------------ tasks: reads
 
     def get_task(self, task_id: str) -> Task | None:
-        row = self._db.execute(f"{_SELECT} WHERE task_id = ?", (task_id,)).fetchone()
-        return _task(row) if row else None
+        rows = self._read(f"{_SELECT} WHERE task_id = ?", (task_id,))
+        return _task(rows[0]) if rows else None
 
     def exists(self, task_id: str) -> bool:
-        return (
-            self._db.execute("SELECT 1 FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
-            is not None
-        )
+        return bool(self._read("SELECT 1 FROM tasks WHERE task_id = ?", (task_id,)))
 
     def existing_ids(self, task_ids: Collection[str]) -> set[str]:
         found: set[str] = set()
@@ -281,7 +457,7 @@ class Store:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
-            rows = self._db.execute(f"SELECT task_id FROM tasks WHERE task_id IN ({marks})", chunk)
+            rows = self._read(f"SELECT task_id FROM tasks WHERE task_id IN ({marks})", chunk)
             found.update(r[0] for r in rows)
         return found
 
@@ -289,9 +465,10 @@ class Store:
         if not states:
             return []
         marks = ", ".join("?" * len(states))
-        rows = self._db.execute(
-            f"{_SELECT} WHERE state IN ({marks}) {_ORDER}", [s.value for s in states]
-        ).fetchall()
+        rows = self._read(
+            f"{_SELECT} WHERE state IN ({marks}) {_ORDER}",
+            [s.value for s in states],
+        )
         return [_task(r) for r in rows]
 
     def list_tasks(
@@ -325,13 +502,13 @@ class Store:
                 continue
             where = f"WHERE state IN ({', '.join('?' * len(chosen))}){search}"
             args = [*chosen, *search_args]
-            n = int(self._db.execute(f"SELECT COUNT(*) FROM tasks {where}", args).fetchone()[0])
+            n = int(self._read(f"SELECT COUNT(*) FROM tasks {where}", args)[0][0])
             total += n
             if room > 0 and skip < n:
-                rows = self._db.execute(
+                rows = self._read(
                     f"{_SELECT} {hint} {where} ORDER BY {order} LIMIT ? OFFSET ?",
                     [*args, room, skip],
-                ).fetchall()
+                )
                 page += [_task(r) for r in rows]
                 room -= len(rows)
                 skip = 0
@@ -340,13 +517,13 @@ class Store:
         return page, total
 
     def max_queue_seq(self) -> int:
-        return int(self._db.execute("SELECT COALESCE(MAX(queue_seq), 0) FROM tasks").fetchone()[0])
+        return int(self._read("SELECT COALESCE(MAX(queue_seq), 0) FROM tasks")[0][0])
 
     def min_queue_seq(self) -> int:
-        return int(self._db.execute("SELECT COALESCE(MIN(queue_seq), 0) FROM tasks").fetchone()[0])
+        return int(self._read("SELECT COALESCE(MIN(queue_seq), 0) FROM tasks")[0][0])
 
     def count_by_state(self) -> dict[TaskState, int]:
-        rows = self._db.execute("SELECT state, COUNT(*) FROM tasks GROUP BY state").fetchall()
+        rows = self._read("SELECT state, COUNT(*) FROM tasks GROUP BY state")
         counts = {state: 0 for state in TaskState}
         for state, n in rows:
             counts[TaskState(state)] = int(n)

@@ -18,6 +18,7 @@ export interface GpuOut {
   mem_total: number;
   external: string | null;
   error: string | null;
+  note?: string | null;
   pci_bus_id?: string;
   temperature?: number | null;
   power_watts?: number | null;
@@ -132,6 +133,8 @@ export interface TaskOut {
   pid: number | null;
   session_id: number | null;
   gpu_mem_used?: number | null;
+  restarted_as?: string | null;
+  lingering_processes?: number;
   copy_command: string;
 }
 

@@ -46,6 +46,12 @@ class TaskOut(BaseModel):
     gpu_mem_used: int | None = Field(
         default=None, description="GPU memory its processes use now (running tasks)"
     )
+    restarted_as: str | None = Field(
+        default=None, description="the copy its last restart queued (one live copy at a time)"
+    )
+    lingering_processes: int = Field(
+        default=0, description="processes it left running after it ended (they keep its GPUs)"
+    )
     copy_command: str = Field(description="ant_task_id=… ant_n_gpus=… ant_envar=… <command>")
 
 
@@ -91,6 +97,9 @@ class GpuOut(BaseModel):
     mem_total: int
     external: str | None
     error: str | None
+    note: str | None = Field(
+        default=None, description="e.g. '2 stray processes of train-1' (they keep it busy)"
+    )
     pci_bus_id: str = ""
     temperature: float | None = None
     power_watts: float | None = None

@@ -41,3 +41,24 @@ class InvalidTransition(AntError):
 class ConfigError(AntError):
     code = "config_error"
     status = 400
+
+
+class PayloadTooLarge(AntError):
+    """A submission that expands to more than the configured limit."""
+
+    code = "payload_too_large"
+    status = 413
+
+
+class StoreUnavailable(AntError):
+    """The database cannot take the change (disk full, I/O error, locked for too long).
+
+    Nothing of the operation was applied; trying again later is safe.
+    """
+
+    code = "store_unavailable"
+    status = 503
+
+
+class StoreBusy(StoreUnavailable):
+    """The database is locked by another connection right now: a transient failure to retry."""

@@ -12,7 +12,7 @@ import math
 import random
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -318,6 +318,11 @@ def _is_comment(line: str) -> bool:
 
 
 def logical_lines(text: str) -> list[tuple[int, str]]:
+    """Multi-mode commands as (1-based line where each starts, text); see iter_logical_lines."""
+    return list(iter_logical_lines(text))
+
+
+def iter_logical_lines(text: str) -> Iterator[tuple[int, str]]:
     """Multi-mode commands as (1-based line where each starts, text); comments and blanks gone.
 
     A line ending in `\\` continues onto the next and the backslash-newline disappears, as in
@@ -326,7 +331,6 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
     to the end of the line, and the next line is a new command.
     """
     raw = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    out: list[tuple[int, str]] = []
     i = 0
     while i < len(raw):
         start = i + 1
@@ -345,8 +349,7 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
         parts.append(line)
         joined = "".join(parts).strip()
         if joined:
-            out.append((start, joined))
-    return out
+            yield start, joined
 
 
 def parse_submission(
@@ -358,6 +361,19 @@ def parse_submission(
     now: datetime,
 ) -> list[TaskSpec]:
     """Parse a whole submission into tasks. Any error rejects all of it (naming the line)."""
+    return list(iter_submission(text, mode=mode, defaults=defaults, rng=rng, now=now))
+
+
+def iter_submission(
+    text: str,
+    *,
+    mode: Mode,
+    defaults: SubmitDefaults,
+    rng: random.Random,
+    now: datetime,
+) -> Iterator[TaskSpec]:
+    """parse_submission one task at a time, so a caller can pause between chunks of a large
+    multi submission. The error of a bad line is raised when that line is reached."""
     if "\x00" in text:
         raise TaskRejected("the command contains a NUL character")
     base_env = _check_env(defaults.env, "environment")
@@ -365,12 +381,12 @@ def parse_submission(
         stripped = text.strip()
         if not stripped:
             raise TaskRejected("the command is empty")
-        return [_parse_one(stripped, defaults, base_env, rng, now)]
+        yield _parse_one(stripped, defaults, base_env, rng, now)
+        return
     if mode != "multi":
         raise TaskRejected(f"unknown mode {mode!r}; use 'single' or 'multi'")
-    specs: list[TaskSpec] = []
     first_line: dict[str, int] = {}
-    for line_no, line in logical_lines(text):
+    for line_no, line in iter_logical_lines(text):
         try:
             spec = _parse_one(line, defaults, base_env, rng, now)
         except TaskRejected as exc:
@@ -381,10 +397,9 @@ def parse_submission(
                 f"{first_line[spec.task_id]}"
             )
         first_line[spec.task_id] = line_no
-        specs.append(spec)
-    if not specs:
+        yield spec
+    if not first_line:
         raise TaskRejected("no command found: every line is blank or a # comment")
-    return specs
 
 
 def process_env(env: Mapping[str, str]) -> dict[str, str]:

@@ -91,6 +91,7 @@ class Task:
     pid_start_time: float | None = None  # process create time, so a reused pid is never adopted
     session_id: int | None = None  # server session in which the task was last queued or running
     reason: str | None = None  # why it failed/was lost/held, when ANT knows
+    restarted_as: str | None = None  # the copy its last restart queued (one live copy at a time)
 
     @classmethod
     def from_spec(cls, spec: TaskSpec, *, created_at: float, queue_seq: int) -> Task:
@@ -111,6 +112,11 @@ class Task:
         """Change state, enforcing ALLOWED_TRANSITIONS."""
         check_transition(self.state, new)
         self.state = new
+
+    @property
+    def is_starting(self) -> bool:
+        """Recorded as running with its GPUs, but its process is not known yet (see engine)."""
+        return self.state is TaskState.RUNNING and self.pid is None
 
     def copy(self) -> Task:
         return dataclasses.replace(self, env=dict(self.env), gpu_ids=list(self.gpu_ids))

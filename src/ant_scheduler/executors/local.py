@@ -22,6 +22,8 @@ import psutil
 from ant_scheduler.executors.base import (
     ExitCallback,
     ExitInfo,
+    FoundProcess,
+    GoneCallback,
     LaunchError,
     LaunchRequest,
     ProcessInfo,
@@ -363,6 +365,19 @@ class LocalExecutor:
 
     def pids(self) -> dict[str, int]:
         return {task_id: w.pid for task_id, w in self._procs.items()}
+
+    # Interim stand-ins until containment lands (executor-containment branch).
+    def set_gone_callback(self, callback: GoneCallback) -> None:
+        self._gone = callback
+
+    def scan(self) -> list[FoundProcess]:
+        return []
+
+    def watch_strays(self, task_id: str, pids: list[int]) -> int:
+        return 0
+
+    def lingering(self, task_id: str) -> int:
+        return 0
 
     def close(self) -> None:
         """Stop watching. Never signals a task: they keep running and are re-adopted later."""

@@ -22,10 +22,10 @@ async def recovery(request: Request) -> dict[str, Any]:
 @router.post("/restore", response_model=TasksOut)
 async def restore(body: RestoreRequest, request: Request) -> dict[str, Any]:
     engine = engine_of(request)
-    return {"tasks": tasks_json(engine, engine.restore(body.task_ids))}
+    return {"tasks": tasks_json(engine, await engine.restore(body.task_ids))}
 
 
 @router.delete("/{task_id}", response_model=Deleted)
 async def forget(task_id: str, request: Request) -> dict[str, Any]:
-    engine_of(request).forget(task_id)
+    await engine_of(request).forget(task_id)
     return {"task_id": task_id, "deleted": True}

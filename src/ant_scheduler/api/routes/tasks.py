@@ -50,7 +50,7 @@ def parse_states(text: str | None) -> list[TaskState] | None:
 @router.post("", status_code=201, response_model=TasksOut)
 async def submit(body: SubmitRequest, request: Request) -> dict[str, Any]:
     engine = engine_of(request)
-    tasks = engine.submit(
+    tasks = await engine.submit(
         body.command,
         mode=body.mode,
         n_gpus=body.n_gpus,
@@ -82,7 +82,7 @@ async def get_task(task_id: str, request: Request) -> dict[str, Any]:
 
 @router.delete("/{task_id}", response_model=Deleted)
 async def delete_task(task_id: str, request: Request) -> dict[str, Any]:
-    engine_of(request).delete(task_id)
+    await engine_of(request).delete(task_id)
     return {"task_id": task_id, "deleted": True}
 
 
@@ -101,7 +101,7 @@ async def restart_task(task_id: str, request: Request) -> dict[str, Any]:
 @router.post("/{task_id}/promote", response_model=TaskOut)
 async def promote_task(task_id: str, request: Request) -> dict[str, Any]:
     engine = engine_of(request)
-    return engine.task_dict(engine.promote(task_id))
+    return engine.task_dict(await engine.promote(task_id))
 
 
 @router.get("/{task_id}/terminal", response_model=TerminalOut)
