@@ -154,7 +154,6 @@ class Engine:
         self._end_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._stray_timers: dict[str, asyncio.TimerHandle] = {}
         self._next_seq = 1
-        self._min_seq = 0
         self._schedule_pending = False
         self._retry_delay = RETRY_FIRST_DELAY
         self._retry_handle: asyncio.TimerHandle | None = None
@@ -192,7 +191,6 @@ class Engine:
             for info in self.gpu_backend.gpus():
                 self.gpus[info.index] = GpuSlot(info=info)
         self._next_seq = self.store.max_queue_seq() + 1
-        self._min_seq = self.store.min_queue_seq()
         self.executor.set_exit_callback(self._on_exit)
         self.executor.set_gone_callback(self._on_gone)
         dropped = await self._startup(self.store.drop_unfinished_submissions)
@@ -371,10 +369,10 @@ class Engine:
         if task.state is not TaskState.QUEUED or task.task_id not in self.queue:
             return None, None
         position = self.queue.position(task.task_id)
-        reason = None
-        if self._plan is not None:
-            reason = self._plan.pending.get(task.task_id)
-        return position, reason
+        queued = self.queue.get(task.task_id)
+        if self._plan is None or queued is None:
+            return position, policy.NOT_PLANNED
+        return position, self._plan.reason(queued)
 
     def task_dict(self, task: Task) -> dict[str, Any]:
         """The Task JSON of the API (also carried by task events)."""
@@ -791,10 +789,9 @@ class Engine:
                 f"task {task_id!r} is {task.state.value}; only queued tasks move"
             )
         moved = task.copy()
-        moved.priority = max(task.priority, self.queue.max_priority() or task.priority)
-        moved.queue_seq = min(self._min_seq, self.queue.min_seq() or 0) - 1
+        moved.priority = self.queue.max_priority()
+        moved.queue_seq = self.queue.min_seq() - 1
         self.store.apply(updates=[(moved, TaskState.QUEUED)], strict=True)
-        self._min_seq = moved.queue_seq
         self._dequeue(task_id)
         self._enqueue(moved)
         self._publish_tasks("task_changed", [moved])
@@ -913,7 +910,7 @@ class Engine:
 
     def _start_what_fits(self) -> None:
         decision = policy.plan(
-            list(self.queue),
+            self.queue,
             [self._gpu_view(s) for s in self.gpu_list()],
             policy=self.settings.RUNNER_policy,  # type: ignore[arg-type]
             running_cpu_tasks=sum(1 for t in self.running.values() if t.n_gpus == 0),

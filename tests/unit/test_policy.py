@@ -3,12 +3,15 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import random
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ant_scheduler.core import policy as policy_module
 from ant_scheduler.core.policy import (
+    NOT_PLANNED,
     GpuView,
     Plan,
     Policy,
@@ -17,6 +20,7 @@ from ant_scheduler.core.policy import (
     order_queue,
     plan,
 )
+from ant_scheduler.core.queue import TaskQueue
 
 POLICIES: list[Policy] = ["fifo", "backfill"]
 WHO = "pid 4242 alice python x.py"
@@ -251,9 +255,10 @@ def test_backfill_uses_gpus_outside_the_reservation_and_keeps_the_rest() -> None
     assert fifo.pending["narrow"] == "waiting behind wide (fifo)"
     back = plan(q, pool, policy="backfill")
     assert back.starts == (Start("narrow", (3,)),)
+    # Reasons describe the end of the pass: GPU 3 went to "narrow", backfilled after "wide".
     assert back.pending == {
-        "wide": "needs 2 GPUs; 1 free (3); GPU 0 in use by r0; GPU 1 in use by r1; "
-        "GPU 2 in use by r2; GPUs 0, 1 reserved for it"
+        "wide": "needs 2 GPUs; none free; GPU 0 in use by r0; GPU 1 in use by r1; "
+        "GPU 2 in use by r2; GPU 3 in use by narrow; GPUs 0, 1 reserved for it"
     }
     # r0 ends: GPU 0 is kept for "wide"; a newcomer may not take it.
     pool = [GpuView(0), GpuView(1, allocated_to=("r1",)), GpuView(2, allocated_to=("r2",))]
@@ -276,11 +281,12 @@ def test_only_the_oldest_blocked_task_holds_a_reservation() -> None:
     p = plan(q, pool, policy="backfill")
     # Had C a reservation too (GPUs 0-5), D could not take GPU 5.
     assert p.starts == (Start("D", (5, 6)),)
+    # Reasons describe the end of the pass, when D holds GPUs 5 and 6.
     assert p.pending == {
-        "B": "needs 4 GPUs; 3 free (2, 5, 6); GPUs 0, 1, 3, 4 in use by r; "
+        "B": "needs 4 GPUs; 1 free (2); GPUs 0, 1, 3, 4 in use by r; GPUs 5, 6 in use by D; "
         "GPUs 0, 1, 2, 3 reserved for it",
-        "C": "needs 6 GPUs; 2 free (5, 6); GPUs 0, 1, 3, 4 in use by r; "
-        "GPU 2 kept for older task B",
+        "C": "needs 6 GPUs; none free; GPUs 0, 1, 3, 4 in use by r; "
+        "GPU 2 kept for older task B; GPUs 5, 6 in use by D",
     }
 
 
@@ -616,3 +622,273 @@ def test_no_task_starves_while_one_gpu_tasks_keep_arriving(policy: Policy) -> No
         assert backfills == 0
     else:
         assert backfills > 0  # the simulation does exercise backfilling
+
+
+# ------------------------------------------------------------------ the reference algorithm
+
+
+def reference_plan(
+    queue: list[QueuedTask],
+    gpus: list[GpuView],
+    *,
+    policy: Policy = "fifo",
+    running_cpu_tasks: int = 0,
+    max_cpu_tasks: int | None = None,
+) -> tuple[tuple[Start, ...], dict[str, str]]:
+    """The policy as it was before TaskQueue: sort the whole queue, walk all of it, give every
+    waiting task its reason as it is met. Kept to show the early-exiting plan decides the same.
+    Its decisions are its own; only the wording of the reasons comes from the policy module."""
+    pool = sorted(gpus, key=lambda g: g.index)
+    n_usable = sum(1 for g in pool if g.usable)
+    starts: list[Start] = []
+    pending: dict[str, str] = {}
+    cpu_running = running_cpu_tasks
+    taken: dict[int, str] = {}
+    kept: dict[int, str] = {}
+    blocker: str | None = None
+    for task in sorted(queue, key=lambda t: (-t.priority, t.queue_seq, t.task_id)):
+        if task.n_gpus == 0:
+            if max_cpu_tasks is None or cpu_running < max_cpu_tasks:
+                starts.append(Start(task.task_id, ()))
+                cpu_running += 1
+            else:
+                pending[task.task_id] = (
+                    f"CPU task limit reached ({cpu_running} of {max_cpu_tasks} running)"
+                )
+            continue
+        if task.n_gpus > n_usable:
+            pending[task.task_id] = policy_module._never_fits_reason(task.n_gpus, pool)
+            continue
+        if blocker is not None and policy == "fifo":
+            pending[task.task_id] = f"waiting behind {blocker} (fifo)"
+            continue
+        open_ids = [
+            g.index for g in pool if g.free and g.index not in taken and g.index not in kept
+        ]
+        if len(open_ids) >= task.n_gpus:
+            chosen = tuple(open_ids[: task.n_gpus])
+            starts.append(Start(task.task_id, chosen))
+            taken.update(dict.fromkeys(chosen, task.task_id))
+            continue
+        reason = policy_module._waiting_reason(task.n_gpus, pool, open_ids, taken, kept)
+        if blocker is None:
+            blocker = task.task_id
+            if policy == "backfill":
+                target = target_set(task.n_gpus, pool)
+                kept = {i: task.task_id for i in target if i in open_ids}
+                reason += f"; {policy_module._gpu_label(target)} reserved for it"
+        pending[task.task_id] = reason
+    return tuple(starts), pending
+
+
+@st.composite
+def long_queues(draw: st.DrawFn) -> list[QueuedTask]:
+    """0-60 tasks, 0-9 GPUs each (more than most pools have), many ties."""
+    return [
+        QueuedTask(
+            f"t{k}",
+            draw(st.sampled_from([0, 0, 1, 1, 1, 2, 2, 3, 4, 5, 8, 9])),
+            draw(st.integers(-2, 2)),
+            draw(st.integers(0, 40)),
+        )
+        for k in range(draw(st.integers(0, 60)))
+    ]
+
+
+def free_listed(reason: str) -> list[int]:
+    """'needs 2 GPUs; 2 free (1, 3); ...' -> [1, 3]; 'needs 1 GPU; none free; ...' -> []."""
+    part = reason.split("; ")[1]
+    return [] if part == "none free" else [int(i) for i in part.split("(")[1][:-1].split(", ")]
+
+
+@given(
+    long_queues(),
+    gpu_pools(),
+    st.sampled_from(POLICIES),
+    st.integers(0, 5),
+    st.none() | st.integers(1, 6),
+    st.booleans(),
+)
+@settings(max_examples=500, deadline=None)
+def test_plan_decides_what_the_reference_decides(
+    queue: list[QueuedTask],
+    pool: list[GpuView],
+    policy: Policy,
+    running_cpu: int,
+    max_cpu: int | None,
+    as_task_queue: bool,
+) -> None:
+    kwargs = {"policy": policy, "running_cpu_tasks": running_cpu, "max_cpu_tasks": max_cpu}
+    want_starts, want_pending = reference_plan(queue, pool, **kwargs)  # type: ignore[arg-type]
+    p = plan(TaskQueue(queue) if as_task_queue else queue, pool, **kwargs)  # type: ignore[arg-type]
+    assert p.starts == want_starts  # same tasks, same GPUs, same order
+    assert list(p.pending) == list(want_pending)
+    for t in queue:
+        assert p.reason(t) == p.pending.get(t.task_id)
+    if policy == "fifo":
+        # Nothing takes a GPU after the first blocked task: the reasons are the same to the letter.
+        assert dict(p.pending) == want_pending
+        return
+    order = [t.task_id for t in order_queue(queue)]
+    gpu_started = {s.task_id for s in p.starts if s.gpu_ids}
+    given_out = {i for s in p.starts for i in s.gpu_ids}
+    blocked = oldest_blocked(p, queue, pool)
+    kept: set[int] = set()
+    if blocked is not None:
+        earlier = order[: order.index(blocked.task_id)]
+        before = {i for s in p.starts if s.task_id in earlier for i in s.gpu_ids}
+        kept = set(target_set(blocked.n_gpus, pool)) & (set(free_ids(pool)) - before)
+    for task_id, want in want_pending.items():
+        got = p.pending[task_id]
+        if " but " in want or not want.startswith("needs"):  # never fits; CPU task limit
+            assert got == want
+            continue
+        if not any(i in gpu_started for i in order[order.index(task_id) + 1 :]):
+            assert got == want
+            continue
+        # GPUs that tasks further down took in this pass show as theirs: only the free list, the
+        # in-use parts and nothing else differ.
+        assert got.split("; ")[0] == want.split("; ")[0]
+        assert got.endswith("reserved for it") == want.endswith("reserved for it")
+        open_now = set(free_ids(pool)) - given_out
+        if blocked is None or task_id != blocked.task_id:
+            open_now -= kept
+        assert free_listed(got) == sorted(open_now)
+
+
+# ------------------------------------------------------------------ reasons on demand
+
+
+def test_reasons_of_tasks_the_pass_never_looked_at() -> None:
+    pool = [GpuView(i, allocated_to=("r",)) for i in range(7)] + [GpuView(7)]
+    tasks = [QueuedTask(f"w{i}", 2, 0, i) for i in range(1000)]
+    tasks += [QueuedTask("huge", 9, 5, 0), QueuedTask("c0", 0, 0, 5), QueuedTask("c1", 0, 0, 6)]
+    q = TaskQueue(tasks)
+    busy = "GPUs 0, 1, 2, 3, 4, 5, 6 in use by r"
+
+    back = plan(q, pool, policy="backfill", running_cpu_tasks=2, max_cpu_tasks=2)
+    assert back.starts == ()
+    assert back.examined <= 2
+    assert back.reason(QueuedTask("w0", 2, 0, 0)) == (
+        f"needs 2 GPUs; 1 free (7); {busy}; GPUs 0, 1 reserved for it"
+    )
+    # GPU 7 is outside w0's target set, so nothing is kept from the others.
+    assert back.reason(tasks[999]) == f"needs 2 GPUs; 1 free (7); {busy}"
+    assert back.reason(tasks[1000]) == "needs 9 GPUs but ANT has only 8"
+    assert back.reason(tasks[1002]) == "CPU task limit reached (2 of 2 running)"
+    assert back.pending == {t.task_id: back.reason(t) for t in order_queue(tasks)}
+
+    fifo = plan(q, pool, policy="fifo")
+    assert started(fifo) == {"c0": (), "c1": ()}
+    assert fifo.reason(tasks[999]) == "waiting behind w0 (fifo)"
+    assert fifo.reason(tasks[0]) == f"needs 2 GPUs; 1 free (7); {busy}"
+    assert fifo.reason(tasks[1001]) is None
+
+
+def test_reason_of_a_task_the_plan_did_not_cover() -> None:
+    pool = pool_of(2)
+    p = plan([QueuedTask("a", 1, 0, 0)], pool, policy="backfill")
+    assert p.starts == (Start("a", (0,)),)
+    # Queued after the pass: one that would fit waits for the next pass, one that would not
+    # is told why, from the state the pass left.
+    assert p.reason(QueuedTask("late", 1, 0, 1)) == NOT_PLANNED
+    assert p.reason(QueuedTask("cpu", 0, 0, 1)) == NOT_PLANNED
+    assert p.reason(QueuedTask("wide", 2, 0, 1)) == "needs 2 GPUs; 1 free (1); GPU 0 in use by a"
+    p = plan([QueuedTask("a", 1, 0, 0), QueuedTask("b", 2, 0, 1)], pool, policy="fifo")
+    assert p.pending == {"b": "needs 2 GPUs; 1 free (1); GPU 0 in use by a"}
+    # A task put ahead of the blocked one after the pass was not covered by it.
+    assert p.reason(QueuedTask("vip", 1, 9, 0)) == NOT_PLANNED
+    assert p.reason(QueuedTask("next", 1, 0, 2)) == "waiting behind b (fifo)"
+
+
+def test_pending_follows_the_queue_given() -> None:
+    q = TaskQueue([QueuedTask("a", 1, 0, 0), QueuedTask("b", 1, 0, 1)])
+    p = plan(q, pool_of(1))
+    q.remove("a")  # the caller takes out what started: the reasons do not change
+    assert p.pending == {"b": "needs 1 GPU; none free; GPU 0 in use by a"}
+
+
+# ------------------------------------------------------------------ cost: independent of the queue
+
+HUGE = 100_000
+
+
+class CountingQueue(TaskQueue):
+    """Counts the tasks a plan takes out of the queue, apart from what Plan.examined says."""
+
+    pulled = 0
+
+    def tasks_needing(self, n_gpus: int) -> Iterator[QueuedTask]:
+        for task in super().tasks_needing(n_gpus):
+            self.pulled += 1
+            yield task
+
+    def __iter__(self) -> Iterator[QueuedTask]:
+        raise AssertionError("the plan walked the whole queue")
+
+
+def huge_queue(*n_gpus: int, extra: tuple[QueuedTask, ...] = ()) -> CountingQueue:
+    """HUGE tasks needing the given GPU counts in turn, queue_seq 0, 1, ...; plus `extra`."""
+    return CountingQueue(
+        [*(QueuedTask(f"t{i}", n_gpus[i % len(n_gpus)], 0, i) for i in range(HUGE)), *extra]
+    )
+
+
+def cost(q: CountingQueue, pool: list[GpuView], **kwargs: object) -> tuple[Plan, int]:
+    q.pulled = 0
+    p = plan(q, pool, **kwargs)  # type: ignore[arg-type]
+    assert p.examined <= q.pulled <= p.examined + len(q.gpu_counts())
+    return p, p.examined
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_cost_with_every_gpu_busy(policy: Policy) -> None:
+    q = huge_queue(1)
+    pool = [GpuView(i, allocated_to=("r",)) for i in range(8)]
+    p, examined = cost(q, pool, policy=policy)
+    assert p.starts == () and examined == 1
+    last = QueuedTask(f"t{HUGE - 1}", 1, 0, HUGE - 1)
+    if policy == "fifo":
+        assert p.reason(last) == "waiting behind t0 (fifo)"
+    else:
+        assert p.reason(last) == "needs 1 GPU; none free; GPUs 0, 1, 2, 3, 4, 5, 6, 7 in use by r"
+    # Eight free GPUs: eight start, then the ninth task blocks and the pass ends.
+    p, examined = cost(q, pool_of(8), policy=policy)
+    assert len(p.starts) == 8 and examined == 9
+
+
+@pytest.mark.parametrize("open_gpu", [0, 7])  # inside / outside the blocker's target set {0, 1}
+def test_cost_backfill_with_one_open_gpu_and_two_gpu_tasks(open_gpu: int) -> None:
+    pool = [GpuView(i, allocated_to=() if i == open_gpu else ("r",)) for i in range(8)]
+    one = QueuedTask("one", 1, -1, 0)  # behind all of them
+    q = huge_queue(2, extra=(one,))
+    p, examined = cost(q, pool, policy="backfill")
+    assert examined <= 3
+    if open_gpu == 7:
+        assert p.starts == (Start("one", (7,)),)
+    else:
+        assert p.starts == ()
+        assert p.reason(one) == (
+            "needs 1 GPU; none free; GPU 0 kept for older task t0; "
+            "GPUs 1, 2, 3, 4, 5, 6, 7 in use by r"
+        )
+
+
+def test_cost_with_the_cpu_limit_reached() -> None:
+    q = huge_queue(0)
+    p, examined = cost(q, [], running_cpu_tasks=4, max_cpu_tasks=4)
+    assert p.starts == () and examined == 0
+    p, examined = cost(q, [], running_cpu_tasks=4, max_cpu_tasks=6)
+    assert started(p) == {"t0": (), "t1": ()} and examined == 2
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_cost_with_tasks_that_never_fit_and_a_mixed_queue(policy: Policy) -> None:
+    pool = [GpuView(i, allocated_to=("r",)) for i in range(7)] + [GpuView(7)]
+    p, examined = cost(huge_queue(9), pool, policy=policy)
+    assert p.starts == () and examined == 0
+    mixed = huge_queue(0, 4, 1, 9, 2, 8, 3)
+    p, examined = cost(mixed, pool, policy=policy, running_cpu_tasks=2, max_cpu_tasks=3)
+    # One CPU task (t0) up to the limit; t1 (4 GPUs) blocks; backfill puts t2 (1 GPU) on GPU 7.
+    assert started(p) == ({"t0": ()} if policy == "fifo" else {"t0": (), "t2": (7,)})
+    assert examined <= 8  # a few per bucket at most

@@ -1,53 +1,159 @@
-"""Queued tasks in start order (placeholder; replaced by the policy-queue branch)."""
+"""The queued tasks in start order, kept sorted as they come and go so that nothing has to sort
+the whole queue again: a scheduling pass reads only the front of it, a position is one lookup.
+
+Start order is higher priority first, then lower queue_seq, then task_id (`start_key`). Besides
+the whole order, the queue keeps one ordered bucket per GPU count (0 = CPU tasks), so the policy
+can merge just the buckets that could still start and drop a bucket as soon as its tasks need more
+GPUs than are open (see `policy.plan`).
+
+Add, remove and position cost O(log n); building from n tasks sorts once, O(n log n).
+"""
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from ant_scheduler.core.policy import QueuedTask
+from sortedcontainers import SortedList
 
-_Key = tuple[int, int, str]
+if TYPE_CHECKING:
+    from ant_scheduler.core.policy import QueuedTask
+
+StartKey = tuple[int, int, str]  # (-priority, queue_seq, task_id)
+_T = TypeVar("_T")
 
 
-def _key(t: QueuedTask) -> _Key:
-    return (-t.priority, t.queue_seq, t.task_id)
+class _Sorted(Protocol[_T]):
+    """The part of sortedcontainers.SortedList used here (the package ships no type hints)."""
+
+    def add(self, value: _T, /) -> None: ...
+    def remove(self, value: _T, /) -> None: ...
+    def index(self, value: _T, /) -> int: ...
+    def __getitem__(self, index: int, /) -> _T: ...
+    def __iter__(self) -> Iterator[_T]: ...
+    def __len__(self) -> int: ...
+
+
+def start_key(task: QueuedTask) -> StartKey:
+    """Sorts tasks in start order: higher priority, then lower queue_seq, then task_id."""
+    return (-task.priority, task.queue_seq, task.task_id)
 
 
 class TaskQueue:
-    def __init__(self) -> None:
-        self._items: dict[str, QueuedTask] = {}
-        self._keys: list[_Key] = []
+    """Queued tasks by task_id, iterated in start order. Task ids are unique.
 
-    def add(self, item: QueuedTask) -> None:
-        if item.task_id in self._items:
-            self.remove(item.task_id)
-        self._items[item.task_id] = item
-        bisect.insort(self._keys, _key(item))
+    Do not change the queue while iterating over it (or over `tasks_needing`), as with a dict.
+    """
+
+    def __init__(self, tasks: Iterable[QueuedTask] = ()) -> None:
+        self._tasks: dict[str, QueuedTask] = {}
+        for task in tasks:
+            _check(task)
+            if task.task_id in self._tasks:
+                raise ValueError(f"task {task.task_id!r} is queued twice")
+            self._tasks[task.task_id] = task
+        groups: dict[int, list[StartKey]] = {}
+        for task in self._tasks.values():
+            groups.setdefault(task.n_gpus, []).append(start_key(task))
+        self._order: _Sorted[StartKey] = SortedList(k for g in groups.values() for k in g)
+        self._buckets: dict[int, _Sorted[StartKey]] = {n: SortedList(g) for n, g in groups.items()}
+        self._seqs: _Sorted[int] = SortedList(t.queue_seq for t in self._tasks.values())
+
+    # ------------------------------------------------------------------ changes
+
+    def add(self, task: QueuedTask) -> None:
+        """Queue a task; ValueError if its task_id is already queued."""
+        _check(task)
+        if task.task_id in self._tasks:
+            raise ValueError(f"task {task.task_id!r} is already queued")
+        key = start_key(task)
+        self._tasks[task.task_id] = task
+        self._order.add(key)
+        bucket = self._buckets.get(task.n_gpus)
+        if bucket is None:
+            bucket = self._buckets[task.n_gpus] = SortedList()
+        bucket.add(key)
+        self._seqs.add(task.queue_seq)
 
     def remove(self, task_id: str) -> QueuedTask:
-        item = self._items.pop(task_id)
-        i = bisect.bisect_left(self._keys, _key(item))
-        del self._keys[i]
-        return item
+        """Take a task out of the queue and return it; KeyError if it is not queued."""
+        task = self._tasks.pop(task_id)
+        key = start_key(task)
+        self._order.remove(key)
+        bucket = self._buckets[task.n_gpus]
+        bucket.remove(key)
+        if not bucket:
+            del self._buckets[task.n_gpus]
+        self._seqs.remove(task.queue_seq)
+        return task
+
+    def promote(self, task_id: str) -> QueuedTask:
+        """Move a task to the front: the top priority and the lowest queue_seq minus one.
+
+        Returns the task as it is queued now, so the caller can copy priority and queue_seq.
+        """
+        if task_id not in self._tasks:
+            raise KeyError(task_id)
+        priority, seq = self.max_priority(), self.min_seq() - 1
+        task = dataclasses.replace(self.remove(task_id), priority=priority, queue_seq=seq)
+        self.add(task)
+        return task
+
+    # ------------------------------------------------------------------ reading
 
     def get(self, task_id: str) -> QueuedTask | None:
-        return self._items.get(task_id)
+        return self._tasks.get(task_id)
 
     def __contains__(self, task_id: object) -> bool:
-        return task_id in self._items
+        return task_id in self._tasks
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._tasks)
 
     def __iter__(self) -> Iterator[QueuedTask]:
-        return (self._items[k[2]] for k in list(self._keys))
+        """All tasks in start order."""
+        tasks = self._tasks
+        return (tasks[key[2]] for key in self._order)
+
+    def __repr__(self) -> str:
+        return f"<TaskQueue of {len(self)}>"
 
     def position(self, task_id: str) -> int:
-        return bisect.bisect_left(self._keys, _key(self._items[task_id])) + 1
+        """1 for the task that starts first; KeyError if the task is not queued. O(log n)."""
+        return self._order.index(start_key(self._tasks[task_id])) + 1
 
-    def max_priority(self) -> int | None:
-        return -self._keys[0][0] if self._keys else None
+    def first(self) -> QueuedTask | None:
+        """The task that starts first, if any."""
+        return self._tasks[self._order[0][2]] if self._tasks else None
 
-    def min_seq(self) -> int | None:
-        return min((k[1] for k in self._keys), default=None)
+    def max_priority(self) -> int:
+        """The highest priority in the queue; ValueError if it is empty."""
+        if not self._tasks:
+            raise ValueError("the queue is empty")
+        return -self._order[0][0]
+
+    def min_seq(self) -> int:
+        """The lowest queue_seq in the queue (of any priority); ValueError if it is empty."""
+        if not self._tasks:
+            raise ValueError("the queue is empty")
+        return self._seqs[0]
+
+    # ------------------------------------------------------------------ for the policy
+
+    def gpu_counts(self) -> list[int]:
+        """The distinct n_gpus of queued tasks, 0 for CPU tasks, ascending."""
+        return sorted(self._buckets)
+
+    def tasks_needing(self, n_gpus: int) -> Iterator[QueuedTask]:
+        """The tasks that need exactly n_gpus GPUs (0: CPU tasks), in start order, lazily."""
+        bucket = self._buckets.get(n_gpus)
+        if bucket is None:
+            return iter(())
+        tasks = self._tasks
+        return (tasks[key[2]] for key in bucket)
+
+
+def _check(task: QueuedTask) -> None:
+    if task.n_gpus < 0:
+        raise ValueError(f"task {task.task_id!r} needs {task.n_gpus} GPUs")
