@@ -6,6 +6,12 @@ export interface Deleted {
   deleted?: boolean;
 }
 
+export interface DoctorOut {
+  ok: boolean;
+  problems: string[];
+  checked: Record<string, number>;
+}
+
 export interface GpuOut {
   index: number;
   uuid: string;

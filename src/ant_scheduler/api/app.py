@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ant_scheduler import __version__
 from ant_scheduler.api.auth import AuthMiddleware, BodyLimitMiddleware
-from ant_scheduler.api.routes import events, gpus, recovery, system, tasks
+from ant_scheduler.api.routes import doctor, events, gpus, recovery, system, tasks
 from ant_scheduler.core.errors import AntError
 from ant_scheduler.engine import Engine
 
@@ -100,7 +100,7 @@ def create_app(
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
         return error_response(500, "internal_error", f"internal error: {type(exc).__name__}")
 
-    for module in (system, tasks, gpus, recovery, events):
+    for module in (system, tasks, gpus, recovery, events, doctor):
         app.include_router(module.router)
 
     @app.get("/metrics", tags=["system"], response_class=Response)

@@ -169,3 +169,9 @@ class SystemOut(BaseModel):
     history: list[SystemPoint]
     history_size: int
     smoother_alpha: float
+
+
+class DoctorOut(BaseModel):
+    ok: bool
+    problems: list[str] = Field(description="each difference found, in words; empty when ok")
+    checked: dict[str, int] = Field(description="how many tasks, processes and GPUs were compared")

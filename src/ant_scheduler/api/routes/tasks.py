@@ -22,8 +22,9 @@ from ant_scheduler.api.schemas import (
     TerminalOut,
 )
 from ant_scheduler.core.errors import AntError
-from ant_scheduler.core.task import TaskState
+from ant_scheduler.core.task import Task, TaskState
 from ant_scheduler.core.terminal import parse_progress
+from ant_scheduler.engine import Engine
 from ant_scheduler.logs import LogFollower, read_last_lines
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
@@ -47,8 +48,12 @@ def parse_states(text: str | None) -> list[TaskState] | None:
     return states
 
 
+# Above this many tasks the answer is streamed in pieces, the event loop serving others between.
+STREAM_ABOVE = 1000
+
+
 @router.post("", status_code=201, response_model=TasksOut)
-async def submit(body: SubmitRequest, request: Request) -> dict[str, Any]:
+async def submit(body: SubmitRequest, request: Request) -> Any:
     engine = engine_of(request)
     tasks = await engine.submit(
         body.command,
@@ -58,7 +63,21 @@ async def submit(body: SubmitRequest, request: Request) -> dict[str, Any]:
         env=body.env,
         priority=body.priority,
     )
-    return {"tasks": tasks_json(engine, tasks)}
+    if len(tasks) <= STREAM_ABOVE:
+        return {"tasks": tasks_json(engine, tasks)}
+    return StreamingResponse(
+        _task_list_chunks(engine, tasks), status_code=201, media_type="application/json"
+    )
+
+
+async def _task_list_chunks(engine: Engine, tasks: list[Task]) -> AsyncIterator[bytes]:
+    """`{"tasks": [...]}` in pieces of STREAM_ABOVE tasks (the same JSON as a short answer)."""
+    yield b'{"tasks":['
+    for start in range(0, len(tasks), STREAM_ABOVE):
+        part = json.dumps(tasks_json(engine, tasks[start : start + STREAM_ABOVE]))[1:-1]
+        yield (b"," if start else b"") + part.encode()
+        await asyncio.sleep(0)
+    yield b"]}"
 
 
 @router.get("", response_model=TaskPage)
