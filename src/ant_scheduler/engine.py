@@ -271,11 +271,12 @@ class Engine:
                 task.reason = "finished while ANT was down"
                 finished += 1
             else:
+                was_starting = task.is_starting
                 task.move_to(TaskState.LOST)
                 task.finished_at = self.clock()
                 task.reason = (
                     "ANT stopped while starting it and no process of it was found"
-                    if task.is_starting
+                    if was_starting
                     else "the process vanished while ANT was down (exit code unknown)"
                 )
                 lost += 1
