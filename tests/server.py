@@ -72,6 +72,12 @@ class AntServer:
         self.output_path = workdir / f"server-{self.port}.out"
 
     @property
+    def state_dir(self) -> Path:
+        """Where its database lives (STATE_dir, else the log directory, as in Settings)."""
+        state = json.loads(self.config_path.read_text()).get("STATE_dir")
+        return Path(state) if state else self.log_dir
+
+    @property
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
