@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
+import pwd
+import shlex
 import signal
 import socket
+import stat
 import sys
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,18 +102,183 @@ def write_connection_file(state_dir: Path, url: str, token: str, cert: Path | No
         "pid": os.getpid(),
         "version": __version__,
     }
+    data = json.dumps(info, indent=2).encode()
     path = state_dir / "connection.json"
     for target in (path, user_config_dir() / "connection.json"):
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                json.dump(info, f, indent=2)
-            os.replace(tmp, target)
+            _write_private(target, data)
         except OSError as exc:
-            _say(f"warning: could not write {target}: {exc.strerror}")
+            _say(f"warning: could not write {target}: {exc.strerror or exc}")
     return path
+
+
+def _write_private(target: Path, data: bytes) -> None:
+    """Replace `target` atomically with a file only its owner can read (0600, whatever the umask).
+
+    The temporary file has a unique name and is created exclusively, never through a symlink.
+    """
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+# ------------------------------------------------------------------------- the state directory
+
+LOCK_FILE = "ant.lock"
+GROUP_OTHER_WRITE = stat.S_IWGRP | stat.S_IWOTH
+
+
+def _shown(path: Path) -> str:
+    return os.path.abspath(path)
+
+
+def _who(uid: int) -> str:
+    try:
+        return f"uid {uid} ({pwd.getpwuid(uid).pw_name})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def prepare_state_dir(state_dir: Path) -> Path:
+    """Create the state directory with mode 0700, or tighten an existing one of ours to 0700.
+
+    It holds the token, the TLS key and the database: a directory that belongs to someone else, or
+    that others can write to (and so swap files in), is refused with how to fix it.
+    """
+    shown = _shown(state_dir)
+    try:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.stat(state_dir)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create state directory {shown}: {exc.strerror or exc}; "
+            "set STATE_dir to a directory you can write"
+        ) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"state directory {shown} is not a directory; use another STATE_dir")
+    if st.st_uid != os.geteuid():
+        raise ConfigError(
+            f"state directory {shown} belongs to {_who(st.st_uid)}, not to you "
+            f"({_who(os.geteuid())}); use your own STATE_dir"
+        )
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        with contextlib.suppress(OSError):
+            os.chmod(state_dir, 0o700)
+        st = os.stat(state_dir)
+        if st.st_mode & GROUP_OTHER_WRITE:
+            raise ConfigError(
+                f"state directory {shown} is writable by other users "
+                f"(mode {stat.S_IMODE(st.st_mode):04o}): run `chmod 700 {shlex.quote(shown)}`"
+            )
+        if stat.S_IMODE(st.st_mode) != 0o700:
+            _say(
+                f"warning: state directory {shown} has mode {stat.S_IMODE(st.st_mode):04o}; "
+                f"run `chmod 700 {shlex.quote(shown)}`"
+            )
+    return state_dir
+
+
+class StateLock:
+    """An exclusive flock on `<state dir>/ant.lock`: one server per state directory.
+
+    Held for the life of the process; the kernel drops it when the process dies, even on SIGKILL,
+    so a stale lock file never blocks a restart. The descriptor is close-on-exec: tasks never
+    inherit it. The file records the holder's pid and, once it listens, its URL.
+    """
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self.fd: int | None = fd
+
+    @classmethod
+    def acquire(cls, state_dir: Path) -> StateLock:
+        path = state_dir / LOCK_FILE
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags, 0o600)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot open lock file {_shown(path)}: {exc.strerror or exc}"
+            ) from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+                raise ConfigError(
+                    f"lock file {_shown(path)} belongs to {_who(st.st_uid)} or is not a file; "
+                    "remove it, or use your own STATE_dir"
+                )
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ConfigError(
+                    f"another ANT server ({_holder(fd)}) is using state directory "
+                    f"{_shown(state_dir)}; stop it first or use another STATE_dir"
+                ) from None
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot lock {_shown(path)}: {exc.strerror or exc}; use a STATE_dir on a "
+                    "local file system"
+                ) from None
+            os.fchmod(fd, 0o600)
+        except BaseException:
+            os.close(fd)
+            raise
+        lock = cls(path, fd)
+        lock.record(None)
+        return lock
+
+    def record(self, url: str | None) -> None:
+        """Write who holds the lock, in place (a reader that sees it half-written retries)."""
+        if self.fd is None:
+            return
+        data = json.dumps(
+            {"pid": os.getpid(), "url": url, "version": __version__, "since": time.time()}
+        ).encode()
+        os.pwrite(self.fd, data, 0)
+        os.ftruncate(self.fd, len(data))
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # drops the flock; the file stays (removing it would race)
+            self.fd = None
+
+
+def _holder(fd: int) -> str:
+    """'pid 1234, https://127.0.0.1:6060' from a lock file another server holds."""
+    info: dict[str, object] = {}
+    for _ in range(25):  # the holder may be rewriting it this very moment
+        try:
+            raw = os.pread(fd, 4096, 0)
+            loaded = json.loads(raw)
+            if isinstance(loaded, dict):
+                info = loaded
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    pid = info.get("pid")
+    url = info.get("url")
+    who = f"pid {pid}" if isinstance(pid, int) else "pid unknown"
+    return f"{who}, {url}" if isinstance(url, str) else f"{who}, still starting"
+
+
+def _stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout is not None and sys.stdout.isatty()
+    except (ValueError, OSError):
+        return False
 
 
 def _display_host(host: str) -> str:
@@ -117,11 +288,21 @@ def _display_host(host: str) -> str:
 
 
 async def _serve(settings: Settings, opts: ServeOptions) -> None:
-    state_dir = settings.state_dir
-    state_dir.mkdir(parents=True, exist_ok=True)
+    # The lock comes first: a second server must not touch the token, the TLS files, the
+    # database or the connection file of the one that is running.
+    state_dir = prepare_state_dir(settings.state_dir)
+    lock = StateLock.acquire(state_dir)
+    try:
+        await _serve_locked(settings, opts, state_dir, lock)
+    finally:
+        lock.release()
+
+
+async def _serve_locked(
+    settings: Settings, opts: ServeOptions, state_dir: Path, lock: StateLock
+) -> None:
     host = opts.host or settings.SERVER_host
     port = settings.frontend_port if opts.port is None else opts.port
-    backend = choose_gpu_backend(opts, state_dir)
     token = load_or_create_token(state_dir)
     cert: Path | None = None
     key: Path | None = None
@@ -132,6 +313,7 @@ async def _serve(settings: Settings, opts: ServeOptions) -> None:
             cert, key = opts.certfile, opts.keyfile
         else:
             cert, key = ensure_self_signed(state_dir / "tls")
+    backend = choose_gpu_backend(opts, state_dir)
     store = Store(state_dir / "ant.db")
     engine = Engine(settings, store, LocalExecutor(), backend)
     scheme = "https" if opts.tls else "http"
@@ -160,15 +342,20 @@ async def _serve(settings: Settings, opts: ServeOptions) -> None:
                 return
             await asyncio.sleep(0.02)
         local_url = f"{scheme}://127.0.0.1:{port}" if host in ("0.0.0.0", "::") else url
+        lock.record(local_url)
         write_connection_file(state_dir, local_url, token, cert)
         summary = ", ".join(f"{v} {k}" for k, v in engine.recovery_summary.items() if v)
         gpus = len(engine.gpus)
         _say(f"ANT {__version__} serving {gpus} GPU(s) on {url} (state in {state_dir})")
         if summary:
             _say(f"recovered from the last run: {summary}")
-        print(f"    Open in a browser: {url}/?token={token}", flush=True)
-        if local_url != url:
-            print(f"                   or {local_url}/?token={token}", flush=True)
+        if _stdout_is_terminal():
+            print(f"    Open in a browser: {url}/?token={token}", flush=True)
+            if local_url != url:
+                print(f"                   or {local_url}/?token={token}", flush=True)
+        else:
+            # A log file or a pipe is no place for the token: say how to get the URL instead.
+            _say("web UI login URL: run `ant login-url` (the token is only printed to a terminal)")
 
     announcer = asyncio.create_task(announce())
     try:

@@ -7,6 +7,7 @@ import hashlib
 import ipaddress
 import os
 import socket
+import stat
 from pathlib import Path
 
 from cryptography import x509
@@ -14,14 +15,22 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ant_scheduler.core.errors import ConfigError
+
 
 def ensure_self_signed(directory: Path) -> tuple[Path, Path]:
-    """Return (certfile, keyfile) in `directory`, creating them if missing."""
+    """Return (certfile, keyfile) in `directory`, creating them if missing.
+
+    The directory is 0700 and the key 0600 (an existing key of ours is tightened to 0600); a key
+    that is a symlink or belongs to someone else is refused (ConfigError).
+    """
     cert_path = directory / "cert.pem"
     key_path = directory / "key.pem"
-    if cert_path.is_file() and key_path.is_file():
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _tighten(directory, 0o700)
+    if _private_file_exists(key_path) and cert_path.is_file():
+        _tighten(key_path, 0o600)
         return cert_path, key_path
-    directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     hostname = socket.gethostname()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"ANT on {hostname}")])
@@ -49,11 +58,57 @@ def ensure_self_signed(directory: Path) -> tuple[Path, Path]:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key_bytes)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_new(key_path, key_bytes, 0o600)
+    _write_new(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return cert_path, key_path
+
+
+def _private_file_exists(path: Path) -> bool:
+    """Whether `path` is there; refuses a symlink or a file of another user."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    shown = os.path.abspath(path)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+        raise ConfigError(
+            f"TLS key {shown} is a symbolic link or not a regular file; remove it (a new "
+            "certificate is made on start) or pass --certfile/--keyfile"
+        )
+    if st.st_uid != os.geteuid():
+        raise ConfigError(
+            f"TLS key {shown} belongs to uid {st.st_uid}, not to you (uid {os.geteuid()}); "
+            "use your own STATE_dir"
+        )
+    return True
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """chmod `path` to `mode` if it is ours and looser (never follows a symlink)."""
+    st = os.lstat(path)
+    if (
+        st.st_uid == os.geteuid()
+        and not stat.S_ISLNK(st.st_mode)
+        and stat.S_IMODE(st.st_mode) != mode
+    ):
+        os.chmod(path, mode)
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Atomically replace `path` by a new file of `mode` (exclusive create, no symlink follow)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    if os.path.lexists(tmp):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), mode)
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.lexists(tmp):
+            tmp.unlink()
+        raise
 
 
 def fingerprint(cert_path: Path) -> str:

@@ -90,7 +90,8 @@ def test_token_file_created_with_mode_0600(server_factory: type[AntServer]) -> N
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     token = token_file.read_text().strip()
     assert len(token) >= 32
-    wait_for(lambda: f"?token={token}" in server.output())  # the banner follows start-up
+    wait_for(lambda: "ant login-url" in server.output())  # the banner follows start-up
+    assert token not in server.output()  # stdout is a file here, not a terminal
     r = httpx.get(server.url + "/api/v1/tasks", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
     conn = server.log_dir / "connection.json"

@@ -1,9 +1,14 @@
-"""Starting the server: run.py, GPU selection, certificates, stdout mirroring, live terminal."""
+"""Starting the server: run.py, GPU selection, certificates, login URL, stdout mirroring, live
+terminal."""
 
 from __future__ import annotations
 
+import os
+import pty
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -115,3 +120,36 @@ def test_garbage_bodies_get_clean_4xx(server: AntServer) -> None:
             r = c.get(f"/api/v1/tasks/{weird}/log")
             assert r.status_code == 404, (weird, r.status_code)
         assert c.get("/api/v1/tasks").json()["total"] == 0
+
+
+def test_login_url_is_printed_only_to_a_terminal(server_factory: type[AntServer]) -> None:
+    # Not a terminal (a log file here): no token anywhere, and a pointer to `ant login-url`.
+    server = server_factory(token=None).start()
+    token = (server.log_dir / "token").read_text().strip()
+    wait_for(lambda: "ant login-url" in server.output())
+    assert token not in server.output() and "?token=" not in server.output()
+    server.stop()
+
+    # A terminal: the login URL, which really logs a browser in.
+    master, slave = pty.openpty()
+    env = {**os.environ, "XDG_CONFIG_HOME": str(server.workdir / ".config")}
+    env.pop("ANT_TOKEN", None)
+    proc = subprocess.Popen(
+        server.args, cwd=server.workdir, env=env, stdout=slave, stderr=subprocess.DEVNULL
+    )
+    os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 30
+        while b"\n" not in seen.partition(b"Open in a browser: ")[2]:
+            assert time.monotonic() < deadline, seen
+            if select.select([master], [], [], 0.5)[0]:
+                seen += os.read(master, 4096)
+        line = seen.partition(b"Open in a browser: ")[2].split(b"\r\n")[0].decode()
+        assert line == f"{server.url}/?token={token}"
+        r = httpx.get(line, follow_redirects=False)
+        assert r.status_code == 303 and "ant_session=" in r.headers["set-cookie"]
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        os.close(master)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -284,7 +285,54 @@ def test_in_process_with_click_runner(server: AntServer) -> None:
         "gpus",
         "recover",
         "health",
+        "login-url",
         "serve",
     ):
         r = runner.invoke(cli, [command, "--help"])
         assert r.exit_code == 0 and "Usage:" in r.output, command
+
+
+def test_login_url_from_the_connection_file(
+    server_factory: type[AntServer], tmp_path: Path
+) -> None:
+    server = server_factory().start()
+    env = {k: v for k, v in os.environ.items() if k not in ("ANT_URL", "ANT_TOKEN")}
+    env["XDG_CONFIG_HOME"] = str(server.workdir / ".config")  # the copy `ant serve` writes there
+    empty = tmp_path / "empty"
+    empty.mkdir()
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run(
+            [ANT, *args],
+            cwd=empty,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "Traceback" not in r.stderr, r.stderr
+        return r
+
+    wait_for(lambda: (server.workdir / ".config" / "ant" / "connection.json").exists())
+    r = run("login-url")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"{server.url}/?token={server.token}\n"
+    login = httpx.get(r.stdout.strip(), follow_redirects=False)
+    assert login.status_code == 303 and "ant_session=" in login.headers["set-cookie"]
+    data = json.loads(run("login-url", "--json", "--check").stdout)
+    assert data["login_url"] == r.stdout.strip() and data["url"] == server.url
+    assert data["source"].endswith("connection.json")
+
+    # The server is not contacted (it is stopped now) unless --check asks for it.
+    server.stop()
+    assert run("login-url").stdout == r.stdout
+    r = run("login-url", "--check")
+    assert r.returncode == 3 and r.stderr.startswith("ant: error: cannot reach ANT")
+    # No connection file, no URL: the "unreachable / not configured" code, one line.
+    r = run("login-url", XDG_CONFIG_HOME=str(tmp_path / "nothing"))
+    assert r.returncode == 3 and r.stderr.count("\n") == 1 and "ANT_URL" in r.stderr
+    # A URL without a token known for it: unauthorized.
+    r = run("login-url", XDG_CONFIG_HOME=str(tmp_path / "nothing"), ANT_URL=server.url)
+    assert r.returncode == 4 and "ANT_TOKEN" in r.stderr and r.stdout == ""
+    r = run("login-url", ANT_URL="http://127.0.0.1:1", ANT_TOKEN="a b&c")
+    assert r.stdout == "http://127.0.0.1:1/?token=a%20b%26c\n"

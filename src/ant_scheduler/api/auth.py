@@ -31,22 +31,74 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def load_or_create_token(state_dir: Path) -> str:
-    """ANT_TOKEN if set; else the token file in the state dir, created (mode 0600) on first use."""
+    """ANT_TOKEN if set; else the token file in the state dir, created (mode 0600) on first use.
+
+    An existing token file must be a regular file (not a symlink) of ours that no one else can
+    read or write: anything else is refused with how to fix it (ConfigError), since someone who
+    can write it chooses the token and someone who can read it has it.
+    """
     from_env = os.environ.get("ANT_TOKEN")
     if from_env:
         return from_env
     path = state_dir / "token"
-    if path.is_file():
-        token = path.read_text().strip()
-        if token:
-            return token
-    state_dir.mkdir(parents=True, exist_ok=True)
+    token = _read_token_file(path)
+    if token:
+        return token
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # Exclusive create (or rewrite of the empty file checked above), never through a symlink.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    flags |= os.O_TRUNC if os.path.lexists(path) else os.O_EXCL
+    fd = os.open(path, flags, 0o600)
     with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)
         f.write(token + "\n")
-    os.chmod(path, 0o600)
     return token
+
+
+def _read_token_file(path: Path) -> str | None:
+    """The token in `path`, None when the file is missing or empty; ConfigError if it is unsafe."""
+    import shlex
+    import stat
+
+    from ant_scheduler.core.errors import ConfigError
+
+    shown = os.path.abspath(path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read token file {shown}: {exc.strerror or exc}") from None
+    fix = f"delete it (`rm {shlex.quote(shown)}`; a new token is made on start) or set ANT_TOKEN"
+    if stat.S_ISLNK(st.st_mode):
+        raise ConfigError(f"token file {shown} is a symbolic link; {fix}")
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"token file {shown} is not a regular file; {fix}")
+    if st.st_uid != os.geteuid():
+        raise ConfigError(
+            f"token file {shown} belongs to uid {st.st_uid}, not to you (uid {os.geteuid()}); "
+            "use your own STATE_dir"
+        )
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        raise ConfigError(
+            f"token file {shown} can be read or written by other users (mode {mode:04o}); "
+            f"run `chmod 600 {shlex.quote(shown)}`, or {fix} if others may have seen it"
+        )
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ConfigError(f"cannot read token file {shown}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as f:
+        opened = os.fstat(f.fileno())
+        if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
+            raise ConfigError(f"token file {shown} changed while being read; start again")
+        raw = f.read(4096)
+    try:
+        return raw.decode("utf-8").strip() or None
+    except UnicodeDecodeError:
+        raise ConfigError(f"token file {shown} is not text; {fix}") from None
 
 
 def cookie_value(token: str) -> str:

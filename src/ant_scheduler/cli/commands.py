@@ -6,12 +6,14 @@ import sys
 import time
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 import click
 
 from ant_scheduler.cli.main import (
     EXIT_REJECTED,
     EXIT_TASK_FAILED,
+    EXIT_UNAUTHORIZED,
     cli,
     client_from,
     emit_json,
@@ -502,3 +504,39 @@ def health(ctx: click.Context, as_json: bool) -> None:
             f"ok: ANT {data['version']} at {data['url']}, {data['gpus']} GPU(s) "
             f"({data['gpu_backend']}), up {age(info.started_at, time.time())}"
         )
+
+
+@cli.command("login-url")
+@click.option(
+    "--check", is_flag=True, help="Also check that the server answers and takes the token."
+)
+@json_option
+@click.pass_context
+@handle_errors
+def login_url(ctx: click.Context, check: bool, as_json: bool) -> None:
+    """Print the web UI's login URL, <url>/?token=<token>. It holds the token: keep it private.
+
+    Read from the connection file `ant serve` writes (or --url/--token, ANT_URL/ANT_TOKEN), found
+    as for every other command; the server is not contacted unless --check is given.
+
+    \b
+    Examples:
+      ant login-url
+      xdg-open "$(ant login-url)"
+      ant login-url --check --json
+    """
+    from ant_scheduler.client import find_connection
+
+    obj = ctx.find_root().obj or {}
+    conn = find_connection(obj.get("url"), obj.get("token"))
+    if not conn.token:
+        fail(f"no token for {conn.url}: pass --token or set ANT_TOKEN", EXIT_UNAUTHORIZED)
+    base = conn.url.rstrip("/")
+    url = f"{base}/?token={quote(conn.token, safe='')}"
+    if check:
+        with client_from(ctx) as client:
+            client.server_info()  # needs the token: 3 when unreachable, 4 when refused
+    if as_json:
+        emit_json({"login_url": url, "url": base, "source": conn.source})
+    else:
+        click.echo(url)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import re
+import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -23,6 +27,8 @@ EXIT_NOT_FOUND = 5
 EXIT_CONFLICT = 6
 EXIT_REJECTED = 7
 EXIT_OTHER = 8
+EXIT_INTERNAL = 9  # an unexpected error in ant itself, or an answer it cannot read
+EXIT_INTERRUPTED = 130
 
 _EXIT_BY_CODE = {
     "connection_failed": EXIT_UNREACHABLE,
@@ -40,9 +46,39 @@ _EXIT_BY_CODE = {
 }
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\x1b": "\\e"}
+
+
+def printable(text: str, *, newlines: bool = False) -> str:
+    """`text` with control characters made visible (\\e, \\x07, ...): nothing the server or a
+    task sends can move the cursor, recolour or retitle the user's terminal. Tabs stay, and
+    newlines too when `newlines` is set."""
+
+    def show(m: re.Match[str]) -> str:
+        char = m.group()
+        if newlines and char == "\n":
+            return char
+        return _NAMED.get(char, f"\\x{ord(char):02x}")
+
+    return _CONTROL.sub(show, text)
+
+
 def fail(message: str, code: int) -> NoReturn:
-    click.echo(f"ant: error: {message}", err=True)
+    click.echo(f"ant: error: {printable(message)}", err=True)
     raise SystemExit(code)
+
+
+def internal_error(exc: BaseException) -> NoReturn:
+    """An exception nobody expected: one line and EXIT_INTERNAL (ANT_DEBUG=1 adds the traceback)."""
+    if os.environ.get("ANT_DEBUG"):
+        traceback.print_exception(exc, file=sys.stderr)
+    lines = str(exc).strip().splitlines()
+    detail = lines[0] if lines else ""
+    if len(detail) > 300:
+        detail = detail[:297] + "..."
+    what = type(exc).__name__ + (f": {detail}" if detail else "")
+    fail(f"unexpected error ({what}); ANT_DEBUG=1 shows the traceback", EXIT_INTERNAL)
 
 
 def handle_errors(func: F) -> F:
@@ -57,11 +93,45 @@ def handle_errors(func: F) -> F:
         except ClientError as exc:
             fail(exc.message, _EXIT_BY_CODE.get(exc.code, EXIT_OTHER))
         except KeyboardInterrupt:
-            raise SystemExit(130) from None
+            raise SystemExit(EXIT_INTERRUPTED) from None
         except BrokenPipeError:
+            _quiet_stdout()
             raise SystemExit(0) from None
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            internal_error(exc)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _quiet_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the interpreter's final flush stays silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+class AntGroup(click.Group):
+    """The root group: whatever a command raises that is not a usage error or an exit becomes one
+    line and a distinct exit code (never a traceback); Ctrl+C is 130 everywhere."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("", err=True)
+            raise SystemExit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            _quiet_stdout()
+            raise SystemExit(0) from None
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            internal_error(exc)
 
 
 def client_from(ctx: click.Context) -> Any:
@@ -83,7 +153,9 @@ def _dump(model: Any) -> Any:
     return model.model_dump(mode="json")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=AntGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(__version__, prog_name="ant")
 @click.option("--url", envvar="ANT_URL", help="Server URL (env ANT_URL; default: connection file).")
 @click.option("--token", envvar="ANT_TOKEN", help="API token (env ANT_TOKEN).")
@@ -160,6 +232,11 @@ def serve(
 
 
 def main() -> None:
-    from ant_scheduler.cli import commands  # noqa: F401  (registers the client commands)
+    try:
+        from ant_scheduler.cli import commands  # noqa: F401  (registers the client commands)
 
-    cli()
+        cli()
+    except KeyboardInterrupt:
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    except Exception as exc:  # before a command runs (imports, argument parsing)
+        internal_error(exc)

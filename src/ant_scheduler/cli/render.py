@@ -1,4 +1,8 @@
-"""Rich tables for the CLI. Colour only on a terminal and never when NO_COLOR is set."""
+"""Rich tables for the CLI. Colour only on a terminal and never when NO_COLOR is set.
+
+Every cell is a `Text`, never a markup string: ids, commands, env values, reasons and GPU names
+come from users and processes, and `[bold]` or `[/x]` in them is shown as typed, not parsed.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from ant_scheduler.cli.main import printable
 
 STATE_STYLE = {
     "queued": "yellow",
@@ -26,6 +33,15 @@ def console() -> Console:
     return Console(
         no_color=plain, highlight=False, soft_wrap=False, width=None if not plain else 200
     )
+
+
+def text(value: object, style: str = "", *, newlines: bool = False) -> Text:
+    """User text as a rich cell: shown whole, no markup, control characters made visible."""
+    return Text(printable(str(value), newlines=newlines), style=style)
+
+
+def state_cell(state: str) -> Text:
+    return text(state, STATE_STYLE.get(state, ""))
 
 
 def age(since: float | None, now: float) -> str:
@@ -61,39 +77,42 @@ def _time(task: Any, now: float) -> str:
 def task_table(tasks: Sequence[Any], now: float) -> Table:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("ID", "STATE", "GPUS", "TIME", "INFO", "COMMAND"):
-        table.add_column(column, overflow="fold" if column == "COMMAND" else "ellipsis")
+        fixed = column in ("STATE", "GPUS", "TIME")
+        table.add_column(column, no_wrap=fixed, overflow="ellipsis" if fixed else "fold")
     for task in tasks:
         gpus = ",".join(map(str, task.gpu_ids)) if task.gpu_ids else f"({task.n_gpus})"
-        command = task.submitted if len(task.submitted) <= 60 else task.submitted[:57] + "..."
+        command = task.submitted.replace("\n", " ")
+        command = command if len(command) <= 60 else command[:57] + "..."
         table.add_row(
-            task.task_id,
-            f"[{STATE_STYLE.get(task.state, '')}]{task.state}[/]",
-            gpus,
-            _time(task, now),
-            _info(task),
-            command.replace("\n", " "),
+            text(task.task_id),
+            state_cell(task.state),
+            text(gpus),
+            text(_time(task, now)),
+            text(_info(task)),
+            text(command),
         )
     return table
 
 
 def task_detail(task: Any, now: float) -> Table:
     table = Table(box=None, show_header=False, pad_edge=False)
-    table.add_column(style="bold")
+    table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
-    rows = [
-        ("id", task.task_id),
-        ("state", f"[{STATE_STYLE.get(task.state, '')}]{task.state}[/]"),
-        ("command", task.command),
-        ("submitted", task.submitted),
-        ("gpus", f"{task.n_gpus} requested; assigned {task.gpu_ids or '-'}"),
-        ("env", " ".join(f"{k}={v}" for k, v in task.env.items()) or "-"),
-        ("priority", str(task.priority)),
-        ("queue", _info(task) if task.state == "queued" else "-"),
-        ("created", age(task.created_at, now) + " ago"),
-        ("ran for", _time(task, now) if task.started_at else "-"),
-        ("exit code", "-" if task.exit_code is None else str(task.exit_code)),
-        ("reason", task.reason or "-"),
-        ("log", task.log_path or "-"),
+    env = " ".join(f"{k}={v}" for k, v in task.env.items()) or "-"
+    rows: list[tuple[str, Text]] = [
+        ("id", text(task.task_id)),
+        ("state", state_cell(task.state)),
+        ("command", text(task.command, newlines=True)),
+        ("submitted", text(task.submitted, newlines=True)),
+        ("gpus", text(f"{task.n_gpus} requested; assigned {task.gpu_ids or '-'}")),
+        ("env", text(env)),
+        ("priority", text(task.priority)),
+        ("queue", text(_info(task) if task.state == "queued" else "-")),
+        ("created", text(age(task.created_at, now) + " ago")),
+        ("ran for", text(_time(task, now) if task.started_at else "-")),
+        ("exit code", text("-" if task.exit_code is None else task.exit_code)),
+        ("reason", text(task.reason or "-")),
+        ("log", text(task.log_path or "-")),
     ]
     for key, value in rows:
         table.add_row(key, value)
@@ -103,15 +122,18 @@ def task_detail(task: Any, now: float) -> Table:
 def gpu_table(gpus: Sequence[Any]) -> Table:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("GPU", "NAME", "STATE", "TASKS", "UTIL", "MEMORY"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for gpu in gpus:
-        state = gpu.state if not gpu.external else f"{gpu.state} ({gpu.external})"
+        state = gpu.state
+        detail = gpu.external or (gpu.error if gpu.state == "unavailable" else None)
+        if detail:
+            state = f"{state} ({detail})"
         table.add_row(
-            str(gpu.index),
-            gpu.name,
-            state,
-            ",".join(gpu.task_ids) or "-",
-            f"{gpu.util * 100:.0f}%",
-            f"{gpu.mem_used / 2**30:.1f}/{gpu.mem_total / 2**30:.1f} GiB",
+            text(gpu.index),
+            text(gpu.name),
+            text(state),
+            text(",".join(gpu.task_ids) or "-"),
+            text(f"{gpu.util * 100:.0f}%"),
+            text(f"{gpu.mem_used / 2**30:.1f}/{gpu.mem_total / 2**30:.1f} GiB"),
         )
     return table
