@@ -132,14 +132,18 @@ def bench_submit_with_big_queue(work: Path, queued: int, samples: int) -> dict[s
                         f"ant_task_id=q{i} ant_n_gpus={1 + i % 4} true"
                         for i in range(start, min(queued, start + 50_000))
                     )
-                    r = c.post("/api/v1/tasks", json={"command": text, "mode": "multi"}, timeout=900)
+                    r = c.post(
+                        "/api/v1/tasks", json={"command": text, "mode": "multi"}, timeout=900
+                    )
                     assert r.status_code == 201, r.text[:200]
                 accepted = time.time() - t0
             stall = max(probe.times) if probe.times else float("nan")
             latencies = []
             for i in range(samples):
                 t0 = time.perf_counter()
-                r = c.post("/api/v1/tasks", json={"command": "true", "task_id": f"s{i}", "n_gpus": 1})
+                r = c.post(
+                    "/api/v1/tasks", json={"command": "true", "task_id": f"s{i}", "n_gpus": 1}
+                )
                 latencies.append(time.perf_counter() - t0)
                 assert r.status_code == 201
             t0 = time.perf_counter()
@@ -202,19 +206,30 @@ def main() -> None:
     (RESULTS / "big_queues.json").write_text(json.dumps(results, indent=2))
     d, q, e = results["drain_memory"], results["big_queue"], results["big_env"]
     rows = [
-        (f"{d['tasks']:,} queued 1-GPU tasks draining on 4 fake GPUs: peak server RSS",
-         f"{d['rss_peak_mib']:.0f} MiB (before: {d['rss_before_mib']:.0f} MiB)"),
-        ("… accepted in / drained at", f"{d['seconds_to_accept']:.1f} s / "
-         f"{d['drain_tasks_per_s']:.0f} tasks/s"),
-        (f"submit p50 / p99 with {q['queued']:,} queued",
-         f"{q['submit_p50_ms']:.1f} / {q['submit_p99_ms']:.1f} ms"),
-        (f"longest health answer while {q['queued']:,} lines are submitted",
-         f"{q['health_max_during_submit_ms']:.0f} ms (p50 {q['health_p50_during_submit_ms']:.1f})"),
+        (
+            f"{d['tasks']:,} queued 1-GPU tasks draining on 4 fake GPUs: peak server RSS",
+            f"{d['rss_peak_mib']:.0f} MiB (before: {d['rss_before_mib']:.0f} MiB)",
+        ),
+        (
+            "… accepted in / drained at",
+            f"{d['seconds_to_accept']:.1f} s / {d['drain_tasks_per_s']:.0f} tasks/s",
+        ),
+        (
+            f"submit p50 / p99 with {q['queued']:,} queued",
+            f"{q['submit_p50_ms']:.1f} / {q['submit_p99_ms']:.1f} ms",
+        ),
+        (
+            f"longest health answer while {q['queued']:,} lines are submitted",
+            f"{q['health_max_during_submit_ms']:.0f} ms (p50 {q['health_p50_during_submit_ms']:.1f})",
+        ),
         ("… accepted in", f"{q['seconds_to_accept']:.1f} s"),
         (f"queued page of 50 at {q['queued']:,} queued", f"{q['queued_page_ms']:.1f} ms"),
         (f"server RSS at {q['queued']:,} queued", f"{q['rss_mib']:.0f} MiB"),
-        ("150 lines × 2 MB env", f"HTTP {e['status']} in {e['answer_ms']:.0f} ms, RSS "
-         f"+{e['rss_growth_mib']:.0f} MiB, database {e['db_mib']:.1f} MiB"),
+        (
+            "150 lines × 2 MB env",
+            f"HTTP {e['status']} in {e['answer_ms']:.0f} ms, RSS "
+            f"+{e['rss_growth_mib']:.0f} MiB, database {e['db_mib']:.1f} MiB",
+        ),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:

@@ -6,6 +6,7 @@ nothing, and no GPU has live processes of two tasks.
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 import subprocess
@@ -142,11 +143,11 @@ def test_a_locked_database_never_puts_two_tasks_on_one_gpu(
 
 @pytest.fixture
 def tiny_state_dir(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs as the state directory (needs root, as CI and this machine have)."""
+    """An 8 MiB tmpfs as the state directory (needs root, as CI and this machine have)."""
     target = tmp_path / "state"
     target.mkdir(mode=0o700)
     r = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(target)],
+        ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(target)],
         capture_output=True,
     )
     if r.returncode != 0:
@@ -159,13 +160,14 @@ def tiny_state_dir(tmp_path: Path) -> Iterator[Path]:
 def fill(directory: Path) -> Path:
     """Fill the file system until nothing more fits."""
     filler = directory / "filler"
-    with open(filler, "wb") as f:
-        try:
-            while True:
-                f.write(b"x" * 4096)
-                f.flush()
-        except OSError:
-            pass
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"x" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
     return filler
 
 
