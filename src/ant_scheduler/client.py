@@ -74,14 +74,20 @@ def find_connection(
             continue
         try:
             info = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError):
             continue
+        if not isinstance(info, dict) or not isinstance(info.get("url"), str):
+            raise ConnectionFailed(
+                f"{path} is not an ANT connection file (no server URL in it); delete it or "
+                "pass --url"
+            )
         if url is not None and url.rstrip("/") != str(info.get("url", "")).rstrip("/"):
             continue  # a file for another server: do not mix its token or certificate in
+        saved_token, cert = info.get("token"), info.get("cert_path")
         return Connection(
             url=url or info["url"],
-            token=token or info.get("token"),
-            cert_path=info.get("cert_path"),
+            token=token or (saved_token if isinstance(saved_token, str) else None),
+            cert_path=cert if isinstance(cert, str) else None,
             source=str(path),
         )
     if url is None:
@@ -143,7 +149,15 @@ class Client:
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._request(method, path, **kwargs).json()
+        response = self._request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise ClientError(
+                "bad_response",
+                f"{self.url} answered {path} with something other than JSON; is it an ANT server?",
+                response.status_code,
+            ) from None
 
     def _stream(
         self, path: str, params: dict[str, Any], headers: dict[str, str]
@@ -256,6 +270,11 @@ class Client:
 
     def forget(self, task_id: str) -> None:
         self._request("DELETE", f"/api/v1/recovery/{_q(task_id)}")
+
+    def doctor(self) -> dict[str, Any]:
+        """The server's self-check: store vs memory vs live processes."""
+        data: dict[str, Any] = self._json("GET", "/api/v1/doctor")
+        return data
 
     def events(self, last_event_id: str | None = None) -> Iterator[SseEvent]:
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}

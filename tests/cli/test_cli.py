@@ -336,3 +336,21 @@ def test_login_url_from_the_connection_file(
     assert r.returncode == 4 and "ANT_TOKEN" in r.stderr and r.stdout == ""
     r = run("login-url", ANT_URL="http://127.0.0.1:1", ANT_TOKEN="a b&c")
     assert r.stdout == "http://127.0.0.1:1/?token=a%20b%26c\n"
+
+
+def test_doctor_and_an_unavailable_store(ant: Ant) -> None:
+    report = ant.json("doctor")
+    assert report["ok"] is True and report["problems"] == []
+    assert "ok: store, memory and" in ant("doctor").stdout
+    import sqlite3
+
+    db = sqlite3.connect(ant.server.state_dir / "ant.db", isolation_level=None, timeout=30)
+    db.execute("BEGIN IMMEDIATE")  # another process holds the database
+    try:
+        r = ant("submit", "--", "true", ok=False)
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    assert r.returncode == 10, r.stderr
+    assert r.stderr.startswith("ant: error: the database is locked by another process")
+    assert ant.json("ls")["total"] == 0

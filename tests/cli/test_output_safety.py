@@ -146,7 +146,7 @@ def run_ant(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[st
 def test_a_server_answering_garbage_gives_one_line(garbage_url: str, tmp_path: Path) -> None:
     env = {"ANT_URL": garbage_url, "ANT_TOKEN": "t"}
     err = one_error_line(run_ant("ls", cwd=tmp_path, **env), EXIT_INTERNAL)
-    assert "unexpected error (JSONDecodeError" in err
+    assert "something other than JSON; is it an ANT server?" in err
     err = one_error_line(run_ant("show", "x", cwd=tmp_path, **env), EXIT_INTERNAL)
     assert "ValidationError" in err
     err = one_error_line(run_ant("health", cwd=tmp_path, **env), EXIT_INTERNAL)
@@ -155,7 +155,7 @@ def test_a_server_answering_garbage_gives_one_line(garbage_url: str, tmp_path: P
     err = one_error_line(run_ant("recover", cwd=tmp_path, **env), 8)
     assert err == "ant: error: [/x] \\e[31mred\n"
     # ANT_DEBUG=1 is the way to the traceback, for bug reports.
-    r = run_ant("ls", cwd=tmp_path, ANT_DEBUG="1", **env)
+    r = run_ant("show", "x", cwd=tmp_path, ANT_DEBUG="1", **env)
     assert r.returncode == EXIT_INTERNAL and "Traceback" in r.stderr
 
     # The same in-process (click's runner): an exit code, not an exception.

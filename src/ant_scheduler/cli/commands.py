@@ -20,6 +20,7 @@ from ant_scheduler.cli.main import (
     fail,
     handle_errors,
     json_option,
+    printable,
 )
 from ant_scheduler.cli.render import age, console, gpu_table, task_detail, task_table
 
@@ -540,3 +541,33 @@ def login_url(ctx: click.Context, check: bool, as_json: bool) -> None:
         emit_json({"login_url": url, "url": base, "source": conn.source})
     else:
         click.echo(url)
+
+
+@cli.command()
+@json_option
+@click.pass_context
+@handle_errors
+def doctor(ctx: click.Context, as_json: bool) -> None:
+    """Check that the server's database, its memory and the live task processes agree.
+
+    Exits 1 when a difference is found (each one is printed).
+
+    \b
+    Example:
+      ant doctor && echo consistent
+    """
+    with client_from(ctx) as client:
+        report = client.doctor()
+    if as_json:
+        emit_json(report)
+    else:
+        checked = report.get("checked", {})
+        if report.get("ok"):
+            click.echo(
+                f"ok: store, memory and {checked.get('processes', 0)} live process(es) agree "
+                f"({checked.get('running', 0)} running, {checked.get('queued', 0)} queued)"
+            )
+        for problem in report.get("problems", []):
+            click.echo(f"problem: {printable(str(problem))}")
+    if not report.get("ok"):
+        raise SystemExit(EXIT_TASK_FAILED)

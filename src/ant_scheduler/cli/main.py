@@ -28,6 +28,7 @@ EXIT_CONFLICT = 6
 EXIT_REJECTED = 7
 EXIT_OTHER = 8
 EXIT_INTERNAL = 9  # an unexpected error in ant itself, or an answer it cannot read
+EXIT_UNAVAILABLE = 10  # the server cannot record changes right now (503); nothing was done
 EXIT_INTERRUPTED = 130
 
 _EXIT_BY_CODE = {
@@ -43,6 +44,8 @@ _EXIT_BY_CODE = {
     "invalid_request": EXIT_REJECTED,
     "payload_too_large": EXIT_REJECTED,
     "bad_request": EXIT_REJECTED,
+    "store_unavailable": EXIT_UNAVAILABLE,
+    "bad_response": EXIT_INTERNAL,
 }
 
 
