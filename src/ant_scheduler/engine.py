@@ -44,7 +44,7 @@ from ant_scheduler.core.parsing import (
     iter_submission,
     process_env,
 )
-from ant_scheduler.core.queue import TaskQueue
+from ant_scheduler.core.queue import QueueBatch, TaskQueue
 from ant_scheduler.core.task import Task, TaskSpec, TaskState
 from ant_scheduler.core.terminal import parse_progress, render_terminal
 from ant_scheduler.events import EventBus
@@ -61,9 +61,12 @@ from ant_scheduler.store import Store
 
 T = TypeVar("T")
 TERMINAL_TAIL_BYTES = 64 * 1024
-# Lines of a multi submission parsed, and rows written, between two yields to the event loop
-# (about 40 ms of work each), so a 100,000-line submission never stalls other requests.
+# A submission of more tasks than this is written in chunks (see _add_in_chunks). Lines parsed
+# and rows written between two yields to the event loop are sized to about 20-40 ms of work, so
+# a 100,000-line submission never stalls other requests for long.
 SUBMIT_CHUNK = 2000
+PARSE_CHUNK = 500
+WRITE_CHUNK = 1000
 # Up to this many new tasks get an event each; a bigger submission gets one `queue` event.
 EVENTS_PER_SUBMIT = 1000
 RETRY_FIRST_DELAY = 0.02
@@ -575,7 +578,7 @@ class Engine:
                     "task(s)); share large values through a file, or submit in parts "
                     "(limit: SERVER_max_expanded_bytes)"
                 )
-            if len(specs) % SUBMIT_CHUNK == 0:
+            if len(specs) % PARSE_CHUNK == 0:
                 await asyncio.sleep(0)
         return specs
 
@@ -598,9 +601,16 @@ class Engine:
         self._enqueue_new(tasks)
         return tasks
 
-    def _enqueue_new(self, tasks: list[Task]) -> None:
-        for task in tasks:
-            self._enqueue(task)
+    def _enqueue_new(self, tasks: list[Task], batch: QueueBatch | None = None) -> None:
+        """Put new tasks in the queue and say so. A large submission comes with its queue
+        entries prepared (batch), so this stays short however many tasks there are."""
+        if batch is None:
+            for task in tasks:
+                self._enqueue(task)
+        else:
+            self.queue.merge(batch)
+            self.queued.update(zip(batch.tasks, tasks, strict=True))
+            self._startable_since.update(dict.fromkeys(batch.tasks, self.clock()))
         if len(tasks) <= EVENTS_PER_SUBMIT:
             self._publish_tasks("task_added", tasks)
         self._publish_queue(added=len(tasks))
@@ -622,23 +632,25 @@ class Engine:
         token = secrets.token_hex(8)
         self._submitting.update(ids)  # nobody else may take these ids meanwhile
         tasks = self._new_tasks(specs)
+        batch = QueueBatch()
         opened = False
         try:
             await self._command(lambda: self.store.open_submission(token))
             opened = True
-            for start in range(0, len(tasks), SUBMIT_CHUNK):
-                chunk = tasks[start : start + SUBMIT_CHUNK]
+            for start in range(0, len(tasks), WRITE_CHUNK):
+                chunk = tasks[start : start + WRITE_CHUNK]
 
                 def write(chunk: list[Task] = chunk) -> None:
                     self.store.insert_tasks(chunk, staged=token)
 
                 await self._command(write)
+                batch.add(_queued(t) for t in chunk)
                 await asyncio.sleep(0)
 
             def finish() -> list[Task]:
                 self.store.close_submission(token)
                 self._submitting.difference_update(ids)
-                self._enqueue_new(tasks)
+                self._enqueue_new(tasks, batch)
                 return tasks
 
             return await self._command(finish)

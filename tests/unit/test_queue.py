@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ant_scheduler.core.policy import QueuedTask, order_queue
-from ant_scheduler.core.queue import TaskQueue
+from ant_scheduler.core.queue import QueueBatch, TaskQueue
 
 
 def ids(q: TaskQueue) -> list[str]:
@@ -175,3 +176,40 @@ def test_queue_matches_a_sorted_list(steps: list[tuple[str, int, int, int, int]]
         assert q.gpu_counts() == sorted({t.n_gpus for t in model.values()})
         for n in q.gpu_counts():
             assert list(q.tasks_needing(n)) == [t for t in order if t.n_gpus == n]
+
+
+def test_a_merged_batch_is_queued_as_if_added_one_by_one() -> None:
+    rng = random.Random(7)
+    existing = [
+        QueuedTask(f"e{i}", rng.choice([0, 1, 2, 4]), rng.randint(-2, 2), i) for i in range(300)
+    ]
+    new = [
+        QueuedTask(f"n{i}", rng.choice([0, 1, 8]), rng.randint(-2, 2), 300 + i) for i in range(500)
+    ]
+    one_by_one = TaskQueue(existing)
+    for task in new:
+        one_by_one.add(task)
+    merged = TaskQueue(existing)
+    batch = QueueBatch()
+    batch.add(new[:200])
+    batch.add(new[200:])
+    merged.merge(batch)
+    assert list(merged) == list(one_by_one)
+    assert merged.gpu_counts() == one_by_one.gpu_counts()
+    for n in merged.gpu_counts():
+        assert list(merged.tasks_needing(n)) == list(one_by_one.tasks_needing(n))
+    assert merged.min_seq() == one_by_one.min_seq()
+    assert [merged.position(t.task_id) for t in new] == [
+        one_by_one.position(t.task_id) for t in new
+    ]
+    small = QueueBatch()
+    small.add([QueuedTask("s", 1, 9, -5)])
+    merged.merge(small)
+    assert merged.first() == QueuedTask("s", 1, 9, -5)
+    clash = QueueBatch()
+    clash.add([QueuedTask("e1", 1)])
+    with pytest.raises(ValueError, match="'e1' is already queued"):
+        merged.merge(clash)
+    assert len(merged) == 801
+    with pytest.raises(ValueError, match="twice"):
+        batch.add([QueuedTask("n1", 1)])

@@ -12,6 +12,7 @@ Add, remove and position cost O(log n); building from n tasks sorts once, O(n lo
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -75,6 +76,22 @@ class TaskQueue:
             bucket = self._buckets[task.n_gpus] = SortedList()
         bucket.add(key)
         self._seqs.add(task.queue_seq)
+
+    def merge(self, batch: QueueBatch) -> None:
+        """Queue every task of a prepared batch at once (a large submission).
+
+        The Python-level work per task was done while the batch was filled; this is sorting and
+        dict merging in C, so the caller's event loop is not held for long. ValueError (and
+        nothing queued) if an id is already queued.
+        """
+        if not self._tasks.keys().isdisjoint(batch.tasks):
+            taken = min(self._tasks.keys() & batch.tasks.keys())
+            raise ValueError(f"task {taken!r} is already queued")
+        self._tasks.update(batch.tasks)
+        self._order = _merged(self._order, batch.keys)
+        for n_gpus, keys in batch.by_gpus.items():
+            self._buckets[n_gpus] = _merged(self._buckets.get(n_gpus), keys)
+        self._seqs = _merged(self._seqs, batch.seqs)
 
     def remove(self, task_id: str) -> QueuedTask:
         """Take a task out of the queue and return it; KeyError if it is not queued."""
@@ -152,6 +169,44 @@ class TaskQueue:
             return iter(())
         tasks = self._tasks
         return (tasks[key[2]] for key in bucket)
+
+
+class QueueBatch:
+    """Tasks checked and keyed in pieces (between the caller's other work), for TaskQueue.merge."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, QueuedTask] = {}
+        self.keys: list[StartKey] = []
+        self.by_gpus: dict[int, list[StartKey]] = {}
+        self.seqs: list[int] = []
+
+    def add(self, tasks: Iterable[QueuedTask]) -> None:
+        """ValueError if a task is invalid or already in the batch (the batch is unchanged)."""
+        new = list(tasks)
+        ids = {t.task_id for t in new}
+        if len(ids) != len(new) or not ids.isdisjoint(self.tasks):
+            raise ValueError("a task id is in the batch twice")
+        for task in new:
+            _check(task)
+        for task in new:
+            key = start_key(task)
+            self.tasks[task.task_id] = task
+            self.keys.append(key)
+            self.by_gpus.setdefault(task.n_gpus, []).append(key)
+            self.seqs.append(task.queue_seq)
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+
+def _merged(existing: _Sorted[_T] | None, new: list[_T]) -> _Sorted[_T]:
+    """existing + new as one sorted list, built in C (a sort of two sorted runs is linear)."""
+    if existing is not None and len(new) < 64:  # a few insertions are cheaper than a rebuild
+        for value in new:
+            existing.add(value)
+        return existing
+    merged: _Sorted[_T] = SortedList(itertools.chain(existing or (), new))
+    return merged
 
 
 def _check(task: QueuedTask) -> None:
