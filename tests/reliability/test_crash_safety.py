@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from tests.reliability.reality import check_reality, gpu_sharing, kill_processes_of, server_id
 from tests.server import AntServer, wait_for
 
 ROUNDS = int(os.environ.get("ANT_CRASH_ROUNDS", "20"))
@@ -33,6 +34,7 @@ def test_sigkill_at_random_moments(server_factory: type[AntServer], tmp_path: Pa
     )
     acked: set[str] = set()
     seen_pids: set[int] = set()
+    runs = tmp_path / "runs.txt"  # every task appends its id when it starts: never twice
     counter = iter(range(10**9))
     for round_no in range(ROUNDS):
         server.start()
@@ -46,8 +48,9 @@ def test_sigkill_at_random_moments(server_factory: type[AntServer], tmp_path: Pa
             ) as c:
                 while not stop.is_set():
                     task_id = f"c{next(counter)}"
+                    pause = rng.choice(["0", "0.2", "1", "3"])
                     body = {
-                        "command": f"sleep {rng.choice(['0', '0.2', '1', '3'])}",
+                        "command": f"echo {task_id} >> {runs}; sleep {pause}",
                         "task_id": task_id,
                         "n_gpus": rng.choice([0, 1, 1, 2]),
                     }
@@ -72,6 +75,9 @@ def test_sigkill_at_random_moments(server_factory: type[AntServer], tmp_path: Pa
         server.kill9()
         stop.set()
         thread.join()
+        # Reality, with ANT dead: no GPU has live processes of two tasks.
+        ours = server_id(server.state_dir)
+        assert not gpu_sharing(ours), f"round {round_no}: {gpu_sharing(ours)}"
 
         # With the server dead, the database itself must hold every acknowledged task, once.
         db = sqlite3.connect(server.log_dir / "ant.db")
@@ -105,10 +111,15 @@ def test_sigkill_at_random_moments(server_factory: type[AntServer], tmp_path: Pa
                     assert task["pid"] == pid  # re-adopted: the very same process
                 else:  # it ended (before or after the restart); a live process is never "lost"
                     assert not alive(pid) and task["state"] != "queued"
+            check_reality(c, server.state_dir)
         server.kill9()
     for pid in seen_pids:  # hygiene: nothing of ours keeps running after the test
         try:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
+    kill_processes_of(server.state_dir)
+    started = runs.read_text().split() if runs.exists() else []
+    twice = {t for t in started if started.count(t) > 1}
+    assert not twice, f"tasks that ran twice: {sorted(twice)[:5]}"
     assert len(acked) > ROUNDS
