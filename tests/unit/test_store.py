@@ -1,3 +1,4 @@
+import os
 import sqlite3
 import subprocess
 import sys
@@ -6,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from ant_scheduler.core.errors import ConfigError, DuplicateTaskId, TaskNotFound
+from ant_scheduler.core.errors import (
+    ConfigError,
+    DuplicateTaskId,
+    InvalidTransition,
+    StoreBusy,
+    StoreUnavailable,
+    TaskNotFound,
+)
 from ant_scheduler.core.task import Task, TaskState
 from ant_scheduler.store import MIGRATIONS, Store
 
@@ -178,3 +186,95 @@ def test_commit_survives_kill_minus_9(tmp_path: Path) -> None:
     child.wait()
     with Store(path) as s:
         assert s.get_task("durable") is not None
+
+
+def test_changes_are_compare_and_set_and_a_miss_never_blocks_the_batch(store: Store) -> None:
+    store.insert_tasks([task("a"), task("b"), task("c")])
+    a, b, c = task("a", TaskState.RUNNING), task("b", TaskState.RUNNING), task("gone")
+    missed = store.apply(
+        updates=[(a, TaskState.QUEUED), (b, TaskState.HELD), (c, TaskState.QUEUED)],
+        deletes=[("c", TaskState.QUEUED), ("a", TaskState.QUEUED)],
+    )
+    assert missed == {"b", "gone", "a"}  # b was not held; gone does not exist; a moved first
+    assert store.get_task("a").state is TaskState.RUNNING  # type: ignore[union-attr]
+    assert store.get_task("b").state is TaskState.QUEUED  # type: ignore[union-attr]
+    assert store.get_task("c") is None
+    with pytest.raises(InvalidTransition):
+        store.apply(
+            inserts=[task("d")],
+            updates=[(task("b", TaskState.KILLED), TaskState.HELD)],
+            strict=True,
+        )
+    assert store.get_task("d") is None  # strict: all or nothing
+
+
+def test_a_locked_database_is_busy_and_changes_nothing(store: Store) -> None:
+    store.insert_tasks([task("a")])
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreBusy, match="locked by another process"):
+            store.apply(updates=[(task("a", TaskState.RUNNING), TaskState.QUEUED)])
+        with pytest.raises(StoreBusy):
+            store.insert_tasks([task("b")])
+        assert store.get_task("a").state is TaskState.QUEUED  # type: ignore[union-attr]
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    store.apply(updates=[(task("a", TaskState.RUNNING), TaskState.QUEUED)])  # and works again
+    assert store.get_task("a").state is TaskState.RUNNING  # type: ignore[union-attr]
+
+
+def test_a_full_disk_is_unavailable_and_the_store_recovers(tmp_path: Path) -> None:
+    target = tmp_path / "tiny"
+    target.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(target)])
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        store = Store(target / "ant.db")
+        store.insert_tasks([task("a")])
+        filler = target / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, b"x" * 4096)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        big = [task(f"t{i}", command="x" * 2000) for i in range(200)]
+        with pytest.raises(StoreUnavailable) as err:
+            store.insert_tasks(big)
+        assert not isinstance(err.value, StoreBusy) and err.value.status == 503
+        filler.unlink()
+        store.insert_tasks([task("b")])  # no transaction was left open by the failure
+        assert {t.task_id for t in store.load_tasks([TaskState.QUEUED])} == {"a", "b"}
+        store.close()
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+def test_database_files_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "ant.db"
+    path.parent.mkdir()
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    store = Store(path)
+    store.insert_tasks([task("a")])
+    for name in ("ant.db", "ant.db-wal", "ant.db-shm"):
+        assert (path.parent / name).stat().st_mode & 0o777 == 0o600, name
+    store.close()
+
+
+def test_an_unfinished_large_submission_can_be_dropped(store: Store) -> None:
+    store.insert_tasks([task("kept")])
+    store.open_submission("tok")
+    store.insert_tasks([task("s1"), task("s2")], staged="tok")
+    assert store.drop_unfinished_submissions() == 2
+    assert {t.task_id for t in store.load_tasks([TaskState.QUEUED])} == {"kept"}
+    store.open_submission("tok2")
+    store.insert_tasks([task("s3")], staged="tok2")
+    store.close_submission("tok2")
+    assert store.drop_unfinished_submissions() == 0
+    assert store.get_task("s3") is not None
