@@ -21,7 +21,7 @@ import random
 import secrets
 import sys
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +56,7 @@ from ant_scheduler.monitor.adgs import AdgsConfig, AdgsTracker, external_use
 from ant_scheduler.monitor.attribution import ProcessOwner, attribute
 from ant_scheduler.monitor.base import GpuBackend, GpuInfo, GpuSample
 from ant_scheduler.monitor.host import History, HostSample, host_dict, sample_host
+from ant_scheduler.selfcheck import cuda_ids, self_check
 from ant_scheduler.settings import Settings
 from ant_scheduler.store import Store
 
@@ -299,7 +300,7 @@ class Engine:
         for task_id, procs in found.items():  # processes of tasks that are not running
             task = self.store.get_task(task_id) or _ghost(task_id, procs, self.clock())
             if not task.gpu_ids:
-                task.gpu_ids = sorted({i for p in procs for i in _cuda_ids(p.cuda_visible_devices)})
+                task.gpu_ids = sorted({i for p in procs for i in cuda_ids(p.cuda_visible_devices)})
             if self._hold_for_strays(task, procs):
                 left_behind.append(task)
         self.recovery_summary = {
@@ -1113,71 +1114,8 @@ class Engine:
     # ------------------------------------------------------------------ self-check
 
     def doctor(self) -> dict[str, Any]:
-        """Compare the store, the engine's memory and the live processes; list every difference.
-
-        Changes that are waiting to be written (a locked database) are reported as pending, not
-        as problems.
-        """
-        problems: list[str] = []
-        stored = {t.task_id: t for t in self.store.load_tasks([TaskState.RUNNING])}
-        stored_queued = {t.task_id for t in self.store.load_tasks([TaskState.QUEUED])}
-        pending = set(self._ended)
-        for task_id, task in self.running.items():
-            row = stored.get(task_id)
-            if row is None:
-                problems.append(f"task {task_id!r} runs, but the store says it does not")
-            elif row.gpu_ids != task.gpu_ids:
-                problems.append(
-                    f"task {task_id!r} holds GPUs {task.gpu_ids}; the store says {row.gpu_ids}"
-                )
-        for task_id in stored.keys() - self.running.keys():
-            problems.append(f"the store says {task_id!r} runs, but ANT does not run it")
-        for task_id in stored_queued ^ self.queued.keys():
-            where = "the store" if task_id in stored_queued else "ANT's queue"
-            problems.append(f"task {task_id!r} is queued only in {where}")
-        if self.queue and len(self.queue) != len(self.queued):
-            problems.append("the queue order and the queued tasks disagree")
-        holders: dict[int, set[str]] = {}
-        for slot in self.gpu_list():
-            for task_id in slot.task_ids:
-                if task_id not in self.running and task_id not in self.lingering:
-                    problems.append(f"GPU {slot.info.index} is held by {task_id!r}, not active")
-            if len(slot.task_ids) > 1:
-                problems.append(f"GPU {slot.info.index} is given to {', '.join(slot.task_ids)}")
-        for task in self.running.values():
-            for index in task.gpu_ids:
-                held = self.gpus.get(index)
-                if held is not None and task.task_id not in held.task_ids:
-                    problems.append(f"task {task.task_id!r} runs on GPU {index}, not held for it")
-        watched = self.executor.running_ids()
-        for task_id in self.running.keys() - watched - pending:
-            problems.append(f"task {task_id!r} runs, but no process of it is watched")
-        processes = self.executor.scan()
-        for proc in processes:
-            task_id = proc.task_id
-            if task_id not in self.running and task_id not in self.lingering:
-                problems.append(
-                    f"process {proc.pid} of task {task_id!r} is alive, but the task is not active"
-                )
-            for index in _cuda_ids(proc.cuda_visible_devices):
-                holders.setdefault(index, set()).add(task_id)
-        for index, owners in sorted(holders.items()):
-            if len(owners) > 1:
-                problems.append(
-                    f"GPU {index} has live processes of several tasks: {', '.join(sorted(owners))}"
-                )
-        return {
-            "ok": not problems,
-            "problems": problems,
-            "checked": {
-                "running": len(self.running),
-                "queued": len(self.queued),
-                "lingering": len(self.lingering),
-                "processes": len(processes),
-                "gpus": len(self.gpus),
-                "pending_writes": len(pending) + len(self._unsaved_pids),
-            },
-        }
+        """Compare the store, memory and the live processes (see selfcheck.py)."""
+        return self_check(self)
 
     # ------------------------------------------------------------------ background loops
 
@@ -1343,15 +1281,9 @@ def _expanded_size(spec: TaskSpec) -> int:
     return len(spec.command) + len(spec.submitted) + len(spec.task_id) + env
 
 
-def _cuda_ids(value: str | None) -> Iterator[int]:
-    for part in (value or "").split(","):
-        if part.strip().isdigit():
-            yield int(part)
-
-
 def _ghost(task_id: str, procs: list[FoundProcess], now: float) -> Task:
     """Stands in for a deleted task whose processes are still alive, so they keep their GPUs."""
-    gpu_ids = sorted({i for p in procs for i in _cuda_ids(p.cuda_visible_devices)})
+    gpu_ids = sorted({i for p in procs for i in cuda_ids(p.cuda_visible_devices)})
     return Task(
         task_id=task_id,
         command="",
