@@ -1117,6 +1117,11 @@ class Engine:
         """Compare the store, memory and the live processes (see selfcheck.py)."""
         return self_check(self)
 
+    @property
+    def unwritten(self) -> tuple[set[str], set[str]]:
+        """(tasks whose end, tasks whose pid, is not durable yet): pending, not disagreements."""
+        return set(self._ended), set(self._unsaved_pids)
+
     # ------------------------------------------------------------------ background loops
 
     async def _terminal_loop(self) -> None:

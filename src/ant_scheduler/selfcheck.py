@@ -25,7 +25,7 @@ def self_check(engine: Engine) -> dict[str, Any]:
     problems: list[str] = []
     stored = {t.task_id: t for t in engine.store.load_tasks([TaskState.RUNNING])}
     stored_queued = {t.task_id for t in engine.store.load_tasks([TaskState.QUEUED])}
-    pending = set(engine._ended)
+    pending, unsaved_pids = engine.unwritten
     for task_id, task in engine.running.items():
         row = stored.get(task_id)
         if row is None:
@@ -79,6 +79,6 @@ def self_check(engine: Engine) -> dict[str, Any]:
             "lingering": len(engine.lingering),
             "processes": len(processes),
             "gpus": len(engine.gpus),
-            "pending_writes": len(pending) + len(engine._unsaved_pids),
+            "pending_writes": len(pending) + len(unsaved_pids),
         },
     }
