@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,12 +12,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ant_scheduler import __version__
+from ant_scheduler.api import docs
 from ant_scheduler.api.auth import AuthMiddleware, BodyLimitMiddleware
 from ant_scheduler.api.routes import events, gpus, recovery, system, tasks
 from ant_scheduler.core.errors import AntError
 from ant_scheduler.engine import Engine
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+WEB_DIR = docs.WEB_DIR
 
 _NO_UI = """<!doctype html><html><head><title>ANT</title></head><body>
 <h1>ANT is running</h1><p>The web UI is not built. Run <code>make ui</code>, or use the API at
@@ -72,9 +72,9 @@ def create_app(
     app = FastAPI(
         title="ANT Scheduler",
         version=__version__,
-        docs_url="/api/docs",
+        docs_url=None,  # ANT serves its own page (api/docs.py): no CDN, no inline script
         redoc_url=None,
-        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+        swagger_ui_oauth2_redirect_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
     )
@@ -102,6 +102,7 @@ def create_app(
 
     for module in (system, tasks, gpus, recovery, events):
         app.include_router(module.router)
+    app.add_api_route("/api/docs", docs.docs_page, include_in_schema=False, response_model=None)
 
     @app.get("/metrics", tags=["system"], response_class=Response)
     async def metrics() -> Response:
