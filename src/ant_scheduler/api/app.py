@@ -1,4 +1,5 @@
-"""create_app: the FastAPI application around one Engine, with auth and one JSON error shape."""
+"""create_app: the FastAPI application around one Engine, with auth, security headers and one
+JSON error shape."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from ant_scheduler import __version__
 from ant_scheduler.api import docs
 from ant_scheduler.api.auth import AuthMiddleware, BodyLimitMiddleware
 from ant_scheduler.api.routes import events, gpus, recovery, system, tasks
+from ant_scheduler.api.security import SecurityHeadersMiddleware, slash_redirect
 from ant_scheduler.core.errors import AntError
 from ant_scheduler.engine import Engine
 
@@ -49,6 +52,14 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+class AntApp(FastAPI):
+    """FastAPI with the security headers outside everything, Starlette's error middleware
+    included, so even the 500 of a crash carries them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
+
+
 def create_app(
     engine: Engine,
     *,
@@ -69,13 +80,14 @@ def create_app(
             if on_shutdown is not None:
                 on_shutdown(message)
 
-    app = FastAPI(
+    app = AntApp(
         title="ANT Scheduler",
         version=__version__,
         docs_url=None,  # ANT serves its own page (api/docs.py): no CDN, no inline script
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
         openapi_url="/api/openapi.json",
+        redirect_slashes=False,  # Starlette's redirect names the Host header: see slash_redirect
         lifespan=lifespan,
     )
     app.state.engine = engine
@@ -91,7 +103,11 @@ def create_app(
         return error_response(400, "invalid_request", _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            redirect = slash_redirect(request.scope, app.router.routes)
+            if redirect is not None:
+                return redirect
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message)
