@@ -1,5 +1,5 @@
-"""create_app: the FastAPI application around one Engine, with auth, security headers and one
-JSON error shape."""
+"""create_app: the FastAPI application around one Engine, with auth, strict input, security
+headers and one JSON error shape."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from ant_scheduler.api import docs
 from ant_scheduler.api.auth import AuthMiddleware, BodyLimitMiddleware
 from ant_scheduler.api.routes import events, gpus, recovery, system, tasks
 from ant_scheduler.api.security import SecurityHeadersMiddleware, slash_redirect
+from ant_scheduler.api.strict_input import StrictInputMiddleware
 from ant_scheduler.core.errors import AntError
 from ant_scheduler.engine import Engine
 
@@ -41,6 +42,8 @@ _STATUS_CODES = {
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
+    # A message that echoes input must not hold a lone surrogate: it could not be encoded.
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
@@ -136,7 +139,9 @@ def create_app(
     if (WEB_DIR / "assets").is_dir():
         app.mount("/assets", StaticFiles(directory=WEB_DIR / "assets"), name="assets")
 
-    # The last added middleware runs first: auth before the body is even read.
+    # The last added middleware runs first: auth before the body is even read, then the size
+    # limit, then the strict input checks (UTF-8 path and query, sane JSON).
+    app.add_middleware(StrictInputMiddleware, templates=lambda: app.openapi()["paths"])
     app.add_middleware(BodyLimitMiddleware, max_bytes=engine.settings.SERVER_max_body_bytes)
     app.add_middleware(
         AuthMiddleware,
