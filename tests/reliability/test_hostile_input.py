@@ -6,6 +6,7 @@ import json
 
 import httpx
 
+from ant_scheduler.core.terminal import render_terminal
 from tests.server import AntServer
 
 
@@ -71,3 +72,66 @@ def test_hostile_requests(server: AntServer) -> None:
         assert c.get("/api/v1/tasks").json()["total"] == 0
         assert not list(server.log_dir.rglob("*.log"))
         assert not (server.workdir.parent / "etc").exists()
+
+
+def test_hostile_encodings_numbers_nesting_and_types(server: AntServer) -> None:
+    """Each gets a 400 naming the field, and nothing is stored: lone surrogates (JSON escapes in
+    bodies, %-encoded invalid UTF-8 in paths and queries), numbers past 64 bits, deep nesting,
+    coerced types, and hostile command text."""
+    digits = "9" * 5000
+    deep = "[" * 5000 + "]" * 5000
+    tasks = "/api/v1/tasks"
+    raw_bodies = [
+        (tasks, r'{"command": "true", "env": {"A": "\udc80"}}', "env.A"),
+        (tasks, r'{"command": "\ud800 x"}', "command"),
+        (tasks, r'{"command": "true", "task_id": "\udfff"}', "task_id"),
+        ("/api/v1/recovery/restore", r'{"task_ids": ["\udc80"]}', "task_ids.0"),
+        ("/api/v1/login", r'{"token": "\udc80"}', "token"),
+        (tasks, f'{{"command": "true", "priority": {digits}}}', "priority"),
+        (tasks, f'{{"command": "true", "n_gpus": {2**64}}}', "n_gpus"),
+        (tasks, deep, "body"),
+        (tasks, '{"command": "true", "env": ' + "[" * 50 + "]" * 50 + "}", "env"),
+    ]
+    typed = [
+        ("POST", tasks, {"command": "true", "n_gpus": True}, "n_gpus"),
+        ("POST", tasks, {"command": "true", "n_gpus": "2"}, "n_gpus"),
+        ("POST", tasks, {"command": "true", "n_gpus": 2.0}, "n_gpus"),
+        ("POST", tasks, {"command": "true", "priority": "3"}, "priority"),
+        ("PATCH", "/api/v1/gpus/0", {"enabled": "yes"}, "enabled"),
+    ]
+
+    def refused(r: httpx.Response, field: str) -> None:
+        clean_4xx(r)
+        assert r.status_code == 400, r.text[:200]
+        assert r.json()["error"]["message"].startswith(f"{field}:"), r.text[:200]
+
+    with server.client() as c:
+        for path, body, field in raw_bodies:
+            r = c.post(path, content=body, headers={"content-type": "application/json"})
+            refused(r, field)
+        for method, path, json_body, field in typed:
+            refused(c.request(method, path, json=json_body), field)
+        refused(c.get(f"{tasks}/%ED%B2%80"), "task_id")
+        refused(c.get(f"{tasks}?q=%ED%B2%80"), "q")
+        envar = '{"A": ' + deep + "}"
+        for command in [f"ant_envar={envar} true", f"ant_envar='{envar}' true"]:
+            r = c.post(tasks, json={"command": command})
+            clean_4xx(r)
+            assert r.json()["error"]["code"] == "task_rejected"
+        r = c.post(tasks, json={"command": f"ant_n_gpus={digits} true"})
+        clean_4xx(r)
+        assert r.json()["error"]["code"] == "task_rejected"
+        assert c.get("/api/v1/gpus").json()[0]["enabled"] is True
+        assert c.get(tasks).json()["total"] == 0
+
+
+def test_hostile_terminal_output_is_neutralised() -> None:
+    """8-bit C1 string sequences lose their payload and bidi controls are dropped, as the 7-bit
+    forms always were: nothing a program prints can reorder or inject what the page shows."""
+    text = (
+        "a\x90dcs\x9cb\x9d0;osc\x07c\x9epm\x9cd\x9fapc\x1b\\e\x98sos\x9cf\x1bPq\x1b\\g\n"
+        "report\u202egnp.exe\u202c \u2067iso\u2069 "
+        "\u200e\u200f\u061c\u202a\u202b\u202d\u2066\u2068!\n"
+        "\x9dunterminated OSC\nnext\n"
+    )
+    assert render_terminal(text, 10) == ["abcdefg", "reportgnp.exe iso !", "", "next"]

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { ansiToSegments, applyCarriageReturns, parseProgress, stripAnsi, terminalLines } from "./terminal";
+import {
+  ansiToSegments,
+  applyCarriageReturns,
+  clean,
+  parseProgress,
+  stripAnsi,
+  terminalLines,
+} from "./terminal";
 
 describe("applyCarriageReturns", () => {
   it("keeps the latest state of a tqdm bar on one line", () => {
@@ -54,5 +61,59 @@ describe("terminalLines", () => {
   it("returns the last N rendered lines", () => {
     expect(terminalLines("1\n2\r3\n4\n", 2)).toEqual(["3", "4"]);
     expect(terminalLines("a\n", 0)).toEqual([]);
+  });
+});
+
+describe("hidden sequences and bidi controls", () => {
+  const text = (line: string) => ansiToSegments(line).map((s) => s.text).join("");
+
+  it.each([
+    ["7-bit DCS", "a\x1bPqpayload\x1b\\b"],
+    ["8-bit DCS", "a\x90qpayload\x9cb"],
+    ["8-bit OSC ended by BEL", "a\x9d0;title\x07b"],
+    ["8-bit OSC ended by 7-bit ST", "a\x9d8;;http://x\x1b\\b"],
+    ["8-bit PM", "a\x9eprivacy message\x9cb"],
+    ["8-bit APC", "a\x9fapplication\x9cb"],
+    ["8-bit SOS", "a\x98start of string\x9cb"],
+    ["7-bit APC and SOS", "a\x1b_apc\x1b\\\x1bXsos\x1b\\b"],
+  ])("drops a %s with its payload", (_name, line) => {
+    expect(text(line)).toBe("ab");
+    expect(stripAnsi(line)).toBe("ab");
+    expect(terminalLines(line + "\n", 5)).toEqual(["ab"]);
+  });
+
+  it("ends an unterminated string sequence at the newline", () => {
+    expect(terminalLines("a\x90unterminated\nnext\n", 5).map(text)).toEqual(["a", "next"]);
+  });
+
+  it.each([
+    ["RLO/PDF", "\u202e", "\u202c"],
+    ["LRO", "\u202d", "\u202c"],
+    ["RLE/LRE", "\u202b", "\u202a"],
+    ["isolates", "\u2067", "\u2069"],
+    ["FSI/LRI", "\u2068", "\u2066"],
+    ["marks", "\u200f", "\u200e"],
+    ["ALM", "\u061c", "\u061c"],
+  ])("drops bidi controls (%s)", (_name, open, close) => {
+    const line = `file${open}txt.exe${close} done`;
+    expect(text(line)).toBe("filetxt.exe done");
+    expect(terminalLines(line, 5)).toEqual(["filetxt.exe done"]);
+  });
+
+  it("keeps right-to-left text itself and the colours around it", () => {
+    const segs = ansiToSegments("\x1b[31m\u05e9\u05dc\u05d5\u05dd\u202e\x1b[0m ok");
+    expect(segs).toEqual([{ text: "\u05e9\u05dc\u05d5\u05dd", fg: "#c33" }, { text: " ok" }]);
+  });
+
+  it("drops control characters, C1 included, but keeps tabs", () => {
+    expect(text("a\x00b\x07c\x08d\x7fe\x85f\x9bg\th")).toBe("abcdefg\th");
+  });
+
+  it("hidden sequences take no columns when carriage returns are applied", () => {
+    expect(terminalLines("\x9d0;title\x07abc\rX\n", 5)).toEqual(["Xbc"]);
+  });
+
+  it("clean keeps text, colours, tabs and line ends", () => {
+    expect(clean("\x1b[1mA\x1b[0m\tB\r\nC\u202e\x90x\x9c")).toBe("\x1b[1mA\x1b[0m\tB\r\nC");
   });
 });

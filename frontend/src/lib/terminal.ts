@@ -13,7 +13,36 @@ export interface Segment {
 }
 
 const SGR = /\x1b\[([0-9;]*)m/g;
-const OTHER_ESCAPES = /\x1b\[[0-?]*[ -/]*[@-ln-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?/g;
+const SGR_ONLY = /^\x1b\[[0-9;]*m$/;
+// Everything a terminal consumes without printing, as the server's render_terminal drops it:
+// - string sequences (OSC, DCS, SOS, PM, APC) with their payload, in the 7-bit form (ESC ] P X ^ _)
+//   and the 8-bit C1 form (U+009D U+0090 U+0098 U+009E U+009F); they end at BEL or ST, and also
+//   at ESC and newline, so one stray introducer cannot hide the rest of a log;
+// - CSI and other ESC sequences (SGR colour codes are kept: `clean` leaves them in place);
+// - control characters other than tab, newline and carriage return, C1 controls included;
+// - bidi formatting characters (embeddings and overrides U+202A-U+202E, isolates U+2066-U+2069,
+//   marks LRM RLM ALM): a browser obeys them, so U+202E in a log would show the rest of its line
+//   reversed, text the program never printed.
+const HIDDEN = new RegExp(
+  [
+    /(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?/,
+    /\x1b\[[0-?]*[ -/]*[@-~]/,
+    /\x1b\[[0-?]*[ -/]*$/,
+    /\x1b[ -/]*[0-~]/,
+    /\x1b/,
+    /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/,
+    /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/,
+  ]
+    .map((r) => r.source)
+    .join("|"),
+  "g",
+);
+
+// Raw output without anything a terminal would not print: only text, tabs, newlines, carriage
+// returns and SGR colour codes are left.
+export function clean(text: string): string {
+  return text.replace(HIDDEN, (m) => (SGR_ONLY.test(m) ? m : ""));
+}
 
 // Apply \r the way a terminal does: text after a lone \r overwrites the line from column 0.
 // Colour codes take no columns and stay attached to the characters after them.
@@ -59,9 +88,9 @@ function color256(n: number): string {
   return `rgb(${steps[Math.floor(i / 36)]},${steps[Math.floor(i / 6) % 6]},${steps[i % 6]})`;
 }
 
-// One line of text with ANSI SGR codes -> styled segments (other escapes are dropped).
+// One line of text with ANSI SGR codes -> styled segments (everything `clean` drops is dropped).
 export function ansiToSegments(line: string, start: Partial<Segment> = {}): Segment[] {
-  const clean = line.replace(OTHER_ESCAPES, "");
+  const text = clean(line).replace(/\r/g, "");
   const out: Segment[] = [];
   let style: Partial<Segment> = { ...start };
   let last = 0;
@@ -70,8 +99,8 @@ export function ansiToSegments(line: string, start: Partial<Segment> = {}): Segm
   const push = (text: string) => {
     if (text) out.push({ ...style, text });
   };
-  while ((match = SGR.exec(clean)) !== null) {
-    push(clean.slice(last, match.index));
+  while ((match = SGR.exec(text)) !== null) {
+    push(text.slice(last, match.index));
     last = match.index + match[0].length;
     const codes = match[1] === "" ? [0] : match[1].split(";").map((c) => Number(c) || 0);
     for (let i = 0; i < codes.length; i++) {
@@ -101,12 +130,12 @@ export function ansiToSegments(line: string, start: Partial<Segment> = {}): Segm
       }
     }
   }
-  push(clean.slice(last));
+  push(text.slice(last));
   return out;
 }
 
 export function stripAnsi(text: string): string {
-  return text.replace(SGR, "").replace(OTHER_ESCAPES, "");
+  return clean(text).replace(SGR, "");
 }
 
 const TQDM = /(\d{1,3}(?:\.\d+)?)%\|/g;
@@ -129,9 +158,10 @@ export function parseProgress(lines: string[]): number | null {
   return null;
 }
 
-// Raw log text -> the lines a terminal shows (last `max` of them).
+// Raw log text -> the lines a terminal shows (last `max` of them), with hidden sequences dropped
+// before carriage returns are applied, so they take no columns.
 export function terminalLines(text: string, max: number): string[] {
-  const lines = applyCarriageReturns(text).split("\n");
+  const lines = applyCarriageReturns(clean(text)).split("\n");
   if (lines.length && lines[lines.length - 1] === "") lines.pop();
   return max > 0 ? lines.slice(-max) : [];
 }

@@ -1,24 +1,28 @@
-"""create_app: the FastAPI application around one Engine, with auth and one JSON error shape."""
+"""create_app: the FastAPI application around one Engine, with auth, strict input, security
+headers and one JSON error shape."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from ant_scheduler import __version__
+from ant_scheduler.api import docs
 from ant_scheduler.api.auth import AuthMiddleware, BodyLimitMiddleware
 from ant_scheduler.api.routes import doctor, events, gpus, recovery, system, tasks
+from ant_scheduler.api.security import SecurityHeadersMiddleware, slash_redirect
+from ant_scheduler.api.strict_input import StrictInputMiddleware
 from ant_scheduler.core.errors import AntError
 from ant_scheduler.engine import Engine
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+WEB_DIR = docs.WEB_DIR
 
 _NO_UI = """<!doctype html><html><head><title>ANT</title></head><body>
 <h1>ANT is running</h1><p>The web UI is not built. Run <code>make ui</code>, or use the API at
@@ -38,6 +42,8 @@ _STATUS_CODES = {
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
+    # A message that echoes input must not hold a lone surrogate: it could not be encoded.
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
@@ -47,6 +53,14 @@ def _validation_message(exc: RequestValidationError) -> str:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
         parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", ""))
     return "; ".join(parts) or "invalid request"
+
+
+class AntApp(FastAPI):
+    """FastAPI with the security headers outside everything, Starlette's error middleware
+    included, so even the 500 of a crash carries them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
 
 
 def create_app(
@@ -69,13 +83,14 @@ def create_app(
             if on_shutdown is not None:
                 on_shutdown(message)
 
-    app = FastAPI(
+    app = AntApp(
         title="ANT Scheduler",
         version=__version__,
-        docs_url="/api/docs",
+        docs_url=None,  # ANT serves its own page (api/docs.py): no CDN, no inline script
         redoc_url=None,
-        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+        swagger_ui_oauth2_redirect_url=None,
         openapi_url="/api/openapi.json",
+        redirect_slashes=False,  # Starlette's redirect names the Host header: see slash_redirect
         lifespan=lifespan,
     )
     app.state.engine = engine
@@ -91,7 +106,11 @@ def create_app(
         return error_response(400, "invalid_request", _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            redirect = slash_redirect(request.scope, app.router.routes)
+            if redirect is not None:
+                return redirect
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message)
@@ -102,6 +121,7 @@ def create_app(
 
     for module in (system, tasks, gpus, recovery, events, doctor):
         app.include_router(module.router)
+    app.add_api_route("/api/docs", docs.docs_page, include_in_schema=False, response_model=None)
 
     @app.get("/metrics", tags=["system"], response_class=Response)
     async def metrics() -> Response:
@@ -119,7 +139,9 @@ def create_app(
     if (WEB_DIR / "assets").is_dir():
         app.mount("/assets", StaticFiles(directory=WEB_DIR / "assets"), name="assets")
 
-    # The last added middleware runs first: auth before the body is even read.
+    # The last added middleware runs first: auth before the body is even read, then the size
+    # limit, then the strict input checks (UTF-8 path and query, sane JSON).
+    app.add_middleware(StrictInputMiddleware, templates=lambda: app.openapi()["paths"])
     app.add_middleware(BodyLimitMiddleware, max_bytes=engine.settings.SERVER_max_body_bytes)
     app.add_middleware(
         AuthMiddleware,

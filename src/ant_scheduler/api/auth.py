@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
@@ -126,30 +125,43 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
+        cookies = [v for k, v in scope.get("headers", []) if k.lower() == b"cookie"]
         auth = headers.get("authorization", b"")
         if auth[:7].lower() == b"bearer " and hmac.compare_digest(auth[7:].strip(), self.token):
             await self.app(scope, receive, send)
             return
-        session = _cookie(headers.get("cookie", b""), COOKIE_NAME)
-        if session is not None and hmac.compare_digest(session.encode(), self.cookie):
+        sessions = cookie_values(b"; ".join(cookies), COOKIE_NAME)
+        if any([hmac.compare_digest(v, self.cookie) for v in sessions]):  # compare them all
             if scope["method"] not in SAFE_METHODS and CSRF_HEADER not in headers:
-                await _deny(send, 403, "csrf_failed", "missing X-ANT-CSRF header")
+                await deny(send, 403, "csrf_failed", "missing X-ANT-CSRF header")
                 return
             await self.app(scope, receive, send)
             return
-        await _deny(send, 401, "unauthorized", "missing or wrong token")
+        await deny(send, 401, "unauthorized", "missing or wrong token")
 
 
-def _cookie(raw: bytes, name: str) -> str | None:
-    try:
-        jar: SimpleCookie = SimpleCookie(raw.decode("latin-1"))
-    except Exception:
-        return None
-    morsel = jar.get(name)
-    return morsel.value if morsel is not None else None
+def cookie_values(raw: bytes, name: str) -> list[bytes]:
+    """Every value of cookie `name` in a Cookie header, read tolerantly.
+
+    Python's http.cookies gives up on the whole header when any one cookie in it is malformed
+    (`zz=a b`, which any page on the same host can set), and that would lock the user out. Here
+    each `;`-separated part is split at its first `=`; parts that are not `name=...` are ignored,
+    whatever they hold. Browsers send several cookies of one name when paths or hosts differ
+    (another service on this host may set its own `ant_session`), so all are returned.
+    """
+    values = []
+    wanted = name.encode("latin-1")
+    for part in raw.split(b";"):
+        key, sep, value = part.partition(b"=")
+        if sep and key.strip() == wanted:
+            value = value.strip()
+            if len(value) >= 2 and value[:1] == value[-1:] == b'"':
+                value = value[1:-1]
+            values.append(value)
+    return values
 
 
-async def _deny(send: Send, status: int, code: str, message: str) -> None:
+async def deny(send: Send, status: int, code: str, message: str) -> None:
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if status == 401:
@@ -176,7 +188,7 @@ class BodyLimitMiddleware:
                 except ValueError:
                     too_big = True
                 if too_big:
-                    await _deny(send, 413, "payload_too_large", self._message())
+                    await deny(send, 413, "payload_too_large", self._message())
                     return
         # Read the whole body first (bodies here are small JSON), so a chunked upload that grows
         # past the limit is refused before the app sees any of it.
@@ -189,7 +201,7 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             seen += len(chunk)
             if seen > self.max_bytes:
-                await _deny(send, 413, "payload_too_large", self._message())
+                await deny(send, 413, "payload_too_large", self._message())
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

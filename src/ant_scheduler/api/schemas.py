@@ -10,7 +10,11 @@ MAX_COMMAND_CHARS = 1_000_000  # a multi submission of ~10,000 long commands fit
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: no unknown fields, and no type coercion. An int comes only from a JSON
+    integer (not `true`, `"2"` or `2.0`), a bool only from `true`/`false` (not `"yes"` or `1`),
+    a string only from a JSON string. Query parameters stay lenient: they are text by nature."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class SubmitRequest(Strict):

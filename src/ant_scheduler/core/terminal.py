@@ -8,14 +8,24 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
+# Bidirectional formatting characters: embeddings and overrides (U+202A-U+202E), isolates
+# (U+2066-U+2069) and the marks (LRM, RLM, ALM). A terminal gives them no column and most ignore
+# them, but a browser obeys them: after U+202E the rest of a line shows reversed, so a program's
+# output could make the page show text it never printed. They are dropped.
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+# A string sequence (OSC, DCS, SOS, PM, APC): the 7-bit introducer ESC ] P X ^ _ or its 8-bit C1
+# form (U+009D, U+0090, U+0098, U+009E, U+009F), a payload, then BEL or ST (ESC \ or U+009C).
+_STRING = r"(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"
+
 # One token of output. Groups: 1 printable run; 2-4 CSI (params, intermediates, final);
 # 5-6 other ESC sequence (intermediates, final); 7 a run of one repeated control character.
-# String sequences (OSC, DCS, SOS, PM, APC) also stop at ESC and newline: a terminal would wait
-# for the terminator, but one stray "\x1b]" must not hide the rest of a log.
+# String sequences also stop at ESC and newline: a terminal would wait for the terminator, but
+# one stray "\x1b]" must not hide the rest of a log. Bidi controls match no group: dropped.
 _TOKEN = re.compile(
-    r"([^\x00-\x1f\x7f-\x9f]+)"
+    rf"([^\x00-\x1f\x7f-\x9f{BIDI_CONTROLS}]+)"
+    rf"|[{BIDI_CONTROLS}]+"
     r"|\x1b\[([0-?]*)([ -/]*)([@-~])"
-    r"|\x1b[\]PX^_][^\x07\x1b\n]*(?:\x07|\x1b\\)?"
+    rf"|{_STRING}"
     r"|\x1b\[[0-?]*[ -/]*\Z"  # a CSI cut off by the end of the text: wait for the rest
     r"|\x1b([ -/]*)([0-~])"
     r"|([\x00-\x1a\x1c-\x1f\x7f-\x9f])\7*"
@@ -41,7 +51,9 @@ def render_terminal(text: str, max_lines: int) -> list[str]:
       moves to the next multiple of 8. Cursor up/down/forward/back/column (`A B C D E F G`),
       save/restore (`ESC 7/8`, `CSI s/u`) and erase-below (`\\x1b[J`) are honoured; positions
       relative to the screen (`H`, scroll regions) and all other escapes and control characters
-      are dropped. Every code point takes one column and lines never wrap.
+      are dropped, string sequences (OSC, DCS, SOS, PM, APC) with their payload in both their
+      7-bit (`ESC ]`) and 8-bit C1 (`\\x9d`) forms, and so are bidi controls (BIDI_CONTROLS).
+      Every code point takes one column and lines never wrap.
     - Colour (SGR) is kept: each returned line is self-contained, opening with the colour in force
       at its first character and ending with `\\x1b[0m` if any colour is still on, so lines can
       be rendered one by one.
@@ -73,7 +85,7 @@ def strip_ansi(text: str) -> str:
 
 _ANSI = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]"
-    r"|\x1b[\]PX^_][^\x07\x1b\n]*(?:\x07|\x1b\\)?"
+    rf"|{_STRING}"
     r"|\x1b\[[0-?]*[ -/]*\Z"
     r"|\x1b[ -/]*[0-~]"
     r"|\x1b"
