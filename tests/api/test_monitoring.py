@@ -7,6 +7,7 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -136,7 +137,7 @@ def test_system_history_and_samples(server_factory: type[AntServer]) -> None:
         assert data["smoother_alpha"] == 0.1
 
 
-def test_metrics(server_factory: type[AntServer]) -> None:
+def test_metrics(server_factory: type[AntServer], tmp_path: Path) -> None:
     server = server_factory().start()
     assert httpx.get(server.url + "/metrics").status_code == 401
     with server.client() as c:
@@ -153,6 +154,8 @@ def test_metrics(server_factory: type[AntServer]) -> None:
     )
     assert "ant_dispatch_latency_seconds_count 2.0" in text
     assert 'ant_task_duration_seconds_count{state="succeeded"} 1.0' in text
-    public = server_factory(config={"METRICS_require_auth": False}).start()
+    (tmp_path / "public").mkdir()  # one server per state directory
+    public = server_factory(workdir=tmp_path / "public", config={"METRICS_require_auth": False})
+    public.start()
     assert httpx.get(public.url + "/metrics").status_code == 200
     assert httpx.get(public.url + "/api/v1/tasks").status_code == 401
