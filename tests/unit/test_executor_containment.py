@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -116,9 +117,42 @@ def run(
         finally:
             await ex.terminate_all(0)  # whatever a failed test left running or lingering
             ex.close()
+            kill_marked(sid)  # and, not trusting the code under test, by the marker
             assert not processes.is_child_subreaper()  # close() hands the orphans back to init
 
     return asyncio.run(main())
+
+
+def kill_marked(server_id: str) -> None:
+    """SIGKILL every process marked with this server id until none is left (and reap those
+    that were the test process's children): read straight from /proc, not trusting the code
+    under test."""
+    needle = f"ANT_SERVER_ID={server_id}\0".encode()
+    killed: set[int] = set()
+    for _ in range(50):
+        hit = False
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/environ", "rb") as f:
+                    marked = needle in f.read() + b"\0"
+                if marked:
+                    os.kill(int(name), signal.SIGKILL)
+                    killed.add(int(name))
+                    hit = True
+            except OSError:
+                continue
+        if not hit:
+            break
+        time.sleep(0.02)
+    for pid in killed:
+        stat = processes.read_stat(pid)
+        if stat is not None and stat.ppid == os.getpid():
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
 
 
 def gone(pid: int, start_ticks: int | None = None) -> bool:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +26,9 @@ from ant_scheduler.executors.base import ExitInfo, LaunchError, LaunchRequest
 from ant_scheduler.executors.local import LocalExecutor, read_exit_file
 
 T = TypeVar("T")
+# Processes are found by this marker: unique, so that tests running at the same time on this
+# machine (other checkouts, other pytest processes) never take each other's tasks for theirs.
+SERVER_ID = f"test-{uuid.uuid4().hex[:8]}"
 Scenario = Callable[[LocalExecutor, "asyncio.Queue[ExitInfo]"], Awaitable[T]]
 
 
@@ -43,6 +47,7 @@ def request(tmp: Path, task_id: str, command: str, gpus: tuple[int, ...] = ()) -
 
 def run(scenario: Scenario[T], *, use_pidfd: bool = True, **options: Any) -> T:
     async def main() -> T:
+        options.setdefault("server_id", SERVER_ID)
         executor = LocalExecutor(asyncio.get_running_loop(), use_pidfd=use_pidfd, **options)
         exits: asyncio.Queue[ExitInfo] = asyncio.Queue()
         executor.set_exit_callback(exits.put_nowait)
@@ -266,7 +271,9 @@ FAKE_ANT = textwrap.dedent(
 )
 
 
-def start_orphan(tmp_path: Path, command: str, server_id: str = "") -> tuple[int, float, Path]:
+def start_orphan(
+    tmp_path: Path, command: str, server_id: str = SERVER_ID
+) -> tuple[int, float, Path]:
     """Start a task from another process, then kill -9 that process, as if ANT crashed."""
     log = tmp_path / "orphan.log"
     ant = subprocess.Popen(
