@@ -25,7 +25,7 @@ from typing import TypeVar
 import pytest
 
 from ant_scheduler.executors import processes
-from ant_scheduler.executors.base import ExitInfo, LaunchRequest
+from ant_scheduler.executors.base import ExitInfo, LaunchError, LaunchRequest
 from ant_scheduler.executors.local import LocalExecutor
 
 T = TypeVar("T")
@@ -514,3 +514,56 @@ def test_task_processes_are_marked(tmp_path: Path) -> None:
         assert out.read_text().split() == ["t1", ant.server_id]
 
     run(tmp_path, scenario)
+
+
+def test_terminate_all_ends_lingering_tasks_too(
+    tmp_path: Path, mode: str, leftovers: Leftovers
+) -> None:
+    pid_file = tmp_path / "escaped.pid"
+
+    async def scenario(ant: Ant) -> None:
+        ant.ex.start(ant.request("ended", escape("double-fork", pid_file)))
+        assert (await ant.exits.get()).lingering == 1
+        stray = await read_pid(pid_file, leftovers)
+        ant.ex.start(ant.request("running", "sleep 1000"))
+        # Stopped: it only sees its SIGTERM once continued.
+        os.kill(stray, signal.SIGSTOP)
+        with pytest.raises(LaunchError, match="still has processes left"):
+            ant.ex.start(ant.request("ended", "true"))  # its processes still carry that id
+        await asyncio.gather(ant.ex.terminate_all(10), ant.ex.kill("ended", 10))  # joined
+        assert ant.exits.get_nowait() == ExitInfo("running", 128 + signal.SIGTERM, True, 0)
+        assert ant.gone.get_nowait() == "ended"
+        assert gone(stray)
+        await asyncio.sleep(0.1)
+        assert ant.exits.empty() and ant.gone.empty()
+        ant.ex.start(ant.request("ended", "true"))  # free again
+        assert await ant.exits.get() == ExitInfo("ended", 0, False, 0)
+
+    run(tmp_path, scenario, subreaper=mode == "subreaper")
+
+
+def test_escaped_processes_that_cleared_their_environment(
+    tmp_path: Path, mode: str, leftovers: Leftovers
+) -> None:
+    """`env -i` takes the marker away; staying in the task's session, or being found in its
+    tree before, still tells."""
+    pids = tmp_path / "pids"
+    cmd = (
+        f"env -i sh -c 'echo $$ >> {pids}; exec sleep 300' &\n"
+        # a cleared parent with a child: 2 more
+        f"env -i sh -c 'sleep 300 & echo $! >> {pids}; echo $$ >> {pids}; sleep 300' &\n"
+        f"while [ $(cat {pids} 2>/dev/null | wc -l) -lt 3 ]; do sleep 0.02; done"
+    )
+
+    async def scenario(ant: Ant) -> None:
+        ant.ex.start(ant.request("t", cmd))
+        info = await ant.exits.get()
+        assert info.lingering == 4  # the three sleeps and the cleared parent
+        for pid in pids.read_text().split():
+            leftovers.add(int(pid))
+        assert not [p for p in ant.ex.scan() if p.task_id == "t"]  # no marker to scan for
+        await ant.ex.kill("t", 5)
+        assert ant.gone.get_nowait() == "t"
+        assert all(gone(int(pid)) for pid in pids.read_text().split())
+
+    run(tmp_path, scenario, subreaper=mode == "subreaper")

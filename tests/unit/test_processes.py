@@ -30,7 +30,11 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
 def test_parse_stat_survives_odd_command_names() -> None:
     line = b"42 (a) b (c) d) S 7 42 40 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 12345 0 0\n"
     stat = processes.parse_stat(42, line)
-    assert stat == processes.ProcStat(42, "S", 7, 42, 40, 12345)
+    assert stat == processes.ProcStat(42, "S", 7, 42, 40, 12345, flags=4194560)
+    assert not stat.kthread and not stat.mid_exec  # no env_end field in this short line
+    full = line.rstrip() + b" 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+    execing = processes.parse_stat(42, full)
+    assert execing is not None and execing.env_end == 0 and execing.mid_exec
     assert processes.parse_stat(1, b"garbage") is None
     assert processes.parse_stat(1, b"1 (x) S 1 2") is None
 
@@ -49,6 +53,18 @@ def test_read_stat_matches_psutil(sleeper: subprocess.Popen[bytes]) -> None:
     assert processes.read_stat(sleeper.pid) is None
     assert not processes.is_same_process(sleeper.pid, ps.create_time())
     assert processes.children(sleeper.pid) == []
+
+
+def test_kernel_threads_and_exec_state() -> None:
+    me = processes.read_stat(os.getpid())
+    assert me is not None and not me.kthread and me.env_end > 0 and not me.mid_exec
+    kthreadd = processes.read_stat(2)
+    if kthreadd is None or not kthreadd.kthread:
+        pytest.skip("no kernel threads visible here (a pid namespace)")
+    assert not kthreadd.mid_exec  # no environment, but not for an execve
+    threads = processes._kernel_threads()
+    assert 2 in threads and os.getpid() not in threads
+    assert all(processes.read_environ(pid) in (b"", None) for pid in list(threads)[:20])
 
 
 def test_zombie_is_not_the_same_process() -> None:

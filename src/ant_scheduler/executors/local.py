@@ -104,6 +104,7 @@ KILL_POLL_SECONDS = 0.05  # a kill looks again this often (and whenever a proces
 KILL_SCAN_SECONDS = 0.1  # the same when that takes a /proc scan
 AFTER_SIGKILL_SECONDS = 5.0  # a process stuck in the kernel (D state) may take this long or more
 DEFAULT_HIDDEN_ENV = frozenset({"ANT_TOKEN"})
+SEEN_LIMIT = 4096  # identities remembered per task before the dead ones are forgotten
 
 
 def read_exit_file(path: Path) -> int | None:
@@ -234,6 +235,11 @@ class LocalExecutor:
     Every method must be called on the event loop's thread; the callbacks run there too: the
     exit callback exactly once per started or adopted task, the gone callback once per task
     reported with lingering processes or passed to watch_strays (never after close()).
+
+    server_id marks every task process (ANT_SERVER_ID) and is how they are found again: it must
+    stay the same across restarts of one ANT and differ between ANTs on the same machine (two
+    ANTs with the same id would take each other's processes for their own). become_subreaper
+    makes finding a task's processes cheap (see the module docstring); close() undoes it.
     """
 
     def __init__(
@@ -246,6 +252,8 @@ class LocalExecutor:
         log_group_readable: bool = False,
         hidden_env: frozenset[str] = DEFAULT_HIDDEN_ENV,
     ) -> None:
+        if "\0" in server_id:
+            raise ValueError("server_id must not contain NUL")
         self._loop = loop
         self._use_pidfd = use_pidfd  # False forces the polling fallback (tests use it)
         self._server_id = server_id
@@ -477,10 +485,13 @@ class LocalExecutor:
         return len(task.last_found)
 
     def lingering(self, task_id: str) -> int:
-        """Processes of the ended task found at the last look that are still alive."""
+        """Live processes of the ended task: looked for again where that is cheap (the
+        subreaper), else those found at the last look (a scan) that are still alive."""
         task = self._tasks.get(task_id)
         if task is None or not task.reported:
             return 0
+        if not task.by_scan:
+            return len(self._find(task))
         alive = 0
         for proc in task.last_found:
             now = processes.read_stat(proc.pid)
@@ -690,6 +701,7 @@ class LocalExecutor:
     def _take_children(self) -> None:
         """Subreaper: sort ANT's children that are not wrappers into the tasks' strays."""
         loop = self._get_loop()
+        deadline = time.monotonic() + processes.EXEC_SETTLE_SECONDS
         for pid in processes.children(self._pid):
             if pid in self._wrappers or pid in self._stray_pids:
                 continue
@@ -701,11 +713,13 @@ class LocalExecutor:
                 continue
             if st.identity in self._foreign:
                 continue
-            environ = processes.read_environ(pid)
+            # Caught in the middle of an execve its environment reads as empty: wait a moment.
+            environ = processes.read_environ_settled(pid, deadline)
             task_id = processes.marker(environ, self._server_id) if environ else None
             task = self._attribute(st, task_id)
             if task is None:
-                self._foreign.add(st.identity)
+                if environ or environ is None:  # else: still undecided, looked at next time
+                    self._foreign.add(st.identity)
                 continue
             task.seen.add(st.identity)
             self._add_stray(task, st, loop)
@@ -736,6 +750,14 @@ class LocalExecutor:
             found.append(st)
             task.seen.add(st.identity)
             todo.extend(processes.children(pid))
+        if len(task.seen) > SEEN_LIMIT:  # keep it to the living
+            task.seen = {
+                (pid, ticks)
+                for pid, ticks in task.seen
+                if (now := processes.read_stat(pid)) is not None
+                and not now.zombie
+                and now.start_ticks == ticks
+            }
         return found
 
     def _find_by_scan(self, task: _Task, with_wrapper: bool) -> list[ProcStat]:
