@@ -570,16 +570,19 @@ class LocalExecutor:
         if recorded is not None:
             code = recorded  # the command's own code, even if the wrapper was SIGKILLed after
         task.ended = True
-        task.session_pinned = False
         task.exit_code = code
         self._wrappers.pop(task.pid, None)
         self._close_pidfd(task.pidfd)
         task.pidfd = None
         task.wrapper_gone.set()
         task.changed.set()
+        if look and task.by_scan:
+            # Just after the reap: a member of the wrapper's group, if any is left, still
+            # holds its number, so the group is the task's (the pid is not handed out again
+            # within microseconds). From now on only markers and lineage tell.
+            found = self._find(task)
+        task.session_pinned = False
         if look:
-            if task.by_scan:
-                found = self._find(task)
             self._report_exit(task, len(found))
 
     def _report_exit(self, task: _Task, lingering: int) -> None:
@@ -761,11 +764,12 @@ class LocalExecutor:
         return found
 
     def _find_by_scan(self, task: _Task, with_wrapper: bool) -> list[ProcStat]:
-        """The task's processes by marker (scanning /proc), by identity seen before and, while
-        the wrapper's process group has members (so its number is still the task's), by group;
-        with their descendants. Those at the top of their tree are watched as strays."""
+        """The task's processes by marker (scanning /proc), by identity seen before and, up to
+        the wrapper's end (while its group number cannot be anyone else's), by its process
+        group; with their descendants. Those at the top of their tree are watched as strays."""
         loop = self._get_loop()
-        group = task.pid if _group_exists(task.pid) else None  # normally gone: no stat sweep
+        pinned = task.session_pinned and task.pid > 1
+        group = task.pid if pinned and _group_exists(task.pid) else None  # else: no stat sweep
         roots: list[int] = []
         for st in processes.sweep(self._server_id, stat_all=group is not None):
             if st.pid in (task.pid, self._pid):
