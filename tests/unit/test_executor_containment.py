@@ -82,14 +82,20 @@ def leftovers() -> Iterator[Leftovers]:
         left.clean()
 
 
-@pytest.fixture(params=["subreaper", "scan"])
-def mode(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Both ways of finding a task's processes. The subreaper is only ever on inside a test."""
+@pytest.fixture
+def subreaper_reset() -> Iterator[None]:
+    """The subreaper is only ever on inside a test: off again afterwards, whatever happened."""
     try:
-        yield str(request.param)
+        yield
     finally:
         processes.set_child_subreaper(False)
         assert not processes.is_child_subreaper()
+
+
+@pytest.fixture(params=["subreaper", "scan"])
+def mode(request: pytest.FixtureRequest, subreaper_reset: None) -> str:
+    """Both ways of finding a task's processes."""
+    return str(request.param)
 
 
 def run(
@@ -335,7 +341,9 @@ def test_strays_are_watched_by_polling_without_pidfds(
     run(tmp_path, scenario, subreaper=mode == "subreaper", use_pidfd=False)
 
 
-def test_subreaper_reaps_orphans_that_died_unseen(tmp_path: Path, leftovers: Leftovers) -> None:
+def test_subreaper_reaps_orphans_that_died_unseen(
+    tmp_path: Path, leftovers: Leftovers, subreaper_reset: None
+) -> None:
     """An orphan that ends while its task still runs is ANT's zombie child: reaped at the next
     look (any task's end), without waitpid(-1)."""
     pid_file = tmp_path / "short.pid"
@@ -354,7 +362,6 @@ def test_subreaper_reaps_orphans_that_died_unseen(tmp_path: Path, leftovers: Lef
         assert (await ant.exits.get()).killed
 
     run(tmp_path, scenario, subreaper=True)
-    processes.set_child_subreaper(False)
 
 
 def test_scan_finds_this_servers_processes_only(tmp_path: Path) -> None:
