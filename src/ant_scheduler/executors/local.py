@@ -42,17 +42,20 @@ They are found in one of two ways:
 - Scanning (adopted tasks, watch_strays, and every task when the subreaper is off or could not
   be set): a task started by an earlier ANT is not in this ANT's process tree; its orphans went
   to init (or to a subreaper above the old ANT) and nothing cheap lists them. Its processes are
-  found by reading /proc/*/environ for the marker (processes.scan; a few ms, more on a machine
-  with thousands of processes), with their descendants. That happens when its wrapper ends, when
-  one of its watched processes ends, and during a kill. Adopted tasks are few and only exist
-  after a restart, so this cost stays off the common path; without the subreaper it is paid at
-  every task end.
+  found by reading /proc/*/environ for the marker (processes.scan: 0.2-0.6 ms with ~100
+  processes, ~12-17 ms with 1,000), up to the wrapper's end also by its process group, and with
+  their descendants; the tops of those trees are watched through pidfds. That happens when its
+  wrapper ends, when one of its watched processes ends, and during a kill. Adopted tasks are few
+  and only exist after a restart, so this cost stays off the common path; without the subreaper
+  it is paid at every task end (measured 0.35-0.55 ms per task end with ~75 processes, 15 ms
+  with ~1,070, against 0.05 ms with the subreaper).
 
 kill() signals the wrapper's group and every process found (and their groups, never ANT's own
 group, 0 or 1), looks again while parents die and orphans appear, SIGKILLs after the grace and
 ends with a scan as a self-check. A process that both cleared its environment and left the
 task's session before ANT saw it cannot be told from any other process: that is the limit of
-marking by environment (cgroups would not have it, but need a delegated hierarchy).
+marking by environment (cgroups would not have it, but need a delegated hierarchy). Strays that
+are still ANT's children when it stops watching (close()) become zombies when they end.
 """
 
 from __future__ import annotations
