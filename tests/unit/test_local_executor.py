@@ -7,22 +7,28 @@ import dataclasses
 import json
 import os
 import signal
+import stat
 import statistics
 import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psutil
 import pytest
 
+from ant_scheduler.executors import processes
 from ant_scheduler.executors.base import ExitInfo, LaunchError, LaunchRequest
 from ant_scheduler.executors.local import LocalExecutor, read_exit_file
 
 T = TypeVar("T")
+# Processes are found by this marker: unique, so that tests running at the same time on this
+# machine (other checkouts, other pytest processes) never take each other's tasks for theirs.
+SERVER_ID = f"test-{uuid.uuid4().hex[:8]}"
 Scenario = Callable[[LocalExecutor, "asyncio.Queue[ExitInfo]"], Awaitable[T]]
 
 
@@ -39,14 +45,16 @@ def request(tmp: Path, task_id: str, command: str, gpus: tuple[int, ...] = ()) -
     )
 
 
-def run(scenario: Scenario[T], *, use_pidfd: bool = True) -> T:
+def run(scenario: Scenario[T], *, use_pidfd: bool = True, **options: Any) -> T:
     async def main() -> T:
-        executor = LocalExecutor(asyncio.get_running_loop(), use_pidfd=use_pidfd)
+        options.setdefault("server_id", SERVER_ID)
+        executor = LocalExecutor(asyncio.get_running_loop(), use_pidfd=use_pidfd, **options)
         exits: asyncio.Queue[ExitInfo] = asyncio.Queue()
         executor.set_exit_callback(exits.put_nowait)
         try:
             return await asyncio.wait_for(scenario(executor, exits), 20)
         finally:
+            await executor.terminate_all(0)  # whatever a failed test left running
             executor.close()
 
     return asyncio.run(main())
@@ -119,7 +127,10 @@ def test_log_is_appended_and_a_stale_exit_file_is_not_reused(tmp_path: Path) -> 
         req.exit_path.write_text("0\n")  # left by an earlier run: must not be read as this one's
         ex.start(req)
         info = await exits.get()
-        assert info == ExitInfo("again", 128 + signal.SIGKILL, False)  # from the wait status
+        # From the wait status. The command's subshell may outlive the wrapper by an instant.
+        assert dataclasses.replace(info, lingering=0) == ExitInfo(
+            "again", 128 + signal.SIGKILL, False
+        )
         assert req.log_path.read_text() == "earlier\nrun\n"
 
     run(scenario)
@@ -212,7 +223,7 @@ def test_launch_errors(tmp_path: Path) -> None:
             ex.start(dataclasses.replace(req, cwd=str(tmp_path / "missing")))
         assert err.value.code == "launch_failed"
         (tmp_path / "a-file").touch()
-        with pytest.raises(LaunchError, match="cannot open log file"):
+        with pytest.raises(LaunchError, match=r"cannot use log directory .*a-file: Not a dir"):
             ex.start(dataclasses.replace(req, log_path=tmp_path / "a-file" / "x.log"))
         with pytest.raises(LaunchError):
             ex.start(dataclasses.replace(req, env={"BAD": "nul\0byte"}))
@@ -250,7 +261,7 @@ FAKE_ANT = textwrap.dedent(
 
     async def main():
         log = Path(sys.argv[1])
-        info = LocalExecutor().start(LaunchRequest(
+        info = LocalExecutor(server_id=sys.argv[3]).start(LaunchRequest(
             "orphan", sys.argv[2], {}, (), str(log.parent), log, log.with_suffix(".exit")))
         print(json.dumps([info.pid, info.start_time]), flush=True)
         time.sleep(100)
@@ -260,11 +271,15 @@ FAKE_ANT = textwrap.dedent(
 )
 
 
-def start_orphan(tmp_path: Path, command: str) -> tuple[int, float, Path]:
+def start_orphan(
+    tmp_path: Path, command: str, server_id: str = SERVER_ID
+) -> tuple[int, float, Path]:
     """Start a task from another process, then kill -9 that process, as if ANT crashed."""
     log = tmp_path / "orphan.log"
     ant = subprocess.Popen(
-        [sys.executable, "-c", FAKE_ANT, str(log), command], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", FAKE_ANT, str(log), command, server_id],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert ant.stdout is not None
     pid, start_time = json.loads(ant.stdout.readline())
@@ -372,3 +387,214 @@ def test_start_is_quick(tmp_path: Path) -> None:
 
     took = run(scenario)
     print(f"\nLocalExecutor.start: median {statistics.median(took) * 1000:.2f} ms over 50")
+
+
+# ---------------------------------------------------------------------- safe launches
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def launch_fails(ex: LocalExecutor, req: LaunchRequest, match: str) -> LaunchError:
+    """The start fails with that message, leaving no process and no open fd behind."""
+    fds, children = open_fds(), set(processes.children(os.getpid()))
+    with pytest.raises(LaunchError, match=match) as err:
+        ex.start(req)
+    assert open_fds() == fds
+    assert set(processes.children(os.getpid())) <= children
+    assert ex.running_ids() == set()
+    assert "\n" not in err.value.message
+    return err.value
+
+
+def test_symlinks_planted_on_the_log_path_are_not_followed(tmp_path: Path) -> None:
+    async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
+        target = tmp_path / "precious"
+        target.write_text("keep me\n")
+        req = request(tmp_path, "t", "echo written")
+        logs = req.log_path.parent
+        logs.mkdir(mode=0o700)
+
+        req.log_path.symlink_to(target)  # the log
+        launch_fails(ex, req, r"cannot open log file .*t\.log: it is a symbolic link")
+        req.log_path.unlink()
+
+        req.exit_path.symlink_to(target)  # the exit file (it would be truncated)
+        launch_fails(ex, req, r"cannot create exit file .*t\.exit: it is a symbolic link")
+        req.exit_path.unlink()
+        req.log_path.unlink()  # opened before the exit file failed: a plain empty file
+
+        dangling = tmp_path / "not-yet"
+        req.log_path.symlink_to(dangling)  # a dangling one: must not create its target
+        launch_fails(ex, req, "symbolic link")
+        assert not dangling.exists()
+        req.log_path.unlink()
+
+        (logs / "loop-a").symlink_to(logs / "loop-b")
+        (logs / "loop-b").symlink_to(logs / "loop-a")
+        loop_req = dataclasses.replace(req, log_path=logs / "loop-a")
+        launch_fails(ex, loop_req, "cannot open log file .*loop-a: it is a symbolic link")
+
+        os.mkfifo(req.log_path)  # would block the event loop if opened blindly
+        launch_fails(ex, req, "cannot open log file .*t\\.log: it is not a regular file")
+        req.log_path.unlink()
+
+        os.link(target, req.exit_path)  # a hard link would truncate the target
+        launch_fails(ex, req, "cannot create exit file .*: it has 2 hard links")
+        req.exit_path.unlink()
+
+        assert target.read_text() == "keep me\n" and stat.S_IMODE(target.stat().st_mode) != 0
+        ex.start(req)  # with the traps gone it works
+        assert await exits.get() == ExitInfo("t", 0, False)
+        assert req.log_path.read_text() == "written\n"
+
+    run(scenario)
+
+
+def test_symlinked_or_looping_session_directory_is_refused(tmp_path: Path) -> None:
+    async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
+        real = tmp_path / "real"
+        real.mkdir()
+        req = request(tmp_path, "t", "true")
+        (tmp_path / "logs").symlink_to(real)
+        launch_fails(ex, req, r"cannot use log directory .*logs: it is a symbolic link")
+        (tmp_path / "logs").unlink()
+        (tmp_path / "logs").symlink_to(tmp_path / "logs")  # a loop
+        launch_fails(ex, req, r"cannot use log directory .*logs: it is a symbolic link")
+        (tmp_path / "logs").unlink()
+        (tmp_path / "logs").symlink_to(tmp_path / "nowhere")  # dangling
+        launch_fails(ex, req, r"cannot use log directory .*logs: it is a symbolic link")
+        assert list(real.iterdir()) == [] and not (tmp_path / "nowhere").exists()
+
+    run(scenario)
+
+
+def test_unwritable_log_directory_fails_only_that_task(tmp_path: Path) -> None:
+    async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
+        if os.geteuid() == 0:  # root writes anywhere a mode allows nothing: sysfs refuses
+            blocked = Path("/sys/ant-test-no-such-dir/session")
+        else:
+            locked = tmp_path / "locked"
+            locked.mkdir(mode=0o500)
+            blocked = locked / "session"
+        bad = request(tmp_path, "bad", "true")
+        bad = dataclasses.replace(bad, log_path=blocked / "bad.log", exit_path=blocked / "bad.exit")
+        launch_fails(ex, bad, f"cannot use log directory {blocked}: ")
+        ex.start(request(tmp_path, "good", "true"))  # the next task is not affected
+        assert await exits.get() == ExitInfo("good", 0, False)
+
+    run(scenario)
+
+
+def test_exit_file_descriptor_is_not_inherited_by_the_command(tmp_path: Path) -> None:
+    async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
+        listing = tmp_path / "fds"
+        ex.start(request(tmp_path, "t", f"ls -l /proc/self/fd > {listing}; exit 5"))
+        assert await exits.get() == ExitInfo("t", 5, False)
+        text = listing.read_text()
+        assert "t.log" in text  # stdout and stderr
+        assert "t.exit" not in text
+        assert read_exit_file(tmp_path / "logs" / "t.exit") == 5  # the wrapper still wrote it
+
+    run(scenario)
+
+
+def test_workdir_and_conda_are_checked_before_the_start(tmp_path: Path) -> None:
+    async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
+        req = request(tmp_path, "t", "pwd")
+        missing = dataclasses.replace(req, workdir="/no/such/dir")
+        launch_fails(ex, missing, "^working directory /no/such/dir does not exist$")
+        relative = dataclasses.replace(req, workdir="sub")
+        launch_fails(ex, relative, f"^working directory {tmp_path}/sub does not exist$")
+        (tmp_path / "file").touch()
+        a_file = dataclasses.replace(req, workdir="file")
+        launch_fails(ex, a_file, "working directory .*/file is not a directory")
+        no_conda = dataclasses.replace(req, conda="no-such-conda-8f2e")
+        launch_fails(
+            ex,
+            no_conda,
+            "^conda executable 'no-such-conda-8f2e' not found \\(ant_conda_env needs it\\)$",
+        )
+        launch_fails(ex, dataclasses.replace(req, conda="./bin/conda"), "conda executable")
+
+        (tmp_path / "sub").mkdir()
+        bin_dir = tmp_path / "sub" / "bin"
+        bin_dir.mkdir()
+        (bin_dir / "conda").write_text("#!/bin/sh\n")
+        (bin_dir / "conda").chmod(0o755)
+        env = {"HOME": str(tmp_path), "PATH": f"{bin_dir}:/usr/bin:/bin"}
+        ok = [
+            dataclasses.replace(req, task_id="rel", workdir="sub", conda="conda", env=env),
+            dataclasses.replace(req, task_id="home", workdir="~/sub", conda="./bin/conda", env=env),
+            dataclasses.replace(
+                req, task_id="abs", workdir=str(tmp_path), conda=str(bin_dir / "conda")
+            ),
+        ]
+        for good in ok:
+            ex.start(good)
+        got = await collect(exits, 3)
+        assert all(info.exit_code == 0 for info in got.values())
+
+    run(scenario)
+
+
+def test_ants_own_secrets_do_not_reach_tasks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANT_TOKEN", "secret-token-1")
+    monkeypatch.setenv("OTHER_SECRET", "secret-2")
+    monkeypatch.setenv("ANT_HARMLESS", "visible")
+
+    async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
+        show = 'echo "${ANT_TOKEN-unset} ${OTHER_SECRET-unset} ${ANT_HARMLESS-unset}"'
+        ex.start(request(tmp_path, "plain", show))
+        asked = request(tmp_path, "asked", show)
+        ex.start(dataclasses.replace(asked, env={"ANT_TOKEN": "the-tasks-own"}))
+        await collect(exits, 2)
+        assert (tmp_path / "logs" / "plain.log").read_text() == "unset secret-2 visible\n"
+        assert (tmp_path / "logs" / "asked.log").read_text() == "the-tasks-own secret-2 visible\n"
+
+    run(scenario)
+
+    async def custom(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
+        show = 'echo "${ANT_TOKEN-unset} ${OTHER_SECRET-unset}"'
+        ex.start(request(tmp_path, "custom", show))
+        await exits.get()
+        assert (tmp_path / "logs" / "custom.log").read_text() == "secret-token-1 unset\n"
+
+    run(custom, hidden_env=frozenset({"OTHER_SECRET"}))
+
+
+@pytest.mark.parametrize("group_readable", [False, True])
+def test_log_directory_and_file_modes(tmp_path: Path, group_readable: bool) -> None:
+    async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
+        old_umask = os.umask(0o077)  # the modes are exact whatever the umask
+        try:
+            req = request(tmp_path, "t", "echo hi")
+            ex.start(req)
+        finally:
+            os.umask(old_umask)
+        await exits.get()
+        dir_mode, file_mode = (0o750, 0o640) if group_readable else (0o700, 0o600)
+        assert stat.S_IMODE(req.log_path.parent.stat().st_mode) == dir_mode
+        assert stat.S_IMODE(req.log_path.stat().st_mode) == file_mode
+        assert stat.S_IMODE(req.exit_path.stat().st_mode) == file_mode
+        # An existing log (from an earlier run) is appended to, with its mode set right.
+        req.log_path.chmod(0o666)
+        ex.start(dataclasses.replace(req, command="echo again"))
+        await exits.get()
+        assert req.log_path.read_text() == "hi\nagain\n"
+        assert stat.S_IMODE(req.log_path.stat().st_mode) == file_mode
+
+    run(scenario, log_group_readable=group_readable)
+
+
+def test_empty_exit_file_means_no_code(tmp_path: Path) -> None:
+    path = tmp_path / "t.exit"
+    path.write_text("")
+    assert read_exit_file(path) is None
+    (tmp_path / "link.exit").symlink_to(path)
+    path.write_text("3\n")
+    assert read_exit_file(path) == 3
+    assert read_exit_file(tmp_path / "link.exit") is None  # never read through a symlink
