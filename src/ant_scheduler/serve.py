@@ -23,7 +23,7 @@ import uvicorn
 from ant_scheduler import __version__
 from ant_scheduler.api.app import create_app
 from ant_scheduler.api.auth import load_or_create_token
-from ant_scheduler.core.errors import ConfigError
+from ant_scheduler.core.errors import AntError, ConfigError
 from ant_scheduler.engine import Engine
 from ant_scheduler.executors.local import LocalExecutor
 from ant_scheduler.monitor.base import GpuBackend
@@ -315,14 +315,24 @@ async def _serve_locked(
             cert, key = ensure_self_signed(state_dir / "tls")
     backend = choose_gpu_backend(opts, state_dir)
     store = Store(state_dir / "ant.db")
-    engine = Engine(settings, store, LocalExecutor(), backend)
+    try:
+        # The server id marks every task process (ANT_SERVER_ID): it is how ANT finds them
+        # again after a restart, and tells them from another ANT's on the same machine.
+        executor = LocalExecutor(
+            server_id=store.server_id,
+            become_subreaper=True,
+            log_group_readable=settings.LOGGER_group_readable,
+        )
+        engine = Engine(settings, store, executor, backend)
+        # Started before the port opens, so a failure (a database locked for too long) is one
+        # clear line, and requests never meet a half-recovered engine.
+        await engine.start()
+    except BaseException:
+        store.close()
+        raise
     scheme = "https" if opts.tls else "http"
     url = f"{scheme}://{_display_host(host)}:{port}"
-
-    def on_shutdown(message: str) -> None:
-        _say(f"stopped: {message}")
-
-    app = create_app(engine, token=token, tls=opts.tls, on_shutdown=on_shutdown)
+    app = create_app(engine, token=token, tls=opts.tls, manage_engine=False)
     config = uvicorn.Config(
         app,
         host=host,
@@ -362,6 +372,7 @@ async def _serve_locked(
         await server.serve()
     finally:
         announcer.cancel()
+        _say(f"stopped: {await engine.stop()}")
         store.close()
     if not server.started:
         raise ConfigError(f"could not listen on {host}:{port} (in use or not permitted?)")
@@ -376,7 +387,7 @@ def run_server(opts: ServeOptions) -> int:
     try:
         settings = load_settings(opts.config)
         asyncio.run(_serve(settings, opts))
-    except ConfigError as exc:
+    except AntError as exc:  # a bad config, a locked or unusable database, ...
         _say(f"error: {exc.message}")
         return 2
     except KeyboardInterrupt:

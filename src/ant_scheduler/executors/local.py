@@ -929,19 +929,6 @@ class LocalExecutor:
     def pids(self) -> dict[str, int]:
         return {task_id: t.pid for task_id, t in self._tasks.items() if not t.reported}
 
-    # Interim stand-ins until containment lands (executor-containment branch).
-    def set_gone_callback(self, callback: GoneCallback) -> None:
-        self._gone = callback
-
-    def scan(self) -> list[FoundProcess]:
-        return []
-
-    def watch_strays(self, task_id: str, pids: list[int]) -> int:
-        return 0
-
-    def lingering(self, task_id: str) -> int:
-        return 0
-
     def close(self) -> None:
         """Stop watching. Never signals a task: they keep running and are re-adopted later."""
         for task in self._tasks.values():
