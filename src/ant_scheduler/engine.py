@@ -903,6 +903,9 @@ class Engine:
         except StoreUnavailable as exc:
             self._store_trouble(exc)
             return
+        except Exception as exc:  # a bug must not stop scheduling for good, nor print a trace
+            self._store_trouble(StoreUnavailable(f"internal error in a scheduling pass: {exc!r}"))
+            return
         if self._last_store_error:
             self._say("the database works again; pending changes are recorded")
             self._last_store_error = ""
@@ -935,27 +938,37 @@ class Engine:
             return
         now = self.clock()
         starting: list[Task] = []
+        refused: list[Task] = []  # no log path can be made for it: it fails, alone
         for start in decision.starts:
             task = self.queued[start.task_id].copy()
+            try:
+                log_path = str(self._log_path(task.task_id))
+            except ValueError as exc:
+                task.move_to(TaskState.FAILED)
+                task.finished_at = now
+                task.reason = str(exc)
+                refused.append(task)
+                continue
             task.move_to(TaskState.RUNNING)
             task.gpu_ids = list(start.gpu_ids)
             task.started_at = now
             task.session_id = self.session_id
             task.pid = task.pid_start_time = None  # "starting": see _recover
-            task.log_path = str(self._log_path(task.task_id))
+            task.log_path = log_path
             starting.append(task)
         # Durable before the spawn: a crash from here on finds the task recorded as running on
         # these GPUs, and looks for its process instead of handing the GPUs to someone else.
-        missed = self.store.apply(updates=[(t, TaskState.QUEUED) for t in starting])
+        missed = self.store.apply(updates=[(t, TaskState.QUEUED) for t in starting + refused])
         launched = []
-        for task in starting:
+        for task in starting + refused:
             self._dequeue(task.task_id)
             if task.task_id in missed:
                 self._say(f"task {task.task_id!r} changed outside ANT; not starting it")
-                continue
-            self.running[task.task_id] = task
-            self._reserve(task)
-            launched.append(task)
+            elif task.state is TaskState.RUNNING:
+                self.running[task.task_id] = task
+                self._reserve(task)
+                launched.append(task)
+        self._publish_tasks("task_changed", [t for t in refused if t.task_id not in missed])
         started = [task for task in launched if self._launch(task)]
         self._tell_backend()  # now with the pids
         self._publish_tasks("task_changed", started)
