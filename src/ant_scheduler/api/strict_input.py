@@ -24,7 +24,7 @@ from itertools import accumulate
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from ant_scheduler.api.auth import ASGIApp, Message, Receive, Scope, Send, deny
+from ant_scheduler.api.auth import ASGIApp, Receive, Scope, Send, deny, replaying
 
 MAX_JSON_DEPTH = 32
 INT64_MIN = -(2**63)
@@ -316,13 +316,4 @@ class StrictInputMiddleware:
             except InputError as exc:
                 await deny(send, 400, CODE, str(exc))
                 return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)

@@ -85,7 +85,7 @@ def internal_error(exc: BaseException) -> NoReturn:
 
 
 def handle_errors(func: F) -> F:
-    """Turn client errors into one line on stderr and a distinct exit code; never a traceback."""
+    """Turn the server's errors into one line on stderr and a distinct exit code."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -95,15 +95,7 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except ClientError as exc:
             fail(exc.message, _EXIT_BY_CODE.get(exc.code, EXIT_OTHER))
-        except KeyboardInterrupt:
-            raise SystemExit(EXIT_INTERRUPTED) from None
-        except BrokenPipeError:
-            _quiet_stdout()
-            raise SystemExit(0) from None
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except Exception as exc:
-            internal_error(exc)
+        # Anything else (Ctrl+C, a closed pipe, a bug) is turned into one line by AntGroup.
 
     return wrapper  # type: ignore[return-value]
 
