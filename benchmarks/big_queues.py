@@ -127,10 +127,10 @@ def bench_submit_with_big_queue(work: Path, queued: int, samples: int) -> dict[s
             c.post("/api/v1/tasks", json={"command": "sleep 3600", "mode": "single", "n_gpus": 4})
             with StallProbe(server) as probe:
                 t0 = time.time()
-                for start in range(0, queued, 50_000):
+                for start in range(0, queued, 20_000):
                     text = "\n".join(
                         f"ant_task_id=q{i} ant_n_gpus={1 + i % 4} true"
-                        for i in range(start, min(queued, start + 50_000))
+                        for i in range(start, min(queued, start + 20_000))
                     )
                     r = c.post(
                         "/api/v1/tasks", json={"command": text, "mode": "multi"}, timeout=900

@@ -583,13 +583,18 @@ class Engine:
                 await asyncio.sleep(0)
         return specs
 
-    def _new_tasks(self, specs: list[TaskSpec]) -> list[Task]:
-        now = self.clock()
+    def _new_tasks(
+        self, specs: list[TaskSpec], *, first_seq: int | None = None, now: float | None = None
+    ) -> list[Task]:
+        """Tasks for specs, in queue order from first_seq (default: the next free numbers)."""
+        if first_seq is None:
+            first_seq = self._next_seq
+            self._next_seq += len(specs)
+        created = self.clock() if now is None else now
         tasks = []
-        for spec in specs:
-            task = Task.from_spec(spec, created_at=now, queue_seq=self._next_seq)
+        for offset, spec in enumerate(specs):
+            task = Task.from_spec(spec, created_at=created, queue_seq=first_seq + offset)
             task.session_id = self.session_id
-            self._next_seq += 1
             tasks.append(task)
         return tasks
 
@@ -632,19 +637,25 @@ class Engine:
             raise DuplicateTaskId(f"duplicate task id {clash!r}")
         token = secrets.token_hex(8)
         self._submitting.update(ids)  # nobody else may take these ids meanwhile
-        tasks = self._new_tasks(specs)
+        first_seq, now = self._next_seq, self.clock()
+        self._next_seq += len(specs)
+        tasks: list[Task] = []
         batch = QueueBatch()
         opened = False
         try:
             await self._command(lambda: self.store.open_submission(token))
             opened = True
-            for start in range(0, len(tasks), WRITE_CHUNK):
-                chunk = tasks[start : start + WRITE_CHUNK]
+            for start in range(0, len(specs), WRITE_CHUNK):
+                # Made here, a piece at a time: 100,000 Task objects at once are a long stall.
+                chunk = self._new_tasks(
+                    specs[start : start + WRITE_CHUNK], first_seq=first_seq + start, now=now
+                )
 
                 def write(chunk: list[Task] = chunk) -> None:
                     self.store.insert_tasks(chunk, staged=token)
 
                 await self._command(write)
+                tasks += chunk
                 batch.add(_queued(t) for t in chunk)
                 await asyncio.sleep(0)
 
