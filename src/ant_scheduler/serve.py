@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import contextlib
 import fcntl
+import gc
 import json
 import os
 import pwd
