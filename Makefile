@@ -66,6 +66,8 @@ tsp:
 bench: $(STAMP) tsp
 	$(BIN)/python benchmarks/dispatch.py
 	$(BIN)/python benchmarks/suite.py
+	$(BIN)/python benchmarks/big_queues.py
+	$(BIN)/python benchmarks/policy_queue.py
 
 # The long reliability runs: 200 random kills, 10x the fuzzing examples.
 soak: $(STAMP) ui chromium

@@ -6,6 +6,7 @@ Reality is read from /proc: which processes of which task are alive, on which GP
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from tests.api.test_tasks_api import submit, wait_state
 from tests.reliability.reality import check_reality, kill_processes_of, processes_of, server_id
 from tests.server import AntServer, wait_for
 
+ANT = str(Path(sys.executable).parent / "ant")
 DOUBLE_FORK = (
     f"{sys.executable} -c 'import os, time\n"
     "if os.fork() == 0:\n"
@@ -66,6 +68,14 @@ def test_escaped_processes_keep_the_gpus_until_they_are_gone(
         note = gpu(c, 0)["note"]
         assert note == f"{len(strays)} stray process{'' if len(strays) == 1 else 'es'} of escaper"
         assert c.get("/api/v1/tasks/next").json()["state"] == "queued"  # GPUs not handed on
+        shown = subprocess.run(
+            [ANT, "gpus"],
+            env={**os.environ, "ANT_URL": server.url, "ANT_TOKEN": server.token or ""},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+        assert f"allocated ({note})" in shown
         check_reality(c, server.state_dir)
         r = c.delete("/api/v1/tasks/escaper")
         assert r.status_code == 409 and "kill it first" in r.json()["error"]["message"]

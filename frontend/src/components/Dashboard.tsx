@@ -11,7 +11,9 @@ function Bar(props: { value: number; label: string }) {
   );
 }
 
-function gpuStateText(gpu: GpuOut): string {
+export function gpuStateText(gpu: GpuOut): string {
+  // A finished task's left-behind processes still hold it: say so rather than "in use".
+  if (gpu.state === "allocated" && gpu.note) return gpu.note;
   if (gpu.state === "allocated") return `in use by ${gpu.task_ids.join(", ")}`;
   if (gpu.state === "busy_external") return `busy outside ANT${gpu.external ? ` (${gpu.external})` : ""}`;
   if (gpu.state === "unavailable") return `unavailable${gpu.error ? ` (${gpu.error})` : ""}`;

@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest";
+import type { GpuOut } from "../api/types";
+import { gpuStateText } from "./Dashboard";
+
+const gpu = (over: Partial<GpuOut>): GpuOut => ({
+  index: 0,
+  uuid: "GPU-0",
+  name: "Simulated",
+  enabled: true,
+  state: "free",
+  task_ids: [],
+  util: 0,
+  mem_used: 0,
+  mem_total: 1,
+  external: null,
+  error: null,
+  ...over,
+});
+
+describe("gpuStateText", () => {
+  it("names the task that holds a GPU", () => {
+    expect(gpuStateText(gpu({ state: "allocated", task_ids: ["train"] }))).toBe("in use by train");
+  });
+  it("says when processes a finished task left behind still hold it", () => {
+    const held = gpu({ state: "allocated", task_ids: ["train"], note: "2 stray processes of train" });
+    expect(gpuStateText(held)).toBe("2 stray processes of train");
+  });
+});
