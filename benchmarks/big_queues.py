@@ -125,13 +125,17 @@ def bench_submit_with_big_queue(work: Path, queued: int, samples: int) -> dict[s
         with server.client() as c:
             # Tasks that cannot start (all GPUs are kept busy by the first four).
             c.post("/api/v1/tasks", json={"command": "sleep 3600", "mode": "single", "n_gpus": 4})
+            # Built first: the probe thread must not wait for this process's own work.
+            texts = [
+                "\n".join(
+                    f"ant_task_id=q{i} ant_n_gpus={1 + i % 4} true"
+                    for i in range(start, min(queued, start + 20_000))
+                )
+                for start in range(0, queued, 20_000)
+            ]
             with StallProbe(server) as probe:
                 t0 = time.time()
-                for start in range(0, queued, 20_000):
-                    text = "\n".join(
-                        f"ant_task_id=q{i} ant_n_gpus={1 + i % 4} true"
-                        for i in range(start, min(queued, start + 20_000))
-                    )
+                for text in texts:
                     r = c.post(
                         "/api/v1/tasks", json={"command": text, "mode": "multi"}, timeout=900
                     )

@@ -15,6 +15,8 @@ def server_factory(tmp_path: Path) -> Iterator[type[AntServer]]:
     started: list[AntServer] = []
 
     class Factory(AntServer):
+        made = started  # every server the test made, for checks after it (tests/reliability)
+
         def __init__(self, **kwargs: object) -> None:
             kwargs.setdefault("workdir", tmp_path)
             super().__init__(**kwargs)  # type: ignore[arg-type]

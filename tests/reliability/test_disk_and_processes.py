@@ -10,6 +10,7 @@ import psutil
 import pytest
 
 from tests.api.test_tasks_api import submit, wait_state
+from tests.reliability.reality import check_reality
 from tests.server import AntServer, wait_for
 
 
@@ -53,6 +54,7 @@ def test_full_log_disk_fails_the_task_and_keeps_the_server(
         (tiny_log_dir / "filler").unlink()
         submit(c, "echo again", task_id="after")
         wait_state(c, "after", "succeeded")
+        check_reality(c, server.state_dir)
     server.stop()
     server.start()  # the store is consistent: every task is there with its final state
     with server.client() as c:
@@ -73,6 +75,7 @@ def test_read_only_log_disk(
         failed = wait_state(c, "ro", "failed")
         assert "Read-only file system" in failed["reason"]
         assert c.get("/api/").status_code == 200
+        check_reality(c, server.state_dir)
     subprocess.run(["mount", "-o", "remount,rw", str(tiny_log_dir)], check=True)
 
 
@@ -95,6 +98,8 @@ def test_keep_leaves_every_process_and_readopts_them(server_factory: type[AntSer
     server.start()
     with server.client() as c:
         assert c.get("/api/v1/tasks/tree").json()["state"] == "running"  # re-adopted
+        check_reality(c, server.state_dir)
         c.post("/api/v1/tasks/tree/kill")
         wait_state(c, "tree", "killed")
+        check_reality(c, server.state_dir)
     wait_for(lambda: not any(alive(p) for p in tree))  # and still fully controllable

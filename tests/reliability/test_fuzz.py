@@ -11,6 +11,7 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.reliability.reality import check_reality
 from tests.server import AntServer
 
 ST = str(Path(sys.executable).parent / "st")
@@ -58,6 +59,8 @@ def test_schemathesis_finds_no_server_error(server_factory: type[AntServer]) -> 
     )
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
     assert httpx.get(server.url + "/api/").status_code == 200
+    with server.client() as c:
+        check_reality(c, server.state_dir)
 
 
 text_lines = st.lists(
@@ -106,3 +109,4 @@ def test_random_multi_mode_text_never_breaks_the_api(server_factory: type[AntSer
                 assert set(r.json()) == {"error"} and after == before
 
         check()
+        check_reality(c, server.state_dir)

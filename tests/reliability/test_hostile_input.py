@@ -7,6 +7,7 @@ import json
 import httpx
 
 from ant_scheduler.core.terminal import render_terminal
+from tests.reliability.reality import check_reality
 from tests.server import AntServer
 
 
@@ -70,6 +71,7 @@ def test_hostile_requests(server: AntServer) -> None:
         clean_4xx(c.patch("/api/v1/gpus/abc", json={"enabled": True}))
         clean_4xx(c.post("/api/v1/recovery/restore", json={"task_ids": "all"}))
         assert c.get("/api/v1/tasks").json()["total"] == 0
+        check_reality(c, server.state_dir)
         assert not list(server.log_dir.rglob("*.log"))
         assert not (server.workdir.parent / "etc").exists()
 
@@ -135,3 +137,19 @@ def test_hostile_terminal_output_is_neutralised() -> None:
         "\x9dunterminated OSC\nnext\n"
     )
     assert render_terminal(text, 10) == ["abcdefg", "reportgnp.exe iso !", "", "next"]
+
+
+def test_a_large_env_copied_into_every_line_is_refused(server: AntServer) -> None:
+    """Found: one 2 MB env value copied into each of 150 lines added 500 MB to the database
+    and 1.2 GB of memory, and blocked the server for 24.6 s."""
+    text = "\n".join(f"echo {i}" for i in range(150))
+    with server.client() as c:
+        r = c.post(
+            "/api/v1/tasks",
+            json={"command": text, "mode": "multi", "env": {"BIG": "x" * 2_000_000}},
+        )
+        clean_4xx(r)
+        assert r.status_code == 413 and "SERVER_max_expanded_bytes" in r.json()["error"]["message"]
+        assert c.get("/api/v1/tasks").json()["total"] == 0
+        assert c.get("/api/").status_code == 200
+        check_reality(c, server.state_dir)
