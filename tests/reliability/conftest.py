@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from tests.reliability.reality import check_reality
@@ -22,7 +23,10 @@ def _reality_after_each_scenario(
         return  # the test already failed: do not pile a second error on it
     for server in getattr(server_factory, "made", []):
         if server.proc is not None and server.proc.poll() is None:
-            with server.client() as c:
+            token = server.token or (server.state_dir / "token").read_text().strip()
+            with httpx.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {token}"}, verify=False
+            ) as c:
                 check_reality(c, server.state_dir)
 
 
