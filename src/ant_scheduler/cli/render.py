@@ -125,9 +125,7 @@ def gpu_table(gpus: Sequence[Any]) -> Table:
         table.add_column(column, overflow="fold")
     for gpu in gpus:
         state = gpu.state
-        detail = (
-            gpu.external or gpu.note or (gpu.error if gpu.state == "unavailable" else None)
-        )
+        detail = gpu.external or gpu.note or (gpu.error if gpu.state == "unavailable" else None)
         if detail:
             state = f"{state} ({detail})"
         table.add_row(
