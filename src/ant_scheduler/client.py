@@ -18,7 +18,15 @@ from urllib.parse import quote
 
 import httpx
 
-from ant_scheduler.api.schemas import GpuOut, LogOut, RecoveryOut, ServerInfo, TaskOut, TerminalOut
+from ant_scheduler.wire import (
+    GpuOut,
+    LogOut,
+    RecoveryOut,
+    ServerInfo,
+    TaskOut,
+    TerminalOut,
+    parse,
+)
 
 CONNECTION_FILE = "connection.json"
 
@@ -182,7 +190,7 @@ class Client:
         return data
 
     def server_info(self) -> ServerInfo:
-        return ServerInfo.model_validate(self._json("GET", "/api/v1/server"))
+        return parse(ServerInfo, self._json("GET", "/api/v1/server"))
 
     def submit(
         self,
@@ -202,7 +210,7 @@ class Client:
         if env:
             body["env"] = env
         data = self._json("POST", "/api/v1/tasks", json=body)
-        return [TaskOut.model_validate(t) for t in data["tasks"]]
+        return [parse(TaskOut, t) for t in data["tasks"]]
 
     def list_tasks(
         self,
@@ -218,27 +226,27 @@ class Client:
         if q:
             params["q"] = q
         data = self._json("GET", "/api/v1/tasks", params=params)
-        return [TaskOut.model_validate(t) for t in data["tasks"]], int(data["total"])
+        return [parse(TaskOut, t) for t in data["tasks"]], int(data["total"])
 
     def get_task(self, task_id: str) -> TaskOut:
-        return TaskOut.model_validate(self._json("GET", f"/api/v1/tasks/{_q(task_id)}"))
+        return parse(TaskOut, self._json("GET", f"/api/v1/tasks/{_q(task_id)}"))
 
     def delete_task(self, task_id: str) -> None:
         self._request("DELETE", f"/api/v1/tasks/{_q(task_id)}")
 
     def kill(self, task_id: str) -> TaskOut:
-        return TaskOut.model_validate(self._json("POST", f"/api/v1/tasks/{_q(task_id)}/kill"))
+        return parse(TaskOut, self._json("POST", f"/api/v1/tasks/{_q(task_id)}/kill"))
 
     def restart(self, task_id: str) -> TaskOut:
-        return TaskOut.model_validate(self._json("POST", f"/api/v1/tasks/{_q(task_id)}/restart"))
+        return parse(TaskOut, self._json("POST", f"/api/v1/tasks/{_q(task_id)}/restart"))
 
     def promote(self, task_id: str) -> TaskOut:
-        return TaskOut.model_validate(self._json("POST", f"/api/v1/tasks/{_q(task_id)}/promote"))
+        return parse(TaskOut, self._json("POST", f"/api/v1/tasks/{_q(task_id)}/promote"))
 
     def log(self, task_id: str, lines: int | None = None) -> LogOut:
         params = {"lines": lines} if lines is not None else {}
         data = self._json("GET", f"/api/v1/tasks/{_q(task_id)}/log", params=params)
-        return LogOut.model_validate(data)
+        return parse(LogOut, data)
 
     def full_log(self, task_id: str) -> bytes:
         path = f"/api/v1/tasks/{_q(task_id)}/log"
@@ -247,7 +255,7 @@ class Client:
     def terminal(self, task_id: str, lines: int | None = None) -> TerminalOut:
         params = {"lines": lines} if lines is not None else {}
         data = self._json("GET", f"/api/v1/tasks/{_q(task_id)}/terminal", params=params)
-        return TerminalOut.model_validate(data)
+        return parse(TerminalOut, data)
 
     def follow_log(self, task_id: str, offset: int | None = None) -> Iterator[SseEvent]:
         """`output` events ({text, offset}) as the log grows, then `end` ({state, exit_code})."""
@@ -255,18 +263,18 @@ class Client:
         yield from self._stream(f"/api/v1/tasks/{_q(task_id)}/log/stream", params, {})
 
     def gpus(self) -> list[GpuOut]:
-        return [GpuOut.model_validate(g) for g in self._json("GET", "/api/v1/gpus")]
+        return [parse(GpuOut, g) for g in self._json("GET", "/api/v1/gpus")]
 
     def set_gpu(self, index: int, enabled: bool) -> GpuOut:
         data = self._json("PATCH", f"/api/v1/gpus/{index}", json={"enabled": enabled})
-        return GpuOut.model_validate(data)
+        return parse(GpuOut, data)
 
     def recovery(self) -> RecoveryOut:
-        return RecoveryOut.model_validate(self._json("GET", "/api/v1/recovery"))
+        return parse(RecoveryOut, self._json("GET", "/api/v1/recovery"))
 
     def restore(self, task_ids: list[str]) -> list[TaskOut]:
         data = self._json("POST", "/api/v1/recovery/restore", json={"task_ids": task_ids})
-        return [TaskOut.model_validate(t) for t in data["tasks"]]
+        return [parse(TaskOut, t) for t in data["tasks"]]
 
     def forget(self, task_id: str) -> None:
         self._request("DELETE", f"/api/v1/recovery/{_q(task_id)}")

@@ -40,7 +40,6 @@ from ant_scheduler.core.errors import (
 )
 from ant_scheduler.core.parsing import (
     SubmitDefaults,
-    format_copy_command,
     iter_submission,
     process_env,
 )
@@ -59,6 +58,7 @@ from ant_scheduler.monitor.host import History, HostSample, host_dict, sample_ho
 from ant_scheduler.selfcheck import cuda_ids, self_check
 from ant_scheduler.settings import Settings
 from ant_scheduler.store import Store
+from ant_scheduler.views import task_json
 
 T = TypeVar("T")
 TERMINAL_TAIL_BYTES = 64 * 1024
@@ -380,38 +380,19 @@ class Engine:
         return position, self._plan.reason(queued)
 
     def task_dict(self, task: Task) -> dict[str, Any]:
-        """The Task JSON of the API (also carried by task events)."""
+        """The Task JSON of the API (also carried by task events), computed now."""
         position, reason = self.queue_info(task)
-        return {
-            "task_id": task.task_id,
-            "command": task.command,
-            "submitted": task.submitted,
-            "n_gpus": task.n_gpus,
-            "gpu_ids": list(task.gpu_ids),
-            "env": dict(task.env),
-            "state": task.state.value,
-            "priority": task.priority,
-            "queue_position": position,
-            "pending_reason": reason,
-            "created_at": task.created_at,
-            "started_at": task.started_at,
-            "finished_at": task.finished_at,
-            "exit_code": task.exit_code,
-            "log_path": task.log_path,
-            "reason": task.reason,
-            "pid": task.pid,
-            "session_id": task.session_id,
-            "gpu_mem_used": self.task_gpu_mem.get(task.task_id)
+        return task_json(
+            task,
+            queue_position=position,
+            pending_reason=reason,
+            gpu_mem_used=self.task_gpu_mem.get(task.task_id)
             if task.state is TaskState.RUNNING
             else None,
-            "restarted_as": task.restarted_as,
-            "lingering_processes": self.executor.lingering(task.task_id)
+            lingering_processes=self.executor.lingering(task.task_id)
             if task.task_id in self.lingering
             else 0,
-            "copy_command": format_copy_command(
-                task.task_id, task.n_gpus, task.env, task.submitted
-            ),
-        }
+        )
 
     def gpu_dict(self, slot: GpuSlot) -> dict[str, Any]:
         sample = slot.sample

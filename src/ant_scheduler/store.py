@@ -13,6 +13,7 @@ the caller is reported back instead of being overwritten, and never fails the re
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -93,10 +94,10 @@ def _v3(db: sqlite3.Connection) -> None:
 
 MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
 
-_COLUMNS = (
-    "task_id command submitted n_gpus env state priority created_at workdir gpu_ids queue_seq "
-    "started_at finished_at exit_code log_path pid pid_start_time session_id reason restarted_as"
-).split()
+# One column per field of Task (core/task.py declares a task once); these are JSON text.
+_COLUMNS = [f.name for f in dataclasses.fields(Task)]
+assert _COLUMNS[0] == "task_id"  # the key: _UPDATE and the row tuples rely on its place
+_JSON_COLUMNS = frozenset({"env", "gpu_ids"})
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tasks"
 _MARKS = ", ".join("?" * (len(_COLUMNS) + 1))
 _INSERT = f"INSERT INTO tasks ({', '.join(_COLUMNS)}, staged) VALUES ({_MARKS})"
@@ -142,34 +143,21 @@ class SessionRow:
 
 
 def _row(task: Task) -> tuple[Any, ...]:
-    return (
-        task.task_id,
-        task.command,
-        task.submitted,
-        task.n_gpus,
-        json.dumps(task.env),
-        task.state.value,
-        task.priority,
-        task.created_at,
-        task.workdir,
-        json.dumps(task.gpu_ids),
-        task.queue_seq,
-        task.started_at,
-        task.finished_at,
-        task.exit_code,
-        task.log_path,
-        task.pid,
-        task.pid_start_time,
-        task.session_id,
-        task.reason,
-        task.restarted_as,
-    )
+    values = []
+    for name in _COLUMNS:
+        value = getattr(task, name)
+        if name in _JSON_COLUMNS:
+            value = json.dumps(value)
+        elif isinstance(value, TaskState):
+            value = value.value
+        values.append(value)
+    return tuple(values)
 
 
 def _task(row: Sequence[Any]) -> Task:
     values = dict(zip(_COLUMNS, row, strict=True))
-    values["env"] = json.loads(values["env"])
-    values["gpu_ids"] = json.loads(values["gpu_ids"])
+    for name in _JSON_COLUMNS:
+        values[name] = json.loads(values[name])
     values["state"] = TaskState(values["state"])
     return Task(**values)
 

@@ -3,7 +3,7 @@
 
 export interface Deleted {
   task_id: string;
-  deleted?: boolean;
+  deleted: boolean;
 }
 
 export interface DoctorOut {
@@ -24,11 +24,11 @@ export interface GpuOut {
   mem_total: number;
   external: string | null;
   error: string | null;
-  note?: string | null;
-  pci_bus_id?: string;
-  temperature?: number | null;
-  power_watts?: number | null;
-  processes?: GpuProcessOut[];
+  note: string | null;
+  pci_bus_id: string;
+  temperature: number | null;
+  power_watts: number | null;
+  processes: GpuProcessOut[];
 }
 
 export interface GpuPatch {
@@ -124,23 +124,26 @@ export interface TaskOut {
   command: string;
   submitted: string;
   n_gpus: number;
-  gpu_ids: number[];
   env: Record<string, string>;
-  state: "queued" | "held" | "running" | "succeeded" | "failed" | "killed" | "lost";
+  state: TaskState;
   priority: number;
-  queue_position: number | null;
-  pending_reason: string | null;
   created_at: number;
+  workdir: string | null;
+  gpu_ids: number[];
+  queue_seq: number;
   started_at: number | null;
   finished_at: number | null;
   exit_code: number | null;
   log_path: string | null;
-  reason: string | null;
   pid: number | null;
+  pid_start_time: number | null;
   session_id: number | null;
-  gpu_mem_used?: number | null;
-  restarted_as?: string | null;
-  lingering_processes?: number;
+  reason: string | null;
+  restarted_as: string | null;
+  queue_position: number | null;
+  pending_reason: string | null;
+  gpu_mem_used: number | null;
+  lingering_processes: number;
   copy_command: string;
 }
 
@@ -148,6 +151,8 @@ export interface TaskPage {
   tasks: TaskOut[];
   total: number;
 }
+
+export type TaskState = "queued" | "held" | "running" | "succeeded" | "failed" | "killed" | "lost";
 
 export interface TasksOut {
   tasks: TaskOut[];

@@ -14,6 +14,11 @@ const gpu = (over: Partial<GpuOut>): GpuOut => ({
   mem_total: 1,
   external: null,
   error: null,
+  note: null,
+  pci_bus_id: "",
+  temperature: null,
+  power_watts: null,
+  processes: [],
   ...over,
 });
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Iterable
@@ -23,12 +24,11 @@ from ant_scheduler.cli.main import (
     printable,
 )
 from ant_scheduler.cli.render import age, console, gpu_table, task_detail, task_table
+from ant_scheduler.core.task import ENDED_STATES
 
-FINISHED = ("succeeded", "failed", "killed", "lost")
 
-
-def _dump(model: Any) -> Any:
-    return model.model_dump(mode="json")
+def _dump(answer: Any) -> Any:
+    return dataclasses.asdict(answer)
 
 
 def _parse_env(pairs: Iterable[str]) -> dict[str, str]:
@@ -320,7 +320,7 @@ def wait(
         while pending:
             for task_id in list(pending):
                 task = client.get_task(task_id)
-                if task.state in FINISHED:
+                if task.state in ENDED_STATES:
                     done[task_id] = task
                     pending.remove(task_id)
             if not pending:

@@ -18,6 +18,13 @@ class TaskState(str, enum.Enum):
     KILLED = "killed"
     LOST = "lost"  # was running while ANT was down and vanished without an exit code
 
+    # Shown as its value ("queued"), in f-strings too, as a str enum should be.
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
     @property
     def is_finished(self) -> bool:
         return self in FINISHED_STATES
@@ -29,6 +36,9 @@ class TaskState(str, enum.Enum):
 
 
 FINISHED_STATES = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.KILLED})
+# Nothing more will happen to the task unless someone acts (restore, restart): what `ant wait`
+# waits for, and what the UI lists as completed.
+ENDED_STATES = FINISHED_STATES | {TaskState.LOST}
 
 # The single source of truth for the lifecycle. Anything not listed is refused.
 ALLOWED_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {

@@ -1,0 +1,225 @@
+"""The API's answers: what a client receives, declared once, in plain dataclasses.
+
+The server uses these as FastAPI response models (so they are the OpenAPI schema, and through it
+the UI's generated TypeScript types); the Python client parses answers into them. Nothing here
+imports pydantic or the server, so `ant` stays light. A task as shown is the stored Task (one
+declaration, core/task.py) plus what is computed when it is read (TaskOut).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from ant_scheduler.core.task import Task, TaskState
+
+# Fields with a default are still always present in answers: the schema says they are required
+# (pydantic reads this from plain dataclasses, so the UI's types do not make them optional).
+_ALWAYS_SENT = {"json_schema_serialization_defaults_required": True}
+
+T = TypeVar("T")
+
+
+@dataclass
+class TaskOut(Task):
+    """A task as the API shows it: every stored field, and what is computed when it is read."""
+
+    __pydantic_config__ = _ALWAYS_SENT
+
+    queue_position: int | None = None  # queued tasks, counting from 1
+    pending_reason: str | None = None  # why a queued task waits
+    gpu_mem_used: int | None = None  # GPU memory its processes use now (running tasks)
+    lingering_processes: int = 0  # processes it left running after it ended (they keep its GPUs)
+    copy_command: str = ""  # ant_task_id=… ant_n_gpus=… ant_envar=… <command>: submits it again
+
+
+@dataclass
+class TasksOut:
+    tasks: list[TaskOut]
+
+
+@dataclass
+class TaskPage:
+    tasks: list[TaskOut]
+    total: int
+
+
+@dataclass
+class LogOut:
+    task_id: str
+    text: str
+    lines: int
+    size: int  # the file's size in bytes when read; stream from here with ?offset=
+
+
+@dataclass
+class TerminalOut:
+    task_id: str
+    lines: list[str]
+    progress: float | None
+
+
+@dataclass
+class GpuProcessOut:
+    pid: int
+    used_memory: int
+    task_id: str | None  # the ANT task whose process tree holds it, or null
+    user: str | None
+    command: str | None
+
+
+@dataclass
+class GpuOut:
+    __pydantic_config__ = _ALWAYS_SENT
+
+    index: int
+    uuid: str
+    name: str
+    enabled: bool
+    state: Literal["free", "allocated", "disabled", "busy_external", "unavailable"]
+    task_ids: list[str]
+    util: float
+    mem_used: int
+    mem_total: int
+    external: str | None
+    error: str | None
+    note: str | None = None  # e.g. "2 stray processes of train-1" (they keep it busy)
+    pci_bus_id: str = ""
+    temperature: float | None = None
+    power_watts: float | None = None
+    processes: list[GpuProcessOut] = field(default_factory=list)
+
+
+@dataclass
+class RecoveryOut:
+    last_session: list[TaskOut]
+    earlier_sessions: list[TaskOut]
+
+
+@dataclass
+class Deleted:
+    __pydantic_config__ = _ALWAYS_SENT
+
+    task_id: str
+    deleted: bool = True
+
+
+@dataclass
+class Health:
+    status: Literal["ok"]
+    version: str
+
+
+@dataclass
+class ServerInfo:
+    version: str
+    session_id: int
+    started_at: float
+    gpu_backend: str
+    policy: str
+    recovery: dict[str, int]
+    ui: dict[str, int | bool]
+
+
+@dataclass
+class HostOut:
+    cpu_percent: float
+    per_core: list[float]
+    mem_used: int
+    mem_total: int
+    load_avg: list[float]
+
+
+@dataclass
+class GpuPoint:
+    index: int
+    util: float
+    mem_used: int
+    mem_total: int
+
+
+@dataclass
+class SystemPoint:
+    time: float
+    host: HostOut | None
+    gpus: list[GpuPoint]
+
+
+@dataclass
+class SystemOut:
+    current: SystemPoint
+    history: list[SystemPoint]
+    history_size: int
+    smoother_alpha: float
+
+
+@dataclass
+class DoctorOut:
+    ok: bool
+    problems: list[str]  # each difference found, in words; empty when ok
+    checked: dict[str, int]  # how many tasks, processes and GPUs were compared
+
+
+# ---------------------------------------------------------------------------- reading answers
+
+
+def parse(cls: type[T], data: Any) -> T:
+    """An answer's JSON as `cls` (a dataclass above), nested dataclasses and enums included.
+
+    Unknown keys are ignored, so a newer server's extra fields do not break an older client.
+    """
+    return typing.cast(T, _convert(cls, data))
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _convert(options[0], value) if len(options) == 1 else value
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return [_convert(item, v) for v in value]
+    if origin is dict:
+        _, item = typing.get_args(hint)
+        return {k: _convert(item, v) for k, v in value.items()}
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        hints = _hints(hint)
+        known = {f.name for f in dataclasses.fields(hint) if f.init}
+        return hint(**{k: _convert(hints[k], v) for k, v in value.items() if k in known})
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint(value)
+    return value
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+__all__ = [
+    "Deleted",
+    "DoctorOut",
+    "GpuOut",
+    "GpuPoint",
+    "GpuProcessOut",
+    "Health",
+    "HostOut",
+    "LogOut",
+    "RecoveryOut",
+    "ServerInfo",
+    "SystemOut",
+    "SystemPoint",
+    "TaskOut",
+    "TaskPage",
+    "TaskState",
+    "TasksOut",
+    "TerminalOut",
+    "parse",
+]
