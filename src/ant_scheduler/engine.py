@@ -31,12 +31,12 @@ from ant_scheduler.core import policy
 from ant_scheduler.core.errors import (
     AntError,
     DuplicateTaskId,
+    GpuNotFound,
     InvalidTransition,
     PayloadTooLarge,
     StoreBusy,
     StoreUnavailable,
     TaskNotFound,
-    TaskRejected,
 )
 from ant_scheduler.core.parsing import (
     SubmitDefaults,
@@ -73,11 +73,6 @@ EVENTS_PER_SUBMIT = 1000
 RETRY_FIRST_DELAY = 0.02
 RETRY_MAX_DELAY = 0.5
 PID_FLUSH_DELAY = 0.2  # a started task's pid is written with the next batch, or after this
-
-
-class GpuNotFound(AntError):
-    code = "gpu_not_found"
-    status = 404
 
 
 @dataclass
@@ -1313,4 +1308,4 @@ def _join(first: str | None, second: str) -> str:
     return f"{first}; {second}" if first else second
 
 
-__all__ = ["Engine", "GpuNotFound", "GpuSlot", "TaskRejected"]
+__all__ = ["Engine", "GpuSlot"]

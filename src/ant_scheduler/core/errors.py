@@ -1,4 +1,5 @@
-"""Errors a user can cause. Each carries a stable machine code; the API maps them to 4xx."""
+"""Every error a user can meet, in one place. Each carries a stable machine code (the API's
+`{"error": {"code", "message"}}`) and an HTTP status; the CLI maps codes to exit codes."""
 
 from __future__ import annotations
 
@@ -36,6 +37,30 @@ class InvalidTransition(AntError):
 
     code = "invalid_state"
     status = 409
+
+
+class GpuNotFound(AntError):
+    code = "gpu_not_found"
+    status = 404
+
+
+class InvalidQuery(AntError):
+    """A query parameter that is not understood (e.g. an unknown state)."""
+
+    code = "invalid_request"
+    status = 400
+
+
+class WrongToken(AntError):
+    code = "unauthorized"
+    status = 401
+
+
+class LaunchError(AntError):
+    """The task's process could not be started (missing directory, unwritable log, ...)."""
+
+    code = "launch_failed"
+    status = 500
 
 
 class ConfigError(AntError):

@@ -7,19 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ant_scheduler.core.errors import AntError
+from ant_scheduler.core.errors import LaunchError
 
 # Environment variables that mark every process a task starts (children inherit them), so the
 # task's processes can be found even after they leave its process group or session.
 TASK_ID_ENV = "ANT_TASK_ID"
 SERVER_ID_ENV = "ANT_SERVER_ID"
 
-
-class LaunchError(AntError):
-    """The task's process could not be started (missing directory, unwritable log, ...)."""
-
-    code = "launch_failed"
-    status = 500
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,9 @@ from ant_scheduler import __version__
 from ant_scheduler.api.auth import COOKIE_NAME, cookie_value
 from ant_scheduler.api.deps import engine_of
 from ant_scheduler.api.schemas import Health, LoginRequest, ServerInfo, SystemOut
-from ant_scheduler.core.errors import AntError
+from ant_scheduler.core.errors import WrongToken
 
 router = APIRouter(tags=["system"])
-
-
-class WrongToken(AntError):
-    code = "unauthorized"
-    status = 401
 
 
 @router.get("/api/", response_model=Health)

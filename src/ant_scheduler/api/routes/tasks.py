@@ -21,18 +21,13 @@ from ant_scheduler.api.schemas import (
     TasksOut,
     TerminalOut,
 )
-from ant_scheduler.core.errors import AntError
+from ant_scheduler.core.errors import InvalidQuery
 from ant_scheduler.core.task import Task, TaskState
 from ant_scheduler.core.terminal import parse_progress
 from ant_scheduler.engine import Engine
 from ant_scheduler.logs import LogFollower, read_last_lines
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
-
-
-class BadQuery(AntError):
-    code = "invalid_request"
-    status = 400
 
 
 def parse_states(text: str | None) -> list[TaskState] | None:
@@ -44,7 +39,7 @@ def parse_states(text: str | None) -> list[TaskState] | None:
             states.append(TaskState(part.strip()))
         except ValueError:
             valid = ", ".join(s.value for s in TaskState)
-            raise BadQuery(f"unknown state {part.strip()!r}; valid: {valid}") from None
+            raise InvalidQuery(f"unknown state {part.strip()!r}; valid: {valid}") from None
     return states
 
 
