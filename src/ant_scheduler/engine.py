@@ -47,15 +47,23 @@ from ant_scheduler.core.queue import QueueBatch, TaskQueue
 from ant_scheduler.core.task import Task, TaskSpec, TaskState
 from ant_scheduler.core.terminal import parse_progress, render_terminal
 from ant_scheduler.events import EventBus
-from ant_scheduler.executors.base import Executor, ExitInfo, FoundProcess, LaunchRequest
-from ant_scheduler.executors.local import read_exit_file
-from ant_scheduler.logs import LogFollower, exit_path_for, log_path_for, read_tail_bytes
+from ant_scheduler.executors.base import (
+    Ended,
+    Executor,
+    ExitInfo,
+    Follower,
+    Handle,
+    LaunchRequest,
+    LeftBehind,
+    Running,
+    TaskOutput,
+)
 from ant_scheduler.metrics import Metrics
 from ant_scheduler.monitor.adgs import AdgsConfig, AdgsTracker, external_use
 from ant_scheduler.monitor.attribution import ProcessOwner, attribute
 from ant_scheduler.monitor.base import GpuBackend, GpuInfo, GpuSample
 from ant_scheduler.monitor.host import History, HostSample, host_dict, sample_host
-from ant_scheduler.selfcheck import cuda_ids, self_check
+from ant_scheduler.selfcheck import self_check
 from ant_scheduler.settings import Settings
 from ant_scheduler.store import Store
 from ant_scheduler.views import task_json
@@ -72,7 +80,7 @@ WRITE_CHUNK = 1000
 EVENTS_PER_SUBMIT = 1000
 RETRY_FIRST_DELAY = 0.02
 RETRY_MAX_DELAY = 0.5
-PID_FLUSH_DELAY = 0.2  # a started task's pid is written with the next batch, or after this
+HANDLE_FLUSH_DELAY = 0.2  # a started task's handle is written with the next batch, or then
 
 
 @dataclass
@@ -148,7 +156,7 @@ class Engine:
         self._killing: set[str] = set()
         # Ended tasks whose end is not durable yet (written by the next pass, then applied).
         self._ended: dict[str, Task] = {}
-        self._unsaved_pids: dict[str, Task] = {}  # running, pid not written yet (see _launch)
+        self._unsaved_handles: dict[str, Task] = {}  # running; handle not written yet (_launch)
         self._submitting: set[str] = set()  # ids of large submissions still being written
         self._end_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._stray_timers: dict[str, asyncio.TimerHandle] = {}
@@ -156,11 +164,11 @@ class Engine:
         self._schedule_pending = False
         self._retry_delay = RETRY_FIRST_DELAY
         self._retry_handle: asyncio.TimerHandle | None = None
-        self._pid_flush: asyncio.TimerHandle | None = None
+        self._handle_flush: asyncio.TimerHandle | None = None
         self._last_store_error = ""
         self._background: list[asyncio.Task[None]] = []
         self._chores: set[asyncio.Task[Any]] = set()
-        self._followers: dict[str, LogFollower] = {}
+        self._followers: dict[str, Follower] = {}
         self._stopped = False
         self.history = History(settings.MONITORING_history_size)
         self.host: HostSample | None = None
@@ -211,7 +219,7 @@ class Engine:
         if self._stopped:
             return ""
         self._stopped = True
-        for handle in (self._retry_handle, self._pid_flush, *self._stray_timers.values()):
+        for handle in (self._retry_handle, self._handle_flush, *self._stray_timers.values()):
             if handle is not None:
                 handle.cancel()
         for bg in self._background:
@@ -243,44 +251,36 @@ class Engine:
     def _recover(self) -> None:
         """Re-adopt live tasks, settle those that ended while ANT was down, hold the queue.
 
-        Reality is read from the processes themselves (their ANT_TASK_ID marker), not guessed
-        from the store: a task recorded as starting whose process exists is adopted, processes a
-        task left behind keep its GPUs, and a task whose process is gone is never run again
-        without the user asking (lost or held).
+        What became of each task is the executor's answer (it looks at the processes, not at
+        the store): a task recorded as starting whose process exists is adopted, one whose
+        process does not is lost — never run again without the user asking — and processes a
+        finished task left behind keep its GPUs.
         """
-        found: dict[str, list[FoundProcess]] = {}
-        for proc in self.executor.scan():
-            found.setdefault(proc.task_id, []).append(proc)
-        adopted = finished = lost = held = requeued = 0
+        rows = self.store.load_tasks([TaskState.RUNNING])
+        recovery = self.executor.recover({t.task_id: t.handle for t in rows})
+        counts = dict.fromkeys(("adopted", "finished_while_down", "lost"), 0)
         writes: list[Task] = []
-        left_behind: list[Task] = []  # ended tasks whose processes are still alive
-        for task in self.store.load_tasks([TaskState.RUNNING]):
-            procs = found.get(task.task_id, [])
-            if self._adopt(task, procs):
-                found.pop(task.task_id, None)  # its other processes belong to the live task
-                writes.append(task)
-                adopted += 1
-                continue
-            exit_path = exit_path_for(Path(task.log_path)) if task.log_path else None
-            code = read_exit_file(exit_path) if exit_path is not None else None
-            if code is not None and exit_path is not None:
-                task.move_to(TaskState.SUCCEEDED if code == 0 else TaskState.FAILED)
-                task.exit_code = code
-                task.finished_at = _mtime(exit_path) or self.clock()
+        for task in rows:
+            result = recovery.tasks[task.task_id]
+            if isinstance(result, Running):
+                self._set_handle(task, result.handle)
+                self.running[task.task_id] = task
+                self._reserve(task)
+                counts["adopted"] += 1
+            elif isinstance(result, Ended):
+                task.move_to(TaskState.SUCCEEDED if result.exit_code == 0 else TaskState.FAILED)
+                task.exit_code = result.exit_code
+                task.finished_at = result.finished_at or self.clock()
                 task.reason = "finished while ANT was down"
-                finished += 1
+                counts["finished_while_down"] += 1
             else:
-                was_starting = task.is_starting
                 task.move_to(TaskState.LOST)
                 task.finished_at = self.clock()
-                task.reason = (
-                    "ANT stopped while starting it and no process of it was found"
-                    if was_starting
-                    else "the process vanished while ANT was down (exit code unknown)"
-                )
-                lost += 1
+                task.reason = result.reason
+                counts["lost"] += 1
             writes.append(task)
         hold = self.settings.RECOVERY_enabled and not self.settings.RECOVERY_auto_restore
+        held = requeued = 0
         for task in self.store.load_tasks([TaskState.QUEUED]):
             if hold:
                 task.move_to(TaskState.HELD)
@@ -292,52 +292,28 @@ class Engine:
                 requeued += 1
             writes.append(task)
         self.store.update_tasks(writes)
-        for task_id, procs in found.items():  # processes of tasks that are not running
-            task = self.store.get_task(task_id) or _ghost(task_id, procs, self.clock())
+        left = {**recovery.left_behind}
+        for task in rows:
+            result = recovery.tasks[task.task_id]
+            if not isinstance(result, Running) and result.lingering:
+                left[task.task_id] = LeftBehind(result.lingering, tuple(task.gpu_ids))
+        for task_id, behind in left.items():
+            task = self.store.get_task(task_id) or _ghost(task_id, behind, self.clock())
             if not task.gpu_ids:
-                task.gpu_ids = sorted({i for p in procs for i in cuda_ids(p.cuda_visible_devices)})
-            if self._hold_for_strays(task, procs):
-                left_behind.append(task)
-        self.recovery_summary = {
-            "adopted": adopted,
-            "finished_while_down": finished,
-            "lost": lost,
-            "held": held,
-            "requeued": requeued,
-            "left_processes": len(left_behind),
-        }
-        for task in left_behind:
+                task.gpu_ids = list(behind.gpu_ids)
+            self.lingering[task_id] = task
+            self._reserve(task)
+            self._arm_stray_timer(task_id)
             self._say(
-                f"task {task.task_id!r} ({task.state.value}) left "
-                f"{self.executor.lingering(task.task_id)} process(es) running; its GPUs stay "
-                "reserved until they end"
+                f"task {task_id!r} ({task.state.value}) left {behind.count} process(es) running; "
+                "its GPUs stay reserved until they end"
             )
+        self.recovery_summary = {**counts, "held": held, "requeued": requeued}
+        self.recovery_summary["left_processes"] = len(left)
 
-    def _adopt(self, task: Task, procs: list[FoundProcess]) -> bool:
-        """Watch a task's running process again (by its recorded pid, or found by its marker)."""
-        if not task.log_path:
-            return False
-        exit_path = exit_path_for(Path(task.log_path))
-        candidates: list[tuple[int, float]] = []
-        if task.pid is not None and task.pid_start_time is not None:
-            candidates.append((task.pid, task.pid_start_time))
-        candidates += [(p.pid, p.start_time) for p in procs if p.session_leader]
-        for pid, start_time in candidates:
-            if self.executor.adopt(task.task_id, pid, start_time, exit_path):
-                task.pid, task.pid_start_time = pid, start_time
-                self.running[task.task_id] = task
-                self._reserve(task)
-                return True
-        return False
-
-    def _hold_for_strays(self, task: Task, procs: list[FoundProcess]) -> bool:
-        """Processes a finished task left behind keep its GPUs until they end or are killed."""
-        if not procs or not self.executor.watch_strays(task.task_id, [p.pid for p in procs]):
-            return False
-        self.lingering[task.task_id] = task
-        self._reserve(task)
-        self._arm_stray_timer(task.task_id)
-        return True
+    def _set_handle(self, task: Task, handle: Handle) -> None:
+        task.handle = handle
+        task.pid, task.log_path = self.executor.describe(handle)
 
     # ------------------------------------------------------------------ queries
 
@@ -440,11 +416,16 @@ class Engine:
             result[key].append(task)
         return result
 
+    def output(self, task: Task) -> TaskOutput | None:
+        """The task's output, as its executor keeps it (None before it started)."""
+        return self.executor.output(task.handle) if task.handle is not None else None
+
     def terminal(self, task: Task, lines: int | None = None) -> list[str]:
-        if not task.log_path:
+        output = self.output(task)
+        if output is None:
             return []
         height = lines or self.settings.VISUALIZER_terminal_win_height
-        data = read_tail_bytes(Path(task.log_path), TERMINAL_TAIL_BYTES)
+        data = output.tail_bytes(TERMINAL_TAIL_BYTES)
         return render_terminal(data.decode("utf-8", errors="replace"), height)
 
     # ------------------------------------------------------------------ running steps
@@ -472,13 +453,13 @@ class Engine:
                 delay = min(delay * 2, RETRY_MAX_DELAY)
 
     def _write_pending(self) -> None:
-        """Record task ends (and pids) that are not durable yet, then apply and publish them."""
+        """Record task ends (and handles) not durable yet, then apply and publish them."""
         ended = list(self._ended.values())
-        pids = [t for t in self._unsaved_pids.values() if t.task_id not in self._ended]
-        if not ended and not pids:
+        handles = [t for t in self._unsaved_handles.values() if t.task_id not in self._ended]
+        if not ended and not handles:
             return
-        missed = self.store.apply(updates=[(t, TaskState.RUNNING) for t in ended + pids])
-        self._unsaved_pids.clear()
+        missed = self.store.apply(updates=[(t, TaskState.RUNNING) for t in ended + handles])
+        self._unsaved_handles.clear()
         self._ended.clear()
         for task in ended:
             self._finish(task, recorded=task.task_id not in missed)
@@ -759,7 +740,7 @@ class Engine:
         new.session_id = self.session_id
         new.gpu_ids = []
         new.started_at = new.finished_at = new.exit_code = None
-        new.log_path = new.pid = new.pid_start_time = new.reason = new.restarted_as = None
+        new.log_path = new.pid = new.handle = new.reason = new.restarted_as = None
         original = task.copy()
         original.restarted_as = new.task_id
         self.store.apply(inserts=[new], updates=[(original, task.state)], strict=True)
@@ -830,7 +811,7 @@ class Engine:
             self._next_seq += 1
             new.gpu_ids = []
             new.started_at = new.finished_at = new.exit_code = None
-            new.pid = new.pid_start_time = new.reason = None
+            new.pid = new.handle = new.reason = None
             new.log_path = None
             restored.append(new)
         self.store.apply(
@@ -925,23 +906,23 @@ class Engine:
             return
         now = self.clock()
         starting: list[Task] = []
-        refused: list[Task] = []  # no log path can be made for it: it fails, alone
+        refused: list[Task] = []  # the executor cannot take it (e.g. no log path): it fails alone
         for start in decision.starts:
             task = self.queued[start.task_id].copy()
+            task.gpu_ids = list(start.gpu_ids)
             try:
-                log_path = str(self._log_path(task.task_id))
-            except ValueError as exc:
+                handle = self.executor.prepare(self._launch_request(task))
+            except Exception as exc:
                 task.move_to(TaskState.FAILED)
                 task.finished_at = now
-                task.reason = str(exc)
+                task.reason = _failure_reason(exc)
+                task.gpu_ids = []
                 refused.append(task)
                 continue
             task.move_to(TaskState.RUNNING)
-            task.gpu_ids = list(start.gpu_ids)
             task.started_at = now
             task.session_id = self.session_id
-            task.pid = task.pid_start_time = None  # "starting": see _recover
-            task.log_path = log_path
+            self._set_handle(task, handle)  # "starting": recover() settles it after a crash
             starting.append(task)
         # Durable before the spawn: a crash from here on finds the task recorded as running on
         # these GPUs, and looks for its process instead of handing the GPUs to someone else.
@@ -963,44 +944,36 @@ class Engine:
         self._publish_queue()
         if self._ended:  # launch failures: record them (and free their GPUs) at once
             self._request_schedule()
-        if self._unsaved_pids and self._pid_flush is None:
-            self._pid_flush = asyncio.get_running_loop().call_later(
-                PID_FLUSH_DELAY, self._flush_pids
+        if self._unsaved_handles and self._handle_flush is None:
+            self._handle_flush = asyncio.get_running_loop().call_later(
+                HANDLE_FLUSH_DELAY, self._flush_handles
             )
 
-    def _flush_pids(self) -> None:
-        self._pid_flush = None
-        if self._unsaved_pids:
+    def _flush_handles(self) -> None:
+        self._handle_flush = None
+        if self._unsaved_handles:
             self._request_schedule()
-
-    def _log_path(self, task_id: str) -> Path:
-        return log_path_for(self.log_dir, self.session_dir_name, task_id)
 
     def _launch(self, task: Task) -> bool:
         """Spawn one task. Any failure fails this task alone, with its reason; never the pass."""
+        assert task.handle is not None
         try:
-            info = self.executor.start(self._launch_request(task))
+            handle = self.executor.start(self._launch_request(task), task.handle)
         except Exception as exc:  # a bad log path, a missing directory, anything: this task only
             failed = task.copy()
             failed.move_to(TaskState.FAILED)
             failed.finished_at = self.clock()
-            failed.reason = (
-                exc.message
-                if isinstance(exc, AntError)
-                else f"could not start: {type(exc).__name__}: {exc}"
-            )
+            failed.reason = _failure_reason(exc)
             self._ended[task.task_id] = failed
             return False
-        task.pid, task.pid_start_time = info.pid, info.start_time
-        self._unsaved_pids[task.task_id] = task
+        self._set_handle(task, handle)
+        self._unsaved_handles[task.task_id] = task
         since = self._startable_since.pop(task.task_id, task.created_at)
         if task.started_at is not None:
             self.metrics.dispatch_latency.observe(max(0.0, task.started_at - since))
         return True
 
     def _launch_request(self, task: Task) -> LaunchRequest:
-        assert task.log_path is not None
-        log_path = Path(task.log_path)
         env = task.env
         conda = None
         if env.get("ant_conda_env") or env.get("ant_conda_env_path"):
@@ -1011,8 +984,7 @@ class Engine:
             env=process_env(env),
             gpu_ids=tuple(task.gpu_ids),
             cwd=self.launch_dir,
-            log_path=log_path,
-            exit_path=exit_path_for(log_path),
+            session=self.session_dir_name,
             workdir=env.get("ant_wd") or None,
             conda=conda,
         )
@@ -1120,7 +1092,7 @@ class Engine:
     @property
     def unwritten(self) -> tuple[set[str], set[str]]:
         """(tasks whose end, tasks whose pid, is not durable yet): pending, not disagreements."""
-        return set(self._ended), set(self._unsaved_pids)
+        return set(self._ended), set(self._unsaved_handles)
 
     # ------------------------------------------------------------------ background loops
 
@@ -1245,11 +1217,12 @@ class Engine:
                     del self._followers[task_id]
 
     def _flush_follower(self, task: Task) -> None:
-        if not self.settings.LOGGER_log_to_stdout or not task.log_path:
+        output = self.output(task)
+        if not self.settings.LOGGER_log_to_stdout or output is None:
             return
         follower = self._followers.get(task.task_id)
         if follower is None:
-            follower = self._followers[task.task_id] = LogFollower(Path(task.log_path))
+            follower = self._followers[task.task_id] = output.follower(0)
         text = follower.read_new_text()
         if text:
             prefix = f"[{task.task_id}] "
@@ -1286,9 +1259,9 @@ def _expanded_size(spec: TaskSpec) -> int:
     return len(spec.command) + len(spec.submitted) + len(spec.task_id) + env
 
 
-def _ghost(task_id: str, procs: list[FoundProcess], now: float) -> Task:
+def _ghost(task_id: str, behind: LeftBehind, now: float) -> Task:
     """Stands in for a deleted task whose processes are still alive, so they keep their GPUs."""
-    gpu_ids = sorted({i for p in procs for i in cuda_ids(p.cuda_visible_devices)})
+    gpu_ids = list(behind.gpu_ids)
     return Task(
         task_id=task_id,
         command="",
@@ -1302,6 +1275,12 @@ def _ghost(task_id: str, procs: list[FoundProcess], now: float) -> Task:
         finished_at=now,
         reason="deleted, but its processes were still running",
     )
+
+
+def _failure_reason(exc: Exception) -> str:
+    if isinstance(exc, AntError):
+        return exc.message
+    return f"could not start: {type(exc).__name__}: {exc}"
 
 
 def _join(first: str | None, second: str) -> str:

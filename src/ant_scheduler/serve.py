@@ -26,7 +26,7 @@ from ant_scheduler.api.app import create_app
 from ant_scheduler.api.auth import load_or_create_token
 from ant_scheduler.core.errors import AntError, ConfigError
 from ant_scheduler.engine import Engine
-from ant_scheduler.executors.local import LocalExecutor
+from ant_scheduler.executors.registry import create_executor
 from ant_scheduler.monitor.base import GpuBackend
 from ant_scheduler.monitor.fake import FakeGpuBackend
 from ant_scheduler.monitor.nvml import NvmlGpuBackend, NvmlUnavailable
@@ -319,11 +319,7 @@ async def _serve_locked(
     try:
         # The server id marks every task process (ANT_SERVER_ID): it is how ANT finds them
         # again after a restart, and tells them from another ANT's on the same machine.
-        executor = LocalExecutor(
-            server_id=store.server_id,
-            become_subreaper=True,
-            log_group_readable=settings.LOGGER_group_readable,
-        )
+        executor = create_executor(settings, store.server_id)
         engine = Engine(settings, store, executor, backend)
         # Started before the port opens, so a failure (a database locked for too long) is one
         # clear line, and requests never meet a half-recovered engine.

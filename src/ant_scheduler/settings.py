@@ -61,6 +61,7 @@ class Settings:
     RUNNER_policy: str = "fifo"
     RUNNER_max_cpu_tasks: int | None = None
     RUNNER_on_shutdown: str = "keep"
+    RUNNER_executor: str = "local"  # what runs tasks: a name in executors/registry.py
     RUNNER_kill_grace_seconds: float = 10
     RECOVERY_auto_restore: bool = False
     STATE_dir: str | None = None

@@ -92,12 +92,26 @@ def _v3(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX tasks_queue ON tasks (state, priority DESC, queue_seq)")
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
+def _v4(db: sqlite3.Connection) -> None:
+    # The executor's handle replaces pid_start_time (left in the table, unused): rows of the
+    # local executor get {pid, start_time, log, exit}, the handle it makes today.
+    db.execute("ALTER TABLE tasks ADD COLUMN handle TEXT")
+    rows = db.execute(
+        "SELECT task_id, pid, pid_start_time, log_path FROM tasks WHERE log_path IS NOT NULL"
+    ).fetchall()
+    for task_id, pid, start_time, log_path in rows:
+        handle: dict[str, Any] = {"log": log_path, "exit": str(Path(log_path).with_suffix(".exit"))}
+        if pid is not None and start_time is not None:
+            handle.update(pid=pid, start_time=start_time)
+        db.execute("UPDATE tasks SET handle = ? WHERE task_id = ?", (json.dumps(handle), task_id))
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4]
 
 # One column per field of Task (core/task.py declares a task once); these are JSON text.
 _COLUMNS = [f.name for f in dataclasses.fields(Task)]
 assert _COLUMNS[0] == "task_id"  # the key: _UPDATE and the row tuples rely on its place
-_JSON_COLUMNS = frozenset({"env", "gpu_ids"})
+_JSON_COLUMNS = frozenset({"env", "gpu_ids", "handle"})
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tasks"
 _MARKS = ", ".join("?" * (len(_COLUMNS) + 1))
 _INSERT = f"INSERT INTO tasks ({', '.join(_COLUMNS)}, staged) VALUES ({_MARKS})"
@@ -157,7 +171,8 @@ def _row(task: Task) -> tuple[Any, ...]:
 def _task(row: Sequence[Any]) -> Task:
     values = dict(zip(_COLUMNS, row, strict=True))
     for name in _JSON_COLUMNS:
-        values[name] = json.loads(values[name])
+        raw = values[name]
+        values[name] = None if raw is None else json.loads(raw)
     values["state"] = TaskState(values["state"])
     return Task(**values)
 

@@ -168,12 +168,20 @@ class DoctorOut:
 # ---------------------------------------------------------------------------- reading answers
 
 
+class AnswerError(ValueError):
+    """An answer that does not have the shape its route promises (not an ANT server?)."""
+
+
 def parse(cls: type[T], data: Any) -> T:
     """An answer's JSON as `cls` (a dataclass above), nested dataclasses and enums included.
 
-    Unknown keys are ignored, so a newer server's extra fields do not break an older client.
+    Unknown keys are ignored, so a newer server's extra fields do not break an older client;
+    missing ones, or values of the wrong kind, raise AnswerError.
     """
-    return typing.cast(T, _convert(cls, data))
+    try:
+        return typing.cast(T, _convert(cls, data))
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise AnswerError(f"not a valid {cls.__name__}: {exc}") from None
 
 
 def _convert(hint: Any, value: Any) -> Any:
@@ -204,6 +212,7 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 __all__ = [
+    "AnswerError",
     "Deleted",
     "DoctorOut",
     "GpuOut",

@@ -371,11 +371,12 @@ def test_a_start_record_without_a_pid_is_adopted_or_lost_never_rerun(tmp_path: P
         async with engine_for(tmp_path, ex) as (engine, _):
             await submit(engine, n_gpus=1, task_id="alive")
             await submit(engine, n_gpus=1, task_id="gone")
-            engine._unsaved_pids.clear()  # as if ANT died before writing the pids
+            engine._unsaved_handles.clear()  # as if ANT died before writing the handles
             engine.running.clear()  # ... and so nothing is written at stop either
             engine._ended.clear()
         db = sqlite3.connect(tmp_path / "state" / "ant.db")
-        db.execute("UPDATE tasks SET pid = NULL, pid_start_time = NULL")
+        # The handles as prepare() made them, before the start: no pid.
+        db.execute("UPDATE tasks SET pid = NULL, handle = json_object('fake', task_id)")
         db.commit()
         db.close()
 

@@ -25,8 +25,9 @@ from typing import TypeVar
 import pytest
 
 from ant_scheduler.executors import processes
-from ant_scheduler.executors.base import ExitInfo, LaunchError, LaunchRequest
+from ant_scheduler.executors.base import ExitInfo, LaunchError
 from ant_scheduler.executors.local import LocalExecutor
+from tests.unit.executor_requests import Req, launch
 
 T = TypeVar("T")
 
@@ -39,11 +40,9 @@ class Ant:
     tmp: Path
     server_id: str
 
-    def request(self, task_id: str, command: str, gpus: tuple[int, ...] = ()) -> LaunchRequest:
+    def request(self, task_id: str, command: str, gpus: tuple[int, ...] = ()) -> Req:
         log = self.tmp / "logs" / f"{task_id}.log"
-        return LaunchRequest(
-            task_id, command, {}, gpus, str(self.tmp), log, log.with_suffix(".exit")
-        )
+        return Req(task_id, command, {}, gpus, str(self.tmp), log, log.with_suffix(".exit"))
 
 
 class Leftovers:
@@ -223,7 +222,7 @@ def test_escaped_process_lingers_until_it_dies(
     pid_file = tmp_path / "escaped.pid"
 
     async def scenario(ant: Ant) -> None:
-        ant.ex.start(ant.request("t", escape(case, pid_file)))
+        launch(ant.ex, ant.request("t", escape(case, pid_file)))
         info = await ant.exits.get()
         assert info == ExitInfo("t", 0, killed=False, lingering=1)
         pid = await read_pid(pid_file, leftovers)
@@ -255,8 +254,8 @@ def test_kill_of_a_running_task_ends_its_escaped_processes(
     stubborn = case == "setsid"  # this one ignores SIGTERM: SIGKILL after the grace
 
     async def scenario(ant: Ant) -> None:
-        wrapper = ant.ex.start(
-            ant.request("t", escape(case, pid_file, ignore_term=stubborn) + "\nsleep 1000")
+        wrapper = launch(
+            ant.ex, ant.request("t", escape(case, pid_file, ignore_term=stubborn) + "\nsleep 1000")
         ).pid
         pid = await read_pid(pid_file, leftovers)
         await ant.ex.kill("t", 0.3 if stubborn else 10)
@@ -278,7 +277,7 @@ def test_kill_of_an_ended_task_ends_what_it_left(
     pid_file = tmp_path / "escaped.pid"
 
     async def scenario(ant: Ant) -> None:
-        ant.ex.start(ant.request("t", escape(case, pid_file, ignore_term=True)))
+        launch(ant.ex, ant.request("t", escape(case, pid_file, ignore_term=True)))
         assert (await ant.exits.get()).lingering == 1
         pid = await read_pid(pid_file, leftovers)
         await ant.ex.kill("t", 0.3)
@@ -306,7 +305,7 @@ def test_orphans_of_a_dying_stray_are_found(
     )
 
     async def scenario(ant: Ant) -> None:
-        ant.ex.start(ant.request("t", cmd))
+        launch(ant.ex, ant.request("t", cmd))
         info = await ant.exits.get()
         assert info.lingering >= 1  # the parent at least (its children may not exist yet)
         await until(written(pids, 3))
@@ -331,7 +330,7 @@ def test_strays_are_watched_by_polling_without_pidfds(
     pid_file = tmp_path / "escaped.pid"
 
     async def scenario(ant: Ant) -> None:
-        ant.ex.start(ant.request("t", escape("setsid", pid_file)))
+        launch(ant.ex, ant.request("t", escape("setsid", pid_file)))
         assert (await ant.exits.get()).lingering == 1
         pid = await read_pid(pid_file, leftovers)
         os.kill(pid, signal.SIGKILL)
@@ -350,12 +349,12 @@ def test_subreaper_reaps_orphans_that_died_unseen(
     cmd = f"( setsid sh -c 'echo $$ > {pid_file}' & ); sleep 1000"  # the ( ) orphans it
 
     async def scenario(ant: Ant) -> None:
-        ant.ex.start(ant.request("long", cmd))
+        launch(ant.ex, ant.request("long", cmd))
         pid = await read_pid(pid_file, leftovers)
         await until(lambda: gone(pid))
         stat = processes.read_stat(pid)
         assert stat is not None and stat.zombie and stat.ppid == os.getpid()
-        ant.ex.start(ant.request("short", "true"))
+        launch(ant.ex, ant.request("short", "true"))
         assert await ant.exits.get() == ExitInfo("short", 0, False, 0)
         assert processes.read_stat(pid) is None  # reaped
         await ant.ex.kill("long", 5)
@@ -370,8 +369,8 @@ def test_scan_finds_this_servers_processes_only(tmp_path: Path) -> None:
         other_exits: asyncio.Queue[ExitInfo] = asyncio.Queue()
         other.set_exit_callback(other_exits.put_nowait)
         try:
-            mine = ant.ex.start(ant.request("mine", "sleep 1000", (0, 2)))
-            theirs = other.start(dataclasses.replace(ant.request("theirs", "sleep 1000")))
+            mine = launch(ant.ex, ant.request("mine", "sleep 1000", (0, 2)))
+            theirs = launch(other, dataclasses.replace(ant.request("theirs", "sleep 1000")))
             await until(lambda: len([p for p in ant.ex.scan() if p.task_id == "mine"]) == 3)
             found = ant.ex.scan()
             assert {p.task_id for p in found} == {"mine"}
@@ -400,9 +399,10 @@ FAKE_ANT = textwrap.dedent(
 
     async def main():
         log = Path(sys.argv[1])
-        info = LocalExecutor(server_id=sys.argv[3]).start(LaunchRequest(
-            "orphan", sys.argv[2], {}, (), str(log.parent), log, log.with_suffix(".exit")))
-        print(json.dumps([info.pid, info.start_time]), flush=True)
+        info = LocalExecutor(server_id=sys.argv[3]).start(
+            LaunchRequest("orphan", sys.argv[2], {}, (), str(log.parent), "s"),
+            {"log": str(log), "exit": str(log.with_suffix(".exit"))})
+        print(json.dumps([info["pid"], info["start_time"]]), flush=True)
         time.sleep(100)
 
     asyncio.run(main())
@@ -516,7 +516,7 @@ def test_adopted_task_that_ends_reports_its_strays(tmp_path: Path, leftovers: Le
 def test_task_processes_are_marked(tmp_path: Path) -> None:
     async def scenario(ant: Ant) -> None:
         out = tmp_path / "out"
-        ant.ex.start(ant.request("t1", f'echo "$ANT_TASK_ID $ANT_SERVER_ID" > {out}'))
+        launch(ant.ex, ant.request("t1", f'echo "$ANT_TASK_ID $ANT_SERVER_ID" > {out}'))
         assert await ant.exits.get() == ExitInfo("t1", 0, False)
         assert out.read_text().split() == ["t1", ant.server_id]
 
@@ -529,21 +529,21 @@ def test_terminate_all_ends_lingering_tasks_too(
     pid_file = tmp_path / "escaped.pid"
 
     async def scenario(ant: Ant) -> None:
-        ant.ex.start(ant.request("ended", escape("double-fork", pid_file)))
+        launch(ant.ex, ant.request("ended", escape("double-fork", pid_file)))
         assert (await ant.exits.get()).lingering == 1
         stray = await read_pid(pid_file, leftovers)
-        ant.ex.start(ant.request("running", "sleep 1000"))
+        launch(ant.ex, ant.request("running", "sleep 1000"))
         # Stopped: it only sees its SIGTERM once continued.
         os.kill(stray, signal.SIGSTOP)
         with pytest.raises(LaunchError, match="still has processes left"):
-            ant.ex.start(ant.request("ended", "true"))  # its processes still carry that id
+            launch(ant.ex, ant.request("ended", "true"))  # its processes still carry that id
         await asyncio.gather(ant.ex.terminate_all(10), ant.ex.kill("ended", 10))  # joined
         assert ant.exits.get_nowait() == ExitInfo("running", 128 + signal.SIGTERM, True, 0)
         assert ant.gone.get_nowait() == "ended"
         assert gone(stray)
         await asyncio.sleep(0.1)
         assert ant.exits.empty() and ant.gone.empty()
-        ant.ex.start(ant.request("ended", "true"))  # free again
+        launch(ant.ex, ant.request("ended", "true"))  # free again
         assert await ant.exits.get() == ExitInfo("ended", 0, False, 0)
 
     run(tmp_path, scenario, subreaper=mode == "subreaper")
@@ -563,7 +563,7 @@ def test_escaped_processes_that_cleared_their_environment(
     )
 
     async def scenario(ant: Ant) -> None:
-        ant.ex.start(ant.request("t", cmd))
+        launch(ant.ex, ant.request("t", cmd))
         info = await ant.exits.get()
         assert info.lingering == 4  # the three sleeps and the cleared parent
         for pid in pids.read_text().split():

@@ -22,8 +22,9 @@ import psutil
 import pytest
 
 from ant_scheduler.executors import processes
-from ant_scheduler.executors.base import ExitInfo, LaunchError, LaunchRequest
+from ant_scheduler.executors.base import ExitInfo, LaunchError
 from ant_scheduler.executors.local import LocalExecutor, read_exit_file
+from tests.unit.executor_requests import Req, launch
 
 T = TypeVar("T")
 # Processes are found by this marker: unique, so that tests running at the same time on this
@@ -32,9 +33,9 @@ SERVER_ID = f"test-{uuid.uuid4().hex[:8]}"
 Scenario = Callable[[LocalExecutor, "asyncio.Queue[ExitInfo]"], Awaitable[T]]
 
 
-def request(tmp: Path, task_id: str, command: str, gpus: tuple[int, ...] = ()) -> LaunchRequest:
+def request(tmp: Path, task_id: str, command: str, gpus: tuple[int, ...] = ()) -> Req:
     log = tmp / "logs" / f"{task_id}.log"
-    return LaunchRequest(
+    return Req(
         task_id=task_id,
         command=command,
         env={"MY_VAR": "hello world"},
@@ -92,8 +93,8 @@ def test_env_log_and_exit_codes(tmp_path: Path, use_pidfd: bool) -> None:
             'echo "cvd=[$CUDA_VISIBLE_DEVICES] order=$CUDA_DEVICE_ORDER id=$ANT_TASK_ID'
             ' pu=$PYTHONUNBUFFERED v=$MY_VAR args=$#"; echo err >&2; read -r x; echo "stdin=$?"'
         )
-        ex.start(request(tmp_path, "ok", cmd, (1, 3)))
-        ex.start(request(tmp_path, "cpu", 'echo "cvd=[${CUDA_VISIBLE_DEVICES-unset}]"; exit 3'))
+        launch(ex, request(tmp_path, "ok", cmd, (1, 3)))
+        launch(ex, request(tmp_path, "cpu", 'echo "cvd=[${CUDA_VISIBLE_DEVICES-unset}]"; exit 3'))
         assert ex.running_ids() == {"ok", "cpu"} and set(ex.pids()) == {"ok", "cpu"}
         got = await collect(exits, 2)
         assert got["ok"] == ExitInfo("ok", 0, False)
@@ -111,7 +112,7 @@ def test_env_log_and_exit_codes(tmp_path: Path, use_pidfd: bool) -> None:
 
 def test_command_is_not_in_the_task_environment_and_runs_in_cwd(tmp_path: Path) -> None:
     async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
-        ex.start(request(tmp_path, "env", "env > env.txt; pwd > pwd.txt  # marker-8d1f"))
+        launch(ex, request(tmp_path, "env", "env > env.txt; pwd > pwd.txt  # marker-8d1f"))
         assert (await exits.get()).exit_code == 0
         assert "marker-8d1f" not in (tmp_path / "env.txt").read_text()
         assert (tmp_path / "pwd.txt").read_text().strip() == str(tmp_path)
@@ -125,7 +126,7 @@ def test_log_is_appended_and_a_stale_exit_file_is_not_reused(tmp_path: Path) -> 
         req.log_path.parent.mkdir()
         req.log_path.write_text("earlier\n")
         req.exit_path.write_text("0\n")  # left by an earlier run: must not be read as this one's
-        ex.start(req)
+        launch(ex, req)
         info = await exits.get()
         # From the wait status. The command's subshell may outlive the wrapper by an instant.
         assert dataclasses.replace(info, lingering=0) == ExitInfo(
@@ -139,12 +140,13 @@ def test_log_is_appended_and_a_stale_exit_file_is_not_reused(tmp_path: Path) -> 
 def test_kill_takes_the_whole_group(tmp_path: Path) -> None:
     async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
         pids_file = tmp_path / "pids"
-        ex.start(
+        launch(
+            ex,
             request(
                 tmp_path,
                 "tree",
                 f"sleep 1000 & echo $! > {pids_file}; sleep 1000 & echo $! >> {pids_file}; wait",
-            )
+            ),
         )
         await until(written_pids(pids_file, 2))
         pids = [int(p) for p in pids_file.read_text().split()]
@@ -164,7 +166,7 @@ def test_background_child_ignoring_sigterm_is_killed_after_grace(tmp_path: Path)
     async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
         pid_file = tmp_path / "pid"
         cmd = f"(trap '' TERM; exec sleep 1000) & echo $! > {pid_file}; wait"
-        ex.start(request(tmp_path, "t", cmd))
+        launch(ex, request(tmp_path, "t", cmd))
         await until(written_pids(pid_file, 1))
         child = int(pid_file.read_text())
         await ex.kill("t", 0.3)
@@ -179,7 +181,7 @@ def test_background_child_ignoring_sigterm_is_killed_after_grace(tmp_path: Path)
 def test_sigterm_ignorer_gets_sigkill_after_grace(tmp_path: Path, use_pidfd: bool) -> None:
     async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
         ready = tmp_path / "ready"
-        proc = ex.start(request(tmp_path, "stubborn", f"trap '' TERM; touch {ready}; sleep 1000"))
+        proc = launch(ex, request(tmp_path, "stubborn", f"trap '' TERM; touch {ready}; sleep 1000"))
         await until(ready.exists)
         await ex.kill("stubborn", grace_seconds=0.3)
         # SIGKILL took the wrapper too, so the code comes from its wait status.
@@ -191,9 +193,9 @@ def test_sigterm_ignorer_gets_sigkill_after_grace(tmp_path: Path, use_pidfd: boo
 
 def test_concurrent_kills_report_once_and_terminate_all(tmp_path: Path) -> None:
     async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
-        ex.start(request(tmp_path, "a", "sleep 1000"))
-        ex.start(request(tmp_path, "b", "sleep 1000"))
-        ex.start(request(tmp_path, "c", "trap '' TERM; sleep 1000"))
+        launch(ex, request(tmp_path, "a", "sleep 1000"))
+        launch(ex, request(tmp_path, "b", "sleep 1000"))
+        launch(ex, request(tmp_path, "c", "trap '' TERM; sleep 1000"))
         await asyncio.gather(ex.kill("a", 5), ex.kill("a", 5))
         assert exits.get_nowait() == ExitInfo("a", 128 + signal.SIGTERM, True)
         await ex.terminate_all(0.3)
@@ -207,7 +209,7 @@ def test_concurrent_kills_report_once_and_terminate_all(tmp_path: Path) -> None:
 def test_cancelled_kill_still_finishes(tmp_path: Path) -> None:
     async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
         ready = tmp_path / "ready"
-        ex.start(request(tmp_path, "t", f"trap '' TERM; touch {ready}; sleep 1000"))
+        launch(ex, request(tmp_path, "t", f"trap '' TERM; touch {ready}; sleep 1000"))
         await until(ready.exists)
         with pytest.raises(asyncio.TimeoutError):  # SIGKILL cannot come before the 0.3 s grace
             await asyncio.wait_for(ex.kill("t", 0.3), 0.05)
@@ -220,17 +222,17 @@ def test_launch_errors(tmp_path: Path) -> None:
     async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
         req = request(tmp_path, "x", "true")
         with pytest.raises(LaunchError, match="missing") as err:
-            ex.start(dataclasses.replace(req, cwd=str(tmp_path / "missing")))
+            launch(ex, dataclasses.replace(req, cwd=str(tmp_path / "missing")))
         assert err.value.code == "launch_failed"
         (tmp_path / "a-file").touch()
         with pytest.raises(LaunchError, match=r"cannot use log directory .*a-file: Not a dir"):
-            ex.start(dataclasses.replace(req, log_path=tmp_path / "a-file" / "x.log"))
+            launch(ex, dataclasses.replace(req, log_path=tmp_path / "a-file" / "x.log"))
         with pytest.raises(LaunchError):
-            ex.start(dataclasses.replace(req, env={"BAD": "nul\0byte"}))
+            launch(ex, dataclasses.replace(req, env={"BAD": "nul\0byte"}))
         assert ex.running_ids() == set()
-        ex.start(dataclasses.replace(req, command="sleep 1000"))
+        launch(ex, dataclasses.replace(req, command="sleep 1000"))
         with pytest.raises(LaunchError, match="already running"):
-            ex.start(req)
+            launch(ex, req)
         await ex.kill("x", 5)
         assert (await exits.get()).killed
 
@@ -239,7 +241,7 @@ def test_launch_errors(tmp_path: Path) -> None:
 
 def test_close_leaves_tasks_running_and_reports_nothing(tmp_path: Path) -> None:
     async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
-        pid = ex.start(request(tmp_path, "t", "sleep 1000")).pid
+        pid = launch(ex, request(tmp_path, "t", "sleep 1000")).pid
         ex.close()
         assert ex.running_ids() == set()
         await asyncio.sleep(0.1)
@@ -261,9 +263,10 @@ FAKE_ANT = textwrap.dedent(
 
     async def main():
         log = Path(sys.argv[1])
-        info = LocalExecutor(server_id=sys.argv[3]).start(LaunchRequest(
-            "orphan", sys.argv[2], {}, (), str(log.parent), log, log.with_suffix(".exit")))
-        print(json.dumps([info.pid, info.start_time]), flush=True)
+        info = LocalExecutor(server_id=sys.argv[3]).start(
+            LaunchRequest("orphan", sys.argv[2], {}, (), str(log.parent), "s"),
+            {"log": str(log), "exit": str(log.with_suffix(".exit"))})
+        print(json.dumps([info["pid"], info["start_time"]]), flush=True)
         time.sleep(100)
 
     asyncio.run(main())
@@ -379,7 +382,7 @@ def test_start_is_quick(tmp_path: Path) -> None:
         took = []
         for n in range(50):
             t0 = time.perf_counter()
-            ex.start(request(tmp_path, f"t{n}", "exit 0"))
+            launch(ex, request(tmp_path, f"t{n}", "exit 0"))
             took.append(time.perf_counter() - t0)
         got = await collect(exits, 50)
         assert all(info.exit_code == 0 for info in got.values())
@@ -396,11 +399,11 @@ def open_fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
 
-def launch_fails(ex: LocalExecutor, req: LaunchRequest, match: str) -> LaunchError:
+def launch_fails(ex: LocalExecutor, req: Req, match: str) -> LaunchError:
     """The start fails with that message, leaving no process and no open fd behind."""
     fds, children = open_fds(), set(processes.children(os.getpid()))
     with pytest.raises(LaunchError, match=match) as err:
-        ex.start(req)
+        launch(ex, req)
     assert open_fds() == fds
     assert set(processes.children(os.getpid())) <= children
     assert ex.running_ids() == set()
@@ -445,7 +448,7 @@ def test_symlinks_planted_on_the_log_path_are_not_followed(tmp_path: Path) -> No
         req.exit_path.unlink()
 
         assert target.read_text() == "keep me\n" and stat.S_IMODE(target.stat().st_mode) != 0
-        ex.start(req)  # with the traps gone it works
+        launch(ex, req)  # with the traps gone it works
         assert await exits.get() == ExitInfo("t", 0, False)
         assert req.log_path.read_text() == "written\n"
 
@@ -481,7 +484,7 @@ def test_unwritable_log_directory_fails_only_that_task(tmp_path: Path) -> None:
         bad = request(tmp_path, "bad", "true")
         bad = dataclasses.replace(bad, log_path=blocked / "bad.log", exit_path=blocked / "bad.exit")
         launch_fails(ex, bad, f"cannot use log directory {blocked}: ")
-        ex.start(request(tmp_path, "good", "true"))  # the next task is not affected
+        launch(ex, request(tmp_path, "good", "true"))  # the next task is not affected
         assert await exits.get() == ExitInfo("good", 0, False)
 
     run(scenario)
@@ -490,7 +493,7 @@ def test_unwritable_log_directory_fails_only_that_task(tmp_path: Path) -> None:
 def test_exit_file_descriptor_is_not_inherited_by_the_command(tmp_path: Path) -> None:
     async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
         listing = tmp_path / "fds"
-        ex.start(request(tmp_path, "t", f"ls -l /proc/self/fd > {listing}; exit 5"))
+        launch(ex, request(tmp_path, "t", f"ls -l /proc/self/fd > {listing}; exit 5"))
         assert await exits.get() == ExitInfo("t", 5, False)
         text = listing.read_text()
         assert "t.log" in text  # stdout and stderr
@@ -532,7 +535,7 @@ def test_workdir_and_conda_are_checked_before_the_start(tmp_path: Path) -> None:
             ),
         ]
         for good in ok:
-            ex.start(good)
+            launch(ex, good)
         got = await collect(exits, 3)
         assert all(info.exit_code == 0 for info in got.values())
 
@@ -548,9 +551,9 @@ def test_ants_own_secrets_do_not_reach_tasks(
 
     async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
         show = 'echo "${ANT_TOKEN-unset} ${OTHER_SECRET-unset} ${ANT_HARMLESS-unset}"'
-        ex.start(request(tmp_path, "plain", show))
+        launch(ex, request(tmp_path, "plain", show))
         asked = request(tmp_path, "asked", show)
-        ex.start(dataclasses.replace(asked, env={"ANT_TOKEN": "the-tasks-own"}))
+        launch(ex, dataclasses.replace(asked, env={"ANT_TOKEN": "the-tasks-own"}))
         await collect(exits, 2)
         assert (tmp_path / "logs" / "plain.log").read_text() == "unset secret-2 visible\n"
         assert (tmp_path / "logs" / "asked.log").read_text() == "the-tasks-own secret-2 visible\n"
@@ -559,7 +562,7 @@ def test_ants_own_secrets_do_not_reach_tasks(
 
     async def custom(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
         show = 'echo "${ANT_TOKEN-unset} ${OTHER_SECRET-unset}"'
-        ex.start(request(tmp_path, "custom", show))
+        launch(ex, request(tmp_path, "custom", show))
         await exits.get()
         assert (tmp_path / "logs" / "custom.log").read_text() == "secret-token-1 unset\n"
 
@@ -572,7 +575,7 @@ def test_log_directory_and_file_modes(tmp_path: Path, group_readable: bool) -> N
         old_umask = os.umask(0o077)  # the modes are exact whatever the umask
         try:
             req = request(tmp_path, "t", "echo hi")
-            ex.start(req)
+            launch(ex, req)
         finally:
             os.umask(old_umask)
         await exits.get()
@@ -582,7 +585,7 @@ def test_log_directory_and_file_modes(tmp_path: Path, group_readable: bool) -> N
         assert stat.S_IMODE(req.exit_path.stat().st_mode) == file_mode
         # An existing log (from an earlier run) is appended to, with its mode set right.
         req.log_path.chmod(0o666)
-        ex.start(dataclasses.replace(req, command="echo again"))
+        launch(ex, dataclasses.replace(req, command="echo again"))
         await exits.get()
         assert req.log_path.read_text() == "hi\nagain\n"
         assert stat.S_IMODE(req.log_path.stat().st_mode) == file_mode

@@ -136,7 +136,7 @@ export interface TaskOut {
   exit_code: number | null;
   log_path: string | null;
   pid: number | null;
-  pid_start_time: number | null;
+  handle: Record<string, unknown> | null;
   session_id: number | null;
   reason: string | null;
   restarted_as: string | null;

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 from ant_scheduler.core.errors import InvalidTransition
 
@@ -97,8 +98,9 @@ class Task:
     finished_at: float | None = None
     exit_code: int | None = None
     log_path: str | None = None
-    pid: int | None = None
-    pid_start_time: float | None = None  # process create time, so a reused pid is never adopted
+    pid: int | None = None  # shown to users, when the executor has one
+    # How the executor finds the task again after a restart (opaque to everyone else).
+    handle: dict[str, Any] | None = None
     session_id: int | None = None  # server session in which the task was last queued or running
     reason: str | None = None  # why it failed/was lost/held, when ANT knows
     restarted_as: str | None = None  # the copy its last restart queued (one live copy at a time)
@@ -123,13 +125,11 @@ class Task:
         check_transition(self.state, new)
         self.state = new
 
-    @property
-    def is_starting(self) -> bool:
-        """Recorded as running with its GPUs, but its process is not known yet (see engine)."""
-        return self.state is TaskState.RUNNING and self.pid is None
-
     def copy(self) -> Task:
-        return dataclasses.replace(self, env=dict(self.env), gpu_ids=list(self.gpu_ids))
+        handle = dict(self.handle) if self.handle is not None else None
+        return dataclasses.replace(
+            self, env=dict(self.env), gpu_ids=list(self.gpu_ids), handle=handle
+        )
 
     def queue_order_key(self) -> tuple[int, int]:
         """Higher priority first, then lower queue_seq (earlier submission or promoted)."""

@@ -1,11 +1,18 @@
-"""The Executor protocol and the values that cross it."""
+"""The Executor seam: how the engine runs tasks somewhere, finds them again, and reads their output.
+
+The engine never learns where or how a task runs. It hands over a LaunchRequest, stores the
+opaque, JSON-serialisable *handle* the executor gives back, and after a restart gives the handles
+back to `recover` to learn, for each task, whether it is still running, ended (with its exit
+code), or lost. Output is read through the executor too (`output(handle)`): nothing outside
+executors/ opens a log or an exit file. Exits are reported through one callback on the loop thread.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ant_scheduler.core.errors import LaunchError
 
@@ -14,26 +21,61 @@ from ant_scheduler.core.errors import LaunchError
 TASK_ID_ENV = "ANT_TASK_ID"
 SERVER_ID_ENV = "ANT_SERVER_ID"
 
+Handle = dict[str, Any]  # JSON-serialisable; only the executor that made it reads it
 
 
 @dataclass(frozen=True)
 class LaunchRequest:
     task_id: str
     command: str  # the final shell command
-    env: Mapping[str, str]  # task variables, added on top of ANT's own environment
+    env: Mapping[str, str]  # task variables, added on top of the executor's own environment
     gpu_ids: tuple[int, ...]
     cwd: str
-    log_path: Path  # stdout and stderr go straight here, never through ANT
-    exit_path: Path  # the wrapper writes the exit code here when the command ends
+    session: str  # the server session's name (e.g. "20261125-154343"): groups its tasks' logs
     # Checked before the start, so a mistake fails the task with a reason, not a bare exit code.
     workdir: str | None = None  # ant_wd: must be an existing directory (~ expands; relative to cwd)
     conda: str | None = None  # the conda executable that ant_conda_* needs: must be found
 
 
 @dataclass(frozen=True)
-class ProcessInfo:
-    pid: int
-    start_time: float  # process create time: a reused pid is never mistaken for the task
+class Running:
+    """Recovered: the task still runs, and is watched again (its exit will be reported)."""
+
+    handle: Handle
+
+
+@dataclass(frozen=True)
+class Ended:
+    """Recovered: the task ended while ANT was down."""
+
+    exit_code: int
+    finished_at: float | None  # when, if the executor knows
+    lingering: int = 0  # its processes still alive (watched: the gone callback follows)
+
+
+@dataclass(frozen=True)
+class Lost:
+    """Recovered: no process of the task is running and how it ended is unknown."""
+
+    reason: str
+    lingering: int = 0
+
+
+Reattached = Running | Ended | Lost
+
+
+@dataclass(frozen=True)
+class LeftBehind:
+    """Live processes of a task that is not running (they are watched; gone callback at the end)."""
+
+    count: int
+    gpu_ids: tuple[int, ...]  # the GPUs they were given
+
+
+@dataclass(frozen=True)
+class Recovery:
+    tasks: dict[str, Reattached]  # for every task the engine asked about
+    left_behind: dict[str, LeftBehind] = field(default_factory=dict)  # of any other task
 
 
 @dataclass(frozen=True)
@@ -61,34 +103,70 @@ ExitCallback = Callable[[ExitInfo], None]
 GoneCallback = Callable[[str], None]  # task_id: the last lingering process of the task is gone
 
 
+class Follower(Protocol):
+    """Reads what a task wrote since the last call."""
+
+    @property
+    def offset(self) -> int:
+        """Bytes consumed so far; a reader resuming from here misses and repeats nothing."""
+
+    def read_new_text(self, max_bytes: int = 1 << 20, *, final: bool = False) -> str: ...
+
+
+class TaskOutput(Protocol):
+    """One task's output (stdout and stderr together), as its executor keeps it."""
+
+    def tail_bytes(self, max_bytes: int) -> bytes:
+        """The last max_bytes bytes (b"" when there is nothing yet)."""
+
+    def last_lines(self, n: int) -> tuple[str, int]:
+        """The last n lines, and the size in bytes when read (where a follower may resume)."""
+
+    def follower(self, offset: int | None = None) -> Follower:
+        """Reads what is written from `offset` on (None: from the current end)."""
+
+    def file(self) -> Path | None:
+        """A local file holding all of it (for a download), if there is one."""
+
+
 class Executor(Protocol):
     """Runs tasks somewhere. All methods are called on the event loop's thread."""
+
+    name: str
 
     def set_exit_callback(self, callback: ExitCallback) -> None:
         """Called on the loop thread exactly once per started or adopted task when it ends."""
 
     def set_gone_callback(self, callback: GoneCallback) -> None:
         """Called on the loop thread once when the last lingering process of a task is gone
-        (only for tasks reported with lingering > 0, or passed to watch_strays)."""
+        (for tasks reported with lingering > 0, and those recover() says are left behind)."""
 
-    def start(self, request: LaunchRequest) -> ProcessInfo:
-        """Launch without waiting for the task (it runs on the loop thread: keep it fast).
+    def prepare(self, request: LaunchRequest) -> Handle:
+        """The handle the task will have, recorded before the start so that a crash between
+        the record and the start can be settled by recover(). Does not start anything.
 
-        Raises LaunchError when the task cannot be started; nothing is left running then.
+        Raises LaunchError when the task cannot be started (e.g. an impossible log path).
         """
 
-    def adopt(self, task_id: str, pid: int, start_time: float, exit_path: Path) -> bool:
-        """Watch a task left running by an earlier ANT; False if that process is gone."""
+    def start(self, request: LaunchRequest, handle: Handle) -> Handle:
+        """Launch without waiting for the task (it runs on the loop thread: keep it fast) and
+        return the handle to keep. Raises LaunchError; nothing is left running then."""
+
+    def describe(self, handle: Handle) -> tuple[int | None, str | None]:
+        """(pid, log location) to show users, when the executor has them."""
+
+    def recover(self, running: Mapping[str, Handle | None]) -> Recovery:
+        """After a restart: what became of each task recorded as running (None: recorded as
+        starting, handle never completed), and which other tasks left processes behind."""
 
     def scan(self) -> list[FoundProcess]:
-        """Every live (non-zombie) process carrying this server's marker, whoever its parent."""
-
-    def watch_strays(self, task_id: str, pids: list[int]) -> int:
-        """Track processes of a task whose main process is gone (found by scan after a
-        restart); returns how many are alive. The gone callback fires when none is left."""
+        """Every live process carrying this server's marker, whoever its parent (self-check)."""
 
     def lingering(self, task_id: str) -> int:
         """Live processes of an ended task that are still tracked (0 when none)."""
+
+    def output(self, handle: Handle) -> TaskOutput:
+        """The output of the task with this handle (running or long finished)."""
 
     async def kill(self, task_id: str, grace_seconds: float) -> None:
         """End the task and every process it started (SIGTERM, SIGKILL after the grace), also
@@ -100,22 +178,27 @@ class Executor(Protocol):
 
     def running_ids(self) -> set[str]: ...
 
-    def pids(self) -> dict[str, int]:
-        """task_id -> pid of the process ANT watches for it."""
-
     def close(self) -> None:
-        """Stop watching. Never ends a task: it keeps running and can be adopted again."""
+        """Stop watching. Never ends a task: it keeps running and can be recovered again."""
 
 
 __all__ = [
     "SERVER_ID_ENV",
     "TASK_ID_ENV",
+    "Ended",
     "Executor",
     "ExitCallback",
     "ExitInfo",
+    "Follower",
     "FoundProcess",
     "GoneCallback",
+    "Handle",
     "LaunchError",
     "LaunchRequest",
-    "ProcessInfo",
+    "LeftBehind",
+    "Lost",
+    "Reattached",
+    "Recovery",
+    "Running",
+    "TaskOutput",
 ]

@@ -1,44 +1,92 @@
-"""An executor that runs nothing: tests (and demos) decide when its tasks end.
+"""An executor that runs nothing: tests (and demos) decide when its tasks end and what they print.
 
-It keeps the Executor contract exactly — exits and gone reports on the loop thread, once each —
-so the engine's behaviour can be tested in milliseconds and in any interleaving: a task ending
-in the same instant it is deleted, processes left behind, a launch that fails.
+It keeps the Executor contract exactly — exits and gone reports on the loop thread, once each;
+handles that survive an engine restart — so the engine's behaviour can be tested in milliseconds
+and in any interleaving: a task ending in the same instant it is deleted, processes left behind,
+a launch that fails, ANT restarting while tasks run. One FakeExecutor stands for the machine:
+give the same one to the next Engine to test a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ant_scheduler.executors.base import (
+    Ended,
     ExitCallback,
     ExitInfo,
     FoundProcess,
     GoneCallback,
+    Handle,
     LaunchError,
     LaunchRequest,
-    ProcessInfo,
+    LeftBehind,
+    Lost,
+    Reattached,
+    Recovery,
+    Running,
 )
 
 
 @dataclass
 class FakeProcess:
-    request: LaunchRequest | None
+    request: LaunchRequest
     pid: int
-    start_time: float
     strays: list[int] = field(default_factory=list)  # pids left behind once the main one ends
     ended: bool = False
+    exit_code: int | None = None
+    watched: bool = True  # False after close(): it runs on, nobody is told when it ends
+    output: bytearray = field(default_factory=bytearray)
+
+
+class FakeOutput:
+    """TaskOutput over what a fake task "printed" (FakeExecutor.write)."""
+
+    def __init__(self, data: bytearray) -> None:
+        self._data = data
+
+    def tail_bytes(self, max_bytes: int) -> bytes:
+        return bytes(self._data[-max_bytes:]) if max_bytes > 0 else b""
+
+    def last_lines(self, n: int) -> tuple[str, int]:
+        text = bytes(self._data).decode("utf-8", errors="replace")
+        lines = text.splitlines(keepends=True)[-n:] if n > 0 else []
+        return "".join(lines), len(self._data)
+
+    def follower(self, offset: int | None = None) -> FakeFollower:
+        return FakeFollower(self._data, len(self._data) if offset is None else offset)
+
+    def file(self) -> Path | None:
+        return None
+
+
+class FakeFollower:
+    def __init__(self, data: bytearray, offset: int) -> None:
+        self._data = data
+        self._offset = offset
+
+    @property
+    def offset(self) -> int:
+        return self._offset
+
+    def read_new_text(self, max_bytes: int = 1 << 20, *, final: bool = False) -> str:
+        chunk = bytes(self._data[self._offset : self._offset + max_bytes])
+        self._offset += len(chunk)
+        return chunk.decode("utf-8", errors="replace")
 
 
 class FakeExecutor:
+    name = "fake"
+
     def __init__(self) -> None:
         self.procs: dict[str, FakeProcess] = {}
         self.started: list[str] = []  # every task id start() was asked for, in order
         self.fail_next: dict[str, str] = {}  # task id -> LaunchError message for its start
         self.crash_next: dict[str, Exception] = {}  # task id -> any exception for its start
-        self.kill_ends = True  # False: kill() leaves the task running (a stuck process)
         self._pids = itertools.count(10_000)
         self._on_exit: ExitCallback = lambda info: None
         self._on_gone: GoneCallback = lambda task_id: None
@@ -52,43 +100,72 @@ class FakeExecutor:
     def set_gone_callback(self, callback: GoneCallback) -> None:
         self._on_gone = callback
 
-    def start(self, request: LaunchRequest) -> ProcessInfo:
+    def prepare(self, request: LaunchRequest) -> Handle:
+        return {"fake": request.task_id}
+
+    def start(self, request: LaunchRequest, handle: Handle) -> Handle:
         self.started.append(request.task_id)
         if request.task_id in self.crash_next:
             raise self.crash_next.pop(request.task_id)
         if request.task_id in self.fail_next:
             raise LaunchError(self.fail_next.pop(request.task_id))
-        if request.task_id in self.procs and not self.procs[request.task_id].ended:
+        current = self.procs.get(request.task_id)
+        if current is not None and (not current.ended or current.strays):
             raise LaunchError(f"task {request.task_id!r} is already running")
-        proc = FakeProcess(request, next(self._pids), 1000.0)
+        proc = FakeProcess(request, next(self._pids))
         self.procs[request.task_id] = proc
-        return ProcessInfo(proc.pid, proc.start_time)
+        self._killed.discard(request.task_id)
+        return {**handle, "pid": proc.pid}
 
-    def adopt(self, task_id: str, pid: int, start_time: float, exit_path: Path) -> bool:
-        proc = self.procs.get(task_id)
-        return proc is not None and not proc.ended and proc.pid == pid
+    def describe(self, handle: Handle) -> tuple[int | None, str | None]:
+        pid = handle.get("pid")
+        return (pid if isinstance(pid, int) else None), None
+
+    def recover(self, running: Mapping[str, Handle | None]) -> Recovery:
+        results: dict[str, Reattached] = {}
+        for task_id, handle in running.items():
+            proc = self.procs.get(task_id)
+            started = "pid" in (handle or {})  # else recorded as starting: prepared only
+            if proc is None or (started and (handle or {})["pid"] != proc.pid):
+                results[task_id] = Lost("no process of it was found")
+            elif not proc.ended:
+                proc.watched = True
+                results[task_id] = Running({"fake": task_id, "pid": proc.pid})
+            elif proc.exit_code is not None:
+                results[task_id] = Ended(proc.exit_code, None, len(proc.strays))
+            elif started:
+                results[task_id] = Lost("it vanished while ANT was down", len(proc.strays))
+            else:
+                results[task_id] = Lost(
+                    "ANT stopped while starting it and no process of it was found"
+                )
+        left = {
+            task_id: LeftBehind(len(proc.strays), proc.request.gpu_ids)
+            for task_id, proc in self.procs.items()
+            if task_id not in running and proc.ended and proc.strays
+        }
+        return Recovery(results, left)
 
     def scan(self) -> list[FoundProcess]:
         found = []
         for task_id, proc in self.procs.items():
-            gpus = proc.request.gpu_ids if proc.request else ()
-            cuda = ",".join(map(str, gpus))
+            cuda = ",".join(map(str, proc.request.gpu_ids))
             if not proc.ended:
-                found.append(FoundProcess(task_id, proc.pid, proc.start_time, True, cuda))
-            found += [FoundProcess(task_id, p, proc.start_time, False, cuda) for p in proc.strays]
+                found.append(FoundProcess(task_id, proc.pid, 1000.0, True, cuda))
+            found += [FoundProcess(task_id, p, 1000.0, False, cuda) for p in proc.strays]
         return found
-
-    def watch_strays(self, task_id: str, pids: list[int]) -> int:
-        proc = self.procs.get(task_id)
-        return 0 if proc is None else len([p for p in proc.strays if p in pids])
 
     def lingering(self, task_id: str) -> int:
         proc = self.procs.get(task_id)
         return len(proc.strays) if proc is not None and proc.ended else 0
 
+    def output(self, handle: Handle) -> FakeOutput:
+        proc = self.procs.get(str(handle.get("fake")))
+        return FakeOutput(proc.output if proc is not None else bytearray())
+
     async def kill(self, task_id: str, grace_seconds: float) -> None:
         proc = self.procs.get(task_id)
-        if proc is None or not self.kill_ends:
+        if proc is None:
             return
         if not proc.ended:
             self._killed.add(task_id)
@@ -103,24 +180,28 @@ class FakeExecutor:
             await self.kill(task_id, grace_seconds)
 
     def running_ids(self) -> set[str]:
-        return {t for t, p in self.procs.items() if not p.ended}
-
-    def pids(self) -> dict[str, int]:
-        return {t: p.pid for t, p in self.procs.items() if not p.ended}
+        return {t for t, p in self.procs.items() if not p.ended and p.watched}
 
     def close(self) -> None:
-        self._on_exit = lambda info: None
-        self._on_gone = lambda task_id: None
+        """Stop watching, as ANT does when it stops: the tasks run on."""
+        for proc in self.procs.values():
+            proc.watched = False
 
     # ------------------------------------------------------------------ driving it (tests)
+
+    def write(self, task_id: str, text: str) -> None:
+        """The task prints `text`."""
+        self.procs[task_id].output += text.encode()
 
     def finish(self, task_id: str, exit_code: int | None = 0, *, leave: int = 0) -> None:
         """The task's main process ends now, leaving `leave` processes behind."""
         proc = self.procs[task_id]
         proc.ended = True
+        proc.exit_code = exit_code
         proc.strays = [next(self._pids) for _ in range(leave)]
-        killed = task_id in self._killed
-        self._on_exit(ExitInfo(task_id, exit_code, killed, len(proc.strays)))
+        if proc.watched:
+            killed = task_id in self._killed
+            self._on_exit(ExitInfo(task_id, exit_code, killed, len(proc.strays)))
 
     def end_strays(self, task_id: str) -> None:
         """The processes the task left behind end now."""

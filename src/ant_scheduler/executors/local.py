@@ -68,6 +68,7 @@ import signal
 import stat
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,14 +76,21 @@ from ant_scheduler.executors import processes
 from ant_scheduler.executors.base import (
     SERVER_ID_ENV,
     TASK_ID_ENV,
+    Ended,
     ExitCallback,
     ExitInfo,
     FoundProcess,
     GoneCallback,
+    Handle,
     LaunchError,
     LaunchRequest,
-    ProcessInfo,
+    LeftBehind,
+    Lost,
+    Reattached,
+    Recovery,
+    Running,
 )
+from ant_scheduler.executors.logfiles import LogFileOutput, exit_path_for, log_path_for
 from ant_scheduler.executors.processes import START_TIME_TOLERANCE, ProcStat
 
 # $1 = command, $2 = the exit file's descriptor. `trap :` (a handler, not "ignore", which the
@@ -245,10 +253,13 @@ class LocalExecutor:
     makes finding a task's processes cheap (see the module docstring); close() undoes it.
     """
 
+    name = "local"
+
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop | None = None,
         *,
+        log_dir: Path | None = None,
         use_pidfd: bool = True,
         server_id: str = "",
         become_subreaper: bool = False,
@@ -258,6 +269,8 @@ class LocalExecutor:
         if "\0" in server_id:
             raise ValueError("server_id must not contain NUL")
         self._loop = loop
+        # Logs go to <log_dir>/<session>/<task_id>.log, the exit code next to it (.exit).
+        self._log_dir = (log_dir or Path("ant_runner_logs")).resolve()
         self._use_pidfd = use_pidfd  # False forces the polling fallback (tests use it)
         self._server_id = server_id
         self._hidden_env = hidden_env
@@ -297,7 +310,15 @@ class LocalExecutor:
 
     # ------------------------------------------------------------------ start / adopt
 
-    def start(self, request: LaunchRequest) -> ProcessInfo:
+    def prepare(self, request: LaunchRequest) -> Handle:
+        """Where the task's log and exit code will go (the handle before its process exists)."""
+        try:
+            log_path = log_path_for(self._log_dir, request.session, request.task_id)
+        except ValueError as exc:
+            raise LaunchError(str(exc)) from None
+        return {"log": str(log_path), "exit": str(exit_path_for(log_path))}
+
+    def start(self, request: LaunchRequest, handle: Handle) -> Handle:
         loop = self._get_loop()
         current = self._tasks.get(request.task_id)
         if current is not None:
@@ -306,23 +327,67 @@ class LocalExecutor:
                     f"task {request.task_id!r} still has processes left from its last run"
                 )
             raise LaunchError(f"task {request.task_id!r} is already running")
+        log_path, exit_path = Path(handle["log"]), Path(handle["exit"])
         env = self._task_env(request)
         self._check_workdir(request, env)
         self._check_conda(request, env)
-        popen = self._launch(request, env)
+        popen = self._launch(request, env, log_path, exit_path)
         started = process_start_time(popen.pid)
         task = _Task(
             request.task_id,
             popen.pid,
             time.time() if started is None else started,
-            request.exit_path,
+            exit_path,
             popen,
             by_scan=not self._subreaper,
         )
         self._tasks[task.task_id] = task
         self._wrappers[task.pid] = task
         self._watch_wrapper(task, self._pidfd(popen.pid), loop)
-        return ProcessInfo(task.pid, task.start_time)
+        return {**handle, "pid": task.pid, "start_time": task.start_time}
+
+    def describe(self, handle: Handle) -> tuple[int | None, str | None]:
+        pid, log = handle.get("pid"), handle.get("log")
+        return (pid if isinstance(pid, int) else None), (log if isinstance(log, str) else None)
+
+    def output(self, handle: Handle) -> LogFileOutput:
+        return LogFileOutput(Path(str(handle.get("log", ""))))
+
+    def recover(self, running: Mapping[str, Handle | None]) -> Recovery:
+        """Re-adopt what still runs (by its recorded pid and start time, or, for a task recorded
+        as starting, by its marker), read the exit code of what ended, and watch the processes
+        tasks left behind. One /proc scan for all of it."""
+        found: dict[str, list[FoundProcess]] = {}
+        for proc in self.scan():
+            found.setdefault(proc.task_id, []).append(proc)
+        results: dict[str, Reattached] = {}
+        for task_id, handle in running.items():
+            results[task_id] = self._reattach(task_id, handle or {}, found.pop(task_id, []))
+        left: dict[str, LeftBehind] = {}
+        for task_id, procs in found.items():
+            alive = self.watch_strays(task_id, [p.pid for p in procs])
+            if alive:
+                gpus = {g for p in procs for g in _cuda_ids(p.cuda_visible_devices)}
+                left[task_id] = LeftBehind(alive, tuple(sorted(gpus)))
+        return Recovery(results, left)
+
+    def _reattach(self, task_id: str, handle: Handle, procs: list[FoundProcess]) -> Reattached:
+        exit_path = Path(handle["exit"]) if isinstance(handle.get("exit"), str) else None
+        candidates: list[tuple[int, float]] = []
+        if isinstance(handle.get("pid"), int) and isinstance(handle.get("start_time"), float):
+            candidates.append((handle["pid"], handle["start_time"]))
+        candidates += [(p.pid, p.start_time) for p in procs if p.session_leader]
+        if exit_path is not None:
+            for pid, start_time in candidates:
+                if self.adopt(task_id, pid, start_time, exit_path):
+                    return Running({**handle, "pid": pid, "start_time": start_time})
+        lingering = self.watch_strays(task_id, [p.pid for p in procs]) if procs else 0
+        code = read_exit_file(exit_path) if exit_path is not None else None
+        if code is not None and exit_path is not None:
+            return Ended(code, _mtime(exit_path), lingering)
+        if "pid" not in handle:
+            return Lost("ANT stopped while starting it and no process of it was found", lingering)
+        return Lost("the process vanished while ANT was down (exit code unknown)", lingering)
 
     def _task_env(self, request: LaunchRequest) -> dict[str, str]:
         hidden = self._hidden_env
@@ -375,10 +440,12 @@ class LocalExecutor:
         if not found:
             raise LaunchError(f"conda executable {conda!r} not found (ant_conda_env needs it)")
 
-    def _launch(self, request: LaunchRequest, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def _launch(
+        self, request: LaunchRequest, env: dict[str, str], log_path: Path, exit_path: Path
+    ) -> subprocess.Popen[bytes]:
         """Open the log and exit file safely, start the wrapper; close every fd either way."""
         fds: list[int] = []
-        what, path = "cannot use log directory", request.log_path.parent
+        what, path = "cannot use log directory", log_path.parent
         try:
             log_dir = _open_dir(path, self._dir_mode)
             fds.append(log_dir)
@@ -388,15 +455,15 @@ class LocalExecutor:
                     f"no space left for the log in {path} "
                     f"({disk.f_bavail * disk.f_frsize} bytes free)"
                 )
-            what, path = "cannot open log file", request.log_path
+            what, path = "cannot open log file", log_path
             log_fd = _open_file(log_dir, path.name, self._file_mode, append=True)
             fds.append(log_fd)
             exit_dir = log_dir
-            if request.exit_path.parent != request.log_path.parent:
-                what, path = "cannot use directory", request.exit_path.parent
+            if exit_path.parent != log_path.parent:
+                what, path = "cannot use directory", exit_path.parent
                 exit_dir = _open_dir(path, self._dir_mode)
                 fds.append(exit_dir)
-            what, path = "cannot create exit file", request.exit_path
+            what, path = "cannot create exit file", exit_path
             exit_fd = _open_file(exit_dir, path.name, self._file_mode, append=False)
             fds.append(exit_fd)
             what, path = "cannot start task", Path(request.cwd)
@@ -960,3 +1027,14 @@ def _group_exists(pgid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _cuda_ids(value: str | None) -> list[int]:
+    return [int(part) for part in (value or "").split(",") if part.strip().isdigit()]
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None

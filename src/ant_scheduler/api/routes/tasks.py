@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -25,7 +24,7 @@ from ant_scheduler.core.errors import InvalidQuery
 from ant_scheduler.core.task import Task, TaskState
 from ant_scheduler.core.terminal import parse_progress
 from ant_scheduler.engine import Engine
-from ant_scheduler.logs import LogFollower, read_last_lines
+from ant_scheduler.executors.base import Follower
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 
@@ -43,6 +42,7 @@ def parse_states(text: str | None) -> list[TaskState] | None:
     return states
 
 
+FULL_LOG_MAX_BYTES = 1 << 30  # an executor without a local file: at most this much at once
 # Above this many tasks the answer is streamed in pieces, the event loop serving others between.
 STREAM_ABOVE = 1000
 
@@ -140,19 +140,21 @@ async def get_log(
 ) -> Any:
     engine = engine_of(request)
     task = engine.get(task_id)
-    path = Path(task.log_path) if task.log_path else None
+    output = engine.output(task)
     if full:
-        if path is None or not path.is_file():
-            return Response(b"", media_type="text/plain; charset=utf-8")
-        return FileResponse(
-            path, media_type="text/plain; charset=utf-8", filename=f"{task.task_id}.log"
-        )
+        path = output.file() if output is not None else None
+        if path is not None:
+            return FileResponse(
+                path, media_type="text/plain; charset=utf-8", filename=f"{task.task_id}.log"
+            )
+        data = output.tail_bytes(FULL_LOG_MAX_BYTES) if output is not None else b""
+        return Response(data, media_type="text/plain; charset=utf-8")
     cap = engine.settings.VISUALIZER_view_log_max_lines
     n = cap if lines is None else min(lines, cap)
-    if path is None or not path.is_file():
+    if output is None:
         return {"task_id": task_id, "text": "", "lines": n, "size": 0}
-    size = path.stat().st_size
-    return {"task_id": task_id, "text": read_last_lines(path, n), "lines": n, "size": size}
+    text, size = output.last_lines(n)
+    return {"task_id": task_id, "text": text, "lines": n, "size": size}
 
 
 @router.get("/{task_id}/log/stream", response_class=StreamingResponse)
@@ -166,17 +168,14 @@ async def stream_log(
     engine.get(task_id)  # 404 before the stream starts
 
     async def generate() -> AsyncIterator[bytes]:
-        follower: LogFollower | None = None
+        follower: Follower | None = None
         n = 0
         idle = 0.0
         while True:
             task = engine.get(task_id)
-            if follower is None and task.log_path:
-                path = Path(task.log_path)
-                start = offset
-                if start is None:
-                    start = path.stat().st_size if path.is_file() else 0
-                follower = LogFollower(path, start)
+            output = engine.output(task) if follower is None else None
+            if output is not None:
+                follower = output.follower(offset)
             text = follower.read_new_text() if follower is not None else ""
             if text:
                 n += 1

@@ -1,4 +1,5 @@
-"""Task log files: where they live, reading their tail fast, and following them as they grow."""
+"""Task log files: where they live, reading their tail fast, following them as they grow, and
+the TaskOutput of an executor that writes them (only executors open log files)."""
 
 from __future__ import annotations
 
@@ -142,3 +143,29 @@ def _incomplete_tail(data: bytes) -> int:
         need = 2 if 0xC0 <= byte < 0xE0 else 3 if 0xE0 <= byte < 0xF0 else 4 if byte >= 0xF0 else 1
         return back if need > back and byte < 0xF8 else 0
     return 0
+
+
+class LogFileOutput:
+    """A task's output kept in one local file (TaskOutput, for executors that write files)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def tail_bytes(self, max_bytes: int) -> bytes:
+        return read_tail_bytes(self.path, max_bytes)
+
+    def last_lines(self, n: int) -> tuple[str, int]:
+        size = self._size()
+        return read_last_lines(self.path, n), size
+
+    def follower(self, offset: int | None = None) -> LogFollower:
+        return LogFollower(self.path, self._size() if offset is None else offset)
+
+    def file(self) -> Path | None:
+        return self.path if self.path.is_file() else None
+
+    def _size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0

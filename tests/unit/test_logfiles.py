@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ant_scheduler import logs
-from ant_scheduler.logs import (
+from ant_scheduler.executors import logfiles
+from ant_scheduler.executors.logfiles import (
     LogFollower,
     exit_path_for,
     log_path_for,
@@ -105,7 +105,7 @@ def test_last_lines_match_splitlines_whatever_the_block_size(
     f.write_bytes(text.encode())
     expected = _last_lines(text, n)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(logs, "_BLOCK", block)  # many blocks on a small file: every boundary case
+        mp.setattr(logfiles, "_BLOCK", block)  # many blocks on a small file: every boundary case
         assert read_last_lines(f, n) == expected
 
 
