@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -11,6 +11,31 @@ from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 DURATION_BUCKETS = (1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 72 * 3600)
+
+
+if TYPE_CHECKING:
+    from ant_scheduler.engine import Engine
+
+
+def state_snapshot(engine: Engine) -> dict[str, Any]:
+    """What the gauges show, read from the engine at each scrape."""
+    counts = engine.store.count_by_state()
+    return {
+        "tasks_by_state": {state.value: n for state, n in counts.items()},
+        "queue_length": len(engine.queued),
+        "gpus": [
+            {
+                "index": s.info.index,
+                "util": s.sample.util if s.sample else 0.0,
+                "mem_used": s.sample.mem_used if s.sample else 0,
+                "mem_total": s.info.mem_total,
+                "allocated": 1 if s.task_ids else 0,
+                "external": 1 if s.external else 0,
+                "enabled": 1 if s.enabled else 0,
+            }
+            for s in engine.gpus.in_order()
+        ],
+    }
 
 
 class Metrics:

@@ -42,7 +42,7 @@ def self_check(engine: Engine) -> dict[str, Any]:
     if engine.queue and len(engine.queue) != len(engine.queued):
         problems.append("the queue order and the queued tasks disagree")
     holders: dict[int, set[str]] = {}
-    for slot in engine.gpu_list():
+    for slot in engine.gpus.in_order():
         for task_id in slot.task_ids:
             if task_id not in engine.running and task_id not in engine.lingering:
                 problems.append(f"GPU {slot.info.index} is held by {task_id!r}, not active")
@@ -50,7 +50,7 @@ def self_check(engine: Engine) -> dict[str, Any]:
             problems.append(f"GPU {slot.info.index} is given to {', '.join(slot.task_ids)}")
     for task in engine.running.values():
         for index in task.gpu_ids:
-            held = engine.gpus.get(index)
+            held = engine.gpus.slots.get(index)
             if held is not None and task.task_id not in held.task_ids:
                 problems.append(f"task {task.task_id!r} runs on GPU {index}, not held for it")
     watched = engine.executor.running_ids()

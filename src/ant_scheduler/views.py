@@ -8,6 +8,7 @@ from typing import Any
 
 from ant_scheduler.core.parsing import format_copy_command
 from ant_scheduler.core.task import Task
+from ant_scheduler.gpu_pool import GpuSlot
 
 TASK_FIELDS = tuple(f.name for f in dataclasses.fields(Task))
 
@@ -31,3 +32,35 @@ def task_json(
     data["lingering_processes"] = lingering_processes
     data["copy_command"] = format_copy_command(task.task_id, task.n_gpus, task.env, task.submitted)
     return data
+
+
+def gpu_json(slot: GpuSlot, note: str | None) -> dict[str, Any]:
+    """wire.GpuOut as JSON: the GPU, who holds it, and its last reading."""
+    sample = slot.sample
+    return {
+        "index": slot.info.index,
+        "uuid": slot.info.uuid,
+        "name": slot.info.name,
+        "enabled": slot.enabled,
+        "state": slot.state,
+        "task_ids": list(slot.task_ids),
+        "util": sample.util if sample else 0.0,
+        "mem_used": sample.mem_used if sample else 0,
+        "mem_total": slot.info.mem_total,
+        "external": slot.external,
+        "error": slot.unavailable,
+        "note": note,
+        "pci_bus_id": slot.info.pci_bus_id,
+        "temperature": sample.temperature if sample else None,
+        "power_watts": sample.power_watts if sample else None,
+        "processes": [
+            {
+                "pid": p.pid,
+                "used_memory": p.used_memory,
+                "task_id": p.task_id,
+                "user": p.user,
+                "command": p.command,
+            }
+            for p in slot.processes
+        ],
+    }

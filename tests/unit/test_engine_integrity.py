@@ -20,11 +20,12 @@ from ant_scheduler.core.errors import (
     TaskNotFound,
 )
 from ant_scheduler.core.task import Task, TaskState
-from ant_scheduler.engine import SUBMIT_CHUNK, Engine
+from ant_scheduler.engine import Engine
 from ant_scheduler.executors.fake import FakeExecutor
 from ant_scheduler.monitor.fake import FakeGpuBackend
 from ant_scheduler.settings import Settings
 from ant_scheduler.store import Store
+from ant_scheduler.submissions import SUBMIT_CHUNK
 
 T = TypeVar("T")
 
@@ -119,7 +120,7 @@ def test_a_delete_in_the_instant_a_task_ends_is_settled_by_the_end_first(tmp_pat
         assert "t" not in stored(tmp_path)
         with pytest.raises(TaskNotFound):
             engine.get("t")
-        assert not engine.gpus[task.gpu_ids[0]].task_ids  # its GPU is free
+        assert not engine.gpus.slots[task.gpu_ids[0]].task_ids  # its GPU is free
         await submit(engine, n_gpus=1, task_id="after")
         ex.finish("after", 3)
         await settle()
@@ -163,7 +164,7 @@ def test_an_end_that_cannot_be_recorded_keeps_the_gpus_until_it_is(tmp_path: Pat
             for _ in range(10):
                 await asyncio.sleep(0.03)  # passes fail and are retried meanwhile
             assert ex.started == ["first"]  # no GPU handed on while the end is not durable
-            assert all(engine.gpus[i].task_ids == ["first"] for i in first.gpu_ids)
+            assert all(engine.gpus.slots[i].task_ids == ["first"] for i in first.gpu_ids)
             assert engine.get("first").state is TaskState.RUNNING
         for _ in range(100):
             await asyncio.sleep(0.02)
@@ -239,7 +240,7 @@ def test_one_bad_launch_fails_that_task_alone(tmp_path: Path) -> None:
         assert states["c"].state is TaskState.FAILED
         assert "RuntimeError: something nobody expected" in (states["c"].reason or "")
         assert stored(tmp_path) == {"a": "running", "b": "failed", "c": "failed", "d": "running"}
-        held = {t for s in engine.gpus.values() for t in s.task_ids}
+        held = {t for s in engine.gpus.slots.values() for t in s.task_ids}
         assert held == {"a", "d"}
 
     async def main() -> None:
@@ -315,7 +316,7 @@ def test_processes_left_behind_keep_the_gpus_until_they_end(tmp_path: Path) -> N
         assert parent.state is TaskState.SUCCEEDED  # the exit code is recorded at once
         assert stored(tmp_path)["parent"] == "succeeded"
         assert ex.started == ["parent"]  # but its GPUs are not handed on
-        notes = {engine.gpu_dict(s)["note"] for s in engine.gpu_list()}
+        notes = {g["note"] for g in engine.gpu_dicts()}
         assert notes == {"2 stray processes of parent"}
         assert engine.task_dict(parent)["lingering_processes"] == 2
         with pytest.raises(InvalidTransition, match="still running; kill it first"):
@@ -323,7 +324,7 @@ def test_processes_left_behind_keep_the_gpus_until_they_end(tmp_path: Path) -> N
         ex.end_strays("parent")
         await settle()
         assert ex.started == ["parent", "next"]
-        assert engine.gpu_dict(engine.gpus[1])["note"] is None
+        assert engine.gpu_dicts()[1]["note"] is None
 
     run(tmp_path, body, RUNNER_wait_for_strays=True)
 
@@ -336,7 +337,7 @@ def test_kill_ends_what_a_finished_task_left_behind(tmp_path: Path) -> None:
         task = await engine.kill("t")  # not "nothing to kill"
         assert task.state is TaskState.SUCCEEDED
         assert ex.lingering("t") == 0
-        assert not any(s.task_ids for s in engine.gpus.values())
+        assert not any(s.task_ids for s in engine.gpus.slots.values())
         with pytest.raises(InvalidTransition, match="nothing to kill"):
             await engine.kill("t")
 
@@ -355,7 +356,7 @@ def test_processes_left_behind_are_killed_after_the_grace(tmp_path: Path) -> Non
                 break
         assert ex.lingering("t") == 0
         await settle()
-        assert not any(s.task_ids for s in engine.gpus.values())
+        assert not any(s.task_ids for s in engine.gpus.slots.values())
 
     run(tmp_path, body, RUNNER_stray_grace_seconds=0.05)
 
@@ -413,7 +414,7 @@ def test_processes_of_finished_tasks_keep_their_gpus_across_a_restart(tmp_path: 
             await submit(engine, n_gpus=4, task_id="big")
             assert engine.get("big").state is TaskState.QUEUED
             assert engine.recovery_summary["left_processes"] == 1
-            assert engine.gpus[0].task_ids == ["t"]
+            assert engine.gpus.slots[0].task_ids == ["t"]
             ex.end_strays("t")
             await settle()
             assert engine.get("big").state is TaskState.RUNNING

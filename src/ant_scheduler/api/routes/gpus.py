@@ -14,11 +14,9 @@ router = APIRouter(prefix="/api/v1/gpus", tags=["gpus"])
 
 @router.get("", response_model=list[GpuOut])
 async def list_gpus(request: Request) -> list[dict[str, Any]]:
-    engine = engine_of(request)
-    return [engine.gpu_dict(slot) for slot in engine.gpu_list()]
+    return engine_of(request).gpu_dicts()
 
 
 @router.patch("/{index}", response_model=GpuOut)
 async def patch_gpu(index: int, body: GpuPatch, request: Request) -> dict[str, Any]:
-    engine = engine_of(request)
-    return engine.gpu_dict(engine.set_gpu_enabled(index, body.enabled))
+    return await engine_of(request).set_gpu_enabled(index, body.enabled)

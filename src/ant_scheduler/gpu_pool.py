@@ -1,0 +1,238 @@
+"""The GPU pool: which GPUs exist, which the user enabled (kept across restarts), who holds each,
+what the monitor last read from it (utilisation, memory, processes), whether someone outside ANT
+is using it (ADGS), and the recent history the dashboard plots.
+
+The engine decides who gets a GPU; the pool only records it and describes the GPUs. Its monitor
+loop samples the backend off the event loop and says when availability changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ant_scheduler.core import policy
+from ant_scheduler.core.errors import GpuNotFound
+from ant_scheduler.monitor.adgs import AdgsConfig, AdgsTracker, external_use
+from ant_scheduler.monitor.attribution import ProcessOwner, attribute
+from ant_scheduler.monitor.base import GpuBackend, GpuInfo, GpuSample
+from ant_scheduler.monitor.host import History, HostSample, host_dict, sample_host
+from ant_scheduler.settings import Settings
+from ant_scheduler.store import Store
+
+DISABLED_KEY = "disabled_gpus"  # store meta: the indices the user turned off
+
+
+@dataclass
+class GpuSlot:
+    """One GPU as the engine sees it: static info, the user's toggle, who holds it, last sample."""
+
+    info: GpuInfo
+    enabled: bool = True
+    task_ids: list[str] = field(default_factory=list)
+    sample: GpuSample | None = None
+    external: str | None = None  # who is using it outside ANT (set by ADGS)
+    processes: list[ProcessOwner] = field(default_factory=list)
+    last_assigned: float = float("-inf")  # when ANT last started a task on it
+
+    @property
+    def index(self) -> int:
+        return self.info.index
+
+    @property
+    def unavailable(self) -> str | None:
+        return self.sample.error if self.sample is not None else None
+
+    @property
+    def state(self) -> str:
+        if not self.enabled:
+            return "disabled"
+        if self.unavailable:
+            return "unavailable"
+        if self.task_ids:
+            return "allocated"
+        if self.external:
+            return "busy_external"
+        return "free"
+
+    def policy_view(self) -> policy.GpuView:
+        return policy.GpuView(
+            index=self.info.index,
+            enabled=self.enabled,
+            allocated_to=tuple(self.task_ids),
+            external=self.external,
+            unavailable=self.unavailable,
+        )
+
+
+class GpuPool:
+    def __init__(
+        self,
+        backend: GpuBackend | None,
+        settings: Settings,
+        store: Store,
+        clock: Callable[[], float],
+    ) -> None:
+        self.backend = backend
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.slots: dict[int, GpuSlot] = {}
+        self.history = History(settings.MONITORING_history_size)
+        self.host: HostSample | None = None
+        self.task_gpu_mem: dict[str, int] = {}  # task id -> GPU memory its processes use now
+        self.adgs = AdgsTracker(
+            AdgsConfig(
+                usage_threshold=settings.ADGS_usage_threshold,
+                mem_threshold=settings.ADGS_mem_threshold,
+                window=settings.ADGS_window_seconds,
+            )
+        )
+
+    def load(self) -> None:
+        """The backend's GPUs, with the toggles the user set before the last restart."""
+        disabled = set(json.loads(self.store.get_meta(DISABLED_KEY) or "[]"))
+        for info in self.backend.gpus() if self.backend is not None else []:
+            self.slots[info.index] = GpuSlot(info=info, enabled=info.index not in disabled)
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+
+    # ------------------------------------------------------------------ reading
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def get(self, index: int) -> GpuSlot:
+        slot = self.slots.get(index)
+        if slot is None:
+            raise GpuNotFound(f"no GPU with index {index} (known: {sorted(self.slots)})")
+        return slot
+
+    def in_order(self) -> list[GpuSlot]:
+        return [self.slots[i] for i in sorted(self.slots)]
+
+    def policy_views(self) -> list[policy.GpuView]:
+        return [slot.policy_view() for slot in self.in_order()]
+
+    # ------------------------------------------------------------------ changes
+
+    def set_enabled(self, index: int, enabled: bool) -> GpuSlot:
+        """Toggle a GPU, durably first (StoreUnavailable: nothing changed)."""
+        slot = self.get(index)
+        disabled = {i for i, s in self.slots.items() if not s.enabled}
+        (disabled.discard if enabled else disabled.add)(index)
+        self.store.set_meta(DISABLED_KEY, json.dumps(sorted(disabled)))
+        slot.enabled = enabled
+        return slot
+
+    def reserve(self, task_id: str, gpu_ids: Iterable[int]) -> None:
+        for index in gpu_ids:
+            slot = self.slots.get(index)
+            if slot is not None and task_id not in slot.task_ids:
+                slot.task_ids.append(task_id)
+                slot.last_assigned = self.clock()
+
+    def release(self, task_id: str, gpu_ids: Iterable[int]) -> None:
+        for index in gpu_ids:
+            slot = self.slots.get(index)
+            if slot is not None and task_id in slot.task_ids:
+                slot.task_ids.remove(task_id)
+        self.task_gpu_mem.pop(task_id, None)
+
+    def show_ant_processes(self, pids_by_gpu: Mapping[int, list[int]]) -> None:
+        """A simulated backend shows ANT's tasks as GPU processes (real GPUs see them anyway)."""
+        setter = getattr(self.backend, "set_ant_processes", None)
+        if setter is not None:
+            setter(dict(pids_by_gpu))
+
+    # ------------------------------------------------------------------ monitoring
+
+    async def monitor(
+        self,
+        task_pids: Callable[[], Mapping[int, str]],
+        on_sample: Callable[[bool], None],
+    ) -> None:
+        """Sample the GPUs and the host every MONITORING_refresh_interval, off the event loop.
+
+        on_sample(availability_changed) runs after each sample (availability: a GPU became
+        unusable, or busy outside ANT, or the reverse — the scheduler wants to know).
+        """
+        while True:
+            samples: list[GpuSample] = []
+            try:
+                if self.backend is not None:
+                    samples = await asyncio.to_thread(self.backend.sample)
+                self.host = await asyncio.to_thread(sample_host)
+            except Exception as exc:  # a backend must never take the server down
+                print(f"ant: monitor sampling failed: {exc}", file=sys.stderr, flush=True)
+            before = {i: (s.unavailable, s.external) for i, s in self.slots.items()}
+            self.apply_samples(samples, task_pids())
+            changed = any(before[i] != (s.unavailable, s.external) for i, s in self.slots.items())
+            self.history.add(self.point())
+            on_sample(changed)
+            await asyncio.sleep(self.settings.MONITORING_refresh_interval)
+
+    def apply_samples(self, samples: list[GpuSample], task_pids: Mapping[int, str]) -> None:
+        """Store readings, attribute GPU processes to tasks, and run ADGS."""
+        memory: dict[str, int] = {}
+        now = self.clock()
+        for sample in samples:
+            slot = self.slots.get(sample.index)
+            if slot is None:
+                continue
+            slot.sample = sample
+            slot.processes = attribute(sample.processes, dict(task_pids))
+            outside = [p for p in slot.processes if p.task_id is None]
+            for p in slot.processes:
+                if p.task_id is not None:
+                    memory[p.task_id] = memory.get(p.task_id, 0) + p.used_memory
+            if not self.settings.ADGS_enabled or sample.error:
+                slot.external = None
+                continue
+            grace = now - slot.last_assigned < self.settings.ADGS_grace_seconds
+            use = external_use(
+                util=sample.util,
+                mem_used=sample.mem_used,
+                mem_total=sample.mem_total or slot.info.mem_total,
+                external_mem=sum(p.used_memory for p in outside),
+                external_processes=bool(outside),
+                ant_owned=bool(slot.task_ids) or grace,
+            )
+            if self.adgs.update(sample.index, now, use):
+                biggest = max(outside, key=lambda p: p.used_memory, default=None)
+                slot.external = biggest.describe() if biggest else "an unseen process"
+            else:
+                slot.external = None
+        self.task_gpu_mem = memory
+
+    def point(self) -> dict[str, Any]:
+        """One point of the dashboard's history (wire.SystemPoint)."""
+        return {
+            "time": self.clock(),
+            "host": host_dict(self.host) if self.host else None,
+            "gpus": [
+                {
+                    "index": s.info.index,
+                    "util": s.sample.util if s.sample else 0.0,
+                    "mem_used": s.sample.mem_used if s.sample else 0,
+                    "mem_total": s.info.mem_total,
+                }
+                for s in self.in_order()
+            ],
+        }
+
+    def system(self) -> dict[str, Any]:
+        """Current host and GPU readings plus the recent history (wire.SystemOut)."""
+        items = self.history.items()
+        return {
+            "current": items[-1] if items else self.point(),
+            "history": items,
+            "history_size": self.settings.MONITORING_history_size,
+            "smoother_alpha": self.settings.MONITORING_smoother_alpha,
+        }

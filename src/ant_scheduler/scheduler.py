@@ -1,0 +1,557 @@
+"""The heart of the engine: the tasks in memory, how a change is made durable, the scheduling pass,
+what happens when a task ends, and recovery after a restart. engine.py adds the commands.
+
+How a change happens, in this order, so that memory and the store never disagree:
+decide (from memory, pure policy) -> persist (one transaction, compare-and-set) -> apply in
+memory -> publish the event -> act on the world (spawn, kill, free GPUs).
+
+Each command runs as one *step*: a plain function with no await inside, so steps are atomic with
+respect to each other (one event loop) and concurrent commands on one task behave as if
+serialised. A step that finds the database locked has changed nothing and runs again a little
+later; after STORE_retry_seconds, or on any other store failure, the command fails with 503
+`store_unavailable` and memory is as it was. Changes ANT makes on its own (a task ended, a task
+starts) are retried until they are durable: a task's GPUs are freed only once its end is
+recorded (and its last process is gone), and a task is recorded as running, with its GPUs,
+before its process is spawned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from ant_scheduler.core import policy
+from ant_scheduler.core.errors import AntError, StoreBusy, StoreUnavailable
+from ant_scheduler.core.parsing import process_env
+from ant_scheduler.core.queue import QueueBatch, TaskQueue
+from ant_scheduler.core.task import Task, TaskState
+from ant_scheduler.events import EventBus
+from ant_scheduler.executors.base import (
+    Ended,
+    Executor,
+    ExitInfo,
+    Handle,
+    LaunchRequest,
+    LeftBehind,
+    Running,
+)
+from ant_scheduler.gpu_pool import GpuPool
+from ant_scheduler.live_output import LiveOutput
+from ant_scheduler.metrics import Metrics
+from ant_scheduler.settings import Settings
+from ant_scheduler.store import Store
+from ant_scheduler.views import gpu_json, task_json
+
+T = TypeVar("T")
+RETRY_FIRST_DELAY = 0.02
+RETRY_MAX_DELAY = 0.5
+HANDLE_FLUSH_DELAY = 0.2  # a started task's handle is written with the next batch, or then
+
+
+def queued_entry(task: Task) -> policy.QueuedTask:
+    return policy.QueuedTask(task.task_id, task.n_gpus, task.priority, task.queue_seq)
+
+
+class Scheduler:
+    """Tasks in memory, each in exactly one place: queued (with its order in `queue`), running,
+    or lingering (ended, but processes it left behind still hold its GPUs)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        executor: Executor,
+        gpus: GpuPool,
+        live: LiveOutput,
+        events: EventBus,
+        clock: Callable[[], float],
+        launch_dir: str,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.executor = executor
+        self.gpus = gpus
+        self.live = live
+        self.events = events
+        self.clock = clock
+        self.launch_dir = launch_dir
+        self.metrics = Metrics()
+        self.queued: dict[str, Task] = {}
+        self.queue = TaskQueue()
+        self.running: dict[str, Task] = {}
+        self.lingering: dict[str, Task] = {}
+        self.session_id = 0
+        self.session_dir_name = ""
+        self.recovery_summary: dict[str, int] = {}
+        self._plan: policy.Plan | None = None  # the last scheduling decision (reasons come from it)
+        self._submitting: set[str] = set()  # ids of large submissions still being written
+        self._killing: set[str] = set()
+        self._ended: dict[str, Task] = {}  # ends reported, not durable yet (next pass writes them)
+        self._unsaved_handles: dict[str, Task] = {}  # running; handle not written yet (_launch)
+        self._end_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._stray_timers: dict[str, asyncio.TimerHandle] = {}
+        self._startable_since: dict[str, float] = {}
+        self._next_seq = 1
+        self._schedule_pending = False
+        self._retry_delay = RETRY_FIRST_DELAY
+        self._retry_handle: asyncio.TimerHandle | None = None
+        self._handle_flush: asyncio.TimerHandle | None = None
+        self._last_store_error = ""
+        self._chores: set[asyncio.Task[Any]] = set()
+        self._stopped = False
+
+    def _in_memory(self, task_id: str) -> Task | None:
+        return self.running.get(task_id) or self.queued.get(task_id) or self.lingering.get(task_id)
+
+    # ------------------------------------------------------------------ making changes durable
+
+    async def _command(self, step: Callable[[], T]) -> T:
+        """Run a step (decide, persist, apply, publish; no await inside) until the store takes it.
+
+        Pending task ends are recorded first, so every step sees the world as it is: a task that
+        ended before a command arrived has ended for that command (e.g. it can be deleted).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.STORE_retry_seconds
+        delay = RETRY_FIRST_DELAY
+        while True:
+            try:
+                self._write_pending()
+                return step()
+            except StoreBusy as exc:
+                if loop.time() >= deadline:
+                    raise StoreUnavailable(
+                        f"{exc.message} for more than {self.settings.STORE_retry_seconds:g} s; "
+                        "nothing was changed, try again later"
+                    ) from None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_DELAY)
+
+    def _write_pending(self) -> None:
+        """Record task ends (and handles) not durable yet, then apply and publish them."""
+        ended = list(self._ended.values())
+        handles = [t for t in self._unsaved_handles.values() if t.task_id not in self._ended]
+        if not ended and not handles:
+            return
+        missed = self.store.apply(updates=[(t, TaskState.RUNNING) for t in ended + handles])
+        self._unsaved_handles.clear()
+        self._ended.clear()
+        for task in ended:
+            self._finish(task, recorded=task.task_id not in missed)
+        if ended:
+            self._publish_tasks("task_changed", ended)
+            self._publish_gpus()
+            self._request_schedule()
+
+    def _finish(self, task: Task, *, recorded: bool) -> None:
+        """Apply a durable end: the task leaves `running`; its GPUs are freed unless processes
+        it left behind still run."""
+        self.running.pop(task.task_id, None)
+        self._killing.discard(task.task_id)
+        if not recorded:  # the row was no longer running (changed outside ANT): nothing to add
+            self._say(f"the end of task {task.task_id!r} was not recorded: it changed meanwhile")
+        if task.started_at is not None and task.finished_at is not None:
+            self.metrics.task_duration.labels(task.state.value).observe(
+                max(0.0, task.finished_at - task.started_at)
+            )
+        self.live.flush(task)
+        if recorded and self.executor.lingering(task.task_id) > 0:
+            self._hold(task)
+        else:
+            self._release(task)
+        for waiter in self._end_waiters.pop(task.task_id, []):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # ------------------------------------------------------------------ the queue
+
+    def _enqueue(self, task: Task) -> None:
+        self.queued[task.task_id] = task
+        self.queue.add(queued_entry(task))
+        self._startable_since.setdefault(task.task_id, self.clock())
+
+    def _dequeue(self, task_id: str) -> Task:
+        task = self.queued.pop(task_id)
+        self.queue.remove(task_id)
+        self._startable_since.pop(task_id, None)
+        return task
+
+    def _enqueue_new(self, tasks: list[Task], batch: QueueBatch | None = None) -> None:
+        """Put new tasks in the queue and say so. A large submission comes with its queue
+        entries prepared (batch), so this stays short however many tasks there are."""
+        if batch is None:
+            for task in tasks:
+                self._enqueue(task)
+        else:
+            self.queue.merge(batch)
+            self.queued.update(zip(batch.tasks, tasks, strict=True))
+            self._startable_since.update(dict.fromkeys(batch.tasks, self.clock()))
+        if len(tasks) <= EVENTS_PER_SUBMIT:
+            self._publish_tasks("task_added", tasks)
+        self._publish_queue(added=len(tasks))
+        self._request_schedule()
+
+    # ------------------------------------------------------------------ scheduling
+
+    def _request_schedule(self) -> None:
+        """Coalesce triggers from one loop iteration into one pass, started at once."""
+        if self._schedule_pending or self._stopped:
+            return
+        self._schedule_pending = True
+        asyncio.get_running_loop().call_soon(self._schedule)
+
+    def _schedule(self) -> None:
+        """One pass: record what ended, then start what fits. Retried while the store fails."""
+        self._schedule_pending = False
+        if self._stopped:
+            return
+        try:
+            self._write_pending()
+            self._start_what_fits()
+        except StoreUnavailable as exc:
+            self._store_trouble(exc)
+            return
+        except Exception as exc:  # a bug must not stop scheduling for good, nor print a trace
+            self._store_trouble(StoreUnavailable(f"internal error in a scheduling pass: {exc!r}"))
+            return
+        if self._last_store_error:
+            self._say("the database works again; pending changes are recorded")
+            self._last_store_error = ""
+        self._retry_delay = RETRY_FIRST_DELAY
+
+    def _store_trouble(self, exc: StoreUnavailable) -> None:
+        """Nothing was applied: try the pass again later, saying so once per kind of failure."""
+        if exc.message != self._last_store_error:
+            self._say(f"{exc.message}; retrying (pending changes are kept in memory)")
+            self._last_store_error = exc.message
+        if self._retry_handle is None:
+            loop = asyncio.get_running_loop()
+            self._retry_handle = loop.call_later(self._retry_delay, self._retry_schedule)
+        self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_DELAY * 4)
+
+    def _retry_schedule(self) -> None:
+        self._retry_handle = None
+        self._request_schedule()
+
+    def _start_what_fits(self) -> None:
+        decision = policy.plan(
+            self.queue,
+            self.gpus.policy_views(),
+            policy=self.settings.RUNNER_policy,  # type: ignore[arg-type]
+            running_cpu_tasks=sum(1 for t in self.running.values() if t.n_gpus == 0),
+            max_cpu_tasks=self.settings.RUNNER_max_cpu_tasks,
+        )
+        self._plan = decision
+        if not decision.starts:
+            return
+        now = self.clock()
+        starting: list[Task] = []
+        refused: list[Task] = []  # the executor cannot take it (e.g. no log path): it fails alone
+        for start in decision.starts:
+            task = self.queued[start.task_id].copy()
+            task.gpu_ids = list(start.gpu_ids)
+            try:
+                handle = self.executor.prepare(self._launch_request(task))
+            except Exception as exc:
+                task.move_to(TaskState.FAILED)
+                task.finished_at = now
+                task.reason = failure_reason(exc)
+                task.gpu_ids = []
+                refused.append(task)
+                continue
+            task.move_to(TaskState.RUNNING)
+            task.started_at = now
+            task.session_id = self.session_id
+            self._set_handle(task, handle)  # "starting": recover() settles it after a crash
+            starting.append(task)
+        # Durable before the spawn: a crash from here on finds the task recorded as running on
+        # these GPUs, and looks for its process instead of handing the GPUs to someone else.
+        missed = self.store.apply(updates=[(t, TaskState.QUEUED) for t in starting + refused])
+        launched = []
+        for task in starting + refused:
+            self._dequeue(task.task_id)
+            if task.task_id in missed:
+                self._say(f"task {task.task_id!r} changed outside ANT; not starting it")
+            elif task.state is TaskState.RUNNING:
+                self.running[task.task_id] = task
+                self._reserve(task)
+                launched.append(task)
+        self._publish_tasks("task_changed", [t for t in refused if t.task_id not in missed])
+        started = [task for task in launched if self._launch(task)]
+        self._show_ant_processes()  # now with the pids
+        self._publish_tasks("task_changed", started)
+        self._publish_gpus()
+        self._publish_queue()
+        if self._ended:  # launch failures: record them (and free their GPUs) at once
+            self._request_schedule()
+        if self._unsaved_handles and self._handle_flush is None:
+            loop = asyncio.get_running_loop()
+            self._handle_flush = loop.call_later(HANDLE_FLUSH_DELAY, self._flush_handles)
+
+    def _flush_handles(self) -> None:
+        self._handle_flush = None
+        if self._unsaved_handles:
+            self._request_schedule()
+
+    def _launch(self, task: Task) -> bool:
+        """Spawn one task. Any failure fails this task alone, with its reason; never the pass."""
+        assert task.handle is not None
+        try:
+            handle = self.executor.start(self._launch_request(task), task.handle)
+        except Exception as exc:  # a bad log path, a missing directory, anything: this task only
+            failed = task.copy()
+            failed.move_to(TaskState.FAILED)
+            failed.finished_at = self.clock()
+            failed.reason = failure_reason(exc)
+            self._ended[task.task_id] = failed
+            return False
+        self._set_handle(task, handle)
+        self._unsaved_handles[task.task_id] = task
+        since = self._startable_since.pop(task.task_id, task.created_at)
+        if task.started_at is not None:
+            self.metrics.dispatch_latency.observe(max(0.0, task.started_at - since))
+        return True
+
+    def _launch_request(self, task: Task) -> LaunchRequest:
+        env = task.env
+        conda = None
+        if env.get("ant_conda_env") or env.get("ant_conda_env_path"):
+            conda = env.get("ant_conda_path") or "conda"
+        return LaunchRequest(
+            task_id=task.task_id,
+            command=task.command,
+            env=process_env(env),
+            gpu_ids=tuple(task.gpu_ids),
+            cwd=self.launch_dir,
+            session=self.session_dir_name,
+            workdir=env.get("ant_wd") or None,
+            conda=conda,
+        )
+
+    def _set_handle(self, task: Task, handle: Handle) -> None:
+        task.handle = handle
+        task.pid, task.log_path = self.executor.describe(handle)
+
+    # ------------------------------------------------------------------ GPUs
+
+    def _reserve(self, task: Task) -> None:
+        self.gpus.reserve(task.task_id, task.gpu_ids)
+        self._show_ant_processes()
+
+    def _release(self, task: Task) -> None:
+        self.gpus.release(task.task_id, task.gpu_ids)
+        self._show_ant_processes()
+
+    def _show_ant_processes(self) -> None:
+        by_gpu: dict[int, list[int]] = {}
+        for task in self.running.values():
+            for index in task.gpu_ids:
+                if task.pid is not None:
+                    by_gpu.setdefault(index, []).append(task.pid)
+        self.gpus.show_ant_processes(by_gpu)
+
+    def gpu_note(self, task_ids: list[str]) -> str | None:
+        """What holds a GPU besides running tasks: processes an ended task left behind."""
+        notes = []
+        for task_id in task_ids:
+            if task_id in self.lingering:
+                n = self.executor.lingering(task_id)
+                notes.append(f"{n} stray process{'' if n == 1 else 'es'} of {task_id}")
+        return "; ".join(notes) or None
+
+    # ------------------------------------------------------------------ reports from the executor
+
+    def _on_exit(self, info: ExitInfo) -> None:
+        """The executor saw a task end: recorded by the next pass, which then frees its GPUs."""
+        task = self.running.get(info.task_id)
+        if task is None or info.task_id in self._ended:
+            return
+        done = task.copy()
+        if info.killed or info.task_id in self._killing:
+            done.move_to(TaskState.KILLED)
+        elif info.exit_code == 0:
+            done.move_to(TaskState.SUCCEEDED)
+        else:
+            done.move_to(TaskState.FAILED)
+            if info.exit_code is None:
+                done.reason = "ended with an unknown exit code"
+        done.exit_code = info.exit_code
+        done.finished_at = self.clock()
+        if info.lingering:
+            done.reason = join(done.reason, f"left {info.lingering} process(es) running")
+        self._ended[info.task_id] = done
+        self._request_schedule()
+
+    def _on_gone(self, task_id: str) -> None:
+        """The last process a task left behind has ended: its GPUs are free now."""
+        task = self.lingering.pop(task_id, None)
+        timer = self._stray_timers.pop(task_id, None)
+        if timer is not None:
+            timer.cancel()
+        if task is None:
+            return
+        self._release(task)
+        self._publish_gpus()
+        self._publish_tasks("task_changed", [task])
+        self._request_schedule()
+
+    def _hold(self, task: Task) -> None:
+        """Processes the ended task left behind keep its GPUs (killed after the grace)."""
+        self.lingering[task.task_id] = task
+        self._reserve(task)
+        if self.settings.RUNNER_wait_for_strays or task.task_id in self._stray_timers:
+            return
+        self._stray_timers[task.task_id] = asyncio.get_running_loop().call_later(
+            self.settings.RUNNER_stray_grace_seconds, self._kill_strays, task.task_id
+        )
+
+    def _kill_strays(self, task_id: str) -> None:
+        self._stray_timers.pop(task_id, None)
+        if task_id not in self.lingering or self._stopped:
+            return
+        self._say(f"killing the processes task {task_id!r} left behind")
+        self._chore(self.executor.kill(task_id, self.settings.RUNNER_kill_grace_seconds))
+
+    def _chore(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run a background job whose end nobody awaits (kept referenced until it is done)."""
+        chore = asyncio.ensure_future(coro)
+        self._chores.add(chore)
+        chore.add_done_callback(self._chores.discard)
+
+    # ------------------------------------------------------------------ recovery
+
+    def _recover(self) -> None:
+        """Re-adopt live tasks, settle those that ended while ANT was down, hold the queue.
+
+        What became of each task is the executor's answer (it looks at the processes, not at
+        the store): a task recorded as starting whose process exists is adopted, one whose
+        process does not is lost — never run again without the user asking — and processes a
+        finished task left behind keep its GPUs.
+        """
+        rows = self.store.load_tasks([TaskState.RUNNING])
+        recovery = self.executor.recover({t.task_id: t.handle for t in rows})
+        counts = dict.fromkeys(("adopted", "finished_while_down", "lost"), 0)
+        left = dict(recovery.left_behind)
+        writes: list[Task] = []
+        for task in rows:
+            result = recovery.tasks[task.task_id]
+            if isinstance(result, Running):
+                self._set_handle(task, result.handle)
+                self.running[task.task_id] = task
+                self._reserve(task)
+                counts["adopted"] += 1
+            elif isinstance(result, Ended):
+                task.move_to(TaskState.SUCCEEDED if result.exit_code == 0 else TaskState.FAILED)
+                task.exit_code = result.exit_code
+                task.finished_at = result.finished_at or self.clock()
+                task.reason = "finished while ANT was down"
+                counts["finished_while_down"] += 1
+            else:
+                task.move_to(TaskState.LOST)
+                task.finished_at = self.clock()
+                task.reason = result.reason
+                counts["lost"] += 1
+            if not isinstance(result, Running) and result.lingering:
+                left[task.task_id] = LeftBehind(result.lingering, tuple(task.gpu_ids))
+            writes.append(task)
+        hold = self.settings.RECOVERY_enabled and not self.settings.RECOVERY_auto_restore
+        queued = self.store.load_tasks([TaskState.QUEUED])
+        for task in queued:
+            if hold:
+                task.move_to(TaskState.HELD)
+                task.reason = "queued when ANT stopped; restore it to run it"
+            else:
+                task.session_id = self.session_id
+                self._enqueue(task)
+        self.store.update_tasks(writes + queued)
+        for task_id, behind in left.items():
+            task = self.store.get_task(task_id) or ghost(task_id, behind, self.clock())
+            task.gpu_ids = task.gpu_ids or list(behind.gpu_ids)
+            self._hold(task)
+            self._say(
+                f"task {task_id!r} ({task.state.value}) left {behind.count} process(es) running; "
+                "its GPUs stay reserved until they end"
+            )
+        self.recovery_summary = {
+            **counts,
+            "held": len(queued) if hold else 0,
+            "requeued": 0 if hold else len(queued),
+            "left_processes": len(left),
+        }
+
+    # ------------------------------------------------------------------ events
+
+    def task_dict(self, task: Task) -> dict[str, Any]:
+        """The Task JSON of the API (also carried by task events), computed now."""
+        position, reason = self.queue_info(task)
+        return task_json(
+            task,
+            queue_position=position,
+            pending_reason=reason,
+            gpu_mem_used=self.gpus.task_gpu_mem.get(task.task_id)
+            if task.state is TaskState.RUNNING
+            else None,
+            lingering_processes=self.executor.lingering(task.task_id)
+            if task.task_id in self.lingering
+            else 0,
+        )
+
+    def queue_info(self, task: Task) -> tuple[int | None, str | None]:
+        """(queue position counting from 1, pending reason) for a queued task, computed now."""
+        entry = self.queue.get(task.task_id)
+        if task.state is not TaskState.QUEUED or entry is None:
+            return None, None
+        position = self.queue.position(task.task_id)
+        if self._plan is None:
+            return position, policy.NOT_PLANNED
+        return position, self._plan.reason(entry)
+
+    def gpu_dicts(self) -> list[dict[str, Any]]:
+        return [gpu_json(slot, self.gpu_note(slot.task_ids)) for slot in self.gpus.in_order()]
+
+    def _publish_tasks(self, kind: str, tasks: list[Task]) -> None:
+        for task in tasks:
+            self.events.publish(kind, self.task_dict(task))
+
+    def _publish_gpus(self) -> None:
+        self.events.publish("gpus", self.gpu_dicts())
+
+    def _publish_queue(self, added: int = 0) -> None:
+        """The queue changed: a small event (lists, positions and reasons are read on demand)."""
+        self.events.publish("queue", {"queued": len(self.queued), "added": added})
+
+    def _say(self, message: str) -> None:
+        print(f"ant: {message}", file=sys.stderr, flush=True)
+
+
+# Up to this many new tasks get an event each; a bigger submission gets one `queue` event.
+EVENTS_PER_SUBMIT = 1000
+
+
+def failure_reason(exc: Exception) -> str:
+    if isinstance(exc, AntError):
+        return exc.message
+    return f"could not start: {type(exc).__name__}: {exc}"
+
+
+def join(first: str | None, second: str) -> str:
+    return f"{first}; {second}" if first else second
+
+
+def ghost(task_id: str, behind: LeftBehind, now: float) -> Task:
+    """Stands in for a deleted task whose processes are still alive, so they keep their GPUs."""
+    return Task(
+        task_id=task_id,
+        command="",
+        submitted="",
+        n_gpus=len(behind.gpu_ids),
+        env={},
+        state=TaskState.KILLED,
+        priority=0,
+        created_at=now,
+        gpu_ids=list(behind.gpu_ids),
+        finished_at=now,
+        reason="deleted, but its processes were still running",
+    )

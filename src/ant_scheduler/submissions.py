@@ -1,0 +1,149 @@
+"""Accepting new tasks: parse what a user typed, check it, store it durably (all or nothing),
+queue it. A large multi submission is parsed and written in pieces, the event loop serving other
+requests in between, and stays all or nothing (provisional until its last piece is written)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+from datetime import datetime
+from typing import Literal
+
+from ant_scheduler.core.errors import DuplicateTaskId, PayloadTooLarge, StoreUnavailable
+from ant_scheduler.core.parsing import SubmitDefaults, iter_submission
+from ant_scheduler.core.queue import QueueBatch
+from ant_scheduler.core.task import Task, TaskSpec
+from ant_scheduler.scheduler import Scheduler, queued_entry
+
+# A submission of more tasks than this is written in chunks (see _add_in_chunks). Lines parsed
+# and rows written between two yields to the event loop are sized to about 20-40 ms of work, so
+# a 100,000-line submission never stalls other requests for long.
+SUBMIT_CHUNK = 2000
+PARSE_CHUNK = 500
+WRITE_CHUNK = 1000
+
+
+class Submissions(Scheduler):
+    rng: random.Random  # draws {rand ...} and id templates (set by Engine)
+
+    async def submit(
+        self,
+        text: str,
+        *,
+        mode: Literal["single", "multi"] = "single",
+        n_gpus: int | None = None,
+        task_id: str | None = None,
+        env: dict[str, str] | None = None,
+        priority: int = 0,
+    ) -> list[Task]:
+        """Parse, validate and durably store new tasks (all or nothing), then schedule."""
+        defaults = SubmitDefaults(
+            n_gpus=n_gpus,
+            task_id=task_id,
+            env=dict(env or {}),
+            priority=priority,
+            default_n_gpus=self.settings.RUNNER_default_n_gpus,
+        )
+        specs = await self._parse(text, mode, defaults)
+        if len(specs) <= SUBMIT_CHUNK:
+            return await self._command(lambda: self._add(specs))
+        return await self._add_in_chunks(specs)
+
+    async def _parse(
+        self, text: str, mode: Literal["single", "multi"], defaults: SubmitDefaults
+    ) -> list[TaskSpec]:
+        limit = self.settings.SERVER_max_expanded_bytes
+        specs: list[TaskSpec] = []
+        size = 0
+        now = datetime.fromtimestamp(self.clock())
+        for spec in iter_submission(text, mode=mode, defaults=defaults, rng=self.rng, now=now):
+            specs.append(spec)
+            size += _expanded_size(spec)
+            if size > limit:
+                raise PayloadTooLarge(
+                    f"the submission expands to more than {limit} bytes (after {len(specs)} "
+                    "task(s)); share large values through a file, or submit in parts "
+                    "(limit: SERVER_max_expanded_bytes)"
+                )
+            if len(specs) % PARSE_CHUNK == 0:
+                await asyncio.sleep(0)
+        return specs
+
+    def _new_tasks(self, specs: list[TaskSpec], first_seq: int, now: float) -> list[Task]:
+        """Tasks for specs, in queue order from first_seq."""
+        tasks = []
+        for offset, spec in enumerate(specs):
+            task = Task.from_spec(spec, created_at=now, queue_seq=first_seq + offset)
+            task.session_id = self.session_id
+            tasks.append(task)
+        return tasks
+
+    def _take_seqs(self, n: int) -> int:
+        first, self._next_seq = self._next_seq, self._next_seq + n
+        return first
+
+    def _add(self, specs: list[TaskSpec]) -> list[Task]:
+        taken = [s.task_id for s in specs if s.task_id in self._submitting]
+        if taken:
+            raise DuplicateTaskId(f"duplicate task id {taken[0]!r}")
+        tasks = self._new_tasks(specs, self._take_seqs(len(specs)), self.clock())
+        self.store.insert_tasks(tasks)  # raises DuplicateTaskId, writes nothing on error
+        self._enqueue_new(tasks)
+        return tasks
+
+    async def _add_in_chunks(self, specs: list[TaskSpec]) -> list[Task]:
+        """A large submission: written in chunks (each a short transaction, the event loop
+        serving others in between), provisional until the last one; all or nothing still."""
+        ids = [s.task_id for s in specs]
+        clash = next((i for i in ids if i in self._submitting or self._in_memory(i)), None)
+        for start in range(0, len(ids), 500):
+            if clash is not None:
+                break
+            taken = self.store.existing_ids(ids[start : start + 500])
+            clash = min(taken) if taken else None
+            await asyncio.sleep(0)
+        if clash is not None:
+            raise DuplicateTaskId(f"duplicate task id {clash!r}")
+        token = secrets.token_hex(8)
+        self._submitting.update(ids)  # nobody else may take these ids meanwhile
+        first_seq, now = self._take_seqs(len(specs)), self.clock()
+        tasks: list[Task] = []
+        batch = QueueBatch()
+        opened = False
+        try:
+            await self._command(lambda: self.store.open_submission(token))
+            opened = True
+            for start in range(0, len(specs), WRITE_CHUNK):
+                # Made here, a piece at a time: 100,000 Task objects at once are a long stall.
+                chunk = self._new_tasks(specs[start : start + WRITE_CHUNK], first_seq + start, now)
+
+                def write(chunk: list[Task] = chunk) -> None:
+                    self.store.insert_tasks(chunk, staged=token)
+
+                await self._command(write)
+                tasks += chunk
+                batch.add(queued_entry(t) for t in chunk)
+                await asyncio.sleep(0)
+
+            def finish() -> list[Task]:
+                self.store.close_submission(token)
+                self._submitting.difference_update(ids)
+                self._enqueue_new(tasks, batch)
+                return tasks
+
+            return await self._command(finish)
+        except BaseException:
+            if opened:
+                try:
+                    self.store.drop_submission(token)
+                except StoreUnavailable:
+                    pass  # still recorded as open: the next start-up drops it
+            raise
+        finally:
+            self._submitting.difference_update(ids)
+
+
+def _expanded_size(spec: TaskSpec) -> int:
+    env = sum(len(k) + len(v) for k, v in spec.env.items())
+    return len(spec.command) + len(spec.submitted) + len(spec.task_id) + env

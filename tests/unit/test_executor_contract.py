@@ -1,0 +1,217 @@
+"""The Executor contract (executors/base.py), checked the same way against every executor.
+
+A driver per executor says how to make a task print, end with a code, or leave a process behind:
+the local executor runs real shell commands; the fake one is told. The cluster executor (P9)
+gets a driver here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+from ant_scheduler.executors.base import (
+    Ended,
+    Executor,
+    ExitInfo,
+    LaunchRequest,
+    Lost,
+    Running,
+)
+from ant_scheduler.executors.fake import FakeExecutor
+from ant_scheduler.executors.local import LocalExecutor
+from tests.reliability.reality import processes_of
+
+
+class Driver(Protocol):
+    def make(self, tmp: Path) -> Executor: ...
+
+    def command(self, prints: str, exit_code: int, leave: bool = False) -> str: ...
+
+    async def run(
+        self, ex: Executor, task_id: str, prints: str, exit_code: int, leave: bool
+    ) -> None:
+        """Let the started task do what `command` says."""
+
+    def cleanup(self) -> None: ...
+
+
+class LocalDriver:
+    def __init__(self) -> None:
+        self.server_id = f"contract-{uuid.uuid4().hex[:8]}"
+
+    def make(self, tmp: Path) -> Executor:
+        return LocalExecutor(log_dir=tmp / "logs", server_id=self.server_id)
+
+    def command(self, prints: str, exit_code: int, leave: bool = False) -> str:
+        behind = "setsid sleep 300 & " if leave else ""
+        return f"{behind}echo {prints}; exit {exit_code}"
+
+    async def run(
+        self, ex: Executor, task_id: str, prints: str, exit_code: int, leave: bool
+    ) -> None:
+        pass  # the process does it
+
+    def cleanup(self) -> None:
+        import os
+        import signal
+
+        for pid in processes_of(self.server_id):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+class FakeDriver:
+    def make(self, tmp: Path) -> Executor:
+        return FakeExecutor()
+
+    def command(self, prints: str, exit_code: int, leave: bool = False) -> str:
+        return "(told by the test)"
+
+    async def run(
+        self, ex: Executor, task_id: str, prints: str, exit_code: int, leave: bool
+    ) -> None:
+        assert isinstance(ex, FakeExecutor)
+        ex.write(task_id, prints + "\n")
+        ex.finish(task_id, exit_code, leave=1 if leave else 0)
+
+    def cleanup(self) -> None:
+        pass
+
+
+DRIVERS: dict[str, Callable[[], Any]] = {"local": LocalDriver, "fake": FakeDriver}
+
+
+@pytest.fixture(params=sorted(DRIVERS))
+def driver(request: pytest.FixtureRequest) -> Any:
+    made = DRIVERS[request.param]()
+    yield made
+    made.cleanup()
+
+
+def request_for(task_id: str, command: str, tmp: Path) -> LaunchRequest:
+    return LaunchRequest(task_id, command, {}, (1,), str(tmp), session="contract")
+
+
+def scenario(
+    driver: Any,
+    tmp: Path,
+    body: Callable[[Executor, asyncio.Queue[ExitInfo], asyncio.Queue[str]], Awaitable[None]],
+) -> None:
+    async def main() -> None:
+        ex = driver.make(tmp)
+        exits: asyncio.Queue[ExitInfo] = asyncio.Queue()
+        gone: asyncio.Queue[str] = asyncio.Queue()
+        ex.set_exit_callback(exits.put_nowait)
+        ex.set_gone_callback(gone.put_nowait)
+        try:
+            await asyncio.wait_for(body(ex, exits, gone), 20)
+        finally:
+            await ex.terminate_all(0)
+            ex.close()
+
+    asyncio.run(main())
+
+
+async def launch(
+    driver: Any, ex: Executor, tmp: Path, task_id: str, prints: str, code: int, leave: bool = False
+) -> dict[str, Any]:
+    request = request_for(task_id, driver.command(prints, code, leave), tmp)
+    handle = ex.start(request, ex.prepare(request))
+    json.dumps(handle)  # the store keeps it as JSON
+    await driver.run(ex, task_id, prints, code, leave)
+    return handle
+
+
+def test_a_task_ends_once_with_its_code_and_its_output_kept(driver: Any, tmp_path: Path) -> None:
+    async def body(ex: Executor, exits: asyncio.Queue[ExitInfo], gone: asyncio.Queue[str]) -> None:
+        handle = await launch(driver, ex, tmp_path, "t1", "hello-contract", 3)
+        info = await exits.get()
+        assert info == ExitInfo("t1", 3, False, 0)
+        await asyncio.sleep(0.05)
+        assert exits.empty()  # exactly once
+        out = ex.output(handle)
+        text, size = out.last_lines(5)
+        assert "hello-contract" in text and size >= len("hello-contract")
+        assert b"hello-contract" in out.tail_bytes(1000)
+        follower = out.follower(0)
+        assert "hello-contract" in follower.read_new_text()
+        assert follower.offset == size
+        assert ex.running_ids() == set()
+
+    scenario(driver, tmp_path, body)
+
+
+def test_kill_reports_a_killed_exit(driver: Any, tmp_path: Path) -> None:
+    async def body(ex: Executor, exits: asyncio.Queue[ExitInfo], gone: asyncio.Queue[str]) -> None:
+        request = request_for("k", "sleep 300", tmp_path)
+        ex.start(request, ex.prepare(request))
+        assert ex.running_ids() == {"k"}
+        await ex.kill("k", 1)
+        info = await exits.get()
+        assert info.task_id == "k" and info.killed and info.lingering == 0
+        await ex.kill("nobody", 1)  # unknown: nothing happens
+
+    scenario(driver, tmp_path, body)
+
+
+def test_processes_left_behind_are_counted_and_reported_gone(driver: Any, tmp_path: Path) -> None:
+    async def body(ex: Executor, exits: asyncio.Queue[ExitInfo], gone: asyncio.Queue[str]) -> None:
+        await launch(driver, ex, tmp_path, "p", "parent", 0, leave=True)
+        info = await exits.get()
+        assert info.exit_code == 0 and info.lingering >= 1
+        assert ex.lingering("p") >= 1
+        await ex.kill("p", 1)
+        assert await gone.get() == "p"
+        assert ex.lingering("p") == 0
+
+    scenario(driver, tmp_path, body)
+
+
+def test_recover_after_a_restart(driver: Any, tmp_path: Path) -> None:
+    """ANT stops (close) and comes back: the same tasks answer running, ended, lost."""
+    handles: dict[str, Any] = {}
+
+    async def before(
+        ex: Executor, exits: asyncio.Queue[ExitInfo], gone: asyncio.Queue[str]
+    ) -> None:
+        runs = request_for("runs", "sleep 300", tmp_path)
+        handles["runs"] = ex.start(runs, ex.prepare(runs))
+        handles["ends"] = await launch(driver, ex, tmp_path, "ends", "bye", 7)
+        await exits.get()
+        never = request_for("never", "true", tmp_path)
+        handles["never"] = ex.prepare(never)  # recorded as starting, never started
+
+    async def main() -> None:
+        ex = driver.make(tmp_path)
+        ended: asyncio.Queue[ExitInfo] = asyncio.Queue()
+        ex.set_exit_callback(ended.put_nowait)
+        await asyncio.wait_for(before(ex, ended, asyncio.Queue()), 20)
+        ex.close()  # ANT stops; "runs" keeps running
+        again = ex if isinstance(ex, FakeExecutor) else driver.make(tmp_path)
+        exits: asyncio.Queue[ExitInfo] = asyncio.Queue()
+        again.set_exit_callback(exits.put_nowait)
+        again.set_gone_callback(lambda task_id: None)
+        try:
+            recovery = again.recover(handles)
+            assert isinstance(recovery.tasks["runs"], Running)
+            assert isinstance(recovery.tasks["ends"], Ended)
+            assert recovery.tasks["ends"].exit_code == 7
+            assert isinstance(recovery.tasks["never"], Lost)
+            assert again.running_ids() == {"runs"}
+            await again.kill("runs", 1)  # still controllable
+            info = await asyncio.wait_for(exits.get(), 10)
+            assert info.task_id == "runs" and info.killed
+        finally:
+            await again.terminate_all(0)
+            again.close()
+
+    asyncio.run(main())
