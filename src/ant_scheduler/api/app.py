@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -62,6 +63,12 @@ class AntApp(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         return SecurityHeadersMiddleware(super().build_middleware_stack())
 
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's schema plus the event stream's payloads (see events.document_events)."""
+        if self.openapi_schema is None:
+            events.document_events(super().openapi())
+        return self.openapi_schema  # type: ignore[return-value]
+
 
 def create_app(
     engine: Engine,
@@ -97,6 +104,15 @@ def create_app(
     app.state.token = token
     app.state.tls = tls
 
+    index_file = WEB_DIR / "index.html"
+
+    def ui_index() -> Response:
+        if index_file.is_file():
+            return FileResponse(index_file, media_type="text/html")
+        return HTMLResponse(_NO_UI)
+
+    app.state.ui_index = ui_index
+
     @app.exception_handler(AntError)
     async def ant_error(request: Request, exc: AntError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message)
@@ -128,14 +144,6 @@ def create_app(
         """Prometheus text format: tasks by state, queue, GPUs, dispatch latency, durations."""
         return Response(engine.metrics.render(), media_type="text/plain; version=0.0.4")
 
-    index_file = WEB_DIR / "index.html"
-
-    def ui_index() -> Response:
-        if index_file.is_file():
-            return FileResponse(index_file, media_type="text/html")
-        return HTMLResponse(_NO_UI)
-
-    app.state.ui_index = ui_index
     if (WEB_DIR / "assets").is_dir():
         app.mount("/assets", StaticFiles(directory=WEB_DIR / "assets"), name="assets")
 
