@@ -42,6 +42,20 @@ _STATUS_CODES = {
 }
 
 
+def is_ui_page(request: Request) -> bool:
+    """A browser asking for a page of the UI (`/ongoing`, `/tasks/<id>`): the UI's router shows
+    it. Not the API, its static files or /metrics, and only GETs that accept HTML, so a script
+    asking for a wrong URL still gets a JSON 404. The auth middleware lets these through (the
+    shell is public, it holds no data), as it does `/`."""
+    path = request.url.path
+    return (
+        request.method == "GET"
+        and not path.startswith(("/api", "/assets"))
+        and path != "/metrics"
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
 def error_response(status: int, code: str, message: str) -> JSONResponse:
     # A message that echoes input must not hold a lone surrogate: it could not be encoded.
     message = message.encode("utf-8", "backslashreplace").decode("utf-8")
@@ -127,6 +141,8 @@ def create_app(
             redirect = slash_redirect(request.scope, app.router.routes)
             if redirect is not None:
                 return redirect
+            if is_ui_page(request):
+                return ui_index()
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message)
