@@ -23,7 +23,7 @@ import { useNotify } from "./toasts";
 const ACTIVE = ["running", "queued"] as const;
 const QUEUE_READ_DELAY_MS = 200;
 const RETRY_MS = 3000;
-export const QUEUE_READ_LIMIT = 1000;
+const QUEUE_READ_LIMIT = 1000;
 
 export interface TaskRead {
   tasks: TaskOut[];
@@ -48,9 +48,9 @@ export function useLive(): Live {
   return live;
 }
 
-export function LiveProvider(props: { children: ReactNode; store?: Store }) {
+export function LiveProvider(props: { children: ReactNode }) {
   const notify = useNotify();
-  const [store] = useState(() => props.store ?? new Store());
+  const [store] = useState(() => new Store());
   const dispatch = store.dispatch;
 
   const fail = useCallback(
