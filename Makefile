@@ -31,9 +31,13 @@ $(UI_STAMP): frontend/package.json frontend/package-lock.json
 ui: $(UI_STAMP)
 	cd frontend && npm run build
 
-# TypeScript types from the API's OpenAPI schema (a test fails when they are stale).
-types: $(STAMP)
-	$(BIN)/python -m ant_scheduler.api.typescript > frontend/src/api/types.ts
+# TypeScript types from the API's OpenAPI schema (a test fails when they are stale): Python
+# writes the schema, openapi-typescript (its options: `npm run types` in frontend/package.json)
+# turns it into types.ts.
+types: $(STAMP) $(UI_STAMP)
+	mkdir -p build
+	$(BIN)/python -m ant_scheduler.api.openapi > build/openapi.json
+	cd frontend && npm run --silent types -- ../build/openapi.json -o src/api/types.ts
 
 ui-test: $(UI_STAMP)
 	cd frontend && npx vitest run

@@ -1,7 +1,12 @@
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./App";
+import { legacyHashPath } from "./lib/legacy";
 import "./styles.css";
+
+// Links from before pages had URLs (`/#/ongoing`) land on the page they meant.
+const legacy = legacyHashPath(window.location.hash);
+if (legacy !== null) window.history.replaceState(null, "", legacy);
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>

@@ -3,7 +3,8 @@
 The server uses these as FastAPI response models (so they are the OpenAPI schema, and through it
 the UI's generated TypeScript types); the Python client parses answers into them. Nothing here
 imports pydantic or the server, so `ant` stays light. A task as shown is the stored Task (one
-declaration, core/task.py) plus what is computed when it is read (TaskOut).
+declaration, core/task.py) plus what is computed when it is read (TaskOut). The live event
+stream's payloads are declared here too (EventPayloads), and added to the schema by the server.
 """
 
 from __future__ import annotations
@@ -115,8 +116,20 @@ class Health:
     version: str
 
 
+class EndedState(str, enum.Enum):
+    """A state after which nothing more happens to a task unless someone acts (restore, restart):
+    what `ant wait` waits for and what the UI lists as completed (core.task.ENDED_STATES)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    KILLED = "killed"
+    LOST = "lost"
+
+
 @dataclass
 class ServerInfo:
+    __pydantic_config__ = _ALWAYS_SENT
+
     version: str
     session_id: int
     started_at: float
@@ -124,6 +137,7 @@ class ServerInfo:
     policy: str
     recovery: dict[str, int]
     ui: dict[str, int | bool]
+    ended_states: list[EndedState] = field(default_factory=lambda: list(EndedState))
 
 
 @dataclass
@@ -163,6 +177,51 @@ class DoctorOut:
     ok: bool
     problems: list[str]  # each difference found, in words; empty when ok
     checked: dict[str, int]  # how many tasks, processes and GPUs were compared
+
+
+# ---------------------------------------------------------------------------- live events
+
+
+@dataclass
+class Empty:
+    """An event that carries no data: `{}`."""
+
+
+@dataclass
+class TaskRemoved:
+    task_id: str
+
+
+@dataclass
+class QueueChanged:
+    """The queue changed: positions and pending reasons are read on demand (GET ?state=queued)."""
+
+    queued: int  # tasks in the queue now
+    added: int  # how many of them were just submitted (0 when the queue changed otherwise)
+
+
+@dataclass
+class TerminalSnapshot:
+    lines: list[str]  # the last lines of its terminal, as a terminal shows them
+    progress: float | None  # 0..1 from the last progress bar printed, if any
+
+
+@dataclass
+class EventPayloads:
+    """The `data` (JSON) of each event of GET /api/v1/events, by its type (the SSE `event:`)."""
+
+    hello: Empty  # the stream (re)started where the client's Last-Event-ID left it
+    resync: Empty  # events were missed (new server, or too far behind): read the state again
+    task_added: TaskOut
+    task_changed: TaskOut
+    task_removed: TaskRemoved
+    queue: QueueChanged
+    gpus: list[GpuOut]  # every GPU, on each sample and each allocation change
+    terminal: dict[str, TerminalSnapshot]  # by task id: each running task, every step_interval
+    system: SystemPoint  # one monitoring sample (host CPU/RAM and GPUs)
+
+
+EVENT_TYPES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EventPayloads))
 
 
 # ---------------------------------------------------------------------------- reading answers
@@ -212,23 +271,30 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 __all__ = [
+    "EVENT_TYPES",
     "AnswerError",
     "Deleted",
     "DoctorOut",
+    "Empty",
+    "EndedState",
+    "EventPayloads",
     "GpuOut",
     "GpuPoint",
     "GpuProcessOut",
     "Health",
     "HostOut",
     "LogOut",
+    "QueueChanged",
     "RecoveryOut",
     "ServerInfo",
     "SystemOut",
     "SystemPoint",
     "TaskOut",
     "TaskPage",
+    "TaskRemoved",
     "TaskState",
     "TasksOut",
     "TerminalOut",
+    "TerminalSnapshot",
     "parse",
 ]

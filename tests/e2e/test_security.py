@@ -59,6 +59,9 @@ def test_the_ui_works_under_the_csp_with_no_violation(page: Page, server: AntSer
     card.get_by_role("button", name="View full log").click()
     expect(page.get_by_test_id("full-log")).to_contain_text("done")
     page.get_by_role("button", name="Close log").click()
+    card.get_by_role("link", name="csp-task").click()  # the task's own page
+    expect(page.get_by_test_id("task-state")).to_have_text("succeeded")
+    expect(page.get_by_test_id("output-csp-task").locator("span", has_text="green")).to_be_visible()
     go(page, "Dashboard")
     expect(page.get_by_test_id("gpu-0")).to_be_visible()
     page.wait_for_timeout(500)  # a last refresh of the charts

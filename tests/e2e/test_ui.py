@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlparse
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Request, expect
 
+from tests.api.test_tasks_api import wait_state
 from tests.e2e.conftest import shot
 from tests.server import AntServer
+
+# The pages' URLs, by the name of their link in the header.
+PAGES = {
+    "Dashboard": "/",
+    "Create New Task": "/create",
+    "Ongoing Tasks": "/ongoing",
+    "Completed Tasks": "/completed",
+}
 
 
 def login(page: Page, server: AntServer) -> None:
@@ -17,6 +27,7 @@ def login(page: Page, server: AntServer) -> None:
 
 def go(page: Page, name: str) -> None:
     page.get_by_role("link", name=re.compile(name)).click()
+    expect(page).to_have_url(re.compile(re.escape(PAGES[name]) + "$"))
 
 
 def create(
@@ -201,6 +212,7 @@ def test_live_lines_control_is_remembered(page: Page, server: AntServer) -> None
     page.get_by_label("Live lines", exact=True).fill("3")
     expect(terminal.locator(".term-line")).to_have_count(3)
     page.reload()
+    expect(page).to_have_url(server.url + "/ongoing")  # a reload stays on the page
     expect(page.get_by_label("Live lines", exact=True)).to_have_value("3")
     page.get_by_test_id("running-lines").get_by_role("button", name="Kill").click()
 
@@ -290,3 +302,90 @@ def test_completed_pages_through_history(page: Page, server: AntServer) -> None:
     page.get_by_role("button", name="Older ›").click()
     expect(page.get_by_text("26-30 of 30")).to_be_visible()
     expect(page.locator("[data-testid^=completed-h-]")).to_have_count(5)
+
+
+def test_task_page_by_url_live_and_after_a_reload(page: Page, server: AntServer) -> None:
+    login(page, server)
+    with server.client() as c:
+        command = "echo first-line; printf '40%%|##| 4/10\\n'; sleep 60"
+        c.post("/api/v1/tasks", json={"command": command, "task_id": "solo", "n_gpus": 1})
+        wait_state(c, "solo", "running")
+    page.goto(server.url + "/tasks/solo")
+    state = page.get_by_test_id("task-state")
+    expect(state).to_have_text("running")
+    expect(page.get_by_test_id("task-solo")).to_contain_text("echo first-line")
+    expect(page.get_by_test_id("terminal-solo")).to_contain_text("first-line")
+    expect(page.get_by_test_id("progress-solo")).to_contain_text("40%")
+    page.reload()
+    expect(page).to_have_url(server.url + "/tasks/solo")
+    expect(state).to_have_text("running")
+    expect(page.get_by_test_id("terminal-solo")).to_contain_text("first-line")
+    shot(page, "task-running")
+    page.get_by_role("button", name="Kill").click()
+    expect(page.get_by_text("Killed: solo")).to_be_visible()
+    expect(state).to_have_text("killed")  # from the event: the page reads nothing again
+    expect(page.get_by_test_id("output-solo")).to_contain_text("first-line")
+    expect(page.get_by_test_id("task-solo")).to_contain_text("Exit code")
+    shot(page, "task-ended")
+    page.get_by_role("button", name="Restart").click()
+    expect(page).to_have_url(server.url + "/tasks/solo-restart-1")
+    expect(state).to_have_text(re.compile("queued|running"))
+    # From a list to a task: its id is a link.
+    go(page, "Ongoing Tasks")
+    page.get_by_test_id("running-solo-restart-1").get_by_role("link", name="solo-restart-1").click()
+    expect(page).to_have_url(server.url + "/tasks/solo-restart-1")
+    expect(state).to_have_text("running")
+    page.get_by_role("button", name="Kill").click()
+    expect(state).to_have_text("killed")
+    page.goto(server.url + "/tasks/no-such-task")
+    expect(page.get_by_test_id("task-missing")).to_contain_text("There is no task no-such-task")
+
+
+def test_live_updates_come_from_events_not_from_reading_lists(
+    page: Page, server: AntServer
+) -> None:
+    """The task lists are read when the page opens; after that, tasks changing state show from
+    the events alone (only the queue is read again, for positions and reasons)."""
+    login(page, server)
+    with server.client() as c:
+        c.post("/api/v1/tasks", json={"command": "sleep 60", "task_id": "live-a", "n_gpus": 1})
+        wait_state(c, "live-a", "running")
+    reads: list[str] = []
+
+    def on_request(request: Request) -> None:
+        if urlparse(request.url).path == "/api/v1/tasks" and request.method == "GET":
+            reads.append(urlparse(request.url).query)
+
+    page.on("request", on_request)
+    page.goto(server.url + "/ongoing")
+    expect(page.get_by_test_id("running-live-a")).to_be_visible()
+    page.wait_for_timeout(500)
+    assert any("state=running" in q for q in reads), reads  # the first read of the lists
+    reads.clear()
+    with server.client() as c:
+        c.post("/api/v1/tasks/live-a/kill")
+        expect(page.get_by_test_id("running-live-a")).to_have_count(0)
+        expect(page.get_by_role("link", name="Ongoing Tasks (0/0)")).to_be_visible()
+        c.post("/api/v1/tasks", json={"command": "sleep 1.5", "task_id": "live-b", "n_gpus": 1})
+        expect(page.get_by_test_id("running-live-b")).to_be_visible()
+        wait_state(c, "live-b", "succeeded")
+        expect(page.get_by_test_id("running-live-b")).to_have_count(0)
+    page.wait_for_timeout(800)  # time for any read that would follow
+    assert [q for q in reads if "state=queued" not in q] == [], reads
+    assert len(reads) <= 2, reads  # the queue, read again after live-b was queued
+
+
+def test_old_hash_links_land_on_their_page(page: Page, server: AntServer) -> None:
+    login(page, server)
+    page.goto(server.url + "/#/ongoing")
+    expect(page).to_have_url(server.url + "/ongoing")
+    expect(page.get_by_role("heading", name=re.compile(r"^Running"))).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile("Ongoing Tasks"))).to_have_class("active")
+    page.goto(server.url + "/#/completed")
+    expect(page).to_have_url(server.url + "/completed")
+    expect(page.get_by_label("Search tasks")).to_be_visible()
+    # An old link followed while the UI is open: only the hash changes.
+    go(page, "Dashboard")
+    page.evaluate("window.location.hash = '#/create'")
+    expect(page).to_have_url(server.url + "/create")
+    expect(page.get_by_label("Command")).to_be_visible()

@@ -4,6 +4,7 @@ import type {
   LogOut,
   RecoveryOut,
   ServerInfo,
+  SubmitRequest,
   SystemOut,
   TaskOut,
   TaskPage,
@@ -57,13 +58,7 @@ export const api = {
   login: (token: string) => call<void>("POST", "/api/v1/login", { token }),
   server: () => call<ServerInfo>("GET", "/api/v1/server"),
   system: () => call<SystemOut>("GET", "/api/v1/system"),
-  submit: (body: {
-    command: string;
-    mode: "single" | "multi";
-    n_gpus?: number;
-    task_id?: string;
-    env?: Record<string, string>;
-  }) => call<TasksOut>("POST", "/api/v1/tasks", body),
+  submit: (body: SubmitRequest) => call<TasksOut>("POST", "/api/v1/tasks", body),
   tasks: (params: { state?: string; q?: string; limit?: number; offset?: number }) => {
     const query = new URLSearchParams();
     for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== "") query.set(k, String(v));

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -41,6 +42,20 @@ _STATUS_CODES = {
 }
 
 
+def is_ui_page(request: Request) -> bool:
+    """A browser asking for a page of the UI (`/ongoing`, `/tasks/<id>`): the UI's router shows
+    it. Not the API, its static files or /metrics, and only GETs that accept HTML, so a script
+    asking for a wrong URL still gets a JSON 404. The auth middleware lets these through (the
+    shell is public, it holds no data), as it does `/`."""
+    path = request.url.path
+    return (
+        request.method == "GET"
+        and not path.startswith(("/api", "/assets"))
+        and path != "/metrics"
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
 def error_response(status: int, code: str, message: str) -> JSONResponse:
     # A message that echoes input must not hold a lone surrogate: it could not be encoded.
     message = message.encode("utf-8", "backslashreplace").decode("utf-8")
@@ -61,6 +76,12 @@ class AntApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         return SecurityHeadersMiddleware(super().build_middleware_stack())
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's schema plus the event stream's payloads (see events.document_events)."""
+        if self.openapi_schema is None:
+            events.document_events(super().openapi())
+        return self.openapi_schema  # type: ignore[return-value]
 
 
 def create_app(
@@ -97,6 +118,15 @@ def create_app(
     app.state.token = token
     app.state.tls = tls
 
+    index_file = WEB_DIR / "index.html"
+
+    def ui_index() -> Response:
+        if index_file.is_file():
+            return FileResponse(index_file, media_type="text/html")
+        return HTMLResponse(_NO_UI)
+
+    app.state.ui_index = ui_index
+
     @app.exception_handler(AntError)
     async def ant_error(request: Request, exc: AntError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message)
@@ -111,6 +141,8 @@ def create_app(
             redirect = slash_redirect(request.scope, app.router.routes)
             if redirect is not None:
                 return redirect
+            if is_ui_page(request):
+                return ui_index()
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message)
@@ -128,14 +160,6 @@ def create_app(
         """Prometheus text format: tasks by state, queue, GPUs, dispatch latency, durations."""
         return Response(engine.metrics.render(), media_type="text/plain; version=0.0.4")
 
-    index_file = WEB_DIR / "index.html"
-
-    def ui_index() -> Response:
-        if index_file.is_file():
-            return FileResponse(index_file, media_type="text/html")
-        return HTMLResponse(_NO_UI)
-
-    app.state.ui_index = ui_index
     if (WEB_DIR / "assets").is_dir():
         app.mount("/assets", StaticFiles(directory=WEB_DIR / "assets"), name="assets")
 

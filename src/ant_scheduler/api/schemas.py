@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ant_scheduler.wire import (
     Deleted,
     DoctorOut,
+    EndedState,
+    EventPayloads,
     GpuOut,
     GpuPoint,
     GpuProcessOut,
@@ -67,6 +69,8 @@ __all__ = [
     "MAX_COMMAND_CHARS",
     "Deleted",
     "DoctorOut",
+    "EndedState",
+    "EventPayloads",
     "GpuOut",
     "GpuPatch",
     "GpuPoint",

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from ant_scheduler import __version__
 from ant_scheduler.api.auth import COOKIE_NAME, cookie_value
 from ant_scheduler.api.deps import engine_of
-from ant_scheduler.api.schemas import Health, LoginRequest, ServerInfo, SystemOut
+from ant_scheduler.api.schemas import EndedState, Health, LoginRequest, ServerInfo, SystemOut
 from ant_scheduler.core.errors import WrongToken
 
 router = APIRouter(tags=["system"])
@@ -89,6 +89,7 @@ async def server_info(request: Request) -> dict[str, Any]:
             "view_log_max_lines": s.VISUALIZER_view_log_max_lines,
             "history_size": s.MONITORING_history_size,
         },
+        "ended_states": list(EndedState),
     }
 
 

@@ -1,71 +1,67 @@
-import { useCallback, useEffect, useState } from "react";
-import { api, ApiError } from "../api/client";
-import type { ServerInfo, TaskOut } from "../api/types";
+import { useEffect, useRef, useState } from "react";
+import { Link } from "react-router";
+import { api } from "../api/client";
+import { endedStateValues, type TaskOut } from "../api/types";
+import { LineControl } from "../components/LineControl";
+import { LogDialog, LogTail } from "../components/LogView";
 import { duration, when } from "../lib/format";
+import { taskPath } from "../lib/paths";
 import { load, save } from "../lib/storage";
-import { terminalLines } from "../lib/terminal";
-import { LineControl } from "./LineControl";
-import { Terminal } from "./Terminal";
+import { errorText, useEndedChanges, useEpoch, useServer, useTaskActions, useTaskTable } from "../state/hooks";
+import { useLive } from "../state/LiveProvider";
+import { useNotify } from "../state/toasts";
+import { uiSettings } from "../state/ui";
 
 const PAGE = 25;
-const FINISHED = "succeeded,failed,killed,lost";
+const ENDED = endedStateValues.join(",");
+// Tasks ending come in bursts: the page is read once, this long after the last.
+const REREAD_DELAY_MS = 300;
 
-function Preview(props: { task: TaskOut; lines: number; minLines: number; maxLines: number; version: number }) {
-  const [text, setText] = useState<string | null>(null);
-  useEffect(() => {
-    let live = true;
-    api.log(props.task.task_id, props.lines).then(
-      (log) => live && setText(log.text),
-      () => live && setText(""),
-    );
-    return () => {
-      live = false;
-    };
-  }, [props.task.task_id, props.lines, props.version]);
-  if (text === null) return <div className="muted">loading output…</div>;
-  return (
-    <Terminal
-      lines={terminalLines(text, props.lines)}
-      minLines={props.minLines}
-      maxLines={props.maxLines}
-      testId={`output-${props.task.task_id}`}
-    />
-  );
-}
-
-export function Completed(props: {
-  info: ServerInfo;
-  version: number;
-  notify: (kind: "ok" | "error", msg: string) => void;
-  copy: (task: TaskOut) => void;
-  showLog: (task: TaskOut) => void;
-}) {
-  const ui = props.info.ui as Record<string, number | boolean>;
-  const maxLines = Number(ui.view_log_max_lines);
-  const control = Boolean(ui.completed_output_line_control_enabled);
-  const [outLines, setOutLines] = useState<number>(() => load("outputLines", Number(ui.completed_output_default_lines)));
-  const lines = control ? Math.min(Math.max(1, outLines), maxLines) : Number(ui.completed_output_default_lines);
+export function CompletedPage() {
+  const server = useServer();
+  const settings = uiSettings(server);
+  const { read, fail } = useLive();
+  const notify = useNotify();
+  const { copy } = useTaskActions();
+  const byId = useTaskTable();
+  const epoch = useEpoch();
+  const endedChanges = useEndedChanges();
+  const maxLines = settings.logMaxLines;
+  const [outLines, setOutLines] = useState<number>(() => load("outputLines", settings.doneDefaultLines));
+  const lines = settings.doneLineControl ? Math.min(Math.max(1, outLines), maxLines) : settings.doneDefaultLines;
   const [query, setQuery] = useState("");
   const [search, setSearch] = useState("");
   const [offset, setOffset] = useState(0);
-  const [tasks, setTasks] = useState<TaskOut[]>([]);
+  const [ids, setIds] = useState<string[]>([]);
   const [total, setTotal] = useState(0);
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [hidden, setHidden] = useState<Set<string>>(new Set());
+  const [logOf, setLogOf] = useState<string | null>(null);
 
-  const refresh = useCallback(async () => {
-    try {
-      const page = await api.tasks({ state: FINISHED, q: search, limit: PAGE, offset });
-      setTasks(page.tasks);
-      setTotal(page.total);
-    } catch (err) {
-      props.notify("error", err instanceof ApiError ? err.message : String(err));
-    }
-  }, [search, offset, props.notify]);
-
+  // Which tasks are on this page (search and paging are the server's) is read: when the search or
+  // page changes, after a full read (epoch), and shortly after tasks end or ended ones change or
+  // go. The tasks themselves then live in the task store, so events update them in place.
+  const lastKey = useRef("");
   useEffect(() => {
-    void refresh();
-  }, [refresh, props.version]);
+    const key = `${search}\n${offset}\n${epoch}`;
+    const delay = key === lastKey.current ? REREAD_DELAY_MS : 0;
+    lastKey.current = key;
+    let live = true;
+    const timer = window.setTimeout(() => {
+      read({}, async () => {
+        const page = await api.tasks({ state: ENDED, q: search, limit: PAGE, offset });
+        if (live) {
+          setIds(page.tasks.map((t) => t.task_id));
+          setTotal(page.total);
+        }
+        return { tasks: page.tasks };
+      }).catch((err) => live && fail(err));
+    }, delay);
+    return () => {
+      live = false;
+      window.clearTimeout(timer);
+    };
+  }, [search, offset, epoch, endedChanges, read, fail]);
 
   const setLines = (n: number) => {
     const v = Math.min(Math.max(1, Math.round(n) || 1), maxLines);
@@ -79,9 +75,9 @@ export function Completed(props: {
     return next;
   };
 
-  const each = async (ids: string[], what: "restart" | "remove") => {
+  const each = async (chosen: string[], what: "restart" | "remove") => {
     const done: string[] = [];
-    for (const id of ids) {
+    for (const id of chosen) {
       try {
         if (what === "restart") done.push((await api.restart(id)).task_id);
         else {
@@ -89,31 +85,31 @@ export function Completed(props: {
           done.push(id);
         }
       } catch (err) {
-        props.notify("error", `${id}: ${err instanceof ApiError ? err.message : String(err)}`);
+        notify("error", `${id}: ${errorText(err)}`);
       }
     }
-    if (done.length) props.notify("ok", what === "restart" ? `Queued ${done.join(", ")}` : `Deleted ${done.join(", ")}`);
+    if (done.length) notify("ok", what === "restart" ? `Queued ${done.join(", ")}` : `Deleted ${done.join(", ")}`);
     setSelected(new Set());
-    void refresh();
   };
 
-  const bulkDownload = async (ids: string[]) => {
+  const bulkDownload = async (chosen: string[]) => {
     try {
-      const parts = await Promise.all(ids.map(async (id) => `===== ${id} =====\n${await api.fullLog(id)}`));
+      const parts = await Promise.all(chosen.map(async (id) => `===== ${id} =====\n${await api.fullLog(id)}`));
       const url = URL.createObjectURL(new Blob([parts.join("\n")], { type: "text/plain" }));
       const a = document.createElement("a");
       a.href = url;
-      a.download = ids.length === 1 ? `${ids[0]}.log` : "ant-logs.txt";
+      a.download = chosen.length === 1 ? `${chosen[0]}.log` : "ant-logs.txt";
       a.click();
       URL.revokeObjectURL(url);
-      props.notify("ok", `Downloaded ${ids.length} log(s)`);
+      notify("ok", `Downloaded ${chosen.length} log(s)`);
     } catch (err) {
-      props.notify("error", err instanceof ApiError ? err.message : String(err));
+      notify("error", errorText(err));
     }
   };
 
-  const ids = tasks.map((t) => t.task_id);
-  const chosen = ids.filter((id) => selected.has(id));
+  const tasks = ids.map((id) => byId.get(id)).filter((t): t is TaskOut => t !== undefined);
+  const shown = tasks.map((t) => t.task_id);
+  const chosen = shown.filter((id) => selected.has(id));
   return (
     <div className="page">
       <form
@@ -126,17 +122,15 @@ export function Completed(props: {
       >
         <input aria-label="Search tasks" placeholder="Search id or command" value={query} onChange={(e) => setQuery(e.target.value)} />
         <button type="submit">Search</button>
-        {control && (
-          <LineControl label="Output lines" value={lines} max={maxLines} onChange={setLines} />
-        )}
+        {settings.doneLineControl && <LineControl label="Output lines" value={lines} max={maxLines} onChange={setLines} />}
       </form>
       <div className="row wrap bulk">
         <label className="row">
           <input
             type="checkbox"
             aria-label="Select all on this page"
-            checked={ids.length > 0 && chosen.length === ids.length}
-            onChange={(e) => setSelected(e.target.checked ? new Set(ids) : new Set())}
+            checked={shown.length > 0 && chosen.length === shown.length}
+            onChange={(e) => setSelected(e.target.checked ? new Set(shown) : new Set())}
           />
           {chosen.length} selected
         </label>
@@ -159,7 +153,9 @@ export function Completed(props: {
                 checked={selected.has(task.task_id)}
                 onChange={() => setSelected(toggle(selected, task.task_id))}
               />
-              <strong className="task-id">{task.task_id}</strong>
+              <Link className="task-id" to={taskPath(task.task_id)}>
+                <strong>{task.task_id}</strong>
+              </Link>
             </label>
             <span className={`badge badge-${task.state}`}>
               {task.state}
@@ -175,25 +171,26 @@ export function Completed(props: {
             <button className="ghost" onClick={() => setHidden(toggle(hidden, task.task_id))}>
               {hidden.has(task.task_id) ? "Show output" : "Hide output"}
             </button>
-            <button className="ghost" onClick={() => props.showLog(task)}>View full log</button>
+            <button className="ghost" onClick={() => setLogOf(task.task_id)}>View full log</button>
             <a className="button ghost" href={api.downloadUrl(task.task_id)} download={`${task.task_id}.log`}>
               Download
             </a>
-            <button className="ghost" onClick={() => props.copy(task)}>Copy command</button>
+            <button className="ghost" onClick={() => void copy(task)}>Copy command</button>
             <button onClick={() => void each([task.task_id], "restart")}>Restart</button>
             <button className="danger" onClick={() => void each([task.task_id], "remove")}>Delete</button>
           </div>
           {!hidden.has(task.task_id) && (
-            <Preview
-              task={task}
+            <LogTail
+              taskId={task.task_id}
               lines={lines}
-              minLines={Number(ui.output_min_lines)}
-              maxLines={Number(ui.output_max_lines)}
-              version={props.version}
+              minLines={settings.minLines}
+              maxLines={settings.maxLines}
+              version={`${task.state}:${task.finished_at}`}
             />
           )}
         </div>
       ))}
+      {logOf && <LogDialog taskId={logOf} onClose={() => setLogOf(null)} />}
     </div>
   );
 }

@@ -1,6 +1,10 @@
-import { useState } from "react";
+import { Fragment, useState } from "react";
+import { Link } from "react-router";
 import { api, ApiError } from "../api/client";
+import { submitRequestModeValues, type SubmitRequest } from "../api/types";
+import { taskPath } from "../lib/paths";
 import { load, save } from "../lib/storage";
+import { useNotify } from "../state/toasts";
 
 const SPECIAL_VARS: [string, string][] = [
   ["ant_task_id", "task id or template; overrides the Task ID field"],
@@ -16,8 +20,11 @@ interface EnvRow {
   value: string;
 }
 
-export function CreateTask(props: { notify: (kind: "ok" | "error", msg: string) => void }) {
-  const [mode, setMode] = useState<"single" | "multi">("single");
+type Mode = NonNullable<SubmitRequest["mode"]>;
+
+export function CreatePage() {
+  const notify = useNotify();
+  const [mode, setMode] = useState<Mode>("single");
   const [taskId, setTaskId] = useState("");
   const [nGpus, setNGpus] = useState("");
   const [command, setCommand] = useState("");
@@ -44,20 +51,15 @@ export function CreateTask(props: { notify: (kind: "ok" | "error", msg: string) 
     }
     setBusy(true);
     try {
-      const result = await api.submit({
-        command,
-        mode,
-        n_gpus: n,
-        task_id: taskId.trim() || undefined,
-        env: envObject,
-      });
+      const body: SubmitRequest = { command, mode, n_gpus: n, task_id: taskId.trim() || undefined, env: envObject };
+      const result = await api.submit(body);
       const ids = result.tasks.map((t) => t.task_id);
       setCreated(ids);
-      props.notify("ok", `Queued ${ids.length} task(s): ${ids.join(", ")}`);
+      notify("ok", `Queued ${ids.length} task(s): ${ids.join(", ")}`);
     } catch (err) {
       const message = err instanceof ApiError ? err.message : String(err);
       setError(message);
-      props.notify("error", message);
+      notify("error", message);
     } finally {
       setBusy(false);
     }
@@ -68,7 +70,7 @@ export function CreateTask(props: { notify: (kind: "ok" | "error", msg: string) 
       <form className="card create" onSubmit={submit}>
         <div className="row">
           <span>Queue mode:</span>
-          {(["single", "multi"] as const).map((m) => (
+          {submitRequestModeValues.map((m) => (
             <label key={m} className="radio">
               <input type="radio" name="mode" checked={mode === m} onChange={() => setMode(m)} />
               {m === "single" ? "Single" : "Multi"}
@@ -156,7 +158,13 @@ export function CreateTask(props: { notify: (kind: "ok" | "error", msg: string) 
         </button>
         {created.length > 0 && (
           <p className="created" data-testid="created-ids">
-            Created: {created.join(", ")}
+            Created:{" "}
+            {created.map((id, i) => (
+              <Fragment key={id}>
+                {i > 0 && ", "}
+                <Link to={taskPath(id)}>{id}</Link>
+              </Fragment>
+            ))}
           </p>
         )}
       </form>

@@ -1,5 +1,7 @@
-import type { GpuOut, SystemPoint } from "../api/types";
+import type { GpuOut } from "../api/types";
 import { bytes, smooth } from "../lib/format";
+import { useGpus, useSystem } from "../state/hooks";
+import { useLive } from "../state/LiveProvider";
 
 function Bar(props: { value: number; label: string }) {
   const pct = Math.max(0, Math.min(1, props.value)) * 100;
@@ -51,23 +53,20 @@ function Plot(props: { title: string; series: { name: string; values: number[] }
   );
 }
 
-export function Dashboard(props: {
-  gpus: GpuOut[];
-  history: SystemPoint[];
-  historySize: number;
-  alpha: number;
-  onToggle: (gpu: GpuOut) => void;
-}) {
-  const current = props.history[props.history.length - 1];
+export function DashboardPage() {
+  const gpus = useGpus();
+  const { history, size, alpha } = useSystem();
+  const { toggleGpu } = useLive();
+  const current = history[history.length - 1];
   const host = current?.host;
-  const indices = props.gpus.map((g) => g.index);
+  const indices = gpus.map((g) => g.index);
   const utilSeries = indices.map((i) => ({
     name: `GPU ${i}`,
-    values: props.history.map((p) => p.gpus.find((g) => g.index === i)?.util ?? 0),
+    values: history.map((p) => p.gpus.find((g) => g.index === i)?.util ?? 0),
   }));
   const memSeries = indices.map((i) => ({
     name: `GPU ${i}`,
-    values: props.history.map((p) => {
+    values: history.map((p) => {
       const g = p.gpus.find((x) => x.index === i);
       return g && g.mem_total ? g.mem_used / g.mem_total : 0;
     }),
@@ -75,8 +74,8 @@ export function Dashboard(props: {
   return (
     <div className="page">
       <section className="grid">
-        {props.gpus.length === 0 && <div className="card">No GPUs: only CPU (0-GPU) tasks run here.</div>}
-        {props.gpus.map((gpu) => (
+        {gpus.length === 0 && <div className="card">No GPUs: only CPU (0-GPU) tasks run here.</div>}
+        {gpus.map((gpu) => (
           <div key={gpu.index} className={`card gpu gpu-${gpu.state}`} data-testid={`gpu-${gpu.index}`}>
             <div className="row spread">
               <strong>GPU {gpu.index}</strong>
@@ -84,7 +83,7 @@ export function Dashboard(props: {
                 <input
                   type="checkbox"
                   checked={gpu.enabled}
-                  onChange={() => props.onToggle(gpu)}
+                  onChange={() => void toggleGpu(gpu)}
                   aria-label={`GPU ${gpu.index} enabled`}
                 />
                 {gpu.enabled ? "enabled" : "disabled"}
@@ -128,16 +127,16 @@ export function Dashboard(props: {
         </div>
       </section>
       <section className="plots">
-        <Plot title="GPU utilisation" series={utilSeries} alpha={props.alpha} size={props.historySize} />
-        <Plot title="GPU memory" series={memSeries} alpha={props.alpha} size={props.historySize} />
+        <Plot title="GPU utilisation" series={utilSeries} alpha={alpha} size={size} />
+        <Plot title="GPU memory" series={memSeries} alpha={alpha} size={size} />
         <Plot
           title="Host CPU and RAM"
           series={[
-            { name: "CPU", values: props.history.map((p) => (p.host ? p.host.cpu_percent / 100 : 0)) },
-            { name: "RAM", values: props.history.map((p) => (p.host && p.host.mem_total ? p.host.mem_used / p.host.mem_total : 0)) },
+            { name: "CPU", values: history.map((p) => (p.host ? p.host.cpu_percent / 100 : 0)) },
+            { name: "RAM", values: history.map((p) => (p.host && p.host.mem_total ? p.host.mem_used / p.host.mem_total : 0)) },
           ]}
-          alpha={props.alpha}
-          size={props.historySize}
+          alpha={alpha}
+          size={size}
         />
       </section>
     </div>

@@ -1,0 +1,108 @@
+// The frame of every page: the header with the page links, the connection banner, the page
+// itself (the router's Outlet) and the recovery dialog.
+import { useCallback, useEffect, useState } from "react";
+import { NavLink, Outlet, useNavigate } from "react-router";
+import { api } from "../api/client";
+import type { RecoveryOut } from "../api/types";
+import { legacyHashPath } from "../lib/legacy";
+import { load, save } from "../lib/storage";
+import { NAV } from "../lib/paths";
+import { useConnected, useEpoch, useServer, useTasks } from "../state/hooks";
+import { useLive } from "../state/LiveProvider";
+import { useNotify } from "../state/toasts";
+import { RecoveryDialog } from "./RecoveryDialog";
+
+export function Layout() {
+  const connected = useConnected();
+  const synced = useEpoch() > 0;
+  const { running, queueLength } = useTasks();
+  const navigate = useNavigate();
+
+  // An old `#/ongoing` link opened while the UI is already showing.
+  useEffect(() => {
+    const onHash = () => {
+      const path = legacyHashPath(window.location.hash);
+      if (path !== null) navigate(path, { replace: true });
+    };
+    window.addEventListener("hashchange", onHash);
+    return () => window.removeEventListener("hashchange", onHash);
+  }, [navigate]);
+
+  return (
+    <div className="app">
+      <header className="top">
+        <span className="brand">ANT</span>
+        <nav>
+          {NAV.map(({ path, label }) => (
+            <NavLink key={path} to={path} end>
+              {label}
+              {path === "/ongoing" && ` (${running.length}/${queueLength})`}
+            </NavLink>
+          ))}
+        </nav>
+      </header>
+      {!connected && (
+        <div className="banner" role="alert">
+          Lost the connection to the ANT server; reconnecting… (the lists will reload when it is back)
+        </div>
+      )}
+      {/* Pages show once the first full read is in (the stream's hello), as the lists are. */}
+      {synced ? <Outlet /> : <div className="page muted">Loading…</div>}
+      <Recovery />
+    </div>
+  );
+}
+
+// Once per server start: the dialog opens on the first load after ANT (re)started, also when this
+// page was already open and reconnected, and not again after it was closed.
+function Recovery() {
+  const server = useServer();
+  const epoch = useEpoch();
+  const { fail } = useLive();
+  const notify = useNotify();
+  const [recovery, setRecovery] = useState<RecoveryOut | null>(null);
+  const sessionId = server?.session_id;
+
+  useEffect(() => {
+    if (sessionId === undefined || load("recoverySeen", 0) === sessionId) return;
+    let live = true;
+    api.recovery().then(
+      (rec) => live && rec.last_session.length + rec.earlier_sessions.length > 0 && setRecovery(rec),
+      () => undefined,
+    );
+    return () => {
+      live = false;
+    };
+  }, [sessionId, epoch]);
+
+  const close = useCallback(() => {
+    if (sessionId !== undefined) save("recoverySeen", sessionId);
+    setRecovery(null);
+  }, [sessionId]);
+
+  if (!recovery) return null;
+  return (
+    <RecoveryDialog
+      data={recovery}
+      onClose={close}
+      onRestore={async (ids) => {
+        try {
+          const r = await api.restore(ids);
+          notify("ok", `Restored ${r.tasks.map((t) => t.task_id).join(", ")}`);
+          setRecovery(await api.recovery());
+        } catch (err) {
+          fail(err);
+        }
+      }}
+      onForget={async (id) => {
+        try {
+          await api.forget(id);
+          notify("ok", `Deleted ${id} from recovery`);
+          setRecovery(await api.recovery());
+        } catch (err) {
+          fail(err);
+        }
+      }}
+    />
+  );
+}

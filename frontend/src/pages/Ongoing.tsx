@@ -1,0 +1,98 @@
+import { Link } from "react-router";
+import { LineControl } from "../components/LineControl";
+import { Progress } from "../components/Progress";
+import { Terminal } from "../components/Terminal";
+import { duration } from "../lib/format";
+import { taskPath } from "../lib/paths";
+import { useServer, useTaskActions, useTasks, useTerminals } from "../state/hooks";
+import { uiSettings, useLiveLines, useNow } from "../state/ui";
+
+const MAX_QUEUE_ROWS = 1000;
+
+export function OngoingPage() {
+  const server = useServer();
+  const settings = uiSettings(server);
+  const { running, queued, queueLength } = useTasks();
+  const terminals = useTerminals();
+  const { act, copy } = useTaskActions();
+  const [lines, setLines] = useLiveLines(server);
+  const now = useNow();
+  return (
+    <div className="page">
+      <div className="row spread wrap">
+        <h2>Running ({running.length})</h2>
+        {setLines && <LineControl label="Live lines" value={lines} max={settings.winHeight} onChange={setLines} />}
+      </div>
+      {running.length === 0 && <p className="muted">Nothing is running.</p>}
+      {running.map((task) => {
+        const snap = terminals[task.task_id];
+        const progress = snap?.progress ?? null;
+        return (
+          <div className="card task" key={task.task_id} data-testid={`running-${task.task_id}`}>
+            <div className="row spread wrap">
+              <Link className="task-id" to={taskPath(task.task_id)}>
+                <strong>{task.task_id}</strong>
+              </Link>
+              <span className="muted">
+                GPUs {task.gpu_ids.length ? task.gpu_ids.join(", ") : "none"} · {duration(task.started_at ? now - task.started_at : null)}
+              </span>
+              <span className="row">
+                <button className="ghost" onClick={() => void copy(task)}>Copy command</button>
+                <button className="danger" onClick={() => void act("kill", task.task_id)}>Kill</button>
+              </span>
+            </div>
+            <code className="command">{task.command}</code>
+            {progress !== null && <Progress taskId={task.task_id} value={progress} />}
+            <Terminal
+              lines={(snap?.lines ?? []).slice(-lines)}
+              minLines={settings.minLines}
+              maxLines={settings.maxLines}
+              testId={`terminal-${task.task_id}`}
+            />
+          </div>
+        );
+      })}
+      <h2>Queue ({queueLength})</h2>
+      {queued.length === 0 && <p className="muted">The queue is empty.</p>}
+      {queued.length > 0 && (
+        <div className="table-wrap">
+          <table className="table">
+            <thead>
+              <tr>
+                <th>#</th>
+                <th>Task</th>
+                <th>GPUs</th>
+                <th>Waiting because</th>
+                <th></th>
+              </tr>
+            </thead>
+            <tbody>
+              {queued.slice(0, MAX_QUEUE_ROWS).map((task) => (
+                <tr key={task.task_id} data-testid={`queued-${task.task_id}`}>
+                  <td>{task.queue_position}</td>
+                  <td>
+                    <Link to={taskPath(task.task_id)}>
+                      <strong>{task.task_id}</strong>
+                    </Link>
+                    <div className="muted small">{task.command}</div>
+                  </td>
+                  <td>{task.n_gpus}</td>
+                  <td className="reason">{task.pending_reason ?? "starting…"}</td>
+                  <td className="actions">
+                    <button className="ghost" title="Move to top" onClick={() => void act("promote", task.task_id)}>
+                      Move to top
+                    </button>
+                    <button className="danger" onClick={() => void act("remove", task.task_id)}>Delete</button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {queueLength > MAX_QUEUE_ROWS && (
+            <p className="muted">… and {queueLength - MAX_QUEUE_ROWS} more (`ant ls` lists them all)</p>
+          )}
+        </div>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,177 @@
+// One task at /tasks/<id>: its fields, its live terminal while it runs, its log once it ended, and
+// what can be done with it. The task comes from the task store (events keep it current); it is
+// read when the page opens and after a full read.
+import { useEffect, useState, type ReactNode } from "react";
+import { Link, useNavigate, useParams } from "react-router";
+import { api, ApiError } from "../api/client";
+import type { TaskOut } from "../api/types";
+import { LineControl } from "../components/LineControl";
+import { LogDialog, LogTail } from "../components/LogView";
+import { Progress } from "../components/Progress";
+import { Terminal } from "../components/Terminal";
+import { bytes, duration, when } from "../lib/format";
+import { taskPath } from "../lib/paths";
+import { useEpoch, useServer, useTask, useTaskActions, useTerminals } from "../state/hooks";
+import { useLive } from "../state/LiveProvider";
+import { isEnded } from "../state/tasks";
+import { uiSettings, useLiveLines, useNow } from "../state/ui";
+
+export function TaskPage() {
+  const taskId = useParams().taskId ?? "";
+  const task = useTask(taskId);
+  const epoch = useEpoch();
+  const { read, fail } = useLive();
+  const [status, setStatus] = useState<"reading" | "read" | "missing">("reading");
+
+  useEffect(() => {
+    let live = true;
+    read({ ids: [taskId] }, async () => {
+      try {
+        return { tasks: [await api.task(taskId)] };
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404) return { tasks: [] };
+        throw err;
+      }
+    }).then(
+      (answer) => live && setStatus(answer.tasks.length ? "read" : "missing"),
+      (err) => live && fail(err),
+    );
+    return () => {
+      live = false;
+    };
+  }, [taskId, epoch, read, fail]);
+
+  if (!task) {
+    return (
+      <div className="page">
+        <h2 className="task-id">{taskId}</h2>
+        {status === "reading" ? (
+          <p className="muted">loading…</p>
+        ) : (
+          <p data-testid="task-missing">
+            There is no task {taskId} (any more). <Link to="/completed">Completed tasks</Link>
+          </p>
+        )}
+      </div>
+    );
+  }
+  return <TaskView task={task} />;
+}
+
+function TaskView({ task }: { task: TaskOut }) {
+  const server = useServer();
+  const settings = uiSettings(server);
+  const terminals = useTerminals();
+  const { act, copy } = useTaskActions();
+  const navigate = useNavigate();
+  const [lines, setLines] = useLiveLines(server);
+  const [showLog, setShowLog] = useState(false);
+  const now = useNow();
+  const id = task.task_id;
+  const snap = task.state === "running" ? terminals[id] : undefined;
+  const ended = isEnded(task);
+  const started = task.started_at;
+  const ran = started ? (task.finished_at ?? now) - started : null;
+
+  const restart = async () => {
+    const done = await act("restart", id);
+    if (done.task) navigate(taskPath(done.task.task_id));
+  };
+  const remove = async () => {
+    if ((await act("remove", id)).ok) navigate(ended ? "/completed" : "/ongoing");
+  };
+
+  const fields: [string, ReactNode][] = [
+    ["Command", <code className="command">{task.command}</code>],
+    ["Submitted as", task.submitted !== task.command ? <code className="command">{task.submitted}</code> : null],
+    ["GPUs", `${task.n_gpus} requested${task.gpu_ids.length ? ` · on GPU ${task.gpu_ids.join(", ")}` : ""}`],
+    ["Queue position", task.queue_position],
+    ["Waiting because", task.pending_reason],
+    ["Priority", task.priority !== 0 ? task.priority : null],
+    ["Created", when(task.created_at)],
+    ["Started", started ? when(started) : null],
+    ["Finished", task.finished_at ? when(task.finished_at) : null],
+    ["Ran for", ran !== null ? duration(ran) : null],
+    ["Exit code", task.exit_code],
+    ["Why", task.reason],
+    ["Restarted as", task.restarted_as ? <Link to={taskPath(task.restarted_as)}>{task.restarted_as}</Link> : null],
+    ["GPU memory", task.gpu_mem_used !== null ? bytes(task.gpu_mem_used) : null],
+    ["Left running", task.lingering_processes ? `${task.lingering_processes} process(es) (they keep its GPUs)` : null],
+    ["Working directory", task.workdir],
+    ["Environment", Object.keys(task.env).length ? <code>{Object.entries(task.env).map(([k, v]) => `${k}=${v}`).join(" ")}</code> : null],
+    ["Process", task.pid !== null ? `pid ${task.pid}` : null],
+    ["Log file", task.log_path],
+  ];
+
+  return (
+    <div className="page">
+      <div className="card task" data-testid={`task-${id}`}>
+        <div className="row spread wrap">
+          <h2 className="task-id">{id}</h2>
+          <span className={`badge badge-${task.state}`} data-testid="task-state">
+            {task.state}
+          </span>
+        </div>
+        <dl className="fields">
+          {fields
+            .filter(([, value]) => value !== null && value !== undefined && value !== "")
+            .map(([name, value]) => (
+              <div key={name} className="field-row">
+                <dt className="muted">{name}</dt>
+                <dd>{value}</dd>
+              </div>
+            ))}
+        </dl>
+        <div className="row wrap actions">
+          <button className="ghost" onClick={() => void copy(task)}>Copy command</button>
+          {task.state === "running" && (
+            <button className="danger" onClick={() => void act("kill", id)}>Kill</button>
+          )}
+          {task.state === "queued" && (
+            <button className="ghost" onClick={() => void act("promote", id)}>Move to top</button>
+          )}
+          {ended && <button onClick={() => void restart()}>Restart</button>}
+          {task.state !== "running" && (
+            <button className="danger" onClick={() => void remove()}>Delete</button>
+          )}
+          {task.state !== "queued" && (
+            <>
+              <button className="ghost" onClick={() => setShowLog(true)}>View full log</button>
+              <a className="button ghost" href={api.downloadUrl(id)} download={`${id}.log`}>
+                Download
+              </a>
+            </>
+          )}
+        </div>
+      </div>
+      {task.state === "running" && (
+        <div className="card">
+          <div className="row spread wrap">
+            <h3>Terminal</h3>
+            {setLines && <LineControl label="Live lines" value={lines} max={settings.winHeight} onChange={setLines} />}
+          </div>
+          {snap?.progress !== null && snap?.progress !== undefined && <Progress taskId={id} value={snap.progress} />}
+          <Terminal
+            lines={(snap?.lines ?? []).slice(-lines)}
+            minLines={settings.minLines}
+            maxLines={settings.maxLines}
+            testId={`terminal-${id}`}
+          />
+        </div>
+      )}
+      {task.state !== "running" && task.state !== "queued" && (
+        <div className="card">
+          <h3>Output</h3>
+          <LogTail
+            taskId={id}
+            lines={settings.logMaxLines}
+            minLines={settings.minLines}
+            maxLines={settings.maxLines}
+            version={`${task.state}:${task.finished_at}`}
+          />
+        </div>
+      )}
+      {showLog && <LogDialog taskId={id} onClose={() => setShowLog(false)} />}
+    </div>
+  );
+}

@@ -1,0 +1,85 @@
+// Data hooks: each reads one slice of the live store and re-renders only when that slice changes.
+import { useCallback, useMemo, useSyncExternalStore } from "react";
+import { api, ApiError } from "../api/client";
+import type { TaskOut } from "../api/types";
+import type { LiveState } from "./live";
+import { useLive } from "./LiveProvider";
+import { selectQueued, selectRunning } from "./tasks";
+import { useNotify } from "./toasts";
+
+export function useLiveState<T>(select: (state: LiveState) => T): T {
+  const { store } = useLive();
+  return useSyncExternalStore(store.subscribe, () => select(store.getState()));
+}
+
+export const useServer = () => useLiveState((s) => s.server);
+export const useAuth = () => useLiveState((s) => s.auth);
+export const useConnected = () => useLiveState((s) => s.connected);
+export const useEpoch = () => useLiveState((s) => s.epoch);
+export const useGpus = () => useLiveState((s) => s.gpus);
+export const useSystem = () => useLiveState((s) => s.system);
+export const useTerminals = () => useLiveState((s) => s.terminals);
+export const useTaskTable = () => useLiveState((s) => s.tasks.byId);
+export const useQueueLength = () => useLiveState((s) => s.tasks.queued);
+// Bumped when a task ends, or an ended task changes or goes: views of ended tasks read again.
+export const useEndedChanges = () => useLiveState((s) => s.tasks.ended);
+
+export function useTask(taskId: string): TaskOut | undefined {
+  return useLiveState((s) => s.tasks.byId.get(taskId));
+}
+
+export function useTasks(): { running: TaskOut[]; queued: TaskOut[]; queueLength: number } {
+  const byId = useTaskTable();
+  const queueLength = useQueueLength();
+  const running = useMemo(() => selectRunning(byId), [byId]);
+  const queued = useMemo(() => selectQueued(byId), [byId]);
+  return { running, queued, queueLength: Math.max(queueLength, queued.length) };
+}
+
+export type TaskAction = "kill" | "remove" | "promote" | "restart";
+const DONE: Record<TaskAction, (id: string) => string> = {
+  kill: (id) => `Killed: ${id}`,
+  remove: (id) => `Deleted: ${id}`,
+  promote: (id) => `Moved to top: ${id}`,
+  restart: (id) => `Queued ${id}`,
+};
+
+// Acting on a task: the server's events then update every view; nothing is read again here.
+// Resolves with whether it worked and the task the server answered (the new one for restart).
+export function useTaskActions() {
+  const { fail } = useLive();
+  const notify = useNotify();
+  const act = useCallback(
+    async (what: TaskAction, taskId: string): Promise<{ ok: boolean; task?: TaskOut }> => {
+      try {
+        let task: TaskOut | undefined;
+        if (what === "kill") task = await api.kill(taskId);
+        else if (what === "remove") await api.remove(taskId);
+        else if (what === "promote") task = await api.promote(taskId);
+        else task = await api.restart(taskId);
+        notify("ok", DONE[what](task && what === "restart" ? task.task_id : taskId));
+        return { ok: true, task };
+      } catch (err) {
+        fail(err);
+        return { ok: false };
+      }
+    },
+    [fail, notify],
+  );
+  const copy = useCallback(
+    async (task: TaskOut) => {
+      try {
+        await navigator.clipboard.writeText(task.copy_command);
+        notify("ok", `Copied the command of ${task.task_id}`);
+      } catch {
+        window.prompt("Copy the command:", task.copy_command);
+      }
+    },
+    [notify],
+  );
+  return { act, copy };
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof ApiError ? err.message : String(err);
+}
