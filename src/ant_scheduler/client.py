@@ -239,15 +239,14 @@ class Client:
             try:
                 conn.send(request)
                 status, headers = conn.read_head()
-            except _NoAnswer as exc:
+            except (OSError, UnicodeError, _NoAnswer) as exc:
                 self.close()
                 # A kept connection the server closed meanwhile: open a new one and try again,
-                # when sending it twice cannot do anything twice.
-                if reused and attempt == 1 and (exc.unsent or method in _IDEMPOTENT):
+                # when sending the request twice cannot do anything twice.
+                unsent = isinstance(exc, _NoAnswer) and exc.unsent
+                again = unsent or (method in _IDEMPOTENT and not isinstance(exc, TimeoutError))
+                if reused and attempt == 1 and again:
                     continue
-                raise ConnectionFailed(f"cannot reach ANT at {self.url}: {exc.reason}") from None
-            except (OSError, UnicodeError) as exc:
-                self.close()
                 raise ConnectionFailed(f"cannot reach ANT at {self.url}: {_reason(exc)}") from None
             except BadResponse:
                 self.close()
@@ -256,8 +255,9 @@ class Client:
                 data = b"".join(conn.body(method, status, headers))
             except (OSError, _NoAnswer) as exc:
                 self.close()
-                reason = exc.reason if isinstance(exc, _NoAnswer) else _reason(exc)
-                raise ConnectionFailed(f"lost connection to ANT at {self.url}: {reason}") from None
+                raise ConnectionFailed(
+                    f"lost connection to ANT at {self.url}: {_reason(exc)}"
+                ) from None
             except BadResponse:
                 self.close()
                 raise
@@ -311,20 +311,14 @@ class Client:
             try:
                 conn.send(self._head("GET", path, params, None, headers))
                 status, head = conn.read_head()
-            except _NoAnswer as exc:
-                raise ConnectionFailed(f"cannot reach ANT at {self.url}: {exc.reason}") from None
-            except (OSError, UnicodeError) as exc:
+            except (OSError, UnicodeError, _NoAnswer) as exc:
                 raise ConnectionFailed(f"cannot reach ANT at {self.url}: {_reason(exc)}") from None
             try:
                 if status >= 400:
                     raise _error_from(status, b"".join(conn.body("GET", status, head)))
                 pieces = conn.body("GET", status, head, stream=True, until=until)
                 yield from _parse_sse(_lines(pieces))
-            except _NoAnswer as exc:
-                raise ConnectionFailed(
-                    f"lost connection to ANT at {self.url}: {exc.reason}"
-                ) from None
-            except OSError as exc:
+            except (OSError, _NoAnswer) as exc:
                 raise ConnectionFailed(
                     f"lost connection to ANT at {self.url}: {_reason(exc)}"
                 ) from None
@@ -649,10 +643,10 @@ class _Connection:
             line = self._line()
             if not line:
                 raise _NoAnswer("the answer was cut short")
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise BadResponse(f"bad chunk size in the answer: {line[:30]!r}") from None
+            digits = line.split(b";", 1)[0].strip()
+            if not digits or digits.strip(b"0123456789abcdefABCDEF"):
+                raise BadResponse(f"bad chunk size in the answer: {line[:30]!r}")
+            size = int(digits, 16)
             if size == 0:
                 while self._line() not in (b"\r\n", b"\n", b""):
                     pass  # trailers
