@@ -6,7 +6,7 @@
 Against a real local server (TLS with the pinned certificate of its connection file, the default
 setup), from the server's directory: the wall time of `ant submit -- true` and `ant ls -n 5`
 (median and p90, and the median CPU time of the process), next to `tsp true` and a bare
-`python -c pass`. The commands take turns, so the machine's noise falls on all of them alike.
+`python -c pass`; and `ant submit` to a plain-HTTP server named by ANT_URL. The commands take turns, so the machine's noise falls on all of them alike.
 Then the cold import time of what `ant` is made of. `--also-src` measures `ant submit` of another
 checkout too (e.g. the one before a change), in the same run.
 
@@ -104,12 +104,20 @@ def bench_commands(work: Path, samples: int, others: list[Path]) -> dict[str, An
     server = AntServer(
         workdir=work, fake_gpus=8, tls=True, config={"LOGGER_log_dir": "ant_runner_logs"}
     ).start()
+    (work / "http").mkdir()
+    plain = AntServer(workdir=work / "http", fake_gpus=8).start()
     tsp = Tsp(work, 8)
     try:
         env = env_for(REPO / "src", work)
+        env_plain = {**env, "ANT_URL": plain.url, "ANT_TOKEN": plain.token or ""}
         commands = {
             "python -c pass": ([PYTHON, "-c", "pass"], env, work),
             "ant submit -- true": ([ANT_BIN, "submit", "--", "true"], env, work),
+            "ant submit -- true (http://, ANT_URL)": (
+                [ANT_BIN, "submit", "--", "true"],
+                env_plain,
+                work,
+            ),
             "ant ls -n 5": ([ANT_BIN, "ls", "-n", "5"], env, work),
             "tsp true": (["tsp", "true"], tsp.env, work),
         }
@@ -122,6 +130,7 @@ def bench_commands(work: Path, samples: int, others: list[Path]) -> dict[str, An
         return take_turns(commands, samples)
     finally:
         tsp.close()
+        plain.stop()
         server.stop()
 
 

@@ -306,15 +306,19 @@ def _wait(
 ) -> tuple[dict[str, Any], list[str]]:
     """Follow the event stream until every task has ended, or until the deadline (monotonic):
     (the ended tasks by id, the ids still pending)."""
+    from ant_scheduler.wire import TaskOut, parse
+
     done: dict[str, Any] = {}
     pending = list(task_ids)
 
+    def ended(task: Any) -> None:
+        if task.task_id in pending and task.state in ENDED_STATES:
+            done[task.task_id] = task
+            pending.remove(task.task_id)
+
     def reread(ids: Iterable[str]) -> None:
         for task_id in [i for i in ids if i in pending]:
-            task = client.get_task(task_id)  # a task that is gone: exit 5
-            if task.state in ENDED_STATES:
-                done[task_id] = task
-                pending.remove(task_id)
+            ended(client.get_task(task_id))  # a task that is gone: exit 5
 
     reread(task_ids)  # those already ended need no stream
     last_id: str | None = None
@@ -324,11 +328,16 @@ def _wait(
             for event in stream:
                 last_id = event.id or last_id
                 data = event.data if isinstance(event.data, dict) else {}
-                ended = event.event == "task_changed" and data.get("state") in ENDED_STATES
+                task_id = data.get("task_id")
                 if event.event in ("hello", "resync"):
                     reread(list(pending))  # what changed before the stream began, or was missed
-                elif ended or event.event == "task_removed":  # (gone: get_task says so, exit 5)
-                    reread([str(data.get("task_id"))])
+                elif event.event == "task_changed" and task_id in pending:
+                    try:
+                        ended(parse(TaskOut, data))  # the event carries the task
+                    except (TypeError, ValueError, KeyError, AttributeError):
+                        reread([task_id])  # not in a shape this version reads: ask for it
+                elif event.event == "task_removed" and task_id in pending:
+                    reread([task_id])  # it is gone: get_task says so (exit 5)
                 if not pending:
                     break
             else:  # the server ended the stream (or the deadline came): resume where it stopped
