@@ -141,7 +141,10 @@ def _verify_for(conn: Connection) -> ssl.SSLContext | bool:
 
 
 class Client:
-    """The API as typed calls: answers are the dataclasses of wire.py, errors are ClientError."""
+    """The API as typed calls: answers are the dataclasses of wire.py, errors are ClientError.
+
+    One kept connection for requests; each stream (events, follow_log) opens its own, so a stream
+    can be read while requests are made. Not thread-safe: one Client per thread."""
 
     def __init__(
         self,
