@@ -72,6 +72,7 @@ bench: $(STAMP) tsp
 	$(BIN)/python benchmarks/suite.py
 	$(BIN)/python benchmarks/big_queues.py
 	$(BIN)/python benchmarks/policy_queue.py
+	$(BIN)/python benchmarks/cli_latency.py
 
 # The long reliability runs: 200 random kills, 10x the fuzzing examples.
 soak: $(STAMP) ui chromium

@@ -3,36 +3,46 @@
 Finding the server: explicit url/token, else ANT_URL/ANT_TOKEN, else the connection file that
 `ant serve` writes (`./ant_runner_logs/connection.json`, then `~/.config/ant/connection.json`).
 A self-signed certificate named in that file is pinned: it is the only certificate trusted.
+
+Light on purpose, since every `ant` command is a Python start-up plus this module: the standard
+library only, nothing of the server (no pydantic, FastAPI, httpx), and what is not needed at once
+is imported when first used: `socket` on the first request, `ssl` for https only, the answers'
+dataclasses (wire.py) with the first answer. HTTP/1.1 is spoken over one persistent connection
+by the few lines of `_Connection` (a request, then a body framed by Content-Length, chunks, or the
+end of the connection): `http.client` would cost ~15 ms of imports (`email.*`) for the same.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import ssl
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote, urlencode, urlsplit
 
-import httpx
+from ant_scheduler import __version__
 
-from ant_scheduler.wire import (
-    GpuOut,
-    LogOut,
-    RecoveryOut,
-    ServerInfo,
-    TaskOut,
-    TerminalOut,
-    parse,
-)
+if TYPE_CHECKING:
+    import socket
+    import ssl
+
+    from ant_scheduler.wire import GpuOut, LogOut, RecoveryOut, ServerInfo, TaskOut, TerminalOut
 
 CONNECTION_FILE = "connection.json"
+T = TypeVar("T")
+
+_MAX_LINE = 65536  # longest status, header or chunk-size line accepted
+_MAX_HEADERS = 100
+_IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE", "PUT", "OPTIONS"})
 
 
 class ClientError(Exception):
     """An error answer from the server, or no answer at all. `code` is the API's error code."""
+
+    code: str
 
     def __init__(self, code: str, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -42,8 +52,22 @@ class ClientError(Exception):
 
 
 class ConnectionFailed(ClientError):
+    """No answer: the server cannot be reached, its certificate is not the pinned one, no server is
+    configured, or the connection broke."""
+
+    code = "connection_failed"
+
     def __init__(self, message: str) -> None:
-        super().__init__("connection_failed", message)
+        super().__init__(ConnectionFailed.code, message)
+
+
+class BadResponse(ClientError):
+    """An answer that is not ANT's: not HTTP, not JSON, or JSON of another shape."""
+
+    code = "bad_response"
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(BadResponse.code, message, status)
 
 
 @dataclass(frozen=True)
@@ -110,11 +134,18 @@ def _verify_for(conn: Connection) -> ssl.SSLContext | bool:
     if not conn.url.startswith("https"):
         return True
     if conn.cert_path and Path(conn.cert_path).is_file():
+        import ssl
+
         return ssl.create_default_context(cafile=conn.cert_path)  # pin: trust this cert only
     return True
 
 
 class Client:
+    """The API as typed calls: answers are the dataclasses of wire.py, errors are ClientError.
+
+    One kept connection for requests; each stream (events, follow_log) opens its own, so a stream
+    can be read while requests are made. Not thread-safe: one Client per thread."""
+
     def __init__(
         self,
         url: str,
@@ -123,11 +154,28 @@ class Client:
         verify: ssl.SSLContext | bool = True,
         timeout: float = 30.0,
     ) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.url, headers=headers, verify=verify, timeout=timeout
-        )
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConnectionFailed(f"{url!r} is not an http:// or https:// URL")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            raise ConnectionFailed(f"{url!r} has an invalid port") from None
+        self._host, self._port, self._prefix = parts.hostname, port, parts.path.rstrip("/")
+        self._tls = parts.scheme == "https"
+        self._verify = verify
+        self._context: ssl.SSLContext | None = None
+        self._timeout = timeout
+        host = parts.netloc.rpartition("@")[2]
+        self._headers = f"Host: {host}\r\nUser-Agent: ant/{__version__}\r\n"
+        if token:
+            if not token.isprintable():
+                from ant_scheduler.core.errors import WrongToken
+
+                raise ClientError(WrongToken.code, "the token has a control character in it")
+            self._headers += f"Authorization: Bearer {token}\r\n"
+        self._conn: _Connection | None = None
 
     @classmethod
     def discover(
@@ -137,7 +185,9 @@ class Client:
         return cls(conn.url, conn.token, verify=_verify_for(conn))
 
     def close(self) -> None:
-        self._http.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def __enter__(self) -> Client:
         return self
@@ -147,50 +197,152 @@ class Client:
 
     # ---------------------------------------------------------------- transport
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise ConnectionFailed(f"cannot reach ANT at {self.url}: {_reason(exc)}") from None
-        if response.status_code >= 400:
-            raise _error_from(response)
-        return response
+    def _connection(self) -> _Connection:
+        if self._tls and self._context is None:
+            self._context = _ssl_context(self._verify)
+        return _Connection(self._host, self._port, self._context, self._timeout)
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._request(method, path, **kwargs)
+    def _head(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None,
+        body: Any,
+        headers: dict[str, str] | None,
+    ) -> bytes:
+        target = self._prefix + path + (f"?{urlencode(params)}" if params else "")
+        head = f"{method} {target} HTTP/1.1\r\n{self._headers}"
+        for key, value in (headers or {}).items():
+            head += f"{key}: {value}\r\n"
+        data = b"" if body is None else json.dumps(body).encode()
+        if body is not None:
+            head += "Content-Type: application/json\r\n"
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            head += f"Content-Length: {len(data)}\r\n"
+        return head.encode("latin-1", "backslashreplace") + b"\r\n" + data
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+    ) -> tuple[int, bytes]:
+        """One request on the kept connection: (status, body). Errors raise ClientError."""
+        request = self._head(method, path, params, body, None)
+        for attempt in (1, 2):
+            conn = self._conn
+            reused = conn is not None and conn.idle_and_open()
+            if conn is not None and not reused:
+                conn.close()
+            if not reused:
+                conn = self._conn = self._connection()
+            assert conn is not None
+            try:
+                conn.send(request)
+                status, headers = conn.read_head()
+            except (OSError, UnicodeError, _NoAnswer) as exc:
+                self.close()
+                # A kept connection the server closed meanwhile: open a new one and try again,
+                # when sending the request twice cannot do anything twice.
+                unsent = isinstance(exc, _NoAnswer) and exc.unsent
+                again = unsent or (method in _IDEMPOTENT and not isinstance(exc, TimeoutError))
+                if reused and attempt == 1 and again:
+                    continue
+                raise ConnectionFailed(f"cannot reach ANT at {self.url}: {_reason(exc)}") from None
+            except BadResponse:
+                self.close()
+                raise
+            try:
+                data = b"".join(conn.body(method, status, headers))
+            except (OSError, _NoAnswer) as exc:
+                self.close()
+                raise ConnectionFailed(
+                    f"lost connection to ANT at {self.url}: {_reason(exc)}"
+                ) from None
+            except BadResponse:
+                self.close()
+                raise
+            if not conn.reusable:
+                self.close()
+            if status >= 400:
+                raise _error_from(status, data)
+            return status, data
+        raise AssertionError("unreachable")
+
+    def _json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+    ) -> Any:
+        status, data = self._request(method, path, params=params, body=body)
         try:
-            return response.json()
+            return json.loads(data)
         except ValueError:
-            raise ClientError(
-                "bad_response",
+            raise BadResponse(
                 f"{self.url} answered {path} with something other than JSON; is it an ANT server?",
-                response.status_code,
+                status,
             ) from None
+
+    def _read(self, path: str, convert: Callable[[], T]) -> T:
+        """An answer as the dataclasses of wire.py; another shape is a BadResponse."""
+        try:
+            return convert()
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+            detail = _reason(exc)
+            raise BadResponse(
+                f"{self.url} answered {path} in a shape ant cannot read ({type(exc).__name__}: "
+                f"{detail[:200]}); is it an ANT server?"
+            ) from exc
 
     def _stream(
-        self, path: str, params: dict[str, Any], headers: dict[str, str]
-    ) -> Iterator[SseEvent]:
+        self,
+        path: str,
+        params: dict[str, Any],
+        headers: dict[str, str],
+        until: float | None = None,
+    ) -> Generator[SseEvent, None, None]:
+        """Server-sent events, on a connection of their own (the stream holds it until it ends).
+
+        With `until` (a time.monotonic() deadline) the stream stops quietly at that time."""
+        conn = self._connection()
         try:
-            with self._http.stream(
-                "GET", path, params=params, headers=headers, timeout=httpx.Timeout(30, read=None)
-            ) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise _error_from(response)
-                yield from _parse_sse(response.iter_lines())
-        except httpx.TransportError as exc:
-            raise ConnectionFailed(
-                f"lost connection to ANT at {self.url}: {_reason(exc)}"
-            ) from None
+            try:
+                conn.send(self._head("GET", path, params, None, headers))
+                status, head = conn.read_head()
+            except (OSError, UnicodeError, _NoAnswer) as exc:
+                raise ConnectionFailed(f"cannot reach ANT at {self.url}: {_reason(exc)}") from None
+            try:
+                if status >= 400:
+                    raise _error_from(status, b"".join(conn.body("GET", status, head)))
+                pieces = conn.body("GET", status, head, stream=True, until=until)
+                yield from _parse_sse(_lines(pieces))
+            except (OSError, _NoAnswer) as exc:
+                raise ConnectionFailed(
+                    f"lost connection to ANT at {self.url}: {_reason(exc)}"
+                ) from None
+        finally:
+            conn.close()
 
     # ---------------------------------------------------------------- API
 
     def health(self) -> dict[str, str]:
-        data: dict[str, str] = self._json("GET", "/api/")
-        return data
+        data = self._json("GET", "/api/")
+
+        def check() -> dict[str, str]:
+            return {"status": str(data["status"]), "version": str(data["version"])}
+
+        return self._read("/api/", check)
 
     def server_info(self) -> ServerInfo:
-        return parse(ServerInfo, self._json("GET", "/api/v1/server"))
+        from ant_scheduler.wire import ServerInfo, parse
+
+        data = self._json("GET", "/api/v1/server")
+        return self._read("/api/v1/server", lambda: parse(ServerInfo, data))
 
     def submit(
         self,
@@ -209,8 +361,8 @@ class Client:
             body["task_id"] = task_id
         if env:
             body["env"] = env
-        data = self._json("POST", "/api/v1/tasks", json=body)
-        return [parse(TaskOut, t) for t in data["tasks"]]
+        data = self._json("POST", "/api/v1/tasks", body=body)
+        return self._read("/api/v1/tasks", lambda: _tasks(data["tasks"]))
 
     def list_tasks(
         self,
@@ -226,67 +378,318 @@ class Client:
         if q:
             params["q"] = q
         data = self._json("GET", "/api/v1/tasks", params=params)
-        return [parse(TaskOut, t) for t in data["tasks"]], int(data["total"])
+        return self._read("/api/v1/tasks", lambda: (_tasks(data["tasks"]), int(data["total"])))
 
     def get_task(self, task_id: str) -> TaskOut:
-        return parse(TaskOut, self._json("GET", f"/api/v1/tasks/{_q(task_id)}"))
+        path = f"/api/v1/tasks/{_q(task_id)}"
+        data = self._json("GET", path)
+        return self._read(path, lambda: _task(data))
 
     def delete_task(self, task_id: str) -> None:
         self._request("DELETE", f"/api/v1/tasks/{_q(task_id)}")
 
     def kill(self, task_id: str) -> TaskOut:
-        return parse(TaskOut, self._json("POST", f"/api/v1/tasks/{_q(task_id)}/kill"))
+        return self._task_action(task_id, "kill")
 
     def restart(self, task_id: str) -> TaskOut:
-        return parse(TaskOut, self._json("POST", f"/api/v1/tasks/{_q(task_id)}/restart"))
+        return self._task_action(task_id, "restart")
 
     def promote(self, task_id: str) -> TaskOut:
-        return parse(TaskOut, self._json("POST", f"/api/v1/tasks/{_q(task_id)}/promote"))
+        return self._task_action(task_id, "promote")
+
+    def _task_action(self, task_id: str, action: str) -> TaskOut:
+        path = f"/api/v1/tasks/{_q(task_id)}/{action}"
+        data = self._json("POST", path)
+        return self._read(path, lambda: _task(data))
 
     def log(self, task_id: str, lines: int | None = None) -> LogOut:
+        from ant_scheduler.wire import LogOut, parse
+
+        path = f"/api/v1/tasks/{_q(task_id)}/log"
         params = {"lines": lines} if lines is not None else {}
-        data = self._json("GET", f"/api/v1/tasks/{_q(task_id)}/log", params=params)
-        return parse(LogOut, data)
+        data = self._json("GET", path, params=params)
+        return self._read(path, lambda: parse(LogOut, data))
 
     def full_log(self, task_id: str) -> bytes:
         path = f"/api/v1/tasks/{_q(task_id)}/log"
-        return self._request("GET", path, params={"full": "true"}).content
+        return self._request("GET", path, params={"full": "true"})[1]
 
     def terminal(self, task_id: str, lines: int | None = None) -> TerminalOut:
-        params = {"lines": lines} if lines is not None else {}
-        data = self._json("GET", f"/api/v1/tasks/{_q(task_id)}/terminal", params=params)
-        return parse(TerminalOut, data)
+        from ant_scheduler.wire import TerminalOut, parse
 
-    def follow_log(self, task_id: str, offset: int | None = None) -> Iterator[SseEvent]:
+        path = f"/api/v1/tasks/{_q(task_id)}/terminal"
+        params = {"lines": lines} if lines is not None else {}
+        data = self._json("GET", path, params=params)
+        return self._read(path, lambda: parse(TerminalOut, data))
+
+    def follow_log(
+        self, task_id: str, offset: int | None = None
+    ) -> Generator[SseEvent, None, None]:
         """`output` events ({text, offset}) as the log grows, then `end` ({state, exit_code})."""
         params = {"offset": offset} if offset is not None else {}
         yield from self._stream(f"/api/v1/tasks/{_q(task_id)}/log/stream", params, {})
 
     def gpus(self) -> list[GpuOut]:
-        return [parse(GpuOut, g) for g in self._json("GET", "/api/v1/gpus")]
+        from ant_scheduler.wire import GpuOut, parse
+
+        data = self._json("GET", "/api/v1/gpus")
+        return self._read("/api/v1/gpus", lambda: [parse(GpuOut, g) for g in data])
 
     def set_gpu(self, index: int, enabled: bool) -> GpuOut:
-        data = self._json("PATCH", f"/api/v1/gpus/{index}", json={"enabled": enabled})
-        return parse(GpuOut, data)
+        from ant_scheduler.wire import GpuOut, parse
+
+        path = f"/api/v1/gpus/{index}"
+        data = self._json("PATCH", path, body={"enabled": enabled})
+        return self._read(path, lambda: parse(GpuOut, data))
 
     def recovery(self) -> RecoveryOut:
-        return parse(RecoveryOut, self._json("GET", "/api/v1/recovery"))
+        from ant_scheduler.wire import RecoveryOut, parse
+
+        data = self._json("GET", "/api/v1/recovery")
+        return self._read("/api/v1/recovery", lambda: parse(RecoveryOut, data))
 
     def restore(self, task_ids: list[str]) -> list[TaskOut]:
-        data = self._json("POST", "/api/v1/recovery/restore", json={"task_ids": task_ids})
-        return [parse(TaskOut, t) for t in data["tasks"]]
+        path = "/api/v1/recovery/restore"
+        data = self._json("POST", path, body={"task_ids": task_ids})
+        return self._read(path, lambda: _tasks(data["tasks"]))
 
     def forget(self, task_id: str) -> None:
         self._request("DELETE", f"/api/v1/recovery/{_q(task_id)}")
 
     def doctor(self) -> dict[str, Any]:
         """The server's self-check: store vs memory vs live processes."""
-        data: dict[str, Any] = self._json("GET", "/api/v1/doctor")
+        data = self._json("GET", "/api/v1/doctor")
+        if not isinstance(data, dict):
+            raise BadResponse(f"{self.url} answered /api/v1/doctor with {type(data).__name__}")
         return data
 
-    def events(self, last_event_id: str | None = None) -> Iterator[SseEvent]:
+    def events(
+        self, last_event_id: str | None = None, *, until: float | None = None
+    ) -> Generator[SseEvent, None, None]:
+        """The live event stream (docs/api.md): `hello` or `resync` first, then task, queue and
+        GPU events. With `until` (a time.monotonic() deadline) it ends quietly at that time."""
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
-        yield from self._stream("/api/v1/events", {}, headers)
+        yield from self._stream("/api/v1/events", {}, headers, until=until)
+
+
+# ------------------------------------------------------------------------------ HTTP/1.1
+
+
+class _NoAnswer(Exception):
+    """The connection ended before a whole answer arrived. `unsent`: the request was not sent."""
+
+    def __init__(self, reason: str, unsent: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.unsent = unsent
+
+
+def _ssl_context(verify: ssl.SSLContext | bool) -> ssl.SSLContext:
+    import ssl
+
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if verify:
+        return ssl.create_default_context()  # the system's trusted CAs
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class _Connection:
+    """One HTTP/1.1 connection: opened on the first send, kept open while answers allow it."""
+
+    def __init__(
+        self, host: str, port: int, context: ssl.SSLContext | None, timeout: float
+    ) -> None:
+        self.host, self.port, self.context, self.timeout = host, port, context, timeout
+        self.sock: socket.socket | None = None
+        self.file: Any = None
+        self.keep = False  # the server keeps the connection open after this answer
+        self.reusable = False  # ... and the answer was read whole: the next request can follow
+
+    def close(self) -> None:
+        self.reusable = False
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def idle_and_open(self) -> bool:
+        """Can the next request go on this connection? (Not if the server closed it meanwhile:
+        an idle connection with something to read has been closed, or is broken.)"""
+        if self.sock is None or not self.reusable:
+            return False
+        import select
+
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
+
+    def send(self, request: bytes) -> None:
+        if self.sock is None:
+            import socket
+
+            # An ASCII host as bytes: str would load the IDNA codec (~2 ms) to say the same.
+            host: Any = self.host.encode() if self.host.isascii() else self.host
+            sock = socket.create_connection((host, self.port), timeout=self.timeout)
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if self.context is not None:
+                    sock = self.context.wrap_socket(sock, server_hostname=host)
+            except BaseException:
+                sock.close()
+                raise
+            self.sock, self.file = sock, sock.makefile("rb")
+        self.reusable = False
+        try:
+            self.sock.sendall(request)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise _NoAnswer(_reason(exc), unsent=True) from None
+
+    def _line(self) -> bytes:
+        line: bytes = self.file.readline(_MAX_LINE + 1)
+        if len(line) > _MAX_LINE:
+            raise BadResponse("the server sent a line too long for HTTP")
+        return line
+
+    def read_head(self) -> tuple[int, dict[str, str]]:
+        """The status and headers (names in lower case) of the next answer, 1xx skipped."""
+        while True:
+            try:
+                line = self._line()
+            except ConnectionResetError as exc:
+                raise _NoAnswer(_reason(exc)) from None
+            if not line:
+                raise _NoAnswer("the server closed the connection without answering")
+            version, _, rest = line.decode("latin-1").rstrip("\r\n").partition(" ")
+            code = rest[:3]
+            if not version.startswith("HTTP/1.") or not code.isdigit():
+                raise BadResponse(f"not an HTTP answer: {line[:60]!r}; is it an ANT server?")
+            headers: dict[str, str] = {}
+            for _ in range(_MAX_HEADERS):
+                line = self._line()
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                name, sep, value = line.decode("latin-1").partition(":")
+                if not sep:
+                    raise BadResponse(f"not an HTTP header: {line[:60]!r}")
+                name, value = name.strip().lower(), value.strip()
+                headers[name] = f"{headers[name]}, {value}" if name in headers else value
+            else:
+                raise BadResponse("the server sent too many headers")
+            status = int(code)
+            if 100 <= status < 200 and status != 101:
+                continue
+            closing = "close" in headers.get("connection", "").lower()
+            self.keep = version == "HTTP/1.1" and not closing
+            return status, headers
+
+    def body(
+        self,
+        method: str,
+        status: int,
+        headers: dict[str, str],
+        *,
+        stream: bool = False,
+        until: float | None = None,
+    ) -> Iterator[bytes]:
+        """The answer's body in pieces as they arrive. A `stream` waits as long as it takes for
+        the next piece, or until `until` (a monotonic deadline): then the pieces stop quietly and
+        the connection is not kept."""
+        if method == "HEAD" or status in (204, 304):
+            self.reusable = self.keep
+            return
+        if stream:
+            self.keep = False
+            if self.sock is not None:
+                self.sock.settimeout(None)
+        try:
+            if "chunked" in headers.get("transfer-encoding", "").lower():
+                yield from self._chunks(until)
+            elif "content-length" in headers:
+                try:
+                    size = int(headers["content-length"])
+                except ValueError:
+                    raise BadResponse("the server sent a bad Content-Length") from None
+                while size > 0:
+                    self._deadline(until)
+                    piece = self.file.read1(min(size, 1 << 20))
+                    if not piece:
+                        raise _NoAnswer("the answer was cut short")
+                    size -= len(piece)
+                    yield piece
+            else:  # HTTP/1.0 style: the body ends with the connection
+                self.keep = False
+                while True:
+                    self._deadline(until)
+                    piece = self.file.read1(1 << 16)
+                    if not piece:
+                        break
+                    yield piece
+        except _Deadline:
+            return
+        except TimeoutError:
+            if until is not None and time.monotonic() >= until:
+                return
+            raise
+        self.reusable = self.keep
+
+    def _chunks(self, until: float | None) -> Iterator[bytes]:
+        while True:
+            self._deadline(until)
+            line = self._line()
+            if not line:
+                raise _NoAnswer("the answer was cut short")
+            digits = line.split(b";", 1)[0].strip()
+            if not digits or digits.strip(b"0123456789abcdefABCDEF"):
+                raise BadResponse(f"bad chunk size in the answer: {line[:30]!r}")
+            size = int(digits, 16)
+            if size == 0:
+                while self._line() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return
+            while size > 0:
+                self._deadline(until)
+                piece = self.file.read1(min(size, 1 << 20))
+                if not piece:
+                    raise _NoAnswer("the answer was cut short")
+                size -= len(piece)
+                yield piece
+            self._line()  # the CRLF after the chunk
+
+    def _deadline(self, until: float | None) -> None:
+        """Make the next read give up at `until` (raises _Deadline once it has passed)."""
+        if until is None or self.sock is None:
+            return
+        left = until - time.monotonic()
+        if left <= 0:
+            raise _Deadline
+        self.sock.settimeout(left)
+
+
+class _Deadline(Exception):
+    pass
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _task(data: Any) -> TaskOut:
+    from ant_scheduler.wire import TaskOut, parse
+
+    return parse(TaskOut, data)
+
+
+def _tasks(items: Any) -> list[TaskOut]:
+    from ant_scheduler.wire import TaskOut, parse
+
+    return [parse(TaskOut, t) for t in items]
 
 
 def _q(task_id: str) -> str:
@@ -294,20 +697,37 @@ def _q(task_id: str) -> str:
     return quote(task_id, safe="").replace(".", "%2E") or "%20"
 
 
-def _reason(exc: Exception) -> str:
+def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0]
 
 
-def _error_from(response: httpx.Response) -> ClientError:
+def _error_from(status: int, body: bytes) -> ClientError:
     try:
-        err = response.json()["error"]
-        return ClientError(str(err["code"]), str(err["message"]), response.status_code)
+        err = json.loads(body)["error"]
+        return ClientError(str(err["code"]), str(err["message"]), status)
     except (ValueError, KeyError, TypeError):
-        return ClientError("http_error", f"HTTP {response.status_code}", response.status_code)
+        return ClientError("http_error", f"HTTP {status}", status)
 
 
-def _parse_sse(lines: Iterator[str]) -> Iterator[SseEvent]:
+def _lines(pieces: Iterator[bytes]) -> Iterator[str]:
+    """Text lines of a byte stream, whatever way it is cut into pieces (\\n or \\r\\n ends)."""
+    pending: list[bytes] = []
+    for piece in pieces:
+        start = 0
+        while (end := piece.find(b"\n", start)) >= 0:
+            pending.append(piece[start:end])
+            line = b"".join(pending)
+            pending = []
+            yield line.removesuffix(b"\r").decode("utf-8", "replace")
+            start = end + 1
+        if start < len(piece):
+            pending.append(piece[start:])
+    if pending:
+        yield b"".join(pending).decode("utf-8", "replace")
+
+
+def _parse_sse(lines: Iterator[str]) -> Generator[SseEvent, None, None]:
     fields: dict[str, str] = {}
     data: list[str] = []
     for line in lines:

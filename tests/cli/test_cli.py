@@ -13,7 +13,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from ant_scheduler.cli.main import cli
+from ant_scheduler.cli.app import cli
 from tests.server import AntServer, free_port, wait_for
 
 ANT = str(Path(sys.executable).parent / "ant")

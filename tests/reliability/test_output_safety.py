@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ant_scheduler.cli.main import EXIT_INTERNAL, cli
+from ant_scheduler.cli.app import EXIT_INTERNAL, cli
 from tests.cli.test_cli import ANT, Ant
 from tests.server import AntServer, wait_for
 
@@ -148,9 +148,10 @@ def test_a_server_answering_garbage_gives_one_line(garbage_url: str, tmp_path: P
     err = one_error_line(run_ant("ls", cwd=tmp_path, **env), EXIT_INTERNAL)
     assert "something other than JSON; is it an ANT server?" in err
     err = one_error_line(run_ant("show", "x", cwd=tmp_path, **env), EXIT_INTERNAL)
+    assert "answered /api/v1/tasks/x in a shape ant cannot read" in err
     assert "not a valid TaskOut" in err
     err = one_error_line(run_ant("health", cwd=tmp_path, **env), EXIT_INTERNAL)
-    assert "not a valid ServerInfo" in err
+    assert "in a shape ant cannot read" in err and "is it an ANT server?" in err
     assert "HTTP 500" in one_error_line(run_ant("gpus", cwd=tmp_path, **env), 8)
     err = one_error_line(run_ant("recover", cwd=tmp_path, **env), 8)
     assert err == "ant: error: [/x] \\e[31mred\n"

@@ -1,4 +1,5 @@
-"""The client commands of `ant` (everything but `serve`): they talk to a server over the API."""
+"""The commands of `ant`, registered on the group of cli/app.py: `serve` runs the scheduler, the
+others talk to it over the API through ant_scheduler.client."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ import dataclasses
 import sys
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import click
 
-from ant_scheduler.cli.main import (
+from ant_scheduler.cli.app import (
     EXIT_REJECTED,
     EXIT_TASK_FAILED,
+    EXIT_TIMEOUT,
     EXIT_UNAUTHORIZED,
     cli,
     client_from,
@@ -21,9 +24,9 @@ from ant_scheduler.cli.main import (
     fail,
     handle_errors,
     json_option,
-    printable,
 )
-from ant_scheduler.cli.render import age, console, gpu_table, task_detail, task_table
+from ant_scheduler.cli.render import age, console, gpu_table, printable, task_detail, task_table
+from ant_scheduler.client import Client, find_connection
 from ant_scheduler.core.task import ENDED_STATES
 
 
@@ -298,40 +301,88 @@ def promote(ctx: click.Context, task_id: str, as_json: bool) -> None:
     _each(ctx, (task_id,), "promote", as_json)
 
 
+def _wait(
+    client: Client, task_ids: list[str], deadline: float | None
+) -> tuple[dict[str, Any], list[str]]:
+    """Follow the event stream until every task has ended, or until the deadline (monotonic):
+    (the ended tasks by id, the ids still pending)."""
+    from ant_scheduler.wire import TaskOut, parse
+
+    done: dict[str, Any] = {}
+    pending = list(task_ids)
+
+    def ended(task: Any) -> None:
+        if task.task_id in pending and task.state in ENDED_STATES:
+            done[task.task_id] = task
+            pending.remove(task.task_id)
+
+    def reread(ids: Iterable[str]) -> None:
+        for task_id in [i for i in ids if i in pending]:
+            ended(client.get_task(task_id))  # a task that is gone: exit 5
+
+    reread(task_ids)  # those already ended need no stream
+    last_id: str | None = None
+    while pending and (deadline is None or time.monotonic() < deadline):
+        stream = client.events(last_id, until=deadline)
+        try:
+            for event in stream:
+                last_id = event.id or last_id
+                data = event.data if isinstance(event.data, dict) else {}
+                task_id = data.get("task_id")
+                if event.event in ("hello", "resync"):
+                    reread(list(pending))  # what changed before the stream began, or was missed
+                elif event.event == "task_changed" and task_id in pending:
+                    try:
+                        ended(parse(TaskOut, data))  # the event carries the task
+                    except (TypeError, ValueError, KeyError, AttributeError):
+                        reread([task_id])  # not in a shape this version reads: ask for it
+                elif event.event == "task_removed" and task_id in pending:
+                    reread([task_id])  # it is gone: get_task says so (exit 5)
+                if not pending:
+                    break
+            else:  # the server ended the stream (or the deadline came): resume where it stopped
+                if pending and (deadline is None or time.monotonic() < deadline):
+                    time.sleep(0.2)
+        finally:
+            stream.close()
+    return done, pending
+
+
 @cli.command()
 @click.argument("task_ids", nargs=-1, required=True)
-@click.option("--timeout", type=float, default=None, help="Give up after SECONDS (exit 1).")
+@click.option(
+    "--timeout",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help=f"Give up after SECONDS (exit {EXIT_TIMEOUT}).",
+)
 @json_option
 @click.pass_context
 @handle_errors
 def wait(
     ctx: click.Context, task_ids: tuple[str, ...], timeout: float | None, as_json: bool
 ) -> None:
-    """Wait until the tasks finish; exit non-zero if any did not succeed.
+    """Wait until the tasks end; exit non-zero if any did not succeed.
+
+    Follows the server's event stream, so it returns as soon as the last task ends. Exits 1 when
+    a task did not succeed, and 11 when --timeout passed first.
 
     \b
-    Example:
+    Examples:
       ant wait exp-1 exp-2 && echo all good
+      ant wait --timeout 3600 exp-1 || echo "failed or still running"
     """
     deadline = None if timeout is None else time.monotonic() + timeout
+    ids = list(dict.fromkeys(task_ids))
     with client_from(ctx) as client:
-        pending = list(dict.fromkeys(task_ids))
-        done: dict[str, Any] = {}
-        while pending:
-            for task_id in list(pending):
-                task = client.get_task(task_id)
-                if task.state in ENDED_STATES:
-                    done[task_id] = task
-                    pending.remove(task_id)
-            if not pending:
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                fail(f"timed out waiting for {', '.join(pending)}", EXIT_TASK_FAILED)
-            time.sleep(0.2)
+        done, pending = _wait(client, ids, deadline)
+    if pending:
+        fail(f"timed out waiting for {', '.join(pending)}", EXIT_TIMEOUT)
     if as_json:
-        emit_json({"tasks": [_dump(done[i]) for i in dict.fromkeys(task_ids)]})
+        emit_json({"tasks": [_dump(done[i]) for i in ids]})
     else:
-        for task_id in dict.fromkeys(task_ids):
+        for task_id in ids:
             task = done[task_id]
             code = "" if task.exit_code is None else f" (exit {task.exit_code})"
             click.echo(f"{task_id}: {task.state}{code}")
@@ -526,8 +577,6 @@ def login_url(ctx: click.Context, check: bool, as_json: bool) -> None:
       xdg-open "$(ant login-url)"
       ant login-url --check --json
     """
-    from ant_scheduler.client import find_connection
-
     obj = ctx.find_root().obj or {}
     conn = find_connection(obj.get("url"), obj.get("token"))
     if not conn.token:
@@ -571,3 +620,62 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"problem: {printable(str(problem))}")
     if not report.get("ok"):
         raise SystemExit(EXIT_TASK_FAILED)
+
+
+# ---------------------------------------------------------------------------------- serve
+
+
+@cli.command()
+@click.option("--gpus", "gpus", metavar="0,1,2,3", help="Use only these GPU indices.")
+@click.option("--fake-gpus", type=int, metavar="N", help="Simulate N GPUs (demos and tests).")
+@click.option(
+    "--config", type=click.Path(path_type=Path), help="Config file (default: config/default.json)."
+)
+@click.option("--host", help="Address to bind (default: SERVER_host, 0.0.0.0).")
+@click.option("--port", type=int, help="Port (default: frontend_port, 6060).")
+@click.option("--no-tls", is_flag=True, help="Serve plain HTTP (behind a TLS proxy).")
+@click.option("--certfile", type=click.Path(path_type=Path), help="TLS certificate (PEM).")
+@click.option("--keyfile", type=click.Path(path_type=Path), help="TLS private key (PEM).")
+@click.option(
+    "--fake-gpu-load",
+    type=click.Path(path_type=Path),
+    help="JSON file of simulated outside GPU load (default: <state dir>/fake_gpus.json).",
+)
+def serve(
+    gpus: str | None,
+    fake_gpus: int | None,
+    config: Path | None,
+    host: str | None,
+    port: int | None,
+    no_tls: bool,
+    certfile: Path | None,
+    keyfile: Path | None,
+    fake_gpu_load: Path | None,
+) -> None:
+    """Run the scheduler: API and web UI on one port.
+
+    \b
+    Examples:
+      ant serve                       # all NVIDIA GPUs, https://0.0.0.0:6060
+      ant serve --gpus 0,1            # only GPUs 0 and 1
+      ant serve --fake-gpus 4 --host 127.0.0.1 --no-tls
+    """
+    from ant_scheduler.core.errors import ConfigError
+    from ant_scheduler.serve import ServeOptions, parse_gpu_list, run_server
+
+    try:
+        gpu_ids = parse_gpu_list(gpus) if gpus is not None else None
+    except ConfigError as exc:
+        raise click.UsageError(exc.message) from None
+    opts = ServeOptions(
+        config=config,
+        gpus=gpu_ids,
+        fake_gpus=fake_gpus,
+        host=host,
+        port=port,
+        tls=not no_tls,
+        certfile=certfile,
+        keyfile=keyfile,
+        fake_gpu_load=fake_gpu_load,
+    )
+    raise SystemExit(run_server(opts))

@@ -1,21 +1,41 @@
-"""Rich tables for the CLI. Colour only on a terminal and never when NO_COLOR is set.
+"""What the CLI shows: user text made safe for a terminal, and rich tables.
 
-Every cell is a `Text`, never a markup string: ids, commands, env values, reasons and GPU names
-come from users and processes, and `[bold]` or `[/x]` in them is shown as typed, not parsed.
+Colour only on a terminal and never when NO_COLOR is set. Every cell is a `Text`, never a markup
+string: ids, commands, env values, reasons and GPU names come from users and processes, and
+`[bold]` or `[/x]` in them is shown as typed, not parsed. rich costs ~40 ms to import, so it is
+imported by the functions that build a table, and only commands that print one pay for it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
 
-from ant_scheduler.cli.main import printable
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\x1b": "\\e"}
+
+
+def printable(text: str, *, newlines: bool = False) -> str:
+    """`text` with control characters made visible (\\e, \\x07, ...): nothing the server or a
+    task sends can move the cursor, recolour or retitle the user's terminal. Tabs stay, and
+    newlines too when `newlines` is set."""
+
+    def show(m: re.Match[str]) -> str:
+        char = m.group()
+        if newlines and char == "\n":
+            return char
+        return _NAMED.get(char, f"\\x{ord(char):02x}")
+
+    return _CONTROL.sub(show, text)
+
 
 STATE_STYLE = {
     "queued": "yellow",
@@ -29,6 +49,8 @@ STATE_STYLE = {
 
 
 def console() -> Console:
+    from rich.console import Console
+
     plain = bool(os.environ.get("NO_COLOR")) or not sys.stdout.isatty()
     return Console(
         no_color=plain, highlight=False, soft_wrap=False, width=None if not plain else 200
@@ -37,6 +59,8 @@ def console() -> Console:
 
 def text(value: object, style: str = "", *, newlines: bool = False) -> Text:
     """User text as a rich cell: shown whole, no markup, control characters made visible."""
+    from rich.text import Text
+
     return Text(printable(str(value), newlines=newlines), style=style)
 
 
@@ -75,6 +99,8 @@ def _time(task: Any, now: float) -> str:
 
 
 def task_table(tasks: Sequence[Any], now: float) -> Table:
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("ID", "STATE", "GPUS", "TIME", "INFO", "COMMAND"):
         fixed = column in ("STATE", "GPUS", "TIME")
@@ -95,6 +121,8 @@ def task_table(tasks: Sequence[Any], now: float) -> Table:
 
 
 def task_detail(task: Any, now: float) -> Table:
+    from rich.table import Table
+
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
@@ -120,6 +148,8 @@ def task_detail(task: Any, now: float) -> Table:
 
 
 def gpu_table(gpus: Sequence[Any]) -> Table:
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("GPU", "NAME", "STATE", "TASKS", "UTIL", "MEMORY"):
         table.add_column(column, overflow="fold")
