@@ -17,7 +17,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from ant_scheduler.core.task import Task, TaskState
+from ant_scheduler.core.task import ENDED_STATES, Task, TaskState
 
 # Fields with a default are still always present in answers: the schema says they are required
 # (pydantic reads this from plain dataclasses, so the UI's types do not make them optional).
@@ -116,14 +116,12 @@ class Health:
     version: str
 
 
-class EndedState(str, enum.Enum):
-    """A state after which nothing more happens to a task unless someone acts (restore, restart):
-    what `ant wait` waits for and what the UI lists as completed (core.task.ENDED_STATES)."""
-
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    KILLED = "killed"
-    LOST = "lost"
+# A state after which nothing more happens to a task unless someone acts (restore, restart):
+# what `ant wait` waits for and what the UI lists as completed. Made from core's ENDED_STATES,
+# as an enum of its own so that the schema (and through it the UI's types) carries the set.
+EndedState = enum.Enum(  # type: ignore[misc]
+    "EndedState", [(s.name, s.value) for s in TaskState if s in ENDED_STATES], type=str
+)
 
 
 @dataclass

@@ -418,8 +418,6 @@ export interface components {
         Empty: Record<string, never>;
         /**
          * EndedState
-         * @description A state after which nothing more happens to a task unless someone acts (restore, restart):
-         *     what `ant wait` waits for and what the UI lists as completed (core.task.ENDED_STATES).
          * @enum {string}
          */
         EndedState: "succeeded" | "failed" | "killed" | "lost";
