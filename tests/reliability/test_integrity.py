@@ -6,7 +6,6 @@ nothing, and no GPU has live processes of two tasks.
 
 from __future__ import annotations
 
-import os
 import random
 import sqlite3
 import subprocess
@@ -21,6 +20,7 @@ import pytest
 from tests.api.test_tasks_api import submit, wait_state
 from tests.reliability.reality import check_reality, gpu_sharing, kill_processes_of, server_id
 from tests.server import AntServer, wait_for
+from tests.unit.executor_requests import fill
 
 
 @pytest.fixture(autouse=True)
@@ -155,20 +155,6 @@ def tiny_state_dir(tmp_path: Path) -> Iterator[Path]:
     yield target
     kill_processes_of(target)
     subprocess.run(["umount", "-l", str(target)], check=False)
-
-
-def fill(directory: Path) -> Path:
-    """Fill the file system until nothing more fits."""
-    filler = directory / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        while True:
-            os.write(fd, b"x" * 4096)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-    return filler
 
 
 def test_a_full_disk_under_the_database_answers_503_and_loses_nothing(

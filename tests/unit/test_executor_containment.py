@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import os
 import shlex
 import signal
-import subprocess
 import sys
 import textwrap
 import time
@@ -27,7 +25,7 @@ import pytest
 from ant_scheduler.executors import processes
 from ant_scheduler.executors.base import ExitInfo, LaunchError
 from ant_scheduler.executors.local import LocalExecutor
-from tests.unit.executor_requests import Req, launch
+from tests.unit.executor_requests import Req, launch, start_orphan
 
 T = TypeVar("T")
 
@@ -387,43 +385,6 @@ def test_scan_finds_this_servers_processes_only(tmp_path: Path) -> None:
         await ant.ex.kill("mine", 5)
 
     run(tmp_path, scenario)
-
-
-# Plays ANT: starts one task, says what it started, then waits to be SIGKILLed.
-FAKE_ANT = textwrap.dedent(
-    """
-    import asyncio, json, sys, time
-    from pathlib import Path
-    from ant_scheduler.executors.base import LaunchRequest
-    from ant_scheduler.executors.local import LocalExecutor
-
-    async def main():
-        log = Path(sys.argv[1])
-        info = LocalExecutor(server_id=sys.argv[3]).start(
-            LaunchRequest("orphan", sys.argv[2], {}, (), str(log.parent), "s"),
-            {"log": str(log), "exit": str(log.with_suffix(".exit"))})
-        print(json.dumps([info["pid"], info["start_time"]]), flush=True)
-        time.sleep(100)
-
-    asyncio.run(main())
-    """
-)
-
-
-def start_orphan(tmp_path: Path, command: str, server_id: str) -> tuple[int, float, Path]:
-    """Start a task from another process, then kill -9 that process, as if ANT crashed."""
-    log = tmp_path / "orphan.log"
-    ant = subprocess.Popen(
-        [sys.executable, "-c", FAKE_ANT, str(log), command, server_id],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert ant.stdout is not None
-    pid, start_time = json.loads(ant.stdout.readline())
-    ant.kill()
-    ant.wait()
-    ant.stdout.close()
-    return pid, start_time, log.with_suffix(".exit")
 
 
 def test_strays_of_a_task_that_ended_while_ant_was_down(

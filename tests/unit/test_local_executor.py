@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import os
 import signal
 import stat
 import statistics
-import subprocess
-import sys
-import textwrap
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -24,7 +20,7 @@ import pytest
 from ant_scheduler.executors import processes
 from ant_scheduler.executors.base import ExitInfo, LaunchError
 from ant_scheduler.executors.local import LocalExecutor, read_exit_file
-from tests.unit.executor_requests import Req, launch
+from tests.unit.executor_requests import Req, launch, start_orphan
 
 T = TypeVar("T")
 # Processes are found by this marker: unique, so that tests running at the same time on this
@@ -253,50 +249,11 @@ def test_close_leaves_tasks_running_and_reports_nothing(tmp_path: Path) -> None:
     run(scenario)
 
 
-# Plays ANT: starts one task, says what it started, then waits to be SIGKILLed.
-FAKE_ANT = textwrap.dedent(
-    """
-    import asyncio, json, sys, time
-    from pathlib import Path
-    from ant_scheduler.executors.base import LaunchRequest
-    from ant_scheduler.executors.local import LocalExecutor
-
-    async def main():
-        log = Path(sys.argv[1])
-        info = LocalExecutor(server_id=sys.argv[3]).start(
-            LaunchRequest("orphan", sys.argv[2], {}, (), str(log.parent), "s"),
-            {"log": str(log), "exit": str(log.with_suffix(".exit"))})
-        print(json.dumps([info["pid"], info["start_time"]]), flush=True)
-        time.sleep(100)
-
-    asyncio.run(main())
-    """
-)
-
-
-def start_orphan(
-    tmp_path: Path, command: str, server_id: str = SERVER_ID
-) -> tuple[int, float, Path]:
-    """Start a task from another process, then kill -9 that process, as if ANT crashed."""
-    log = tmp_path / "orphan.log"
-    ant = subprocess.Popen(
-        [sys.executable, "-c", FAKE_ANT, str(log), command, server_id],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert ant.stdout is not None
-    pid, start_time = json.loads(ant.stdout.readline())
-    ant.kill()
-    ant.wait()
-    ant.stdout.close()
-    return pid, start_time, log.with_suffix(".exit")
-
-
 @pytest.mark.parametrize("use_pidfd", [True, False], ids=["pidfd", "polling"])
 def test_adopt_a_task_that_outlived_a_crashed_ant(tmp_path: Path, use_pidfd: bool) -> None:
     flag = tmp_path / "go"
     pid, start_time, exit_path = start_orphan(
-        tmp_path, f"while [ ! -e {flag} ]; do sleep 0.02; done; exit 6"
+        tmp_path, f"while [ ! -e {flag} ]; do sleep 0.02; done; exit 6", SERVER_ID
     )
     assert not gone(pid)
 
@@ -318,7 +275,7 @@ def test_adopt_a_task_that_outlived_a_crashed_ant(tmp_path: Path, use_pidfd: boo
 def test_adopted_task_can_be_killed_with_its_children(tmp_path: Path) -> None:
     pids_file = tmp_path / "pids"
     pid, start_time, exit_path = start_orphan(
-        tmp_path, f"sleep 1000 & echo $! > {pids_file}; sleep 1000"
+        tmp_path, f"sleep 1000 & echo $! > {pids_file}; sleep 1000", SERVER_ID
     )
 
     async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
@@ -334,7 +291,7 @@ def test_adopted_task_can_be_killed_with_its_children(tmp_path: Path) -> None:
 def test_adopted_task_without_exit_file_has_unknown_code(tmp_path: Path) -> None:
     flag = tmp_path / "go"
     pid, start_time, exit_path = start_orphan(
-        tmp_path, f"while [ ! -e {flag} ]; do sleep 0.02; done; kill -KILL $$"
+        tmp_path, f"while [ ! -e {flag} ]; do sleep 0.02; done; kill -KILL $$", SERVER_ID
     )
 
     async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
@@ -348,7 +305,7 @@ def test_adopted_task_without_exit_file_has_unknown_code(tmp_path: Path) -> None
 def test_dead_task_is_not_adopted_but_its_exit_file_tells(tmp_path: Path) -> None:
     flag = tmp_path / "go"
     pid, start_time, exit_path = start_orphan(
-        tmp_path, f"while [ ! -e {flag} ]; do sleep 0.02; done; exit 9"
+        tmp_path, f"while [ ! -e {flag} ]; do sleep 0.02; done; exit 9", SERVER_ID
     )
     flag.touch()  # the task ends while "ANT is down"
     deadline = time.monotonic() + 10

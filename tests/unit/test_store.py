@@ -1,4 +1,3 @@
-import os
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from ant_scheduler.core.errors import (
 )
 from ant_scheduler.core.task import Task, TaskState
 from ant_scheduler.store import MIGRATIONS, Store
+from tests.unit.executor_requests import fill
 
 
 def task(task_id: str, state: TaskState = TaskState.QUEUED, **fields: object) -> Task:
@@ -234,15 +234,7 @@ def test_a_full_disk_is_unavailable_and_the_store_recovers(tmp_path: Path) -> No
     try:
         store = Store(target / "ant.db")
         store.insert_tasks([task("a")])
-        filler = target / "filler"
-        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-        try:
-            while True:
-                os.write(fd, b"x" * 4096)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        filler = fill(target)
         big = [task(f"t{i}", command="x" * 2000) for i in range(200)]
         with pytest.raises(StoreUnavailable) as err:
             store.insert_tasks(big)
