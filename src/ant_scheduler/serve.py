@@ -46,6 +46,8 @@ class ServeOptions:
     certfile: Path | None = None
     keyfile: Path | None = None
     fake_gpu_load: Path | None = None  # JSON file of simulated outside load (--fake-gpus)
+    executor: str | None = None  # overrides RUNNER_executor
+    ray_address: str | None = None  # overrides RAY_address
 
 
 def parse_gpu_list(text: str) -> list[int]:
@@ -314,12 +316,22 @@ async def _serve_locked(
             cert, key = opts.certfile, opts.keyfile
         else:
             cert, key = ensure_self_signed(state_dir / "tls")
-    backend = choose_gpu_backend(opts, state_dir)
+    cluster = settings.RUNNER_executor != "local"
+    if cluster and (opts.fake_gpus is not None or opts.gpus is not None):
+        raise ConfigError(
+            f"--fake-gpus and --gpus are for the local executor; with {settings.RUNNER_executor!r}"
+            " the GPUs are those of the cluster's nodes"
+        )
+    backend = None if cluster else choose_gpu_backend(opts, state_dir)
     store = Store(state_dir / "ant.db")
     try:
         # The server id marks every task process (ANT_SERVER_ID): it is how ANT finds them
         # again after a restart, and tells them from another ANT's on the same machine.
         executor = create_executor(settings, store.server_id)
+        # A cluster executor brings its own GPUs: those of its nodes, read where they are.
+        own_gpus = getattr(executor, "gpu_backend", None)
+        if own_gpus is not None:
+            backend = own_gpus()
         engine = Engine(settings, store, executor, backend)
         # Started before the port opens, so a failure (a database locked for too long) is one
         # clear line, and requests never meet a half-recovered engine.
@@ -386,6 +398,10 @@ def run_server(opts: ServeOptions) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
         settings = load_settings(opts.config)
+        overrides = {"RUNNER_executor": opts.executor, "RAY_address": opts.ray_address}
+        chosen = {key: value for key, value in overrides.items() if value is not None}
+        if chosen:
+            settings = settings.replace(**chosen)
         asyncio.run(_serve(settings, opts))
     except AntError as exc:  # a bad config, a locked or unusable database, ...
         _say(f"error: {exc.message}")

@@ -76,6 +76,8 @@ class Settings:
     RUNNER_wait_for_strays: bool = False  # true: never kill them; the GPUs wait until they end
     SERVER_max_expanded_bytes: int = 64 * 1024 * 1024  # a submission's size after expansion
     LOGGER_group_readable: bool = False  # task logs 0640 (directories 0750) instead of 0600/0700
+    # --- the Ray executor (docs/scale-out.md) ---------------------------------------------------
+    RAY_address: str = "auto"  # "auto", "HOST:6379" or "ray://HOST:10001"
 
     @property
     def state_dir(self) -> Path:

@@ -24,8 +24,25 @@ def _local(settings: Settings, server_id: str) -> Executor:
     )
 
 
+def _ray(settings: Settings, server_id: str) -> Executor:
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:  # ANT itself never imports Ray (the bridge does)
+        raise ConfigError("RUNNER_executor 'ray' needs Ray: pip install 'ant-scheduler[ray]'")
+    from ant_scheduler.executors.ray import RayExecutor
+
+    return RayExecutor(
+        address=settings.RAY_address,
+        server_id=server_id,
+        log_dir=Path(settings.LOGGER_log_dir),
+        state_file=settings.state_dir / "ray_nodes.json",
+        kill_grace_seconds=settings.RUNNER_kill_grace_seconds,
+    )
+
+
 EXECUTORS: dict[str, Factory] = {
     "local": _local,
+    "ray": _ray,
 }
 
 

@@ -1,0 +1,39 @@
+"""A real Ray cluster on this machine for the Ray executor's tests: a head without GPUs and two
+nodes with two fake GPUs each (labelled node-a and node-b), every listener on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+# Before Ray is imported: keep every listener on loopback, and send nothing anywhere.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+
+ray_cluster_utils = pytest.importorskip("ray.cluster_utils")
+
+
+def make_cluster(**nodes: int) -> Any:
+    """A head with no GPUs and one node per keyword (name=GPU count), all up."""
+    cluster = ray_cluster_utils.Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 0}
+    )
+    cluster.node_handles = {}
+    for name, gpus in nodes.items():
+        name = name.replace("_", "-")
+        cluster.node_handles[name] = cluster.add_node(
+            num_cpus=1, num_gpus=gpus, labels={"ant-name": name}
+        )
+    cluster.wait_for_nodes()
+    return cluster
+
+
+@pytest.fixture(scope="package")
+def ray_cluster() -> Iterator[Any]:
+    """Shared by the tests that leave the cluster as they found it."""
+    cluster = make_cluster(node_a=2, node_b=2)
+    yield cluster
+    cluster.shutdown()
