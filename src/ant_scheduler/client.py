@@ -29,7 +29,15 @@ if TYPE_CHECKING:
     import socket
     import ssl
 
-    from ant_scheduler.wire import GpuOut, LogOut, RecoveryOut, ServerInfo, TaskOut, TerminalOut
+    from ant_scheduler.wire import (
+        GpuOut,
+        HealthOut,
+        LogOut,
+        RecoveryOut,
+        ServerInfo,
+        TaskOut,
+        TerminalOut,
+    )
 
 CONNECTION_FILE = "connection.json"
 T = TypeVar("T")
@@ -338,6 +346,13 @@ class Client:
 
         return self._read("/api/", check)
 
+    def health_detail(self) -> HealthOut:
+        """GET /api/v1/health: can the executor start tasks, and the nodes (token needed)."""
+        from ant_scheduler.wire import HealthOut, parse
+
+        data = self._json("GET", "/api/v1/health")
+        return self._read("/api/v1/health", lambda: parse(HealthOut, data))
+
     def server_info(self) -> ServerInfo:
         from ant_scheduler.wire import ServerInfo, parse
 
@@ -353,10 +368,13 @@ class Client:
         task_id: str | None = None,
         env: dict[str, str] | None = None,
         priority: int = 0,
+        n_nodes: int | None = None,
     ) -> list[TaskOut]:
         body: dict[str, Any] = {"command": command, "mode": mode, "priority": priority}
         if n_gpus is not None:
             body["n_gpus"] = n_gpus
+        if n_nodes is not None:
+            body["n_nodes"] = n_nodes
         if task_id is not None:
             body["task_id"] = task_id
         if env:
@@ -402,31 +420,41 @@ class Client:
         data = self._json("POST", path)
         return self._read(path, lambda: _task(data))
 
-    def log(self, task_id: str, lines: int | None = None) -> LogOut:
+    def log(self, task_id: str, lines: int | None = None, *, rank: int = 0) -> LogOut:
+        """The last lines of the task's output (of one rank of a gang: 0 is the first node)."""
         from ant_scheduler.wire import LogOut, parse
 
         path = f"/api/v1/tasks/{_q(task_id)}/log"
-        params = {"lines": lines} if lines is not None else {}
+        params: dict[str, Any] = {"lines": lines} if lines is not None else {}
+        if rank:
+            params["rank"] = rank
         data = self._json("GET", path, params=params)
         return self._read(path, lambda: parse(LogOut, data))
 
-    def full_log(self, task_id: str) -> bytes:
+    def full_log(self, task_id: str, *, rank: int = 0) -> bytes:
         path = f"/api/v1/tasks/{_q(task_id)}/log"
-        return self._request("GET", path, params={"full": "true"})[1]
+        params: dict[str, Any] = {"full": "true"}
+        if rank:
+            params["rank"] = rank
+        return self._request("GET", path, params=params)[1]
 
-    def terminal(self, task_id: str, lines: int | None = None) -> TerminalOut:
+    def terminal(self, task_id: str, lines: int | None = None, *, rank: int = 0) -> TerminalOut:
         from ant_scheduler.wire import TerminalOut, parse
 
         path = f"/api/v1/tasks/{_q(task_id)}/terminal"
-        params = {"lines": lines} if lines is not None else {}
+        params: dict[str, Any] = {"lines": lines} if lines is not None else {}
+        if rank:
+            params["rank"] = rank
         data = self._json("GET", path, params=params)
         return self._read(path, lambda: parse(TerminalOut, data))
 
     def follow_log(
-        self, task_id: str, offset: int | None = None
+        self, task_id: str, offset: int | None = None, *, rank: int = 0
     ) -> Generator[SseEvent, None, None]:
         """`output` events ({text, offset}) as the log grows, then `end` ({state, exit_code})."""
-        params = {"offset": offset} if offset is not None else {}
+        params: dict[str, Any] = {"offset": offset} if offset is not None else {}
+        if rank:
+            params["rank"] = rank
         yield from self._stream(f"/api/v1/tasks/{_q(task_id)}/log/stream", params, {})
 
     def gpus(self) -> list[GpuOut]:
@@ -435,10 +463,11 @@ class Client:
         data = self._json("GET", "/api/v1/gpus")
         return self._read("/api/v1/gpus", lambda: [parse(GpuOut, g) for g in data])
 
-    def set_gpu(self, index: int, enabled: bool) -> GpuOut:
+    def set_gpu(self, index: int | str, enabled: bool) -> GpuOut:
+        """Enable or disable a GPU, by index (3) or label (`node-b:1`)."""
         from ant_scheduler.wire import GpuOut, parse
 
-        path = f"/api/v1/gpus/{index}"
+        path = f"/api/v1/gpus/{_q(str(index))}"
         data = self._json("PATCH", path, body={"enabled": enabled})
         return self._read(path, lambda: parse(GpuOut, data))
 

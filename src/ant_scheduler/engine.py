@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ant_scheduler.core.errors import (
+    InvalidQuery,
     InvalidTransition,
     StoreUnavailable,
     TaskNotFound,
@@ -76,6 +77,7 @@ class Engine(Submissions):
         self._next_seq = self.store.max_queue_seq() + 1
         self.executor.set_exit_callback(self._on_exit)
         self.executor.set_gone_callback(self._on_gone)
+        self.executor.set_wake_callback(self._on_wake)
         dropped = await self._command(self.store.drop_unfinished_submissions)
         if dropped:
             self._say(f"dropped {dropped} task(s) of a submission that was never acknowledged")
@@ -127,6 +129,7 @@ class Engine(Submissions):
             self._request_schedule()
         self._publish_gpus()
         self.events.publish("system", self.gpus.point())
+        self._publish_health(always=True)  # with each sample, as the GPUs: nodes come and go
 
     # ------------------------------------------------------------------ queries
 
@@ -150,12 +153,16 @@ class Engine(Submissions):
         # Active tasks are shown as memory has them (a handle not written yet, say).
         return [self._in_memory(t.task_id) or t for t in tasks], total
 
-    def output(self, task: Task) -> TaskOutput | None:
-        """The task's output, as its executor keeps it (None before it started)."""
-        return self.executor.output(task.handle) if task.handle is not None else None
+    def output(self, task: Task, rank: int = 0) -> TaskOutput | None:
+        """The output of one rank of the task (0: its first node), as its executor keeps it
+        (None before it started). InvalidQuery for a rank the task does not have."""
+        if not 0 <= rank < task.n_nodes:
+            ranks = "rank 0 only" if task.n_nodes == 1 else f"ranks 0 to {task.n_nodes - 1}"
+            raise InvalidQuery(f"rank: task {task.task_id!r} has {ranks}, not {rank}")
+        return self.executor.output(task.handle, rank) if task.handle is not None else None
 
-    def terminal(self, task: Task, lines: int | None = None) -> list[str]:
-        return self.live.terminal(task, lines)
+    def terminal(self, task: Task, lines: int | None = None, rank: int = 0) -> list[str]:
+        return self.live.terminal(task, lines, rank)
 
     def recovery(self) -> dict[str, list[Task]]:
         """Held and lost tasks, split into the previous server session and older ones."""
@@ -368,8 +375,9 @@ class Engine(Submissions):
         self.store.apply(deletes=[(task_id, task.state)], strict=True)
         self.events.publish("task_removed", {"task_id": task_id})
 
-    async def set_gpu_enabled(self, index: int, enabled: bool) -> dict[str, Any]:
-        """Toggle a GPU (kept across restarts); running tasks keep it until they end."""
+    async def set_gpu_enabled(self, index: int | str, enabled: bool) -> dict[str, Any]:
+        """Toggle a GPU, by index or label (`node-b:1`), kept across restarts; running tasks
+        keep it until they end."""
 
         def step() -> dict[str, Any]:
             slot = self.gpus.set_enabled(index, enabled)

@@ -4,6 +4,13 @@ is using it (ADGS), and the recent history the dashboard plots.
 
 The engine decides who gets a GPU; the pool only records it and describes the GPUs. Its monitor
 loop samples the backend off the event loop and says when availability changed.
+
+Over a cluster the backend lists more GPUs as nodes join: the pool picks them up on each sample
+(or when the executor says the nodes changed, `refresh`), with the toggles the user set. A GPU the
+backend stops listing, or whose node is no longer alive, stays in the pool, offline (unavailable,
+with the reason), so its history and toggle survive the node coming back. Toggles are kept by
+index for this machine's GPUs and by label (`node-b:1`) for a node's, which stays right however
+the cluster numbers its GPUs after a restart.
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ from ant_scheduler.monitor.host import History, HostSample, host_dict, sample_ho
 from ant_scheduler.settings import Settings
 from ant_scheduler.store import Store
 
-DISABLED_KEY = "disabled_gpus"  # store meta: the indices the user turned off
+DISABLED_KEY = "disabled_gpus"  # store meta: the GPUs the user turned off (indices, labels)
+ToggleKey = int | str  # how a toggle is kept: the index on this machine, the label on a node
 
 
 @dataclass
@@ -38,13 +46,20 @@ class GpuSlot:
     external: str | None = None  # who is using it outside ANT (set by ADGS)
     processes: list[ProcessOwner] = field(default_factory=list)
     last_assigned: float = float("-inf")  # when ANT last started a task on it
+    offline: str | None = None  # its node left, or the backend no longer lists it: why
 
     @property
     def index(self) -> int:
         return self.info.index
 
     @property
+    def toggle_key(self) -> ToggleKey:
+        return self.info.label if self.info.node else self.info.index
+
+    @property
     def unavailable(self) -> str | None:
+        if self.offline is not None:
+            return self.offline
         return self.sample.error if self.sample is not None else None
 
     @property
@@ -66,6 +81,8 @@ class GpuSlot:
             allocated_to=tuple(self.task_ids),
             external=self.external,
             unavailable=self.unavailable,
+            node=self.info.node,
+            local_index=self.info.local_index,
         )
 
 
@@ -82,6 +99,8 @@ class GpuPool:
         self.store = store
         self.clock = clock
         self.slots: dict[int, GpuSlot] = {}
+        self.nodes: list[str] = [""]  # the alive nodes, by name (backend.nodes())
+        self._disabled: set[ToggleKey] = set()  # as stored: GPUs not here now keep theirs
         self.history = History(settings.MONITORING_history_size)
         self.host: HostSample | None = None
         self.task_gpu_mem: dict[str, int] = {}  # task id -> GPU memory its processes use now
@@ -95,9 +114,45 @@ class GpuPool:
 
     def load(self) -> None:
         """The backend's GPUs, with the toggles the user set before the last restart."""
-        disabled = set(json.loads(self.store.get_meta(DISABLED_KEY) or "[]"))
-        for info in self.backend.gpus() if self.backend is not None else []:
-            self.slots[info.index] = GpuSlot(info=info, enabled=info.index not in disabled)
+        stored = json.loads(self.store.get_meta(DISABLED_KEY) or "[]")
+        self._disabled = {k for k in stored if isinstance(k, (int, str))}
+        self.refresh()
+
+    def refresh(self, infos: list[GpuInfo] | None = None, nodes: list[str] | None = None) -> bool:
+        """Take in the GPUs and nodes the backend lists now (read here unless given): new GPUs
+        join with their toggles, GPUs no longer listed or on a node that left go offline.
+        True when anything changed."""
+        if self.backend is None:
+            return False
+        if infos is None:
+            infos = self.backend.gpus()
+        if nodes is None:
+            nodes = _nodes_of(self.backend)
+        alive = sorted(set(nodes))
+        changed = alive != self.nodes
+        self.nodes = alive
+        listed = {info.index: info for info in infos}
+        for index, info in listed.items():
+            slot = self.slots.get(index)
+            if slot is None:
+                slot = self.slots[index] = GpuSlot(info=info)
+                slot.enabled = slot.toggle_key not in self._disabled
+                changed = True
+            elif slot.info != info:
+                slot.info = info
+                changed = True
+        for slot in self.slots.values():
+            offline = None
+            if slot.info.node and slot.info.node not in alive:
+                offline = f"offline: node {slot.info.node} left the cluster"
+            elif slot.index not in listed:
+                offline = "offline: no longer reported by the GPU backend"
+            if offline != slot.offline:
+                slot.offline = offline
+                if offline is not None:  # what it last read is not true any more
+                    slot.sample, slot.processes, slot.external = None, [], None
+                changed = True
+        return changed
 
     def close(self) -> None:
         if self.backend is not None:
@@ -114,6 +169,46 @@ class GpuPool:
             raise GpuNotFound(f"no GPU with index {index} (known: {sorted(self.slots)})")
         return slot
 
+    def find(self, ref: int | str) -> GpuSlot:
+        """A GPU by index (3, "3") or label ("node-b:1"); GpuNotFound if there is none."""
+        if isinstance(ref, int) or ref.isdigit():
+            try:
+                return self.get(int(ref))
+            except ValueError:
+                pass
+        for slot in self.slots.values():
+            if slot.info.node and slot.info.label == ref:
+                return slot
+        known = ", ".join(s.info.label for s in self.in_order())
+        raise GpuNotFound(f"no GPU {str(ref)[:100]!r} (known: {known or 'none'})")
+
+    def named(self) -> bool:
+        """Whether ANT spans named nodes (else: this machine alone, node "")."""
+        return any(self.nodes) or any(s.info.node for s in self.slots.values())
+
+    def node_list(self) -> list[dict[str, Any]]:
+        """wire.NodeOut for every node (alive, or known from its GPUs); [] on this machine alone."""
+        if not self.named():
+            return []
+        names = sorted({*self.nodes, *(s.info.node for s in self.slots.values())})
+        out = []
+        for name in names:
+            mine = [s for s in self.slots.values() if s.info.node == name]
+            out.append(
+                {
+                    "name": name,
+                    "alive": name in self.nodes,
+                    "gpus": len(mine),
+                    "usable": sum(1 for s in mine if s.enabled and s.unavailable is None),
+                }
+            )
+        return out
+
+    def local_index(self, index: int) -> int:
+        """The GPU's index on its node (what CUDA_VISIBLE_DEVICES names there)."""
+        slot = self.slots.get(index)
+        return slot.info.local if slot is not None else index
+
     def in_order(self) -> list[GpuSlot]:
         return [self.slots[i] for i in sorted(self.slots)]
 
@@ -122,12 +217,14 @@ class GpuPool:
 
     # ------------------------------------------------------------------ changes
 
-    def set_enabled(self, index: int, enabled: bool) -> GpuSlot:
-        """Toggle a GPU, durably first (StoreUnavailable: nothing changed)."""
-        slot = self.get(index)
-        disabled = {i for i, s in self.slots.items() if not s.enabled}
-        (disabled.discard if enabled else disabled.add)(index)
-        self.store.set_meta(DISABLED_KEY, json.dumps(sorted(disabled)))
+    def set_enabled(self, ref: int | str, enabled: bool) -> GpuSlot:
+        """Toggle a GPU (by index or label), durably first (StoreUnavailable: nothing changed)."""
+        slot = self.find(ref)
+        disabled = set(self._disabled)
+        (disabled.discard if enabled else disabled.add)(slot.toggle_key)
+        keys = sorted(disabled, key=lambda k: (isinstance(k, str), str(k).zfill(12)))
+        self.store.set_meta(DISABLED_KEY, json.dumps(keys))
+        self._disabled = disabled
         slot.enabled = enabled
         return slot
 
@@ -165,15 +262,21 @@ class GpuPool:
         """
         while True:
             samples: list[GpuSample] = []
+            grew = False
+            before = {i: (s.unavailable, s.external) for i, s in self.slots.items()}
             try:
                 if self.backend is not None:
                     samples = await asyncio.to_thread(self.backend.sample)
+                    # Read here, not with the sample: a wake meanwhile may know better already.
+                    before = {i: (s.unavailable, s.external) for i, s in self.slots.items()}
+                    grew = self.refresh()
                 self.host = await asyncio.to_thread(sample_host)
             except Exception as exc:  # a backend must never take the server down
                 print(f"ant: monitor sampling failed: {exc}", file=sys.stderr, flush=True)
-            before = {i: (s.unavailable, s.external) for i, s in self.slots.items()}
             self.apply_samples(samples, task_pids())
-            changed = any(before[i] != (s.unavailable, s.external) for i, s in self.slots.items())
+            changed = grew or any(
+                before.get(i) != (s.unavailable, s.external) for i, s in self.slots.items()
+            )
             self.history.add(self.point())
             on_sample(changed)
             await asyncio.sleep(self.settings.MONITORING_refresh_interval)
@@ -192,7 +295,7 @@ class GpuPool:
             for p in slot.processes:
                 if p.task_id is not None:
                     memory[p.task_id] = memory.get(p.task_id, 0) + p.used_memory
-            if not self.settings.ADGS_enabled or sample.error:
+            if not self.settings.ADGS_enabled or slot.unavailable:
                 slot.external = None
                 continue
             grace = now - slot.last_assigned < self.settings.ADGS_grace_seconds
@@ -236,3 +339,9 @@ class GpuPool:
             "history_size": self.settings.MONITORING_history_size,
             "smoother_alpha": self.settings.MONITORING_smoother_alpha,
         }
+
+
+def _nodes_of(backend: GpuBackend) -> list[str]:
+    """The alive nodes a backend reports; [""] (this machine) for one that knows no nodes."""
+    nodes = getattr(backend, "nodes", None)
+    return list(nodes()) if callable(nodes) else [""]

@@ -27,7 +27,7 @@ class LiveOutput:
         settings: Settings,
         events: EventBus,
         running: Callable[[], Iterable[Task]],
-        output: Callable[[Task], TaskOutput | None],
+        output: Callable[[Task, int], TaskOutput | None],  # (task, rank)
         out: TextIO,
     ) -> None:
         self.settings = settings
@@ -37,9 +37,10 @@ class LiveOutput:
         self.out = out
         self._followers: dict[str, Follower] = {}
 
-    def terminal(self, task: Task, lines: int | None = None) -> list[str]:
-        """The last lines a terminal would show for the task (carriage returns applied)."""
-        output = self.output(task)
+    def terminal(self, task: Task, lines: int | None = None, rank: int = 0) -> list[str]:
+        """The last lines a terminal would show for the task (carriage returns applied), of one
+        rank of a gang (0, the first node, by default: what the live terminals show)."""
+        output = self.output(task, rank)
         if output is None:
             return []
         height = lines or self.settings.VISUALIZER_terminal_win_height
@@ -72,7 +73,7 @@ class LiveOutput:
 
     def flush(self, task: Task) -> None:
         """Mirror what the task wrote since the last look (also once more when it ends)."""
-        output = self.output(task)
+        output = self.output(task, 0)
         if not self.settings.LOGGER_log_to_stdout or output is None:
             return
         follower = self._followers.get(task.task_id)

@@ -13,6 +13,13 @@ later; after STORE_retry_seconds, or on any other store failure, the command fai
 starts) are retried until they are durable: a task's GPUs are freed only once its end is
 recorded (and its last process is gone), and a task is recorded as running, with its GPUs,
 before its process is spawned.
+
+Nodes: the policy places each task on nodes (one per rank) and GPUs, and the executor gets that
+placement in its LaunchRequest. While the executor says it cannot start tasks (`availability()`,
+e.g. a cluster that is unreachable) no pass starts anything and queued tasks give its words as
+their reason; when it wakes the scheduler (availability or nodes changed) the GPU pool re-reads
+its GPUs and nodes, a pass runs, and a `health` event says what changed. A task whose node died
+is reported lost by the executor: it ends `lost` (restorable) and its GPUs are freed.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from ant_scheduler import __version__
 from ant_scheduler.core import policy
 from ant_scheduler.core.errors import AntError, StoreBusy, StoreUnavailable
 from ant_scheduler.core.parsing import process_env
@@ -35,6 +43,7 @@ from ant_scheduler.executors.base import (
     Handle,
     LaunchRequest,
     LeftBehind,
+    RankPlacement,
     Running,
 )
 from ant_scheduler.gpu_pool import GpuPool
@@ -51,7 +60,7 @@ HANDLE_FLUSH_DELAY = 0.2  # a started task's handle is written with the next bat
 
 
 def queued_entry(task: Task) -> policy.QueuedTask:
-    return policy.QueuedTask(task.task_id, task.n_gpus, task.priority, task.queue_seq)
+    return policy.QueuedTask(task.task_id, task.n_gpus, task.priority, task.queue_seq, task.n_nodes)
 
 
 class Scheduler:
@@ -86,6 +95,8 @@ class Scheduler:
         self.session_dir_name = ""
         self.recovery_summary: dict[str, int] = {}
         self._plan: policy.Plan | None = None  # the last scheduling decision (reasons come from it)
+        self._held_off: str | None = None  # why the executor could not start tasks at the last pass
+        self._last_health: dict[str, Any] | None = None  # as last published
         self._submitting: set[str] = set()  # ids of large submissions still being written
         self._killing: set[str] = set()
         self._ended: dict[str, Task] = {}  # ends reported, not durable yet (next pass writes them)
@@ -236,12 +247,21 @@ class Scheduler:
         self._request_schedule()
 
     def _start_what_fits(self) -> None:
+        held_off = self.executor.availability()
+        if held_off != self._held_off:
+            self._held_off = held_off
+            self._publish_health()
+            self._publish_queue()  # the queued tasks' reasons changed
+        if held_off is not None:
+            return  # start nothing; the queue's reason is the executor's
         decision = policy.plan(
             self.queue,
             self.gpus.policy_views(),
             policy=self.settings.RUNNER_policy,  # type: ignore[arg-type]
             running_cpu_tasks=sum(1 for t in self.running.values() if t.n_gpus == 0),
             max_cpu_tasks=self.settings.RUNNER_max_cpu_tasks,
+            nodes=self.gpus.nodes,
+            node_load=self._node_load(),
         )
         self._plan = decision
         if not decision.starts:
@@ -252,6 +272,7 @@ class Scheduler:
         for start in decision.starts:
             task = self.queued[start.task_id].copy()
             task.gpu_ids = list(start.gpu_ids)
+            task.nodes = list(start.nodes) if any(start.nodes) else []
             try:
                 handle = self.executor.prepare(self._launch_request(task))
             except Exception as exc:
@@ -259,6 +280,7 @@ class Scheduler:
                 task.finished_at = now
                 task.reason = failure_reason(exc)
                 task.gpu_ids = []
+                task.nodes = []
                 refused.append(task)
                 continue
             task.move_to(TaskState.RUNNING)
@@ -328,7 +350,27 @@ class Scheduler:
             session=self.session_dir_name,
             workdir=env.get("ant_wd") or None,
             conda=conda,
+            n_nodes=task.n_nodes,
+            placement=self._placement(task),
         )
+
+    def _placement(self, task: Task) -> tuple[RankPlacement, ...]:
+        """Each rank's node and GPUs (ANT's ids and the node's own), rank 0 first."""
+        nodes = task.nodes or [""] * task.n_nodes
+        per_rank = task.n_gpus
+        ranks = []
+        for rank, node in enumerate(nodes):
+            ids = tuple(task.gpu_ids[rank * per_rank : (rank + 1) * per_rank])
+            ranks.append(RankPlacement(node, ids, tuple(self.gpus.local_index(i) for i in ids)))
+        return tuple(ranks)
+
+    def _node_load(self) -> dict[str, int]:
+        """How many ANT tasks run on each node (where tasks needing no GPU go)."""
+        load: dict[str, int] = {}
+        for task in self.running.values():
+            for node in task.nodes or [""]:
+                load[node] = load.get(node, 0) + 1
+        return load
 
     def _set_handle(self, task: Task, handle: Handle) -> None:
         task.handle = handle
@@ -371,6 +413,11 @@ class Scheduler:
         done = task.copy()
         if info.killed or info.task_id in self._killing:
             done.move_to(TaskState.KILLED)
+            if info.lost is not None:
+                done.reason = info.lost
+        elif info.lost is not None:
+            done.move_to(TaskState.LOST)  # restorable, like a task lost at recovery
+            done.reason = info.lost
         elif info.exit_code == 0:
             done.move_to(TaskState.SUCCEEDED)
         else:
@@ -382,6 +429,16 @@ class Scheduler:
         if info.lingering:
             done.reason = join(done.reason, f"left {info.lingering} process(es) running")
         self._ended[info.task_id] = done
+        self._request_schedule()
+
+    def _on_wake(self) -> None:
+        """The executor's availability or its nodes changed: GPUs and nodes are read again, a
+        pass runs (it publishes the health when availability changed), and so do the GPUs."""
+        if self._stopped:
+            return
+        if self.gpus.refresh():
+            self._publish_gpus()
+        self._publish_health()
         self._request_schedule()
 
     def _on_gone(self, task_id: str) -> None:
@@ -504,9 +561,28 @@ class Scheduler:
         if task.state is not TaskState.QUEUED or entry is None:
             return None, None
         position = self.queue.position(task.task_id)
+        if self._held_off is not None:
+            return position, self._held_off
         if self._plan is None:
             return position, policy.NOT_PLANNED
         return position, self._plan.reason(entry)
+
+    def health(self) -> dict[str, Any]:
+        """wire.HealthOut: ANT is up; can the executor start tasks now; the nodes."""
+        detail = self.executor.availability()
+        return {
+            "status": "ok" if detail is None else "degraded",
+            "version": __version__,
+            "executor": {"name": self.executor.name, "available": detail is None, "detail": detail},
+            "nodes": self.gpus.node_list(),
+        }
+
+    def _publish_health(self, *, always: bool = False) -> None:
+        """A `health` event, when it says something new (or always)."""
+        health = self.health()
+        if always or health != self._last_health:
+            self._last_health = health
+            self.events.publish("health", health)
 
     def gpu_dicts(self) -> list[dict[str, Any]]:
         return [gpu_json(slot, self.gpu_note(slot.task_ids)) for slot in self.gpus.in_order()]

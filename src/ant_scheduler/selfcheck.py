@@ -41,7 +41,7 @@ def self_check(engine: Engine) -> dict[str, Any]:
         problems.append(f"task {task_id!r} is queued only in {where}")
     if engine.queue and len(engine.queue) != len(engine.queued):
         problems.append("the queue order and the queued tasks disagree")
-    holders: dict[int, set[str]] = {}
+    holders: dict[tuple[str, int], set[str]] = {}  # (node, index there) -> tasks
     for slot in engine.gpus.in_order():
         for task_id in slot.task_ids:
             if task_id not in engine.running and task_id not in engine.lingering:
@@ -64,11 +64,12 @@ def self_check(engine: Engine) -> dict[str, Any]:
                 f"process {proc.pid} of task {task_id!r} is alive, but the task is not active"
             )
         for index in cuda_ids(proc.cuda_visible_devices):
-            holders.setdefault(index, set()).add(task_id)
-    for index, owners in sorted(holders.items()):
+            holders.setdefault((proc.node, index), set()).add(task_id)
+    for (node, index), owners in sorted(holders.items()):
         if len(owners) > 1:
+            gpu = f"{node}:{index}" if node else str(index)
             problems.append(
-                f"GPU {index} has live processes of several tasks: {', '.join(sorted(owners))}"
+                f"GPU {gpu} has live processes of several tasks: {', '.join(sorted(owners))}"
             )
     return {
         "ok": not problems,

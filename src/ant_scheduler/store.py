@@ -106,12 +106,19 @@ def _v4(db: sqlite3.Connection) -> None:
         db.execute("UPDATE tasks SET handle = ? WHERE task_id = ?", (json.dumps(handle), task_id))
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4]
+def _v5(db: sqlite3.Connection) -> None:
+    # Nodes: a task needs n_gpus GPUs on each of n_nodes nodes; nodes (JSON list) is where each
+    # rank ran. Tasks before nodes ran on this machine alone: one node, none named.
+    db.execute("ALTER TABLE tasks ADD COLUMN n_nodes INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE tasks ADD COLUMN nodes TEXT NOT NULL DEFAULT '[]'")
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5]
 
 # One column per field of Task (core/task.py declares a task once); these are JSON text.
 _COLUMNS = [f.name for f in dataclasses.fields(Task)]
 assert _COLUMNS[0] == "task_id"  # the key: _UPDATE and the row tuples rely on its place
-_JSON_COLUMNS = frozenset({"env", "gpu_ids", "handle"})
+_JSON_COLUMNS = frozenset({"env", "gpu_ids", "handle", "nodes"})
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tasks"
 _MARKS = ", ".join("?" * (len(_COLUMNS) + 1))
 _INSERT = f"INSERT INTO tasks ({', '.join(_COLUMNS)}, staged) VALUES ({_MARKS})"

@@ -36,6 +36,7 @@ class Submissions(Scheduler):
         task_id: str | None = None,
         env: dict[str, str] | None = None,
         priority: int = 0,
+        n_nodes: int | None = None,
     ) -> list[Task]:
         """Parse, validate and durably store new tasks (all or nothing), then schedule."""
         defaults = SubmitDefaults(
@@ -44,6 +45,7 @@ class Submissions(Scheduler):
             env=dict(env or {}),
             priority=priority,
             default_n_gpus=self.settings.RUNNER_default_n_gpus,
+            n_nodes=n_nodes,
         )
         specs = await self._parse(text, mode, defaults)
         if len(specs) <= SUBMIT_CHUNK:

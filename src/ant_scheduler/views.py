@@ -30,7 +30,10 @@ def task_json(
     data["pending_reason"] = pending_reason
     data["gpu_mem_used"] = gpu_mem_used
     data["lingering_processes"] = lingering_processes
-    data["copy_command"] = format_copy_command(task.task_id, task.n_gpus, task.env, task.submitted)
+    data["nodes"] = list(task.nodes)
+    data["copy_command"] = format_copy_command(
+        task.task_id, task.n_gpus, task.env, task.submitted, task.n_nodes
+    )
     return data
 
 
@@ -63,4 +66,7 @@ def gpu_json(slot: GpuSlot, note: str | None) -> dict[str, Any]:
             }
             for p in slot.processes
         ],
+        "node": slot.info.node,
+        "local_index": slot.info.local,
+        "label": slot.info.label,
     }

@@ -78,7 +78,7 @@ class GpuProcessOut:
 class GpuOut:
     __pydantic_config__ = _ALWAYS_SENT
 
-    index: int
+    index: int  # ANT's id of the GPU (the cluster's, on several nodes)
     uuid: str
     name: str
     enabled: bool
@@ -94,6 +94,9 @@ class GpuOut:
     temperature: float | None = None
     power_watts: float | None = None
     processes: list[GpuProcessOut] = field(default_factory=list)
+    node: str = ""  # the node it is on; "" = this machine
+    local_index: int = 0  # its index on its node (= index on this machine)
+    label: str = ""  # how to name it: "node-b:1" on a cluster, "3" on this machine
 
 
 @dataclass
@@ -114,6 +117,35 @@ class Deleted:
 class Health:
     status: Literal["ok"]
     version: str
+
+
+@dataclass
+class ExecutorStatus:
+    __pydantic_config__ = _ALWAYS_SENT
+
+    name: str  # RUNNER_executor: "local", ...
+    available: bool  # it can start tasks now
+    detail: str | None = None  # why it cannot, e.g. "Ray cluster at ... unreachable since 17:32:01"
+
+
+@dataclass
+class NodeOut:
+    name: str
+    alive: bool  # in the cluster now (a node that left keeps its GPUs, offline)
+    gpus: int  # GPUs ANT knows on it
+    usable: int  # of them enabled and working
+
+
+@dataclass
+class HealthOut:
+    """GET /api/v1/health: ANT is up; can it start tasks; on which nodes."""
+
+    __pydantic_config__ = _ALWAYS_SENT
+
+    status: Literal["ok", "degraded"]  # degraded: the executor cannot start tasks now
+    version: str
+    executor: ExecutorStatus
+    nodes: list[NodeOut] = field(default_factory=list)  # empty on this machine alone
 
 
 # A state after which nothing more happens to a task unless someone acts (restore, restart):
@@ -217,6 +249,7 @@ class EventPayloads:
     gpus: list[GpuOut]  # every GPU, on each sample and each allocation change
     terminal: dict[str, TerminalSnapshot]  # by task id: each running task, every step_interval
     system: SystemPoint  # one monitoring sample (host CPU/RAM and GPUs)
+    health: HealthOut  # each monitoring sample, and when availability or the nodes change
 
 
 EVENT_TYPES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EventPayloads))
@@ -276,12 +309,15 @@ __all__ = [
     "Empty",
     "EndedState",
     "EventPayloads",
+    "ExecutorStatus",
     "GpuOut",
     "GpuPoint",
     "GpuProcessOut",
     "Health",
+    "HealthOut",
     "HostOut",
     "LogOut",
+    "NodeOut",
     "QueueChanged",
     "RecoveryOut",
     "ServerInfo",

@@ -41,7 +41,7 @@ def launch(executor: Any, req: Req) -> Started:
     fields = {
         f.name: getattr(req, f.name)
         for f in dataclasses.fields(LaunchRequest)
-        if f.name != "session"
+        if f.name != "session" and hasattr(req, f.name)  # the others keep their defaults
     }
     request = LaunchRequest(**fields, session="test")
     handle = executor.start(request, {"log": str(req.log_path), "exit": str(req.exit_path)})

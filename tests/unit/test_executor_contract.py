@@ -8,6 +8,7 @@ gets a driver here too.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -16,12 +17,14 @@ from typing import Any, Protocol
 
 import pytest
 
+from ant_scheduler.core.errors import InvalidQuery
 from ant_scheduler.executors.base import (
     Ended,
     Executor,
     ExitInfo,
     LaunchRequest,
     Lost,
+    RankPlacement,
     Running,
 )
 from ant_scheduler.executors.fake import FakeExecutor
@@ -215,3 +218,26 @@ def test_recover_after_a_restart(driver: Any, tmp_path: Path) -> None:
             again.close()
 
     asyncio.run(main())
+
+
+def test_placement_ranks_and_availability(driver: Any, tmp_path: Path) -> None:
+    """A task placed on one node has the output of rank 0 only; an executor says whether it
+    can start tasks (None, or why not in words) and takes a wake callback."""
+
+    async def body(ex: Executor, exits: asyncio.Queue[ExitInfo], gone: asyncio.Queue[str]) -> None:
+        ex.set_wake_callback(lambda: None)
+        availability = ex.availability()
+        assert availability is None or (isinstance(availability, str) and availability)
+        request = dataclasses.replace(
+            request_for("r", driver.command("ranked", 0), tmp_path),
+            n_nodes=1,
+            placement=(RankPlacement("", (1,), (1,)),),
+        )
+        handle = ex.start(request, ex.prepare(request))
+        await driver.run(ex, "r", "ranked", 0, False)
+        assert (await exits.get()).lost is None
+        assert "ranked" in ex.output(handle, 0).last_lines(5)[0]
+        with pytest.raises(InvalidQuery, match=r"^rank: "):
+            ex.output(handle, 1)
+
+    scenario(driver, tmp_path, body)

@@ -283,3 +283,47 @@ def test_multi_mode_yields_one_task_per_line(rows: list[tuple[str, int, str]]) -
 def test_json_of_env_in_copy_command_is_compact() -> None:
     copied = format_copy_command("x", 1, {"A": "1"}, "echo")
     assert json.loads(copied.split("'")[1]) == {"A": "1"}
+
+
+# ------------------------------------------------------------------ nodes (n_nodes, ant_n_nodes)
+
+
+def test_n_nodes_from_inline_env_and_field() -> None:
+    assert one("python train.py").n_nodes == 1
+    assert one("python train.py", n_nodes=3).n_nodes == 3
+    spec = one("ant_n_nodes=2 ant_n_gpus=4 torchrun x.py", n_nodes=3)
+    assert (spec.n_nodes, spec.n_gpus, spec.command) == (2, 4, "torchrun x.py")
+    assert "ant_n_nodes" not in spec.env
+    # As a variable (env or ant_envar) it acts like the field, and is not passed on.
+    spec = one("""ant_envar='{"ant_n_nodes": "4"}' x""")
+    assert spec.n_nodes == 4 and "ant_n_nodes" not in spec.env
+    assert process_env({"ant_n_nodes": "2", "A": "1"}) == {"A": "1"}
+    assert strip_ant_args("ant_n_nodes=2 ant_n_gpus=1 run") == "run"
+    multi = parse("ant_n_nodes=2 a\nb\nant_n_nodes=64 c", mode="multi")
+    assert [s.n_nodes for s in multi] == [2, 1, 64]
+
+
+@pytest.mark.parametrize("value", ["0", "65", "-1", "two", "1.5", "", "99999999"])
+def test_bad_n_nodes_is_rejected_with_the_range(value: str) -> None:
+    with pytest.raises(
+        TaskRejected, match="ant_n_nodes must be a whole number of nodes from 1 to 64"
+    ):
+        one(f"ant_n_nodes={value} x")
+    with pytest.raises(TaskRejected, match="line 2: ant_n_nodes"):
+        parse(f"a\nant_n_nodes={value} x", mode="multi")
+    with pytest.raises(TaskRejected, match="number of nodes must be from 1 to 64"):
+        one("x", n_nodes=0)
+
+
+def test_copy_command_of_a_gang_round_trips() -> None:
+    spec = one("ant_n_nodes=2 ant_n_gpus=8 torchrun train.py", task_id="big")
+    copied = format_copy_command(spec.task_id, spec.n_gpus, spec.env, spec.submitted, spec.n_nodes)
+    assert copied == "ant_task_id=big ant_n_gpus=8 ant_n_nodes=2 torchrun train.py"
+    again = one(copied)
+    assert (again.task_id, again.n_gpus, again.n_nodes, again.command) == (
+        "big",
+        8,
+        2,
+        "torchrun train.py",
+    )
+    assert "ant_n_nodes" not in format_copy_command("x", 1, {}, "echo")

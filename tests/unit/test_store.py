@@ -270,3 +270,22 @@ def test_an_unfinished_large_submission_can_be_dropped(store: Store) -> None:
     store.close_submission("tok2")
     assert store.drop_unfinished_submissions() == 0
     assert store.get_task("s3") is not None
+
+
+def test_tasks_from_before_nodes_get_one_node(tmp_path: Path) -> None:
+    """A database of the schema before nodes (4 migrations) gains n_nodes 1 and no nodes."""
+    path = tmp_path / "ant.db"
+    with Store(path, migrations=MIGRATIONS[:4]) as s:
+        s._db.execute(
+            "INSERT INTO tasks (task_id, command, submitted, n_gpus, env, state, priority, "
+            "created_at, gpu_ids, queue_seq) VALUES ('old', 'c', 'c', 2, '{}', 'queued', 0, 1.0, "
+            "'[]', 1)"
+        )
+    with Store(path) as s:
+        old = s.get_task("old")
+        assert old is not None and (old.n_nodes, old.nodes) == (1, [])
+        gang = task("gang")
+        gang.n_nodes, gang.nodes = 2, ["node-a", "node-b"]
+        s.insert_tasks([gang])
+        back = s.get_task("gang")
+        assert back is not None and (back.n_nodes, back.nodes) == (2, ["node-a", "node-b"])

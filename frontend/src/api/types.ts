@@ -24,6 +24,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Health Detail
+         * @description Whether the executor can start tasks now (and why not), and the nodes on a cluster.
+         *     Needs the token (it names nodes and where the cluster is); `GET /api/` is the liveness.
+         */
+        get: operations["health_detail_api_v1_health_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/login": {
         parameters: {
             query?: never;
@@ -269,7 +290,10 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Patch Gpu */
+        /**
+         * Patch Gpu
+         * @description Enable or disable a GPU (kept across restarts): by index, or by label on a cluster.
+         */
         patch: operations["patch_gpu_api_v1_gpus__index__patch"];
         trace?: never;
     };
@@ -439,6 +463,16 @@ export interface components {
                 [key: string]: components["schemas"]["TerminalSnapshot"];
             };
             system: components["schemas"]["SystemPoint"];
+            health: components["schemas"]["HealthOut"];
+        };
+        /** ExecutorStatus */
+        ExecutorStatus: {
+            /** Name */
+            name: string;
+            /** Available */
+            available: boolean;
+            /** Detail */
+            detail: string | null;
         };
         /** GpuOut */
         GpuOut: {
@@ -480,6 +514,21 @@ export interface components {
             power_watts: number | null;
             /** Processes */
             processes: components["schemas"]["GpuProcessOut"][];
+            /**
+             * Node
+             * @default
+             */
+            node: string;
+            /**
+             * Local Index
+             * @default 0
+             */
+            local_index: number;
+            /**
+             * Label
+             * @default
+             */
+            label: string;
         };
         /** GpuPatch */
         GpuPatch: {
@@ -525,6 +574,22 @@ export interface components {
             /** Version */
             version: string;
         };
+        /**
+         * HealthOut
+         * @description GET /api/v1/health: ANT is up; can it start tasks; on which nodes.
+         */
+        HealthOut: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ok" | "degraded";
+            /** Version */
+            version: string;
+            executor: components["schemas"]["ExecutorStatus"];
+            /** Nodes */
+            nodes: components["schemas"]["NodeOut"][];
+        };
         /** HostOut */
         HostOut: {
             /** Cpu Percent */
@@ -553,6 +618,17 @@ export interface components {
         LoginRequest: {
             /** Token */
             token: string;
+        };
+        /** NodeOut */
+        NodeOut: {
+            /** Name */
+            name: string;
+            /** Alive */
+            alive: boolean;
+            /** Gpus */
+            gpus: number;
+            /** Usable */
+            usable: number;
         };
         /**
          * QueueChanged
@@ -612,8 +688,16 @@ export interface components {
              * @enum {string}
              */
             mode?: "single" | "multi";
-            /** N Gpus */
+            /**
+             * N Gpus
+             * @description GPUs on each node
+             */
             n_gpus?: number | null;
+            /**
+             * N Nodes
+             * @description nodes, n_gpus GPUs on each (default 1)
+             */
+            n_nodes?: number | null;
             /**
              * Task Id
              * @description id or id template
@@ -698,6 +782,13 @@ export interface components {
             reason: string | null;
             /** Restarted As */
             restarted_as: string | null;
+            /**
+             * N Nodes
+             * @default 1
+             */
+            n_nodes: number;
+            /** Nodes */
+            nodes: string[];
             /** Queue Position */
             queue_position: number | null;
             /** Pending Reason */
@@ -778,15 +869,18 @@ export type DoctorOut = components['schemas']['DoctorOut'];
 export type Empty = components['schemas']['Empty'];
 export type EndedState = components['schemas']['EndedState'];
 export type EventPayloads = components['schemas']['EventPayloads'];
+export type ExecutorStatus = components['schemas']['ExecutorStatus'];
 export type GpuOut = components['schemas']['GpuOut'];
 export type GpuPatch = components['schemas']['GpuPatch'];
 export type GpuPoint = components['schemas']['GpuPoint'];
 export type GpuProcessOut = components['schemas']['GpuProcessOut'];
 export type HttpValidationError = components['schemas']['HTTPValidationError'];
 export type Health = components['schemas']['Health'];
+export type HealthOut = components['schemas']['HealthOut'];
 export type HostOut = components['schemas']['HostOut'];
 export type LogOut = components['schemas']['LogOut'];
 export type LoginRequest = components['schemas']['LoginRequest'];
+export type NodeOut = components['schemas']['NodeOut'];
 export type QueueChanged = components['schemas']['QueueChanged'];
 export type RecoveryOut = components['schemas']['RecoveryOut'];
 export type RestoreRequest = components['schemas']['RestoreRequest'];
@@ -820,6 +914,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    health_detail_api_v1_health_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HealthOut"];
                 };
             };
         };
@@ -1140,6 +1254,8 @@ export interface operations {
         parameters: {
             query?: {
                 lines?: number | null;
+                /** @description rank: 0 is the first node */
+                rank?: number;
             };
             header?: never;
             path: {
@@ -1174,6 +1290,8 @@ export interface operations {
             query?: {
                 lines?: number | null;
                 full?: boolean;
+                /** @description rank: 0 is the first node */
+                rank?: number;
             };
             header?: never;
             path: {
@@ -1209,6 +1327,8 @@ export interface operations {
             query?: {
                 /** @description byte offset; default: end */
                 offset?: number | null;
+                /** @description rank: 0 is the first node */
+                rank?: number;
             };
             header?: never;
             path: {
@@ -1261,7 +1381,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                index: number;
+                /** @description the GPU's index (3) or label (node-b:1) */
+                index: string;
             };
             cookie?: never;
         };
@@ -1458,5 +1579,6 @@ type ReadonlyArray<T> = [
 ] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
 export const endedStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EndedState"]> = ["succeeded", "failed", "killed", "lost"];
 export const gpuOutStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["GpuOut"]["state"]> = ["free", "allocated", "disabled", "busy_external", "unavailable"];
+export const healthOutStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["HealthOut"]["status"]> = ["ok", "degraded"];
 export const submitRequestModeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SubmitRequest"]["mode"]> = ["single", "multi"];
 export const taskStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TaskState"]> = ["queued", "held", "running", "succeeded", "failed", "killed", "lost"];

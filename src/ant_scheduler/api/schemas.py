@@ -15,12 +15,15 @@ from ant_scheduler.wire import (
     DoctorOut,
     EndedState,
     EventPayloads,
+    ExecutorStatus,
     GpuOut,
     GpuPoint,
     GpuProcessOut,
     Health,
+    HealthOut,
     HostOut,
     LogOut,
+    NodeOut,
     RecoveryOut,
     ServerInfo,
     SystemOut,
@@ -47,7 +50,10 @@ class SubmitRequest(Strict):
         max_length=MAX_COMMAND_CHARS, description="one command, or multi-queue text"
     )
     mode: Literal["single", "multi"] = "single"
-    n_gpus: int | None = Field(default=None, ge=0, le=1024)
+    n_gpus: int | None = Field(default=None, ge=0, le=1024, description="GPUs on each node")
+    n_nodes: int | None = Field(
+        default=None, ge=1, le=64, description="nodes, n_gpus GPUs on each (default 1)"
+    )
     task_id: str | None = Field(default=None, max_length=1024, description="id or id template")
     env: dict[str, str] = Field(default_factory=dict, max_length=4096)
     priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
@@ -71,14 +77,17 @@ __all__ = [
     "DoctorOut",
     "EndedState",
     "EventPayloads",
+    "ExecutorStatus",
     "GpuOut",
     "GpuPatch",
     "GpuPoint",
     "GpuProcessOut",
     "Health",
+    "HealthOut",
     "HostOut",
     "LogOut",
     "LoginRequest",
+    "NodeOut",
     "RecoveryOut",
     "RestoreRequest",
     "ServerInfo",

@@ -1,8 +1,8 @@
 """What a user typed -> TaskSpecs: single/multi mode, inline ant_* arguments, env, final command.
 
 Follows the seed README: multi mode has one task per logical line (`\\` continues it, `#` lines
-are comments); a command's leading `ant_n_gpus=`, `ant_task_id=`, `ant_envar=` words configure
-the task and are removed; `ant_wd` and the `ant_conda_*` variables wrap the command.
+are comments); a command's leading `ant_n_gpus=`, `ant_n_nodes=`, `ant_task_id=`, `ant_envar=` words
+configure the task and are removed; `ant_wd` and the `ant_conda_*` variables wrap the command.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from ant_scheduler.core.task import TaskSpec
 from ant_scheduler.core.templates import expand_rand, expand_task_id, validate_task_id
 
 MAX_GPUS = 1024
+MAX_NODES = 64  # ant_n_nodes / n_nodes: a gang of at most this many nodes
 DEFAULT_TASK_ID = "[uuid]"
 # Leading `NAME=VALUE` words that configure the task and are cut out of the command.
-INLINE_ARGS = frozenset({"ant_n_gpus", "ant_task_id", "ant_envar"})
+INLINE_ARGS = frozenset({"ant_n_gpus", "ant_n_nodes", "ant_task_id", "ant_envar"})
 # Kept in the task's env (so "copy command" round-trips) but never passed to the process.
 SPECIAL_ENV_VARS = frozenset({"ant_wd", "ant_conda_env", "ant_conda_env_path", "ant_conda_path"})
 # Act like the form's Task ID / GPU fields; consumed by the parser, never stored in the env.
-_FIELD_ENV_VARS = frozenset({"ant_task_id", "ant_n_gpus"})
+_FIELD_ENV_VARS = frozenset({"ant_task_id", "ant_n_gpus", "ant_n_nodes"})
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=")
 _GPU_COUNT = re.compile(r"[0-9]{1,6}")
@@ -48,6 +49,7 @@ class SubmitDefaults:
     env: dict[str, str] = field(default_factory=dict)
     priority: int = 0
     default_n_gpus: int = 0
+    n_nodes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,8 @@ def _without_inline_args(text: str, assignments: list[_Assignment]) -> str:
 
 
 def strip_ant_args(submitted: str) -> str:
-    """The user's command without its leading ant_n_gpus / ant_task_id / ant_envar words.
+    """The user's command without its leading ant_n_gpus / ant_n_nodes / ant_task_id / ant_envar
+    words.
 
     Never raises: text whose leading words cannot be read is returned stripped, as is.
     """
@@ -179,6 +182,15 @@ def _gpu_count(value: str, where: str) -> int:
     if n > MAX_GPUS:
         raise TaskRejected(f"{where} must be at most {MAX_GPUS}, got {n}")
     return n
+
+
+def _node_count(value: str, where: str) -> int:
+    text = value.strip()
+    if not _GPU_COUNT.fullmatch(text) or not 1 <= int(text) <= MAX_NODES:
+        raise TaskRejected(
+            f"{where} must be a whole number of nodes from 1 to {MAX_NODES}, got {text[:40]!r}"
+        )
+    return int(text)
 
 
 def _check_env(env: Mapping[str, object], source: str) -> dict[str, str]:
@@ -290,6 +302,14 @@ def _parse_one(
         n_gpus = _gpu_count(inline_n, "ant_n_gpus")
     if isinstance(n_gpus, bool) or not 0 <= n_gpus <= MAX_GPUS:
         raise TaskRejected(f"the number of GPUs must be from 0 to {MAX_GPUS}, got {n_gpus!r}")
+    n_nodes = 1 if defaults.n_nodes is None else defaults.n_nodes
+    if env.get("ant_n_nodes", "").strip():
+        n_nodes = _node_count(env["ant_n_nodes"], "ant_n_nodes")
+    inline_nodes = inline.get("ant_n_nodes")
+    if isinstance(inline_nodes, str):
+        n_nodes = _node_count(inline_nodes, "ant_n_nodes")
+    if isinstance(n_nodes, bool) or not 1 <= n_nodes <= MAX_NODES:
+        raise TaskRejected(f"the number of nodes must be from 1 to {MAX_NODES}, got {n_nodes!r}")
     for key in _FIELD_ENV_VARS:
         env.pop(key, None)
 
@@ -305,6 +325,7 @@ def _parse_one(
         env=env,
         priority=defaults.priority,
         workdir=env.get("ant_wd") or None,
+        n_nodes=n_nodes,
     )
 
 
@@ -407,9 +428,14 @@ def process_env(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in SPECIAL_ENV_VARS and k not in _FIELD_ENV_VARS}
 
 
-def format_copy_command(task_id: str, n_gpus: int, env: Mapping[str, str], submitted: str) -> str:
-    """`ant_task_id=… ant_n_gpus=… [ant_envar='{…}'] <command>`: parses back into the same task."""
+def format_copy_command(
+    task_id: str, n_gpus: int, env: Mapping[str, str], submitted: str, n_nodes: int = 1
+) -> str:
+    """`ant_task_id=… ant_n_gpus=… [ant_n_nodes=…] [ant_envar='{…}'] <command>`: parses back into
+    the same task (ant_n_nodes only for a gang)."""
     parts = [f"ant_task_id={shlex.quote(task_id)}", f"ant_n_gpus={n_gpus}"]
+    if n_nodes != 1:
+        parts.append(f"ant_n_nodes={n_nodes}")
     if env:
         parts.append(f"ant_envar={shlex.quote(json.dumps(dict(env), separators=(',', ':')))}")
     parts.append(strip_ant_args(submitted))

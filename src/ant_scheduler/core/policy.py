@@ -1,15 +1,31 @@
 """The scheduling policy: given the queue and the GPU pool, which queued tasks start now, on which
-GPUs, and a human-readable reason for every task that keeps waiting. Pure and deterministic.
+nodes and GPUs, and a human-readable reason for every task that keeps waiting. Pure and
+deterministic.
 
-Backfill never starves the oldest blocked GPU task B: B reserves its target set, the lowest-numbered
-n_gpus GPUs it could use (enabled, working, not busy outside ANT; busy-outside ones by index if too
-few). Free GPUs of that set are kept for B and later tasks may only take free GPUs outside it, so
-the set only drains and B starts once it has. Only B holds a reservation. Without runtime
+Nodes. Every GPU is on a node ("" = this machine: the local executor has that one node only, and
+then everything here reads exactly as it did before nodes existed). A task needs `n_gpus` GPUs on
+each of `n_nodes` distinct nodes, all at once or not at all: an n-GPU task (n_nodes=1) gets all
+its GPUs from one node; a gang gets n_nodes nodes each with n_gpus free GPUs. Of the nodes that
+can take a task, the *best fit* is chosen: the nodes with the fewest open GPUs that still have
+enough (ties by name), so that small tasks fill nodes up and whole nodes stay free for big ones.
+On a node the task gets its lowest-numbered open GPUs. A gang's ranks are its nodes in name order
+(rank 0 first), and its GPU ids are listed rank by rank. A task needing no GPU (n_gpus=0) goes to
+the alive node(s) running the fewest ANT tasks, ties by name. The alive nodes are `nodes` plus
+every node with a usable GPU; the caller marks the GPUs of a node that left as unavailable.
+
+Backfill never starves the oldest blocked GPU task B: B reserves its target set, n_gpus usable
+GPUs on each of n_nodes nodes: the first nodes in name order with n_gpus usable GPUs not busy
+outside ANT (then, if too few, those where it takes GPUs busy outside ANT as well), on each the
+lowest-numbered such GPUs (busy-outside ones by index if too few). The rule looks only at what is
+usable, not at who holds what, so the target stays put from pass to pass. Free GPUs of that set
+are kept for B and later tasks may only take free GPUs outside it, so the set only drains and B
+starts once it has (if not earlier, somewhere else). Only B holds a reservation. Without runtime
 estimates, reserving *all* free GPUs instead would make backfill the same as fifo.
 
-Cost: a pass reads the queue (a `TaskQueue`) from the front, one ordered bucket per GPU count, and
-stops as soon as nothing more can start, so it looks at the tasks it starts plus a few more, however
-long the queue. Why a task waits is worked out only when asked (`Plan.reason`).
+Cost: a pass reads the queue (a `TaskQueue`) from the front, one ordered bucket per shape
+(n_gpus, n_nodes), and stops as soon as nothing more can start, so it looks at the tasks it starts
+plus a few more, however long the queue. Why a task waits is worked out only when asked
+(`Plan.reason`).
 """
 
 from __future__ import annotations
@@ -20,18 +36,20 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
 
-from ant_scheduler.core.queue import StartKey, TaskQueue, start_key
+from ant_scheduler.core.queue import Shape, StartKey, TaskQueue, start_key
 
 Policy = Literal["fifo", "backfill"]
 
 
 @dataclass(frozen=True)
 class GpuView:
-    index: int
+    index: int  # ANT's global id of the GPU
     enabled: bool = True
     allocated_to: tuple[str, ...] = ()  # ANT task ids holding it (normally 0 or 1)
     external: str | None = None  # busy outside ANT (ADGS): who, e.g. "pid 4242 alice python x.py"
     unavailable: str | None = None  # cannot be used at all (e.g. an NVML error): why
+    node: str = ""  # the node it is on; "" = this machine
+    local_index: int | None = None  # its index on its node (None: the same as index)
 
     @property
     def usable(self) -> bool:
@@ -42,19 +60,27 @@ class GpuView:
     def free(self) -> bool:
         return self.usable and not self.allocated_to and self.external is None
 
+    @property
+    def label(self) -> str:
+        """How people name it: `node-b:1`, or the index on this machine."""
+        local = self.index if self.local_index is None else self.local_index
+        return f"{self.node}:{local}" if self.node else str(self.index)
+
 
 @dataclass(frozen=True)
 class QueuedTask:
     task_id: str
-    n_gpus: int
+    n_gpus: int  # on each node
     priority: int = 0
     queue_seq: int = 0
+    n_nodes: int = 1
 
 
 @dataclass(frozen=True)
 class Start:
     task_id: str
-    gpu_ids: tuple[int, ...]
+    gpu_ids: tuple[int, ...]  # rank by rank: n_gpus of each rank's node, lowest first
+    nodes: tuple[str, ...] = ("",)  # one per rank, rank 0 first
 
 
 NOT_PLANNED = "waiting for the next scheduling pass"  # a task this plan did not cover
@@ -65,13 +91,18 @@ class _PassEnd:
     """What a pass leaves behind: enough to say in O(number of GPUs) why any task waits."""
 
     pool: tuple[GpuView, ...]  # sorted by index
+    named: bool  # some GPU or node has a name: reasons speak of nodes
+    nodes: tuple[str, ...]  # the alive nodes, by name
+    usable_by_node: Mapping[str, int]
+    total_by_node: Mapping[str, int]
     n_usable: int
     policy: Policy
     open_ids: tuple[int, ...]  # free GPUs nobody took, minus those kept for the blocker
+    open_by_node: Mapping[str, tuple[int, ...]]  # the same, by node
     taken: Mapping[int, str]  # GPU index -> task this plan starts on it
     kept: Mapping[int, str]  # backfill: free GPU index -> the blocker it is kept for
     blocker: QueuedTask | None  # the oldest GPU task that could run some day but does not fit now
-    target: tuple[int, ...]  # backfill: the blocker's target set
+    target: tuple[int, ...]  # backfill: the blocker's target set (rank by rank)
     cpu_running: int  # CPU tasks running once this plan's CPU starts are done
     max_cpu_tasks: int | None
 
@@ -87,7 +118,7 @@ class Plan:
         self._end = end
         self._queue = queue
         self._started = frozenset(s.task_id for s in starts)
-        self._reasons: dict[int, str] = {}  # n_gpus -> reason, see _by_gpus
+        self._reasons: dict[Shape, str] = {}  # (n_gpus, n_nodes) -> reason, see _by_shape
         self._blocker_reason: str | None = None
 
     def __repr__(self) -> str:
@@ -105,12 +136,14 @@ class Plan:
             return None
         end = self._end
         if task.n_gpus == 0:
+            if task.n_nodes > len(end.nodes):
+                return self._by_shape(0, task.n_nodes)
             if end.max_cpu_tasks is not None and end.cpu_running >= end.max_cpu_tasks:
                 return f"CPU task limit reached ({end.cpu_running} of {end.max_cpu_tasks} running)"
             return NOT_PLANNED
-        if task.n_gpus > end.n_usable:
+        if not _could_fit(task.n_gpus, task.n_nodes, end.usable_by_node):
             # Waiting on it would only stall the queue until someone re-enables GPUs.
-            return self._by_gpus(task.n_gpus)
+            return self._by_shape(task.n_gpus, task.n_nodes)
         blocker = end.blocker
         if blocker is not None:
             if task.task_id == blocker.task_id:
@@ -119,30 +152,50 @@ class Plan:
                 return NOT_PLANNED  # everything ahead of the blocker started or never fits
             if end.policy == "fifo":
                 return f"waiting behind {blocker.task_id} (fifo)"
-        if task.n_gpus <= len(end.open_ids):
+        if _pick(end.open_by_node, task.n_gpus, task.n_nodes) is not None:
             return NOT_PLANNED
-        return self._by_gpus(task.n_gpus)
+        return self._by_shape(task.n_gpus, task.n_nodes)
 
-    def _by_gpus(self, n_gpus: int) -> str:
-        """The reason of a waiting GPU task other than the blocker: it depends only on n_gpus."""
-        reason = self._reasons.get(n_gpus)
+    def _by_shape(self, n_gpus: int, n_nodes: int) -> str:
+        """The reason of a waiting task other than the blocker: it depends only on its shape."""
+        reason = self._reasons.get((n_gpus, n_nodes))
         if reason is None:
             end = self._end
-            if n_gpus > end.n_usable:
-                reason = _never_fits_reason(n_gpus, end.pool)
-            else:
+            if n_gpus == 0:
+                reason = _too_few_nodes(n_nodes, end.nodes)
+            elif not _could_fit(n_gpus, n_nodes, end.usable_by_node):
+                reason = _never_fits(n_gpus, n_nodes, end)
+            elif not end.named:
                 reason = _waiting_reason(n_gpus, end.pool, end.open_ids, end.taken, end.kept)
-            self._reasons[n_gpus] = reason
+            else:
+                reason = _waiting_on_nodes(
+                    n_gpus, n_nodes, end.pool, end.open_by_node, end.taken, end.kept
+                )
+            self._reasons[(n_gpus, n_nodes)] = reason
         return reason
 
     def _reason_of_blocker(self, blocker: QueuedTask) -> str:
         if self._blocker_reason is None:
             end = self._end
             # The GPUs kept for it are free as far as the blocker itself is concerned.
-            open_ids = sorted([*end.open_ids, *end.kept])
-            reason = _waiting_reason(blocker.n_gpus, end.pool, open_ids, end.taken, {})
+            if not end.named:
+                open_ids = sorted([*end.open_ids, *end.kept])
+                reason = _waiting_reason(blocker.n_gpus, end.pool, open_ids, end.taken, {})
+            else:
+                by_index = {g.index: g for g in end.pool}
+                open_by_node = {n: list(ids) for n, ids in end.open_by_node.items()}
+                for index in end.kept:
+                    open_by_node.setdefault(by_index[index].node, []).append(index)
+                reason = _waiting_on_nodes(
+                    blocker.n_gpus,
+                    blocker.n_nodes,
+                    end.pool,
+                    {n: tuple(sorted(ids)) for n, ids in open_by_node.items()},
+                    end.taken,
+                    {},
+                )
             if end.policy == "backfill":
-                reason += f"; {_gpu_label(end.target)} reserved for it"
+                reason += f"; {_target_label(end.target, end)} reserved for it"
             self._blocker_reason = reason
         return self._blocker_reason
 
@@ -168,7 +221,7 @@ def order_queue(queue: Iterable[QueuedTask]) -> list[QueuedTask]:
     return sorted(queue, key=start_key)
 
 
-_Head = tuple[StartKey, int, QueuedTask, Iterator[QueuedTask]]  # a bucket's next task, the rest
+_Head = tuple[StartKey, Shape, QueuedTask, Iterator[QueuedTask]]  # a bucket's next task, the rest
 
 
 def plan(
@@ -178,72 +231,98 @@ def plan(
     policy: Policy = "fifo",
     running_cpu_tasks: int = 0,
     max_cpu_tasks: int | None = None,
+    nodes: Sequence[str] = ("",),
+    node_load: Mapping[str, int] | None = None,
 ) -> Plan:
     """Decide which queued tasks start now; `Plan.reason` says why each of the others waits.
 
     Takes the queue as a TaskQueue (the plan looks at a few tasks beyond those it starts) or as
     any collection of tasks with unique ids (sorted into a TaskQueue first, O(n log n)).
+    `nodes`: the alive nodes (those without GPUs count for CPU tasks); `node_load`: how many ANT
+    tasks run on each node now (where tasks needing no GPU go).
     """
     tasks = queue if isinstance(queue, TaskQueue) else TaskQueue(queue)
     pool = tuple(sorted(gpus, key=lambda g: g.index))
-    n_usable = sum(1 for g in pool if g.usable)
+    alive = tuple(sorted({*nodes, *(g.node for g in pool if g.usable)}))
+    named = any(alive) or any(g.node for g in pool)
+    usable_by_node: dict[str, int] = {}
+    total_by_node: dict[str, int] = {}
+    open_by_node: dict[str, list[int]] = {}  # lowest first
+    for g in pool:
+        total_by_node[g.node] = total_by_node.get(g.node, 0) + 1
+        if g.usable:
+            usable_by_node[g.node] = usable_by_node.get(g.node, 0) + 1
+        if g.free:
+            open_by_node.setdefault(g.node, []).append(g.index)
+    n_usable = sum(usable_by_node.values())
     starts: list[tuple[StartKey, Start]] = []
     examined = 0
 
     # CPU tasks never wait on GPU tasks: start them in queue order up to the limit.
     cpu_running = running_cpu_tasks
+    load = dict(node_load or {})
     if max_cpu_tasks is None or cpu_running < max_cpu_tasks:
-        for task in tasks.tasks_needing(0):
+        cpu_heads = _heads(tasks, [(0, m) for n, m in tasks.shapes() if n == 0 and m <= len(alive)])
+        while cpu_heads:
+            key, (_, n_nodes), task, rest = cpu_heads[0]
             examined += 1
-            starts.append((start_key(task), Start(task.task_id, ())))
+            chosen = tuple(sorted(sorted(alive, key=lambda n: (load.get(n, 0), n))[:n_nodes]))
+            starts.append((key, Start(task.task_id, (), chosen)))
+            for node in chosen:
+                load[node] = load.get(node, 0) + 1
             cpu_running += 1
             if max_cpu_tasks is not None and cpu_running >= max_cpu_tasks:
                 break
+            _advance(cpu_heads, rest)
 
     # GPU tasks, in queue order, by merging the buckets of tasks that could run some day (tasks
     # needing more GPUs than are usable are skipped: they would only stall the queue).
-    heads: list[_Head] = []
-    for n_gpus in tasks.gpu_counts():
-        if 0 < n_gpus <= n_usable:
-            rest = tasks.tasks_needing(n_gpus)
-            first = next(rest)  # a queue keeps no empty bucket
-            heads.append((start_key(first), n_gpus, first, rest))
-    heapq.heapify(heads)
-    open_ids = [g.index for g in pool if g.free]  # lowest first
+    heads = _heads(
+        tasks, [(n, m) for n, m in tasks.shapes() if n > 0 and _could_fit(n, m, usable_by_node)]
+    )
+    n_open = sum(len(ids) for ids in open_by_node.values())
     taken: dict[int, str] = {}
     kept: dict[int, str] = {}
     blocker: QueuedTask | None = None
     target: tuple[int, ...] = ()
-    while heads and (blocker is None or open_ids):
-        key, n_gpus, task, rest = heads[0]
+    while heads and (blocker is None or n_open):
+        key, (n_gpus, n_nodes), task, rest = heads[0]
         examined += 1
-        if n_gpus <= len(open_ids):
-            chosen = tuple(open_ids[:n_gpus])
-            del open_ids[:n_gpus]
-            starts.append((key, Start(task.task_id, chosen)))
-            taken.update(dict.fromkeys(chosen, task.task_id))
-            following = next(rest, None)
-            if following is None:
-                heapq.heappop(heads)
-            else:
-                heapq.heapreplace(heads, (start_key(following), n_gpus, following, rest))
+        picked = _pick(open_by_node, n_gpus, n_nodes)
+        if picked is not None:
+            ids: list[int] = []
+            for node in picked:
+                ids += open_by_node[node][:n_gpus]
+                del open_by_node[node][:n_gpus]
+            n_open -= len(ids)
+            starts.append((key, Start(task.task_id, tuple(ids), picked)))
+            taken.update(dict.fromkeys(ids, task.task_id))
+            _advance(heads, rest)
             continue
         if blocker is None:
             blocker = task
             if policy == "fifo":
                 break  # everything after it waits behind it
-            target = tuple(_target_set(n_gpus, pool))
-            kept = {i: task.task_id for i in target if i in open_ids}
-            open_ids = [i for i in open_ids if i not in kept]
+            target = _target_set(n_gpus, n_nodes, pool)
+            is_open = {i for ids in open_by_node.values() for i in ids}
+            kept = {i: task.task_id for i in target if i in is_open}
+            for node, ids in open_by_node.items():
+                open_by_node[node] = [i for i in ids if i not in kept]
+            n_open -= len(kept)
         # Open GPUs only get fewer during a pass: no task of this bucket can start any more.
         heapq.heappop(heads)
 
     starts.sort(key=lambda ks: ks[0])
     end = _PassEnd(
         pool=pool,
+        named=named,
+        nodes=alive,
+        usable_by_node=usable_by_node,
+        total_by_node=total_by_node,
         n_usable=n_usable,
         policy=policy,
-        open_ids=tuple(open_ids),
+        open_ids=tuple(sorted(i for ids in open_by_node.values() for i in ids)),
+        open_by_node={n: tuple(ids) for n, ids in open_by_node.items() if ids},
         taken=taken,
         kept=kept,
         blocker=blocker,
@@ -254,11 +333,66 @@ def plan(
     return Plan(tuple(s for _, s in starts), examined, end, tasks)
 
 
-def _target_set(n_gpus: int, pool: Sequence[GpuView]) -> list[int]:
-    """The GPUs the oldest blocked task will run on under backfill (pool is sorted by index)."""
-    clean = [g.index for g in pool if g.usable and g.external is None]
-    outside = [g.index for g in pool if g.usable and g.external is not None]
-    return sorted(clean[:n_gpus] + outside[: max(0, n_gpus - len(clean))])
+def _heads(tasks: TaskQueue, shapes: Iterable[Shape]) -> list[_Head]:
+    """The first task of each of these buckets, as a heap in start order."""
+    heads: list[_Head] = []
+    for shape in shapes:
+        n_gpus, n_nodes = shape
+        # Asked as tasks_needing(n_gpus) when n_nodes is 1, as before nodes existed.
+        rest = tasks.tasks_needing(n_gpus) if n_nodes == 1 else tasks.tasks_needing(*shape)
+        first = next(rest)  # a queue keeps no empty bucket
+        heads.append((start_key(first), shape, first, rest))
+    heapq.heapify(heads)
+    return heads
+
+
+def _advance(heads: list[_Head], rest: Iterator[QueuedTask]) -> None:
+    """The first head started: its bucket's next task takes its place (or the bucket is done)."""
+    following = next(rest, None)
+    if following is None:
+        heapq.heappop(heads)
+    else:
+        heapq.heapreplace(heads, (start_key(following), heads[0][1], following, rest))
+
+
+def _could_fit(n_gpus: int, n_nodes: int, usable_by_node: Mapping[str, int]) -> bool:
+    """Some day, once every usable GPU is free (n_gpus > 0)."""
+    return sum(1 for count in usable_by_node.values() if count >= n_gpus) >= n_nodes
+
+
+def _pick(
+    open_by_node: Mapping[str, Sequence[int]], n_gpus: int, n_nodes: int
+) -> tuple[str, ...] | None:
+    """The nodes a task of this shape starts on now (best fit, in name order), None if none."""
+    fitting = [n for n, ids in open_by_node.items() if len(ids) >= n_gpus]
+    if len(fitting) < n_nodes:
+        return None
+    fitting.sort(key=lambda n: (len(open_by_node[n]), n))
+    return tuple(sorted(fitting[:n_nodes]))
+
+
+def _target_set(n_gpus: int, n_nodes: int, pool: Sequence[GpuView]) -> tuple[int, ...]:
+    """The GPUs the oldest blocked task will run on under backfill (pool is sorted by index):
+    the first nodes by name where it fits on GPUs not busy outside ANT, then those where it fits
+    only with busy-outside ones; on each, the lowest-numbered clean GPUs, then busy-outside ones."""
+    clean: dict[str, list[int]] = {}
+    outside: dict[str, list[int]] = {}
+    for g in pool:
+        if g.usable:
+            bucket = clean if g.external is None else outside
+            bucket.setdefault(g.node, []).append(g.index)
+    names = sorted({*clean, *outside})
+    first = [n for n in names if len(clean.get(n, ())) >= n_gpus]
+    then = [
+        n
+        for n in names
+        if len(clean.get(n, ())) < n_gpus <= len(clean.get(n, ())) + len(outside.get(n, ()))
+    ]
+    ids: list[int] = []
+    for node in sorted((first + then)[:n_nodes]):
+        mine, busy = clean.get(node, []), outside.get(node, [])
+        ids += sorted(mine[:n_gpus] + busy[: max(0, n_gpus - len(mine))])
+    return tuple(ids)
 
 
 def _waiting_reason(
@@ -324,3 +458,127 @@ def _count(n_gpus: int) -> str:
 
 def _ids(ids: Iterable[int]) -> str:
     return ", ".join(str(i) for i in ids)
+
+
+# ---------------------------------------------------------------------------- reasons with nodes
+
+
+def _too_few_nodes(n_nodes: int, nodes: Sequence[str]) -> str:
+    """e.g. 'needs 2 nodes but ANT has only 1'."""
+    needs = f"needs {_nodes(n_nodes)} but ANT has"
+    return f"{needs} only {len(nodes)}" if nodes else f"{needs} none"
+
+
+def _never_fits(n_gpus: int, n_nodes: int, end: _PassEnd) -> str:
+    """Why a GPU task can never start with the GPUs ANT has (while they stay as they are)."""
+    if n_nodes > 1 and n_nodes > len(end.nodes):
+        return _too_few_nodes(n_nodes, end.nodes)
+    if not end.named:
+        return _never_fits_reason(n_gpus, end.pool)
+    return _never_fits_on_nodes(n_gpus, n_nodes, end.pool, end.total_by_node, end.usable_by_node)
+
+
+def _never_fits_on_nodes(
+    n_gpus: int,
+    n_nodes: int,
+    pool: Sequence[GpuView],
+    total_by_node: Mapping[str, int],
+    usable_by_node: Mapping[str, int],
+) -> str:
+    """e.g. 'needs 6 GPUs on one node but the largest node has 4 (node-a, node-b)'."""
+    if n_nodes == 1:
+        needs = f"needs {_count(n_gpus)} on one node"
+    else:
+        needs = f"needs {n_nodes} nodes with {_count(n_gpus)} each"
+    if not pool:
+        return f"{needs} but ANT has no GPUs"
+    big = sorted(n for n, total in total_by_node.items() if total >= n_gpus)
+    if len(big) < n_nodes:
+        if n_nodes == 1:
+            most = max(total_by_node.values())
+            largest = sorted(n for n, total in total_by_node.items() if total == most)
+            return f"{needs} but the largest node has {most} ({_names(largest)})"
+        if not big:
+            return f"{needs} but no node has {_count(n_gpus)}"
+        return f"{needs} but only {len(big)} {_has(len(big))} {_count(n_gpus)} ({_names(big)})"
+    # Enough GPUs exist; too few of them can be used.
+    word = "usable" if any(g.enabled and not g.usable for g in pool) else "enabled"
+    off = [(g, _why_not_open(g, {}, {})) for g in pool if not g.usable]
+    if n_nodes == 1:
+        most = max(usable_by_node.values(), default=0)
+        if most == 0:
+            head = f"no GPU is {word}"
+        else:
+            best = sorted(n for n, count in usable_by_node.items() if count == most)
+            verb = "is" if most == 1 else "are"
+            head = f"at most {most} {verb} {word} on any node ({_names(best)})"
+    else:
+        ok = sorted(n for n, count in usable_by_node.items() if count >= n_gpus)
+        if ok:
+            head = f"only {len(ok)} {_has(len(ok))} {n_gpus} {word} ({_names(ok)})"
+        else:
+            head = f"no node has {n_gpus} {word}"
+    return "; ".join([f"{needs} but {head}", *_grouped_labels(off)])
+
+
+def _waiting_on_nodes(
+    n_gpus: int,
+    n_nodes: int,
+    pool: Sequence[GpuView],
+    open_by_node: Mapping[str, Sequence[int]],
+    taken: Mapping[int, str],
+    kept: Mapping[int, str],
+) -> str:
+    """e.g. 'needs 4 GPUs on one node; largest free block is 2 (node-b); GPUs node-a:0,
+    node-a:1 in use by r' or 'needs 2 nodes with 2 free GPUs each; 1 has (node-a); ...'."""
+    if n_nodes == 1:
+        parts = [f"needs {_count(n_gpus)} on one node"]
+        sizes = {n: len(ids) for n, ids in open_by_node.items() if ids}
+        if sizes:
+            most = max(sizes.values())
+            largest = sorted(n for n, size in sizes.items() if size == most)
+            parts.append(f"largest free block is {most} ({_names(largest)})")
+        else:
+            parts.append("none free")
+    else:
+        parts = [f"needs {n_nodes} nodes with {n_gpus} free GPU{'' if n_gpus == 1 else 's'} each"]
+        have = sorted(n for n, ids in open_by_node.items() if len(ids) >= n_gpus)
+        parts.append(f"{len(have)} {_has(len(have))} ({_names(have)})" if have else "none has")
+    is_open = {i for ids in open_by_node.values() for i in ids}
+    not_open = [(g, _why_not_open(g, taken, kept)) for g in pool if g.index not in is_open]
+    return "; ".join([*parts, *_grouped_labels(not_open)])
+
+
+def _target_label(target: Sequence[int], end: _PassEnd) -> str:
+    if not end.named:
+        return _gpu_label(target)
+    by_index = {g.index: g for g in end.pool}
+    labels = [by_index[i].label for i in target]
+    return f"GPU {labels[0]}" if len(labels) == 1 else f"GPUs {', '.join(labels)}"
+
+
+def _grouped_labels(causes: Iterable[tuple[GpuView, str]]) -> list[str]:
+    """[(node-a:0, 'in use by a'), (node-a:1, 'in use by a')] -> ['GPUs node-a:0, node-a:1 in
+    use by a'], by lowest index."""
+    by_cause: dict[str, list[str]] = {}
+    for gpu, cause in causes:
+        by_cause.setdefault(cause, []).append(gpu.label)
+    return [
+        f"GPU {labels[0]} {cause}" if len(labels) == 1 else f"GPUs {', '.join(labels)} {cause}"
+        for cause, labels in by_cause.items()
+    ]
+
+
+def _names(names: Sequence[str]) -> str:
+    """Node names for a reason: at most four, then how many more."""
+    if len(names) <= 4:
+        return ", ".join(names)
+    return f"{', '.join(names[:3])} and {len(names) - 3} more"
+
+
+def _has(count: int) -> str:
+    return "has" if count == 1 else "have"
+
+
+def _nodes(n_nodes: int) -> str:
+    return "1 node" if n_nodes == 1 else f"{n_nodes} nodes"

@@ -2,9 +2,10 @@
 the whole queue again: a scheduling pass reads only the front of it, a position is one lookup.
 
 Start order is higher priority first, then lower queue_seq, then task_id (`start_key`). Besides
-the whole order, the queue keeps one ordered bucket per GPU count (0 = CPU tasks), so the policy
-can merge just the buckets that could still start and drop a bucket as soon as its tasks need more
-GPUs than are open (see `policy.plan`).
+the whole order, the queue keeps one ordered bucket per shape, (GPUs per node, nodes): (0, 1) holds
+single CPU tasks, (2, 1) 2-GPU tasks, (4, 2) gangs of 2 nodes x 4 GPUs. The policy merges just the
+buckets that could still start and drops a bucket as soon as its shape no longer fits what is open
+(see `policy.plan`).
 
 Add, remove and position cost O(log n); building from n tasks sorts once, O(n log n).
 """
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from ant_scheduler.core.policy import QueuedTask
 
 StartKey = tuple[int, int, str]  # (-priority, queue_seq, task_id)
+Shape = tuple[int, int]  # (n_gpus per node, n_nodes)
 _T = TypeVar("_T")
 
 
@@ -34,6 +36,10 @@ class _Sorted(Protocol[_T]):
     def __getitem__(self, index: int, /) -> _T: ...
     def __iter__(self) -> Iterator[_T]: ...
     def __len__(self) -> int: ...
+
+
+def shape_of(task: QueuedTask) -> Shape:
+    return (task.n_gpus, task.n_nodes)
 
 
 def start_key(task: QueuedTask) -> StartKey:
@@ -54,11 +60,13 @@ class TaskQueue:
             if task.task_id in self._tasks:
                 raise ValueError(f"task {task.task_id!r} is queued twice")
             self._tasks[task.task_id] = task
-        groups: dict[int, list[StartKey]] = {}
+        groups: dict[Shape, list[StartKey]] = {}
         for task in self._tasks.values():
-            groups.setdefault(task.n_gpus, []).append(start_key(task))
+            groups.setdefault(shape_of(task), []).append(start_key(task))
         self._order: _Sorted[StartKey] = SortedList(k for g in groups.values() for k in g)
-        self._buckets: dict[int, _Sorted[StartKey]] = {n: SortedList(g) for n, g in groups.items()}
+        self._buckets: dict[Shape, _Sorted[StartKey]] = {
+            n: SortedList(g) for n, g in groups.items()
+        }
         self._seqs: _Sorted[int] = SortedList(t.queue_seq for t in self._tasks.values())
 
     # ------------------------------------------------------------------ changes
@@ -71,9 +79,9 @@ class TaskQueue:
         key = start_key(task)
         self._tasks[task.task_id] = task
         self._order.add(key)
-        bucket = self._buckets.get(task.n_gpus)
+        bucket = self._buckets.get(shape_of(task))
         if bucket is None:
-            bucket = self._buckets[task.n_gpus] = SortedList()
+            bucket = self._buckets[shape_of(task)] = SortedList()
         bucket.add(key)
         self._seqs.add(task.queue_seq)
 
@@ -89,8 +97,8 @@ class TaskQueue:
             raise ValueError(f"task {taken!r} is already queued")
         self._tasks.update(batch.tasks)
         self._order = _merged(self._order, batch.keys)
-        for n_gpus, keys in batch.by_gpus.items():
-            self._buckets[n_gpus] = _merged(self._buckets.get(n_gpus), keys)
+        for shape, keys in batch.by_shape.items():
+            self._buckets[shape] = _merged(self._buckets.get(shape), keys)
         self._seqs = _merged(self._seqs, batch.seqs)
 
     def remove(self, task_id: str) -> QueuedTask:
@@ -98,10 +106,10 @@ class TaskQueue:
         task = self._tasks.pop(task_id)
         key = start_key(task)
         self._order.remove(key)
-        bucket = self._buckets[task.n_gpus]
+        bucket = self._buckets[shape_of(task)]
         bucket.remove(key)
         if not bucket:
-            del self._buckets[task.n_gpus]
+            del self._buckets[shape_of(task)]
         self._seqs.remove(task.queue_seq)
         return task
 
@@ -160,11 +168,16 @@ class TaskQueue:
 
     def gpu_counts(self) -> list[int]:
         """The distinct n_gpus of queued tasks, 0 for CPU tasks, ascending."""
+        return sorted({n_gpus for n_gpus, _ in self._buckets})
+
+    def shapes(self) -> list[Shape]:
+        """The distinct (n_gpus, n_nodes) of queued tasks, ascending."""
         return sorted(self._buckets)
 
-    def tasks_needing(self, n_gpus: int) -> Iterator[QueuedTask]:
-        """The tasks that need exactly n_gpus GPUs (0: CPU tasks), in start order, lazily."""
-        bucket = self._buckets.get(n_gpus)
+    def tasks_needing(self, n_gpus: int, n_nodes: int = 1) -> Iterator[QueuedTask]:
+        """The tasks that need exactly n_gpus GPUs (0: CPU tasks) on each of n_nodes nodes, in
+        start order, lazily."""
+        bucket = self._buckets.get((n_gpus, n_nodes))
         if bucket is None:
             return iter(())
         tasks = self._tasks
@@ -177,7 +190,7 @@ class QueueBatch:
     def __init__(self) -> None:
         self.tasks: dict[str, QueuedTask] = {}
         self.keys: list[StartKey] = []
-        self.by_gpus: dict[int, list[StartKey]] = {}
+        self.by_shape: dict[Shape, list[StartKey]] = {}
         self.seqs: list[int] = []
 
     def add(self, tasks: Iterable[QueuedTask]) -> None:
@@ -192,7 +205,7 @@ class QueueBatch:
             key = start_key(task)
             self.tasks[task.task_id] = task
             self.keys.append(key)
-            self.by_gpus.setdefault(task.n_gpus, []).append(key)
+            self.by_shape.setdefault(shape_of(task), []).append(key)
             self.seqs.append(task.queue_seq)
 
     def __len__(self) -> int:
@@ -212,3 +225,5 @@ def _merged(existing: _Sorted[_T] | None, new: list[_T]) -> _Sorted[_T]:
 def _check(task: QueuedTask) -> None:
     if task.n_gpus < 0:
         raise ValueError(f"task {task.task_id!r} needs {task.n_gpus} GPUs")
+    if task.n_nodes < 1:
+        raise ValueError(f"task {task.task_id!r} needs {task.n_nodes} nodes")

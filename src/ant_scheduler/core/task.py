@@ -77,6 +77,7 @@ class TaskSpec:
     env: dict[str, str] = field(default_factory=dict)
     priority: int = 0
     workdir: str | None = None  # from ant_wd; None means the directory ANT was launched from
+    n_nodes: int = 1  # n_gpus GPUs on each of n_nodes distinct nodes (a gang when more than 1)
 
 
 @dataclass
@@ -104,6 +105,9 @@ class Task:
     session_id: int | None = None  # server session in which the task was last queued or running
     reason: str | None = None  # why it failed/was lost/held, when ANT knows
     restarted_as: str | None = None  # the copy its last restart queued (one live copy at a time)
+    n_nodes: int = 1  # n_gpus GPUs on each of n_nodes distinct nodes, all at once
+    # The node of each rank (rank 0 first), set when it starts; empty on this machine alone.
+    nodes: list[str] = field(default_factory=list)
 
     @classmethod
     def from_spec(cls, spec: TaskSpec, *, created_at: float, queue_seq: int) -> Task:
@@ -118,6 +122,7 @@ class Task:
             created_at=created_at,
             workdir=spec.workdir,
             queue_seq=queue_seq,
+            n_nodes=spec.n_nodes,
         )
 
     def move_to(self, new: TaskState) -> None:
@@ -128,7 +133,11 @@ class Task:
     def copy(self) -> Task:
         handle = dict(self.handle) if self.handle is not None else None
         return dataclasses.replace(
-            self, env=dict(self.env), gpu_ids=list(self.gpu_ids), handle=handle
+            self,
+            env=dict(self.env),
+            gpu_ids=list(self.gpu_ids),
+            handle=handle,
+            nodes=list(self.nodes),
         )
 
     def queue_order_key(self) -> tuple[int, int]:

@@ -3,8 +3,15 @@
 The engine never learns where or how a task runs. It hands over a LaunchRequest, stores the
 opaque, JSON-serialisable *handle* the executor gives back, and after a restart gives the handles
 back to `recover` to learn, for each task, whether it is still running, ended (with its exit
-code), or lost. Output is read through the executor too (`output(handle)`): nothing outside
+code), or lost. Output is read through the executor too (`output(handle, rank)`): nothing outside
 executors/ opens a log or an exit file. Exits are reported through one callback on the loop thread.
+
+Nodes: a task runs on `n_nodes` nodes (one rank per node, rank 0 first), on exactly the GPUs the
+scheduler chose (`LaunchRequest.placement`: each rank's node, ANT's GPU ids and their indices on
+that node, which is what CUDA_VISIBLE_DEVICES holds there). An executor that can be cut off from
+where tasks run (a cluster) says so through `availability()` -- the scheduler starts nothing while
+it is not None -- and calls the wake callback when that or its nodes change. A task that ended
+where nobody saw it (its node died) is reported with `ExitInfo.lost`.
 """
 
 from __future__ import annotations
@@ -25,16 +32,28 @@ Handle = dict[str, Any]  # JSON-serialisable; only the executor that made it rea
 
 
 @dataclass(frozen=True)
+class RankPlacement:
+    """Where one rank of a task runs: its node ("" = this machine) and GPUs."""
+
+    node: str
+    gpu_ids: tuple[int, ...]  # ANT's (global) GPU ids
+    local_ids: tuple[int, ...]  # the same GPUs' indices on the node: its CUDA_VISIBLE_DEVICES
+
+
+@dataclass(frozen=True)
 class LaunchRequest:
     task_id: str
     command: str  # the final shell command
     env: Mapping[str, str]  # task variables, added on top of the executor's own environment
-    gpu_ids: tuple[int, ...]
+    gpu_ids: tuple[int, ...]  # every rank's GPUs, rank by rank (ANT's global ids)
     cwd: str
     session: str  # the server session's name (e.g. "20261125-154343"): groups its tasks' logs
     # Checked before the start, so a mistake fails the task with a reason, not a bare exit code.
     workdir: str | None = None  # ant_wd: must be an existing directory (~ expands; relative to cwd)
     conda: str | None = None  # the conda executable that ant_conda_* needs: must be found
+    n_nodes: int = 1  # ranks: one per node
+    # One per rank, rank 0 first (filled by the scheduler; empty only in tests of one executor).
+    placement: tuple[RankPlacement, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +106,7 @@ class FoundProcess:
     start_time: float
     session_leader: bool  # pid == its session id: the task's wrapper, unless it escaped
     cuda_visible_devices: str | None  # as the process was started with
+    node: str = ""  # where it runs ("" = this machine); CUDA_VISIBLE_DEVICES are that node's
 
 
 @dataclass(frozen=True)
@@ -97,10 +117,14 @@ class ExitInfo:
     # Processes of the task still alive when its main process ended (it forked and left them
     # behind). While any is alive the task keeps its GPUs; the gone callback says when they are.
     lingering: int = 0
+    # Set when the task ended where nobody saw how (its node left the cluster or died): why. The
+    # task becomes `lost` (restorable) with this reason, and its GPUs are freed.
+    lost: str | None = None
 
 
 ExitCallback = Callable[[ExitInfo], None]
 GoneCallback = Callable[[str], None]  # task_id: the last lingering process of the task is gone
+WakeCallback = Callable[[], None]  # availability() or the nodes changed: plan again
 
 
 class Follower(Protocol):
@@ -141,6 +165,16 @@ class Executor(Protocol):
         """Called on the loop thread once when the last lingering process of a task is gone
         (for tasks reported with lingering > 0, and those recover() says are left behind)."""
 
+    def set_wake_callback(self, callback: WakeCallback) -> None:
+        """Called on the loop thread when availability() or the set of nodes changed: the
+        scheduler plans again and says what changed (health). Executors whose availability
+        never changes never call it."""
+
+    def availability(self) -> str | None:
+        """None when tasks can be started now; else why not, in words (e.g. "Ray cluster at
+        127.0.0.1:6379 unreachable since 17:32:01"). While it is not None nothing is started,
+        and queued tasks give this as their reason. Cheap: called on every scheduling pass."""
+
     def prepare(self, request: LaunchRequest) -> Handle:
         """The handle the task will have, recorded before the start so that a crash between
         the record and the start can be settled by recover(). Does not start anything.
@@ -165,8 +199,9 @@ class Executor(Protocol):
     def lingering(self, task_id: str) -> int:
         """Live processes of an ended task that are still tracked (0 when none)."""
 
-    def output(self, handle: Handle) -> TaskOutput:
-        """The output of the task with this handle (running or long finished)."""
+    def output(self, handle: Handle, rank: int = 0) -> TaskOutput:
+        """The output of one rank (0: the first node) of the task with this handle (running or
+        long finished). Raises InvalidQuery for a rank it has no output of."""
 
     async def kill(self, task_id: str, grace_seconds: float) -> None:
         """End the task and every process it started (SIGTERM, SIGKILL after the grace), also
@@ -197,8 +232,10 @@ __all__ = [
     "LaunchRequest",
     "LeftBehind",
     "Lost",
+    "RankPlacement",
     "Reattached",
     "Recovery",
     "Running",
     "TaskOutput",
+    "WakeCallback",
 ]

@@ -5,6 +5,10 @@ handles that survive an engine restart — so the engine's behaviour can be test
 and in any interleaving: a task ending in the same instant it is deleted, processes left behind,
 a launch that fails, ANT restarting while tasks run. One FakeExecutor stands for the machine:
 give the same one to the next Engine to test a restart.
+
+It stands for a cluster too: it keeps each task's placement (`placement(task_id)`) and one output
+per rank, can lose the tasks of a node that leaves (`node_left`: their exits say `lost`), and can
+be cut off (`set_available`), waking the scheduler each time as a cluster executor would.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ant_scheduler.core.errors import InvalidQuery
 from ant_scheduler.executors.base import (
     Ended,
     ExitCallback,
@@ -26,9 +31,11 @@ from ant_scheduler.executors.base import (
     LaunchRequest,
     LeftBehind,
     Lost,
+    RankPlacement,
     Reattached,
     Recovery,
     Running,
+    WakeCallback,
 )
 
 
@@ -40,7 +47,24 @@ class FakeProcess:
     ended: bool = False
     exit_code: int | None = None
     watched: bool = True  # False after close(): it runs on, nobody is told when it ends
-    output: bytearray = field(default_factory=bytearray)
+    output: bytearray = field(default_factory=bytearray)  # rank 0's
+    lost: str | None = None  # it ended where nobody saw how (its node left): why
+    more_output: list[bytearray] = field(default_factory=list)  # ranks 1, 2, ... of a gang
+
+    def rank_output(self, rank: int) -> bytearray:
+        if rank == 0:
+            return self.output
+        while len(self.more_output) < self.request.n_nodes - 1:
+            self.more_output.append(bytearray())
+        if not 0 < rank < self.request.n_nodes:
+            raise InvalidQuery(
+                f"rank: task {self.request.task_id!r} has {self.request.n_nodes} rank(s), "
+                f"not rank {rank}"
+            )
+        return self.more_output[rank - 1]
+
+    def nodes(self) -> list[str]:
+        return [rank.node for rank in self.request.placement] or [""]
 
 
 class FakeOutput:
@@ -90,7 +114,9 @@ class FakeExecutor:
         self._pids = itertools.count(10_000)
         self._on_exit: ExitCallback = lambda info: None
         self._on_gone: GoneCallback = lambda task_id: None
+        self._on_wake: WakeCallback = lambda: None
         self._killed: set[str] = set()
+        self.unavailable: str | None = None  # what availability() says
 
     # ------------------------------------------------------------------ the contract
 
@@ -99,6 +125,12 @@ class FakeExecutor:
 
     def set_gone_callback(self, callback: GoneCallback) -> None:
         self._on_gone = callback
+
+    def set_wake_callback(self, callback: WakeCallback) -> None:
+        self._on_wake = callback
+
+    def availability(self) -> str | None:
+        return self.unavailable
 
     def prepare(self, request: LaunchRequest) -> Handle:
         return {"fake": request.task_id}
@@ -133,6 +165,8 @@ class FakeExecutor:
                 results[task_id] = Running({"fake": task_id, "pid": proc.pid})
             elif proc.exit_code is not None:
                 results[task_id] = Ended(proc.exit_code, None, len(proc.strays))
+            elif proc.lost is not None:
+                results[task_id] = Lost(proc.lost)
             elif started:
                 results[task_id] = Lost("it vanished while ANT was down", len(proc.strays))
             else:
@@ -149,19 +183,25 @@ class FakeExecutor:
     def scan(self) -> list[FoundProcess]:
         found = []
         for task_id, proc in self.procs.items():
-            cuda = ",".join(map(str, proc.request.gpu_ids))
-            if not proc.ended:
-                found.append(FoundProcess(task_id, proc.pid, 1000.0, True, cuda))
-            found += [FoundProcess(task_id, p, 1000.0, False, cuda) for p in proc.strays]
+            ranks = [(r.node, r.local_ids) for r in proc.request.placement]
+            for node, ids in ranks or [("", proc.request.gpu_ids)]:
+                cuda = ",".join(map(str, ids))
+                if not proc.ended:
+                    found.append(FoundProcess(task_id, proc.pid, 1000.0, True, cuda, node))
+                found += [FoundProcess(task_id, p, 1000.0, False, cuda, node) for p in proc.strays]
         return found
 
     def lingering(self, task_id: str) -> int:
         proc = self.procs.get(task_id)
         return len(proc.strays) if proc is not None and proc.ended else 0
 
-    def output(self, handle: Handle) -> FakeOutput:
+    def output(self, handle: Handle, rank: int = 0) -> FakeOutput:
         proc = self.procs.get(str(handle.get("fake")))
-        return FakeOutput(proc.output if proc is not None else bytearray())
+        if proc is None:
+            if rank != 0:
+                raise InvalidQuery(f"rank: no output of rank {rank}")
+            return FakeOutput(bytearray())
+        return FakeOutput(proc.rank_output(rank))
 
     async def kill(self, task_id: str, grace_seconds: float) -> None:
         proc = self.procs.get(task_id)
@@ -189,9 +229,41 @@ class FakeExecutor:
 
     # ------------------------------------------------------------------ driving it (tests)
 
-    def write(self, task_id: str, text: str) -> None:
-        """The task prints `text`."""
-        self.procs[task_id].output += text.encode()
+    def write(self, task_id: str, text: str, rank: int = 0) -> None:
+        """The task (on the node of this rank) prints `text`."""
+        self.procs[task_id].rank_output(rank).extend(text.encode())
+
+    def placement(self, task_id: str) -> tuple[RankPlacement, ...]:
+        """Where the scheduler asked the task to run, rank by rank."""
+        return self.procs[task_id].request.placement
+
+    def lose(self, task_id: str, reason: str) -> None:
+        """The task ends where nobody sees how (its node died): reported as lost."""
+        proc = self.procs[task_id]
+        proc.ended = True
+        proc.lost = reason
+        proc.strays = []
+        if proc.watched:
+            self._on_exit(ExitInfo(task_id, None, task_id in self._killed, 0, lost=reason))
+
+    def node_left(self, node: str, reason: str | None = None) -> list[str]:
+        """A node leaves the cluster: every running task with a rank on it is lost, then the
+        scheduler is woken (its GPU backend should no longer list the node). Returns the ids."""
+        why = reason or f"node {node} left the cluster"
+        gone = [t for t, p in self.procs.items() if not p.ended and node in p.nodes()]
+        for task_id in gone:
+            self.lose(task_id, why)
+        self._on_wake()
+        return gone
+
+    def set_available(self, why_not: str | None) -> None:
+        """Cut off (why not, in words) or back (None); wakes the scheduler."""
+        self.unavailable = why_not
+        self._on_wake()
+
+    def wake(self) -> None:
+        """Say that the nodes changed (e.g. one joined)."""
+        self._on_wake()
 
     def finish(self, task_id: str, exit_code: int | None = 0, *, leave: int = 0) -> None:
         """The task's main process ends now, leaving `leave` processes behind."""

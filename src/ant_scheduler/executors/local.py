@@ -72,6 +72,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ant_scheduler.core.errors import InvalidQuery
 from ant_scheduler.executors import processes
 from ant_scheduler.executors.base import (
     SERVER_ID_ENV,
@@ -89,6 +90,7 @@ from ant_scheduler.executors.base import (
     Reattached,
     Recovery,
     Running,
+    WakeCallback,
 )
 from ant_scheduler.executors.logfiles import LogFileOutput, exit_path_for, log_path_for
 from ant_scheduler.executors.processes import START_TIME_TOLERANCE, ProcStat
@@ -303,6 +305,12 @@ class LocalExecutor:
     def set_gone_callback(self, callback: GoneCallback) -> None:
         self._gone_callback = callback
 
+    def set_wake_callback(self, callback: WakeCallback) -> None:
+        """This machine is always there: nothing to wake the scheduler for."""
+
+    def availability(self) -> str | None:
+        return None
+
     def _get_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
@@ -312,6 +320,12 @@ class LocalExecutor:
 
     def prepare(self, request: LaunchRequest) -> Handle:
         """Where the task's log and exit code will go (the handle before its process exists)."""
+        if request.n_nodes != 1 or any(rank.node for rank in request.placement):
+            nodes = ", ".join(rank.node or '""' for rank in request.placement)
+            raise LaunchError(
+                f"the local executor runs tasks on this machine only, not on {request.n_nodes} "
+                f"node(s) ({nodes})"
+            )
         try:
             log_path = log_path_for(self._log_dir, request.session, request.task_id)
         except ValueError as exc:
@@ -350,7 +364,9 @@ class LocalExecutor:
         pid, log = handle.get("pid"), handle.get("log")
         return (pid if isinstance(pid, int) else None), (log if isinstance(log, str) else None)
 
-    def output(self, handle: Handle) -> LogFileOutput:
+    def output(self, handle: Handle, rank: int = 0) -> LogFileOutput:
+        if rank != 0:
+            raise InvalidQuery(f"rank: a task of the local executor has rank 0 only, not {rank}")
         return LogFileOutput(Path(str(handle.get("log", ""))))
 
     def recover(self, running: Mapping[str, Handle | None]) -> Recovery:

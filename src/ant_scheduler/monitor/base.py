@@ -14,13 +14,25 @@ class GpuProcess:
 
 @dataclass(frozen=True)
 class GpuInfo:
-    """Static facts about one GPU."""
+    """Static facts about one GPU. `index` is ANT's id of it: unique, stable, used everywhere."""
 
     index: int
     uuid: str
     name: str
     mem_total: int  # bytes
     pci_bus_id: str = ""
+    node: str = ""  # the node it is on; "" = this machine (NVML, --fake-gpus)
+    local_index: int | None = None  # its index on its node; None: the same as index
+
+    @property
+    def local(self) -> int:
+        """Its index on its node: what CUDA_VISIBLE_DEVICES names there."""
+        return self.index if self.local_index is None else self.local_index
+
+    @property
+    def label(self) -> str:
+        """How people name it: `node-b:1` on a cluster, `3` on this machine."""
+        return f"{self.node}:{self.local}" if self.node else str(self.index)
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,12 @@ class GpuSample:
 
 
 class GpuBackend(Protocol):
+    """The GPUs ANT schedules on. `gpus()` may list more GPUs over time (a node joined): the pool
+    picks them up on each sample; a GPU it no longer lists stays known, offline. A backend over
+    several nodes also has `nodes() -> list[str]`: the names of the alive nodes, those without
+    GPUs included (without it the nodes are [""], this machine). gpus() and nodes() are called
+    on the event loop too: they must be cheap (a cached answer); sample() runs off the loop."""
+
     name: str
 
     def gpus(self) -> list[GpuInfo]: ...

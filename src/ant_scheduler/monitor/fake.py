@@ -4,6 +4,11 @@ A simulated GPU is busy while ANT runs a task on it (the task's process shows up
 process). Load from "outside ANT" is injected through a JSON file the backend re-reads when it
 changes, e.g. `{"2": {"util": 0.9, "mem_used": 8e9, "processes": [{"pid": 4242,
 "used_memory": 8e9}]}, "3": {"error": "GPU has fallen off the bus"}}`.
+
+For tests of ANT over a cluster it can also stand for several nodes: `FakeGpuBackend(4,
+nodes={"node-a": 2, "node-b": 2})` numbers the GPUs 0..3 across the nodes in that order (node-a:0
+is GPU 0, node-b:1 is GPU 3), lists the nodes in `nodes()`, and lets a node join (`add_node`,
+its GPUs numbered after every GPU seen so far) or leave (`remove_node`) while ANT runs.
 """
 
 from __future__ import annotations
@@ -23,19 +28,26 @@ class FakeGpuBackend:
     name = "fake"
 
     def __init__(
-        self, count: int, only: list[int] | None = None, load_file: Path | None = None
+        self,
+        count: int,
+        only: list[int] | None = None,
+        load_file: Path | None = None,
+        *,
+        nodes: dict[str, int] | None = None,
     ) -> None:
-        indices = list(range(count)) if only is None else [i for i in only if 0 <= i < count]
-        self._infos = [
-            GpuInfo(
-                index=i,
-                uuid=f"GPU-fake-{i:04d}-0000-0000-000000000000",
-                name="ANT Simulated GPU",
-                mem_total=FAKE_MEM_TOTAL,
-                pci_bus_id=f"00000000:{i + 1:02X}:00.0",
-            )
-            for i in indices
-        ]
+        self._nodes: list[str] | None = None  # None: this machine only (nodes() says [""])
+        self._known: dict[str, list[int]] = {}  # node -> its GPUs' indices (kept if it leaves)
+        self._next_index = 0
+        self._infos: list[GpuInfo] = []
+        if nodes is not None:
+            if sum(nodes.values()) != count:
+                raise ValueError(f"the nodes have {sum(nodes.values())} GPUs, not {count}")
+            self._nodes = []
+            for node, n in nodes.items():
+                self.add_node(node, n)
+        else:
+            indices = list(range(count)) if only is None else [i for i in only if 0 <= i < count]
+            self._infos = [_info(i) for i in indices]
         self.load_file = load_file
         self._ant: dict[int, list[int]] = {}
         self._external: dict[int, dict[str, Any]] = {}
@@ -43,6 +55,36 @@ class FakeGpuBackend:
 
     def gpus(self) -> list[GpuInfo]:
         return list(self._infos)
+
+    # ------------------------------------------------------------------ nodes (tests)
+
+    def nodes(self) -> list[str]:
+        """The alive nodes ([""] when built without a node layout)."""
+        return [""] if self._nodes is None else list(self._nodes)
+
+    def add_node(self, node: str, n_gpus: int) -> list[int]:
+        """A node joins with n_gpus GPUs; returns their ANT indices (after every one seen yet, or
+        the ones it had, if it was here before)."""
+        if self._nodes is None:
+            raise ValueError("this fake backend was built without nodes")
+        if node in self._nodes:
+            raise ValueError(f"node {node!r} is already here")
+        self._nodes.append(node)
+        known = self._known.get(node)
+        if known is None:
+            first = self._next_index
+            known = self._known[node] = list(range(first, first + n_gpus))
+            self._next_index += n_gpus
+        self._infos += [_info(i, node, local) for local, i in enumerate(known)]
+        self._infos.sort(key=lambda info: info.index)
+        return list(known)
+
+    def remove_node(self, node: str) -> None:
+        """The node leaves: its GPUs are no longer listed (nor sampled)."""
+        if self._nodes is None or node not in self._nodes:
+            raise ValueError(f"no node {node!r}")
+        self._nodes.remove(node)
+        self._infos = [info for info in self._infos if info.node != node]
 
     def set_ant_processes(self, by_gpu: dict[int, list[int]]) -> None:
         self._ant = {i: list(pids) for i, pids in by_gpu.items()}
@@ -96,3 +138,15 @@ class FakeGpuBackend:
 
     def close(self) -> None:
         pass
+
+
+def _info(index: int, node: str = "", local: int | None = None) -> GpuInfo:
+    return GpuInfo(
+        index=index,
+        uuid=f"GPU-fake-{index:04d}-0000-0000-000000000000",
+        name="ANT Simulated GPU",
+        mem_total=FAKE_MEM_TOTAL,
+        pci_bus_id=f"00000000:{(local if local is not None else index) + 1:02X}:00.0",
+        node=node,
+        local_index=local,
+    )

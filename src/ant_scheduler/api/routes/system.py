@@ -11,7 +11,14 @@ from fastapi.responses import RedirectResponse, Response
 from ant_scheduler import __version__
 from ant_scheduler.api.auth import COOKIE_NAME, cookie_value
 from ant_scheduler.api.deps import engine_of
-from ant_scheduler.api.schemas import EndedState, Health, LoginRequest, ServerInfo, SystemOut
+from ant_scheduler.api.schemas import (
+    EndedState,
+    Health,
+    HealthOut,
+    LoginRequest,
+    ServerInfo,
+    SystemOut,
+)
 from ant_scheduler.core.errors import WrongToken
 
 router = APIRouter(tags=["system"])
@@ -21,6 +28,13 @@ router = APIRouter(tags=["system"])
 async def health() -> dict[str, str]:
     """Liveness; needs no token and says nothing sensitive."""
     return {"status": "ok", "version": __version__}
+
+
+@router.get("/api/v1/health", response_model=HealthOut)
+async def health_detail(request: Request) -> dict[str, Any]:
+    """Whether the executor can start tasks now (and why not), and the nodes on a cluster.
+    Needs the token (it names nodes and where the cluster is); `GET /api/` is the liveness."""
+    return engine_of(request).health()
 
 
 def _set_cookie(response: Response, request: Request, token: str) -> None:

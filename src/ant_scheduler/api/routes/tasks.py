@@ -42,6 +42,9 @@ def parse_states(text: str | None) -> list[TaskState] | None:
     return states
 
 
+# Which rank's output (0: the task's first node; a gang has one per node).
+RankQuery = Annotated[int, Query(ge=0, le=1000, description="rank: 0 is the first node")]
+
 FULL_LOG_MAX_BYTES = 1 << 30  # an executor without a local file: at most this much at once
 # Above this many tasks the answer is streamed in pieces, the event loop serving others between.
 STREAM_ABOVE = 1000
@@ -57,6 +60,7 @@ async def submit(body: SubmitRequest, request: Request) -> Any:
         task_id=body.task_id,
         env=body.env,
         priority=body.priority,
+        n_nodes=body.n_nodes,
     )
     if len(tasks) <= STREAM_ABOVE:
         return {"tasks": tasks_json(engine, tasks)}
@@ -120,10 +124,13 @@ async def promote_task(task_id: str, request: Request) -> dict[str, Any]:
 
 @router.get("/{task_id}/terminal", response_model=TerminalOut)
 async def terminal(
-    task_id: str, request: Request, lines: Annotated[int | None, Query(ge=1, le=10_000)] = None
+    task_id: str,
+    request: Request,
+    lines: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+    rank: RankQuery = 0,
 ) -> dict[str, Any]:
     engine = engine_of(request)
-    rendered = engine.terminal(engine.get(task_id), lines)
+    rendered = engine.terminal(engine.get(task_id), lines, rank)
     return {"task_id": task_id, "lines": rendered, "progress": parse_progress(rendered)}
 
 
@@ -137,15 +144,17 @@ async def get_log(
     request: Request,
     lines: Annotated[int | None, Query(ge=0)] = None,
     full: bool = False,
+    rank: RankQuery = 0,
 ) -> Any:
     engine = engine_of(request)
     task = engine.get(task_id)
-    output = engine.output(task)
+    output = engine.output(task, rank)
     if full:
         path = output.file() if output is not None else None
         if path is not None:
+            name = task.task_id if rank == 0 else f"{task.task_id}.rank{rank}"
             return FileResponse(
-                path, media_type="text/plain; charset=utf-8", filename=f"{task.task_id}.log"
+                path, media_type="text/plain; charset=utf-8", filename=f"{name}.log"
             )
         data = output.tail_bytes(FULL_LOG_MAX_BYTES) if output is not None else b""
         return Response(data, media_type="text/plain; charset=utf-8")
@@ -162,10 +171,11 @@ async def stream_log(
     task_id: str,
     request: Request,
     offset: Annotated[int | None, Query(ge=0, description="byte offset; default: end")] = None,
+    rank: RankQuery = 0,
 ) -> StreamingResponse:
     """SSE: `output` events with new text as it is written, then one `end` event."""
     engine = engine_of(request)
-    engine.get(task_id)  # 404 before the stream starts
+    engine.output(engine.get(task_id), rank)  # 404 or 400 (no such rank) before the stream
 
     async def generate() -> AsyncIterator[bytes]:
         follower: Follower | None = None
@@ -173,7 +183,7 @@ async def stream_log(
         idle = 0.0
         while True:
             task = engine.get(task_id)
-            output = engine.output(task) if follower is None else None
+            output = engine.output(task, rank) if follower is None else None
             if output is not None:
                 follower = output.follower(offset)
             text = follower.read_new_text() if follower is not None else ""
