@@ -422,7 +422,9 @@ class Scheduler:
             done.move_to(TaskState.SUCCEEDED)
         else:
             done.move_to(TaskState.FAILED)
-            if info.exit_code is None:
+            if info.reason is not None:
+                done.reason = info.reason
+            elif info.exit_code is None:
                 done.reason = "ended with an unknown exit code"
         done.exit_code = info.exit_code
         done.finished_at = self.clock()

@@ -120,6 +120,9 @@ class ExitInfo:
     # Set when the task ended where nobody saw how (its node left the cluster or died): why. The
     # task becomes `lost` (restorable) with this reason, and its GPUs are freed.
     lost: str | None = None
+    # Set when the task could not start after all (an executor that learns it later, e.g. a
+    # missing ant_wd on a cluster node): why. The task fails with this reason.
+    reason: str | None = None
 
 
 ExitCallback = Callable[[ExitInfo], None]

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ant_scheduler.core.errors import InvalidQuery
 from ant_scheduler.executors.base import (
     ExitCallback,
     ExitInfo,
@@ -86,8 +87,10 @@ class RayExecutor:
         log_dir: Path,
         state_file: Path,
         kill_grace_seconds: float = 10.0,
+        agent_idle_seconds: float = 60.0,
         bridge_log: Path | None = None,
     ) -> None:
+        self.agent_idle_seconds = agent_idle_seconds
         self.address = address
         self.server_id = server_id
         self.log_dir = log_dir.resolve()
@@ -196,7 +199,7 @@ class RayExecutor:
     def output(self, handle: Handle, rank: int = 0) -> LogFileOutput:
         ranks = handle.get("ranks") or []
         if not 0 <= rank < len(ranks):
-            raise LaunchError(f"the task has no rank {rank} (it has {len(ranks)})")
+            raise InvalidQuery(f"the task has no rank {rank} (it has {len(ranks)})")
         return LogFileOutput(Path(str(ranks[rank].get("log", ""))))
 
     def recover(self, running: Mapping[str, Handle | None]) -> Recovery:
@@ -278,10 +281,14 @@ class RayExecutor:
                 "ant_scheduler.executors.ray_bridge",
                 self.address,
                 self.server_id,
+                str(self.agent_idle_seconds),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
                 env=env,
+                # Not in ANT's process group: a Ctrl+C meant for ANT does not reach it (ANT
+                # ends it by closing its stdin, after asking it to release idle agents).
+                start_new_session=True,
                 limit=1 << 26,  # a line carries up to a few MB of samples
             )
         finally:

@@ -89,9 +89,17 @@ class _Rank:
 class NodeAgent:
     """The agent's logic (the Ray actor class is made from it by `actor_class()`)."""
 
-    def __init__(self, server_id: str, node_id: str, gpu_ids: list[int] | None = None) -> None:
+    def __init__(
+        self,
+        server_id: str,
+        node_id: str,
+        gpu_ids: list[int] | None = None,
+        idle_seconds: float = 60.0,
+    ) -> None:
         self.server_id = server_id
         self.node_id = node_id
+        self.idle_seconds = idle_seconds
+        self.last_pull = time.monotonic()
         if gpu_ids is None:
             import ray
 
@@ -113,6 +121,7 @@ class NodeAgent:
         self.sampled_at = 0.0
         self.answered_sample = 0.0  # the last sample a pull returned (each is sent once)
         self.changed = asyncio.Event()
+        self.chores: set[asyncio.Future[None]] = set()  # kills nobody awaits, kept referenced
         self.started_at = time.time()
         self._recovered = False
 
@@ -208,6 +217,7 @@ class NodeAgent:
         """Output not sent yet, exits once all of a task's output was sent (each once), and the
         GPU samples when new. Waits up to `wait` seconds for something to say."""
         await self._recover_once()
+        self.last_pull = time.monotonic()
         deadline = time.monotonic() + wait
         while True:
             self.changed.clear()
@@ -261,7 +271,9 @@ class NodeAgent:
         if rank is None:
             return
         if info.lingering:  # on a node, what a task leaves behind ends with it
-            asyncio.ensure_future(self.executor.kill(info.task_id, 0.0))
+            ender = asyncio.ensure_future(self.executor.kill(info.task_id, 0.0))
+            self.chores.add(ender)
+            ender.add_done_callback(self.chores.discard)
         code = info.exit_code
         rank.exit = {"code": code, "killed": info.killed}
         rank.ended_at = time.time()
@@ -293,6 +305,18 @@ class NodeAgent:
         if old:
             self._save()
 
+    async def _leave_when_abandoned(self) -> None:
+        """No ANT has pulled for idle_seconds and nothing runs or waits to be reported here: the
+        agent goes, and its node's GPUs go back to Ray (a new ANT makes a new agent)."""
+        while True:
+            await asyncio.sleep(1.0)
+            quiet = time.monotonic() - self.last_pull > self.idle_seconds
+            if quiet and await self.idle():
+                import ray
+
+                ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+                return
+
     # ------------------------------------------------------------------ its own restarts
 
     @property
@@ -316,6 +340,7 @@ class NodeAgent:
         if self._recovered:
             return
         self._recovered = True
+        self.chores.add(asyncio.ensure_future(self._leave_when_abandoned()))
         import json
 
         try:
@@ -353,7 +378,7 @@ def _node_ip() -> str:
     try:
         import ray
 
-        return str(ray.util.get_node_ip_address())
+        return str(ray.util.get_node_ip_address())  # type: ignore[no-untyped-call]
     except Exception:
         return "127.0.0.1"
 

@@ -1,6 +1,6 @@
 """The Ray bridge: the process through which ANT talks to a Ray cluster (run by executors/ray.py).
 
-    python -m ant_scheduler.executors.ray_bridge ADDRESS SERVER_ID
+    python -m ant_scheduler.executors.ray_bridge ADDRESS SERVER_ID [AGENT_IDLE_SECONDS]
 
 Why a process of its own: a Ray driver is ended by Ray itself when the cluster's head (GCS) is
 unreachable for a while, and Ray's import, threads and memory are heavy. ANT must stay up and
@@ -42,9 +42,10 @@ def agent_name(server_id: str, node_id: str) -> str:
 
 
 class Bridge:
-    def __init__(self, address: str, server_id: str, out: Any) -> None:
+    def __init__(self, address: str, server_id: str, out: Any, idle_seconds: float = 60) -> None:
         self.address = address
         self.server_id = server_id
+        self.idle_seconds = idle_seconds
         self.out = out
         self.out_lock = threading.Lock()
         self.lock = threading.Lock()
@@ -73,7 +74,7 @@ class Bridge:
                 ray.init(
                     address=self.address,
                     namespace=NAMESPACE,
-                    logging_level="WARNING",
+                    logging_level=30,  # WARNING
                     log_to_driver=False,
                     configure_logging=True,
                 )
@@ -96,7 +97,7 @@ class Bridge:
         import ray
 
         try:
-            nodes = ray.nodes()
+            nodes = ray.nodes()  # type: ignore[no-untyped-call]
         except Exception as exc:
             self.emit({"ev": "cluster", "connected": False, "detail": _one_line(exc)})
             return
@@ -111,9 +112,9 @@ class Bridge:
                 self.leave(node_id, node.get("DeathReasonMessage") or "it left the cluster")
 
     def join(self, node: dict[str, Any]) -> None:
-        import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+        import ray
         from ant_scheduler.executors.ray_agent import actor_class
 
         node_id = node["NodeID"]
@@ -133,7 +134,7 @@ class Bridge:
                     max_concurrency=1000,
                     scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
                 )
-                .remote(self.server_id, node_id)
+                .remote(self.server_id, node_id, idle_seconds=self.idle_seconds)
             )
         try:
             info = ray.get(agent.info.remote(), timeout=CALL_TIMEOUT)
@@ -164,8 +165,9 @@ class Bridge:
 
     def pump(self, node_id: str, agent: Any) -> None:
         """Pull the node's output, exits and samples until the node is gone."""
-        import ray
         from ray.exceptions import GetTimeoutError
+
+        import ray
 
         failures = 0
         while True:
@@ -368,7 +370,7 @@ def _node_alive(node_id: str) -> bool | None:
     try:
         import ray
 
-        for node in ray.nodes():
+        for node in ray.nodes():  # type: ignore[no-untyped-call]
             if node["NodeID"] == node_id:
                 return bool(node.get("Alive"))
         return False
@@ -403,10 +405,11 @@ def _one_line(exc: BaseException) -> str:
 
 def main(argv: list[str]) -> None:
     address, server_id = argv[0], argv[1]
+    idle_seconds = float(argv[2]) if len(argv) > 2 else 60.0
     # The protocol owns the real stdout; anything else printed goes to stderr.
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
-    bridge = Bridge(address, server_id, out)
+    bridge = Bridge(address, server_id, out, idle_seconds)
     threading.Thread(target=bridge.read_ops, args=(sys.stdin,), daemon=True).start()
     threading.Thread(target=_connect_and_watch, args=(bridge,), daemon=True).start()
     # ANT going away (stdin closed) ends the bridge; agents and tasks stay.

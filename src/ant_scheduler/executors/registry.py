@@ -37,6 +37,7 @@ def _ray(settings: Settings, server_id: str) -> Executor:
         log_dir=Path(settings.LOGGER_log_dir),
         state_file=settings.state_dir / "ray_nodes.json",
         kill_grace_seconds=settings.RUNNER_kill_grace_seconds,
+        agent_idle_seconds=settings.RAY_agent_idle_seconds,
     )
 
 
