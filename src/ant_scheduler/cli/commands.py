@@ -28,7 +28,6 @@ from ant_scheduler.cli.app import (
 from ant_scheduler.cli.arguments import UsageError, arg
 from ant_scheduler.cli.render import age, console, gpu_table, printable, task_detail, task_table
 from ant_scheduler.client import Client, find_connection
-from ant_scheduler.core.task import ENDED_STATES
 
 
 def _dump(answer: Any) -> Any:
@@ -337,6 +336,8 @@ def _wait(
 ) -> tuple[dict[str, Any], list[str]]:
     """Follow the event stream until every task has ended, or until the deadline (monotonic):
     (the ended tasks by id, the ids still pending)."""
+    # Here, not at the top: commands that do not wait (`ant submit`) need not load core/task.py.
+    from ant_scheduler.core.task import ENDED_STATES
     from ant_scheduler.wire import TaskOut, parse
 
     done: dict[str, Any] = {}
