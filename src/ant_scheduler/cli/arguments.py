@@ -1,5 +1,6 @@
-"""How `ant` reads its arguments: the standard library's argparse (<1 ms to import, where click
-cost ~22 ms of a 74 ms `ant submit`), read the way click read them before, and shown likewise.
+"""How `ant` reads its arguments: the standard library's argparse (~1.6 ms to import after the
+client, where click cost ~22 ms of a 74 ms `ant submit`), read the way click read them before,
+and shown likewise.
 
 - A group (`ant` itself, `ant gpus`, `ant recover`) reads its own options up to its command's
   name; what follows is the command's (`ant --url U ls -n 5`).
