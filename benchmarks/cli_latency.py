@@ -43,7 +43,7 @@ IMPORTS = {
     "import ant_scheduler.client": "import ant_scheduler.client",
     "import ant_scheduler.wire (answers)": "import ant_scheduler.wire",
     "import ant_scheduler.cli.commands (all of ant)": "import ant_scheduler.cli.commands",
-    "import click": "import click",
+    "import argparse (reads the arguments)": "import argparse",
     "import ssl": "import ssl",
     "import rich (tables)": "import rich.console, rich.table",
     "import http.client, ssl, json": "import http.client, ssl, json",
@@ -146,10 +146,9 @@ PARTS = [
     ("socket (first request)", "socket"),
     ("ssl (https only)", "ssl"),
     ("the answers' dataclasses (wire.py)", "ant_scheduler.wire"),
-    ("click", "click"),
+    ("argparse (reads the arguments)", "argparse"),
     ("the CLI's own modules", "ant_scheduler.cli.commands"),
     ("rich (only `ls`, `show`, `gpus`, `recover`)", "rich.table"),
-    ("argparse (for comparison: not used)", "argparse"),
 ]
 PARTS_CODE = """
 import json, sys, time

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -11,9 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner
 
-from ant_scheduler.cli.app import cli
+from ant_scheduler.cli.main import main
 from tests.server import AntServer, free_port, wait_for
 
 ANT = str(Path(sys.executable).parent / "ant")
@@ -262,34 +262,138 @@ def test_connection_file_and_pinned_certificate(server_factory: type[AntServer])
     assert r.returncode == 3 and "certificate" in r.stderr.lower()
 
 
-def test_in_process_with_click_runner(server: AntServer) -> None:
-    from ant_scheduler.cli import commands  # noqa: F401  (registers the commands)
+COMMANDS = (
+    "submit",
+    "ls",
+    "show",
+    "logs",
+    "kill",
+    "rm",
+    "restart",
+    "promote",
+    "wait",
+    "gpus",
+    "gpus enable",
+    "gpus disable",
+    "recover",
+    "recover restore",
+    "recover forget",
+    "health",
+    "login-url",
+    "doctor",
+    "serve",
+)
 
-    runner = CliRunner()
-    env = {"ANT_URL": server.url, "ANT_TOKEN": server.token or "", "NO_COLOR": "1"}
-    r = runner.invoke(cli, ["submit", "--json", "--id", "inproc", "--", "true"], env=env)
-    assert r.exit_code == 0, r.output
-    assert json.loads(r.output)["tasks"][0]["task_id"] == "inproc"
-    r = runner.invoke(cli, ["wait", "inproc"], env=env)
-    assert r.exit_code == 0 and "inproc: succeeded (exit 0)" in r.output
-    for command in (
-        "submit",
-        "ls",
-        "show",
-        "logs",
-        "kill",
-        "rm",
-        "restart",
-        "promote",
-        "wait",
-        "gpus",
-        "recover",
-        "health",
-        "login-url",
-        "serve",
+
+def run_main(argv: list[str]) -> int:
+    """`ant ARGV` in this process: its exit code (main returns when the command succeeded)."""
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    finally:
+        gc.unfreeze()  # main freezes what is loaded, for a short-lived process; not this one
+    return 0
+
+
+def test_in_process(
+    server: AntServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ANT_URL", server.url)
+    monkeypatch.setenv("ANT_TOKEN", server.token or "")
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert run_main(["submit", "--json", "--id", "inproc", "--", "true"]) == 0
+    assert json.loads(capsys.readouterr().out)["tasks"][0]["task_id"] == "inproc"
+    assert run_main(["wait", "inproc"]) == 0
+    assert "inproc: succeeded (exit 0)" in capsys.readouterr().out
+    for command in COMMANDS:
+        for flag in ("--help", "-h"):
+            assert run_main([*command.split(), flag]) == 0, command
+            out = capsys.readouterr().out
+            assert out.startswith("Usage: ") and "-h, --help" in out, command
+    assert run_main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"\n  {name} " in out for name in COMMANDS if " " not in name), out
+
+
+def test_version_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    from ant_scheduler import __version__
+
+    assert run_main(["--version"]) == 0
+    assert capsys.readouterr().out == f"ant, version {__version__}\n"
+    for argv in (
+        [],  # the help, as a usage error
+        ["frobnicate"],
+        ["--url", "http://127.0.0.1:1"],  # no command
+        ["-x", "ls"],
+        ["ls", "--url", "x"],  # the group's options come before the command
+        ["ls", "extra"],
+        ["ls", "-n"],
+        ["ls", "--lim", "5"],  # no abbreviations
+        ["submit", "-g", "x", "--", "true"],
+        ["submit", "--json=1", "true"],
+        ["submit", "--multi", "/nonexistent/jobs.txt"],
+        ["show"],
+        ["kill"],
+        ["wait", "--timeout", "soon", "a"],
+        ["gpus", "enable", "x"],
+        ["gpus", "frob"],
+        ["recover", "forget"],
+        ["serve", "--port", "x"],
+        ["serve", "--gpus", "a,b"],
     ):
-        r = runner.invoke(cli, [command, "--help"])
-        assert r.exit_code == 0 and "Usage:" in r.output, command
+        assert run_main(argv) == 2, argv
+        captured = capsys.readouterr()
+        assert captured.out == "" and "Traceback" not in captured.err, argv
+        assert captured.err.startswith("Usage: "), argv
+        if argv:
+            assert captured.err.splitlines()[-1].startswith("ant: error: "), argv
+
+
+@pytest.mark.parametrize(
+    ("argv", "options", "command"),
+    [
+        (["--", "echo", "a b", "&&", "x"], {}, ["echo", "a b", "&&", "x"]),
+        (["python", "train.py", "--lr", "3e-4"], {}, ["python", "train.py", "--lr", "3e-4"]),
+        # ant's own options anywhere before `--`; every other word, in order, is the command's
+        (
+            ["python", "x.py", "-g", "2", "--json"],
+            {"n_gpus": 2, "as_json": True},
+            ["python", "x.py"],
+        ),
+        (["--", "python", "x.py", "-g", "2"], {}, ["python", "x.py", "-g", "2"]),
+        (["echo", "-n", "hi", "--x=1", "-"], {}, ["echo", "-n", "hi", "--x=1", "-"]),
+        (["echo", "--", "-f"], {}, ["echo", "-f"]),  # the first `--` only
+        (["--", "a", "--", "b"], {}, ["a", "--", "b"]),
+        (["-fx", "y"], {"follow": True}, ["-x", "y"]),  # known letters of a cluster are ant's
+        (["-xg2", "y"], {"n_gpus": 2}, ["-x", "y"]),
+        (["-p", "-1", "--gpus=3", "x"], {"priority": -1, "n_gpus": 3}, ["x"]),
+        (["--id", "--json", "x"], {"task_id": "--json"}, ["x"]),  # a value is taken as it is
+        (["-e", "A=1", "-e=B", "--env", "C=a=b", "x"], {"env": ["A=1", "=B", "C=a=b"]}, ["x"]),
+        (["--multi", "-", "-g", "1"], {"multi": "-", "n_gpus": 1}, []),
+        (["--js", "x"], {}, ["--js", "x"]),  # no abbreviations: not ant's
+    ],
+)
+def test_submit_takes_its_options_and_passes_the_rest_on(
+    argv: list[str], options: dict[str, Any], command: list[str]
+) -> None:
+    """`ant submit`'s arguments are read as click read them (ignore_unknown_options)."""
+    from ant_scheduler.cli import commands
+
+    submit = commands.cli.subcommands["submit"]
+    own, rest = submit.split(argv)
+    params = vars(submit.parser("ant submit").parse_args(own))
+    defaults = {
+        "n_gpus": None,
+        "task_id": None,
+        "env": None,
+        "priority": 0,
+        "multi": None,
+        "follow": False,
+        "as_json": False,
+    }
+    assert params == {**defaults, **options}
+    assert rest == command
 
 
 def test_login_url_from_the_connection_file(

@@ -17,10 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from ant_scheduler.cli.app import EXIT_INTERNAL, cli
-from tests.cli.test_cli import ANT, Ant
+from ant_scheduler.cli.app import EXIT_INTERNAL
+from tests.cli.test_cli import ANT, Ant, run_main
 from tests.server import AntServer, wait_for
 
 MARKUP = "[/x] [bold]loud[/bold] inline-[phrase] [link=http://evil]click[/link]"
@@ -143,7 +142,12 @@ def run_ant(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[st
     )
 
 
-def test_a_server_answering_garbage_gives_one_line(garbage_url: str, tmp_path: Path) -> None:
+def test_a_server_answering_garbage_gives_one_line(
+    garbage_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     env = {"ANT_URL": garbage_url, "ANT_TOKEN": "t"}
     err = one_error_line(run_ant("ls", cwd=tmp_path, **env), EXIT_INTERNAL)
     assert "something other than JSON; is it an ANT server?" in err
@@ -159,11 +163,13 @@ def test_a_server_answering_garbage_gives_one_line(garbage_url: str, tmp_path: P
     r = run_ant("show", "x", cwd=tmp_path, ANT_DEBUG="1", **env)
     assert r.returncode == EXIT_INTERNAL and "Traceback" in r.stderr
 
-    # The same in-process (click's runner): an exit code, not an exception.
-    from ant_scheduler.cli import commands  # noqa: F401  (registers the commands)
-
-    result = CliRunner().invoke(cli, ["ls"], env=env)
-    assert result.exit_code == EXIT_INTERNAL and isinstance(result.exception, SystemExit)
+    # The same in-process (main()): an exit code, not an exception.
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert run_main(["ls"]) == EXIT_INTERNAL
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("ant: error: ") and "Traceback" not in err
 
 
 @pytest.mark.parametrize("content", ["[1, 2]", '{"token": "no-url"}', '{"url": 5, "token": "t"}'])

@@ -1,7 +1,8 @@
 """The `ant` command group: its global options, exit codes and error handling.
 
 The commands are registered on `cli` by cli/commands.py; cli/main.py loads this module, then the
-commands, then runs the group. Nothing here imports the commands back.
+commands, then calls `run`. Nothing here imports the commands back. How arguments are read is
+cli/arguments.py's.
 """
 
 from __future__ import annotations
@@ -10,17 +11,14 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
-
-import click
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from ant_scheduler import __version__
+from ant_scheduler.cli.arguments import Command, UsageError, arg
 from ant_scheduler.cli.render import printable
 from ant_scheduler.client import BadResponse, Client, ClientError, ConnectionFailed
 from ant_scheduler.core import errors
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 # Distinct exit codes so scripts and agents can tell failures apart (docs/cli.md).
 EXIT_TASK_FAILED = 1
@@ -67,8 +65,23 @@ def exit_code_for(exc: ClientError) -> int:
     return EXIT_BY_STATUS.get(exc.status or 0, EXIT_OTHER)
 
 
+# ---------------------------------------------------------------------------------- output
+
+
+def echo(message: str = "", *, err: bool = False) -> None:
+    """One line to stdout (or stderr), flushed at once: a script reading `ant submit -f` sees the
+    task id before the output that follows it, and a closed pipe is noticed while handled."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(message + "\n")
+    stream.flush()
+
+
+def emit_json(data: Any) -> None:
+    echo(json.dumps(data, indent=2, sort_keys=False))
+
+
 def fail(message: str, code: int) -> NoReturn:
-    click.echo(f"ant: error: {printable(message)}", err=True)
+    echo(f"ant: error: {printable(message)}", err=True)
     raise SystemExit(code)
 
 
@@ -86,25 +99,6 @@ def internal_error(exc: BaseException) -> NoReturn:
     fail(f"unexpected error ({what}); ANT_DEBUG=1 shows the traceback", EXIT_INTERNAL)
 
 
-def handle_errors(func: F) -> F:
-    """Turn the server's errors into one line on stderr and a distinct exit code."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ClientError as exc:
-            code = exit_code_for(exc)
-            if code == EXIT_INTERNAL and os.environ.get("ANT_DEBUG"):
-                import traceback
-
-                traceback.print_exception(exc, file=sys.stderr)  # an answer ant cannot read
-            fail(exc.message, code)
-        # Anything else (Ctrl+C, a closed pipe, a bug) is turned into one line by AntGroup.
-
-    return wrapper  # type: ignore[return-value]
-
-
 def _quiet_stdout() -> None:
     """After EPIPE, point stdout at /dev/null so the interpreter's final flush stays silent."""
     try:
@@ -115,46 +109,65 @@ def _quiet_stdout() -> None:
         pass
 
 
-class AntGroup(click.Group):
-    """The root group: whatever a command raises that is not a usage error or an exit becomes one
-    line and a distinct exit code (never a traceback); Ctrl+C is 130 everywhere."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt:
-            click.echo("", err=True)
-            raise SystemExit(EXIT_INTERRUPTED) from None
-        except BrokenPipeError:
-            _quiet_stdout()
-            raise SystemExit(0) from None
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except Exception as exc:
-            internal_error(exc)
+def usage_error(exc: UsageError) -> NoReturn:
+    """Exit 2: the usage (or the whole help), where help is, and one `ant: error:` line."""
+    parser = exc.parser
+    if parser is not None and exc.full_help:
+        parser.print_help(sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+    if parser is not None:
+        parser.print_usage(sys.stderr)
+        echo(f"Try '{parser.prog} -h' for help.", err=True)
+    fail(exc.message, EXIT_USAGE)
 
 
-def client_from(ctx: click.Context) -> Client:
-    obj = ctx.find_root().obj or {}
-    return Client.discover(obj.get("url"), obj.get("token"))
+class Context:
+    """What a command knows besides its own arguments: the group's --url/--token, and, in a
+    group's own function, the command that follows (None when there is none)."""
+
+    url: str | None = None
+    token: str | None = None
+    invoked_subcommand: str | None = None
 
 
-def json_option(func: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(func)
+def client_from(ctx: Context) -> Client:
+    return Client.discover(ctx.url, ctx.token)
 
 
-def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False))
+def _call(
+    ctx: Context, func: Callable[..., None], params: dict[str, Any], subcommand: str | None
+) -> None:
+    """Run a command's function: whatever it raises that is not an exit or a usage error becomes
+    one line and a distinct exit code (never a traceback); Ctrl+C is 130 everywhere."""
+    ctx.invoked_subcommand = subcommand
+    try:
+        func(ctx, **params)
+        sys.stdout.flush()  # here, so that a closed pipe is handled below and not at exit
+    except UsageError:
+        raise  # shown with the usage of the command that raised it: run()
+    except ClientError as exc:
+        code = exit_code_for(exc)
+        if code == EXIT_INTERNAL and os.environ.get("ANT_DEBUG"):
+            import traceback
+
+            traceback.print_exception(exc, file=sys.stderr)  # an answer ant cannot read
+        fail(exc.message, code)
+    except KeyboardInterrupt:
+        echo(err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError:
+        _quiet_stdout()
+        raise SystemExit(0) from None
+    except Exception as exc:
+        internal_error(exc)
 
 
-@click.group(
-    cls=AntGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
-)
-@click.version_option(__version__, prog_name="ant")
-@click.option("--url", envvar="ANT_URL", help="Server URL (env ANT_URL; default: connection file).")
-@click.option("--token", envvar="ANT_TOKEN", help="API token (env ANT_TOKEN).")
-@click.pass_context
-def cli(ctx: click.Context, url: str | None, token: str | None) -> None:
+# ---------------------------------------------------------------------------------- the group
+
+JSON = arg("--json", dest="as_json", action="store_true", help="Machine-readable output.")
+
+
+def _group(ctx: Context, url: str | None, token: str | None) -> None:
     """ANT: a GPU job scheduler for shared multi-GPU machines.
 
     \b
@@ -163,4 +176,43 @@ def cli(ctx: click.Context, url: str | None, token: str | None) -> None:
       ant ls
       ant logs -f <task id>
     """
-    ctx.obj = {"url": url, "token": token}
+    # Given as options or not, ANT_URL/ANT_TOKEN are read by the client (find_connection).
+    ctx.url, ctx.token = url, token
+
+
+cli = Command(
+    _group,
+    "ant",
+    [
+        arg(
+            "--version",
+            action="version",
+            version=f"ant, version {__version__}",
+            help="Show the version and exit.",
+        ),
+        arg(
+            "--url",
+            metavar="TEXT",
+            help="Server URL (env ANT_URL; default: connection file).",
+        ),
+        arg("--token", metavar="TEXT", help="API token (env ANT_TOKEN)."),
+    ],
+    needs_command=True,
+)
+
+
+def _prog() -> str:
+    """How `ant` was called, for its usage lines (click's rule): `ant`, or, when it runs as
+    `python -m ant_scheduler.cli`, that."""
+    package = getattr(sys.modules.get("__main__"), "__package__", None)
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "ant"
+    return f"python -m {package}" if package and name == "__main__.py" else name
+
+
+def run(argv: Sequence[str]) -> None:
+    """Run `ant` with these arguments (those after the program's name)."""
+    ctx = Context()
+    try:
+        cli.run(list(argv), _prog(), functools.partial(_call, ctx))
+    except UsageError as exc:
+        usage_error(exc)

@@ -1,5 +1,6 @@
 """The commands of `ant`, registered on the group of cli/app.py: `serve` runs the scheduler, the
-others talk to it over the API through ant_scheduler.client."""
+others talk to it over the API through ant_scheduler.client. Each is a function called with the
+Context and its arguments by name (argparse's `dest`)."""
 
 from __future__ import annotations
 
@@ -8,26 +9,25 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import quote
-
-import click
 
 from ant_scheduler.cli.app import (
     EXIT_REJECTED,
     EXIT_TASK_FAILED,
     EXIT_TIMEOUT,
     EXIT_UNAUTHORIZED,
+    JSON,
+    Context,
     cli,
     client_from,
+    echo,
     emit_json,
     fail,
-    handle_errors,
-    json_option,
 )
+from ant_scheduler.cli.arguments import UsageError, arg
 from ant_scheduler.cli.render import age, console, gpu_table, printable, task_detail, task_table
 from ant_scheduler.client import Client, find_connection
-from ant_scheduler.core.task import ENDED_STATES
 
 
 def _dump(answer: Any) -> Any:
@@ -52,6 +52,25 @@ def _exit_code_of(task: Any) -> int:
     return EXIT_TASK_FAILED
 
 
+def _open_multi(path: str) -> TextIO:
+    """--multi FILE, opened before anything else is looked at: - is stdin; a file that cannot be
+    opened is a usage error."""
+    if path == "-":
+        return sys.stdin
+    try:
+        return open(path)
+    except OSError as exc:
+        raise UsageError(f"argument --multi: {path!r}: {exc.strerror}") from None
+
+
+def _read_multi(file: TextIO) -> str:
+    try:
+        return file.read()
+    finally:
+        if file is not sys.stdin:
+            file.close()
+
+
 def _follow(client: Any, task_id: str, offset: int | None) -> Any:
     """Print new log output until the task ends; return the final task."""
     for event in client.follow_log(task_id, offset=offset):
@@ -66,29 +85,48 @@ def _follow(client: Any, task_id: str, offset: int | None) -> Any:
 # ---------------------------------------------------------------------------------- submit
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
-@click.option("-g", "--gpus", "n_gpus", type=int, help="Number of GPUs (default: server's).")
-@click.option("--id", "task_id", help="Task id or template, e.g. exp-[phrase] (default [uuid]).")
-@click.option("-e", "--env", "env", multiple=True, metavar="KEY=VAL", help="Environment variable.")
-@click.option("-p", "--priority", type=int, default=0, show_default=True, help="Higher runs first.")
-@click.option(
-    "--multi",
-    "multi",
-    type=click.File("r"),
-    help="Read multi-queue text (one task per line) from FILE, or - for stdin.",
+@cli.command(
+    arg(
+        "-g",
+        "--gpus",
+        dest="n_gpus",
+        type=int,
+        metavar="INTEGER",
+        help="Number of GPUs (default: server's).",
+    ),
+    arg(
+        "--id",
+        dest="task_id",
+        metavar="TEXT",
+        help="Task id or template, e.g. exp-[phrase] (default [uuid]).",
+    ),
+    arg(
+        "-e", "--env", dest="env", action="append", metavar="KEY=VAL", help="Environment variable."
+    ),
+    arg(
+        "-p",
+        "--priority",
+        type=int,
+        default=0,
+        metavar="INTEGER",
+        help="Higher runs first.  [default: 0]",
+    ),
+    arg(
+        "--multi",
+        metavar="FILENAME",
+        help="Read multi-queue text (one task per line) from FILE, or - for stdin.",
+    ),
+    arg("-f", "--follow", action="store_true", help="Stream the log until the task ends."),
+    JSON,
+    passthrough="command",  # every other word, and all after `--`: `ant submit -- python x.py -g 1`
 )
-@click.option("-f", "--follow", is_flag=True, help="Stream the log until the task ends.")
-@json_option
-@click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@click.pass_context
-@handle_errors
 def submit(
-    ctx: click.Context,
+    ctx: Context,
     n_gpus: int | None,
     task_id: str | None,
-    env: tuple[str, ...],
+    env: list[str] | None,
     priority: int,
-    multi: Any,
+    multi: str | None,
     follow: bool,
     as_json: bool,
     command: tuple[str, ...],
@@ -105,10 +143,11 @@ def submit(
       printf 'python a.py\\npython b.py\\n' | ant submit --multi - -g 1
       ant submit -f -- python eval.py          # follow its output, exit with its exit code
     """
-    if multi is not None and command:
+    multi_file = _open_multi(multi) if multi is not None else None
+    if multi_file is not None and command:
         fail("give either a command or --multi, not both", EXIT_REJECTED)
-    if multi is not None:
-        text, mode = multi.read(), "multi"
+    if multi_file is not None:
+        text, mode = _read_multi(multi_file), "multi"
     elif command:
         text, mode = (command[0] if len(command) == 1 else " ".join(command)), "single"
     else:
@@ -119,14 +158,14 @@ def submit(
             mode=mode,
             n_gpus=n_gpus,
             task_id=task_id,
-            env=_parse_env(env),
+            env=_parse_env(env or ()),
             priority=priority,
         )
         if as_json:
             emit_json({"tasks": [_dump(t) for t in tasks]})
         else:
             for task in tasks:
-                click.echo(task.task_id)
+                echo(task.task_id)
         if follow:
             if len(tasks) != 1:
                 fail("--follow needs exactly one task", EXIT_REJECTED)
@@ -137,18 +176,28 @@ def submit(
 # ---------------------------------------------------------------------------------- reading
 
 
-@cli.command("ls")
-@click.option(
-    "--state", "states", help="Comma-separated states: queued,held,running,succeeded,failed,…"
+@cli.command(
+    arg(
+        "--state",
+        dest="states",
+        metavar="TEXT",
+        help="Comma-separated states: queued,held,running,succeeded,failed,…",
+    ),
+    arg("-q", "--query", dest="q", metavar="TEXT", help="Search task ids and commands."),
+    arg(
+        "-n",
+        "--limit",
+        type=int,
+        default=50,
+        metavar="INTEGER",
+        help="Rows to show.  [default: 50]",
+    ),
+    arg("--offset", type=int, default=0, metavar="INTEGER", help="Rows to skip."),
+    JSON,
+    name="ls",
 )
-@click.option("-q", "--query", "q", help="Search task ids and commands.")
-@click.option("-n", "--limit", type=int, default=50, show_default=True, help="Rows to show.")
-@click.option("--offset", type=int, default=0, help="Rows to skip.")
-@json_option
-@click.pass_context
-@handle_errors
 def ls_(
-    ctx: click.Context, states: str | None, q: str | None, limit: int, offset: int, as_json: bool
+    ctx: Context, states: str | None, q: str | None, limit: int, offset: int, as_json: bool
 ) -> None:
     """List tasks: running, queued (in queue order), held/lost, then finished (newest first).
 
@@ -166,15 +215,11 @@ def ls_(
         return
     console().print(task_table(tasks, time.time()))
     if total > len(tasks) + offset:
-        click.echo(f"… {total - len(tasks) - offset} more (use --limit/--offset)")
+        echo(f"… {total - len(tasks) - offset} more (use --limit/--offset)")
 
 
-@cli.command()
-@click.argument("task_id")
-@json_option
-@click.pass_context
-@handle_errors
-def show(ctx: click.Context, task_id: str, as_json: bool) -> None:
+@cli.command(arg("task_id", metavar="TASK_ID"), JSON)
+def show(ctx: Context, task_id: str, as_json: bool) -> None:
     """Show one task in full.
 
     \b
@@ -189,14 +234,13 @@ def show(ctx: click.Context, task_id: str, as_json: bool) -> None:
         console().print(task_detail(task, time.time()))
 
 
-@cli.command()
-@click.argument("task_id")
-@click.option("-n", "--lines", type=int, default=None, help="Last N lines (server caps it).")
-@click.option("-f", "--follow", is_flag=True, help="Keep printing until the task ends.")
-@json_option
-@click.pass_context
-@handle_errors
-def logs(ctx: click.Context, task_id: str, lines: int | None, follow: bool, as_json: bool) -> None:
+@cli.command(
+    arg("task_id", metavar="TASK_ID"),
+    arg("-n", "--lines", type=int, metavar="INTEGER", help="Last N lines (server caps it)."),
+    arg("-f", "--follow", action="store_true", help="Keep printing until the task ends."),
+    JSON,
+)
+def logs(ctx: Context, task_id: str, lines: int | None, follow: bool, as_json: bool) -> None:
     """Print a task's log. With -f, follow it and exit with the task's exit code.
 
     \b
@@ -218,8 +262,10 @@ def logs(ctx: click.Context, task_id: str, lines: int | None, follow: bool, as_j
 
 # ---------------------------------------------------------------------------------- actions
 
+TASK_IDS = arg("task_ids", nargs="+", metavar="TASK_IDS")
 
-def _each(ctx: click.Context, ids: tuple[str, ...], action: str, as_json: bool) -> None:
+
+def _each(ctx: Context, ids: Iterable[str], action: str, as_json: bool) -> None:
     with client_from(ctx) as client:
         results = []
         for task_id in ids:
@@ -227,7 +273,7 @@ def _each(ctx: click.Context, ids: tuple[str, ...], action: str, as_json: bool) 
                 client.delete_task(task_id)
                 results.append({"task_id": task_id, "deleted": True})
                 if not as_json:
-                    click.echo(f"removed {task_id}")
+                    echo(f"removed {task_id}")
                 continue
             task = getattr(client, action)(task_id)
             results.append(_dump(task))
@@ -236,17 +282,13 @@ def _each(ctx: click.Context, ids: tuple[str, ...], action: str, as_json: bool) 
                 shown = task.task_id if action != "restart" else f"{task_id} -> {task.task_id}"
                 if action == "kill" and task.state == "running":
                     verb = "killing"
-                click.echo(f"{verb} {shown}")
+                echo(f"{verb} {shown}")
     if as_json:
         emit_json({"tasks": results})
 
 
-@cli.command()
-@click.argument("task_ids", nargs=-1, required=True)
-@json_option
-@click.pass_context
-@handle_errors
-def kill(ctx: click.Context, task_ids: tuple[str, ...], as_json: bool) -> None:
+@cli.command(TASK_IDS, JSON)
+def kill(ctx: Context, task_ids: list[str], as_json: bool) -> None:
     """Kill running tasks (SIGTERM to the whole process group, then SIGKILL) or cancel queued ones.
 
     \b
@@ -256,12 +298,8 @@ def kill(ctx: click.Context, task_ids: tuple[str, ...], as_json: bool) -> None:
     _each(ctx, task_ids, "kill", as_json)
 
 
-@cli.command()
-@click.argument("task_ids", nargs=-1, required=True)
-@json_option
-@click.pass_context
-@handle_errors
-def rm(ctx: click.Context, task_ids: tuple[str, ...], as_json: bool) -> None:
+@cli.command(TASK_IDS, JSON)
+def rm(ctx: Context, task_ids: list[str], as_json: bool) -> None:
     """Remove queued, held or finished tasks (log files stay on disk).
 
     \b
@@ -271,12 +309,8 @@ def rm(ctx: click.Context, task_ids: tuple[str, ...], as_json: bool) -> None:
     _each(ctx, task_ids, "rm", as_json)
 
 
-@cli.command()
-@click.argument("task_ids", nargs=-1, required=True)
-@json_option
-@click.pass_context
-@handle_errors
-def restart(ctx: click.Context, task_ids: tuple[str, ...], as_json: bool) -> None:
+@cli.command(TASK_IDS, JSON)
+def restart(ctx: Context, task_ids: list[str], as_json: bool) -> None:
     """Queue a copy of each task (same command, GPUs, env) as <id>-restart-N.
 
     \b
@@ -286,12 +320,8 @@ def restart(ctx: click.Context, task_ids: tuple[str, ...], as_json: bool) -> Non
     _each(ctx, task_ids, "restart", as_json)
 
 
-@cli.command()
-@click.argument("task_id")
-@json_option
-@click.pass_context
-@handle_errors
-def promote(ctx: click.Context, task_id: str, as_json: bool) -> None:
+@cli.command(arg("task_id", metavar="TASK_ID"), JSON)
+def promote(ctx: Context, task_id: str, as_json: bool) -> None:
     """Move a queued task to the front of the queue.
 
     \b
@@ -306,6 +336,8 @@ def _wait(
 ) -> tuple[dict[str, Any], list[str]]:
     """Follow the event stream until every task has ended, or until the deadline (monotonic):
     (the ended tasks by id, the ids still pending)."""
+    # Here, not at the top: commands that do not wait (`ant submit`) need not load core/task.py.
+    from ant_scheduler.core.task import ENDED_STATES
     from ant_scheduler.wire import TaskOut, parse
 
     done: dict[str, Any] = {}
@@ -348,21 +380,17 @@ def _wait(
     return done, pending
 
 
-@cli.command()
-@click.argument("task_ids", nargs=-1, required=True)
-@click.option(
-    "--timeout",
-    type=float,
-    default=None,
-    metavar="SECONDS",
-    help=f"Give up after SECONDS (exit {EXIT_TIMEOUT}).",
+@cli.command(
+    TASK_IDS,
+    arg(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"Give up after SECONDS (exit {EXIT_TIMEOUT}).",
+    ),
+    JSON,
 )
-@json_option
-@click.pass_context
-@handle_errors
-def wait(
-    ctx: click.Context, task_ids: tuple[str, ...], timeout: float | None, as_json: bool
-) -> None:
+def wait(ctx: Context, task_ids: list[str], timeout: float | None, as_json: bool) -> None:
     """Wait until the tasks end; exit non-zero if any did not succeed.
 
     Follows the server's event stream, so it returns as soon as the last task ends. Exits 1 when
@@ -385,7 +413,7 @@ def wait(
         for task_id in ids:
             task = done[task_id]
             code = "" if task.exit_code is None else f" (exit {task.exit_code})"
-            click.echo(f"{task_id}: {task.state}{code}")
+            echo(f"{task_id}: {task.state}{code}")
     if any(t.state != "succeeded" for t in done.values()):
         raise SystemExit(EXIT_TASK_FAILED)
 
@@ -393,11 +421,8 @@ def wait(
 # ---------------------------------------------------------------------------------- gpus
 
 
-@cli.group(invoke_without_command=True)
-@json_option
-@click.pass_context
-@handle_errors
-def gpus(ctx: click.Context, as_json: bool) -> None:
+@cli.command(JSON)
+def gpus(ctx: Context, as_json: bool) -> None:
     """Show the GPUs; `ant gpus enable|disable IDX...` toggles them.
 
     \b
@@ -416,32 +441,27 @@ def gpus(ctx: click.Context, as_json: bool) -> None:
         console().print(gpu_table(items))
 
 
-def _toggle(ctx: click.Context, indices: tuple[int, ...], enabled: bool, as_json: bool) -> None:
+def _toggle(ctx: Context, indices: list[int], enabled: bool, as_json: bool) -> None:
     with client_from(ctx) as client:
         changed = [client.set_gpu(i, enabled) for i in indices]
     if as_json:
         emit_json({"gpus": [_dump(g) for g in changed]})
     else:
         for gpu in changed:
-            click.echo(f"GPU {gpu.index}: {'enabled' if gpu.enabled else 'disabled'}")
+            echo(f"GPU {gpu.index}: {'enabled' if gpu.enabled else 'disabled'}")
 
 
-@gpus.command()
-@click.argument("indices", nargs=-1, type=int, required=True)
-@json_option
-@click.pass_context
-@handle_errors
-def enable(ctx: click.Context, indices: tuple[int, ...], as_json: bool) -> None:
+INDICES = arg("indices", nargs="+", type=int, metavar="INDICES")
+
+
+@gpus.command(INDICES, JSON)
+def enable(ctx: Context, indices: list[int], as_json: bool) -> None:
     """Let ANT schedule tasks on these GPUs again."""
     _toggle(ctx, indices, True, as_json)
 
 
-@gpus.command()
-@click.argument("indices", nargs=-1, type=int, required=True)
-@json_option
-@click.pass_context
-@handle_errors
-def disable(ctx: click.Context, indices: tuple[int, ...], as_json: bool) -> None:
+@gpus.command(INDICES, JSON)
+def disable(ctx: Context, indices: list[int], as_json: bool) -> None:
     """Stop scheduling on these GPUs (running tasks keep them until they end)."""
     _toggle(ctx, indices, False, as_json)
 
@@ -449,11 +469,8 @@ def disable(ctx: click.Context, indices: tuple[int, ...], as_json: bool) -> None
 # ---------------------------------------------------------------------------------- recovery
 
 
-@cli.group(invoke_without_command=True)
-@json_option
-@click.pass_context
-@handle_errors
-def recover(ctx: click.Context, as_json: bool) -> None:
+@cli.command(JSON)
+def recover(ctx: Context, as_json: bool) -> None:
     """List held and lost tasks from earlier runs; restore or forget them.
 
     \b
@@ -474,20 +491,18 @@ def recover(ctx: click.Context, as_json: bool) -> None:
         ("Last session", rec.last_session),
         ("Earlier sessions", rec.earlier_sessions),
     ):
-        click.echo(f"{title}: {len(items)} task(s)")
+        echo(f"{title}: {len(items)} task(s)")
         if items:
             console().print(task_table(items, now))
 
 
-@recover.command("restore")
-@click.argument("task_ids", nargs=-1)
-@click.option("--all", "restore_all", is_flag=True, help="Restore every held and lost task.")
-@json_option
-@click.pass_context
-@handle_errors
-def recover_restore(
-    ctx: click.Context, task_ids: tuple[str, ...], restore_all: bool, as_json: bool
-) -> None:
+@recover.command(
+    arg("task_ids", nargs="*", metavar="TASK_IDS"),
+    arg("--all", dest="restore_all", action="store_true", help="Restore every held and lost task."),
+    JSON,
+    name="restore",
+)
+def recover_restore(ctx: Context, task_ids: list[str], restore_all: bool, as_json: bool) -> None:
     """Put held/lost tasks back in the queue under the same id."""
     with client_from(ctx) as client:
         ids = list(task_ids)
@@ -501,15 +516,11 @@ def recover_restore(
         emit_json({"tasks": [_dump(t) for t in restored]})
     else:
         for task in restored:
-            click.echo(f"restored {task.task_id}")
+            echo(f"restored {task.task_id}")
 
 
-@recover.command("forget")
-@click.argument("task_ids", nargs=-1, required=True)
-@json_option
-@click.pass_context
-@handle_errors
-def recover_forget(ctx: click.Context, task_ids: tuple[str, ...], as_json: bool) -> None:
+@recover.command(TASK_IDS, JSON, name="forget")
+def recover_forget(ctx: Context, task_ids: list[str], as_json: bool) -> None:
     """Delete held/lost tasks from recovery history (log files stay)."""
     with client_from(ctx) as client:
         for task_id in task_ids:
@@ -518,17 +529,14 @@ def recover_forget(ctx: click.Context, task_ids: tuple[str, ...], as_json: bool)
         emit_json({"tasks": [{"task_id": i, "deleted": True} for i in task_ids]})
     else:
         for task_id in task_ids:
-            click.echo(f"forgot {task_id}")
+            echo(f"forgot {task_id}")
 
 
 # ---------------------------------------------------------------------------------- health
 
 
-@cli.command()
-@json_option
-@click.pass_context
-@handle_errors
-def health(ctx: click.Context, as_json: bool) -> None:
+@cli.command(JSON)
+def health(ctx: Context, as_json: bool) -> None:
     """Check that the server answers and the token works.
 
     \b
@@ -552,20 +560,22 @@ def health(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json(data)
     else:
-        click.echo(
+        echo(
             f"ok: ANT {data['version']} at {data['url']}, {data['gpus']} GPU(s) "
             f"({data['gpu_backend']}), up {age(info.started_at, time.time())}"
         )
 
 
-@cli.command("login-url")
-@click.option(
-    "--check", is_flag=True, help="Also check that the server answers and takes the token."
+@cli.command(
+    arg(
+        "--check",
+        action="store_true",
+        help="Also check that the server answers and takes the token.",
+    ),
+    JSON,
+    name="login-url",
 )
-@json_option
-@click.pass_context
-@handle_errors
-def login_url(ctx: click.Context, check: bool, as_json: bool) -> None:
+def login_url(ctx: Context, check: bool, as_json: bool) -> None:
     """Print the web UI's login URL, <url>/?token=<token>. It holds the token: keep it private.
 
     Read from the connection file `ant serve` writes (or --url/--token, ANT_URL/ANT_TOKEN), found
@@ -577,8 +587,7 @@ def login_url(ctx: click.Context, check: bool, as_json: bool) -> None:
       xdg-open "$(ant login-url)"
       ant login-url --check --json
     """
-    obj = ctx.find_root().obj or {}
-    conn = find_connection(obj.get("url"), obj.get("token"))
+    conn = find_connection(ctx.url, ctx.token)
     if not conn.token:
         fail(f"no token for {conn.url}: pass --token or set ANT_TOKEN", EXIT_UNAUTHORIZED)
     base = conn.url.rstrip("/")
@@ -589,14 +598,11 @@ def login_url(ctx: click.Context, check: bool, as_json: bool) -> None:
     if as_json:
         emit_json({"login_url": url, "url": base, "source": conn.source})
     else:
-        click.echo(url)
+        echo(url)
 
 
-@cli.command()
-@json_option
-@click.pass_context
-@handle_errors
-def doctor(ctx: click.Context, as_json: bool) -> None:
+@cli.command(JSON)
+def doctor(ctx: Context, as_json: bool) -> None:
     """Check that the server's database, its memory and the live task processes agree.
 
     Exits 1 when a difference is found (each one is printed).
@@ -612,12 +618,12 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
     else:
         checked = report.get("checked", {})
         if report.get("ok"):
-            click.echo(
+            echo(
                 f"ok: store, memory and {checked.get('processes', 0)} live process(es) agree "
                 f"({checked.get('running', 0)} running, {checked.get('queued', 0)} queued)"
             )
         for problem in report.get("problems", []):
-            click.echo(f"problem: {printable(str(problem))}")
+            echo(f"problem: {printable(str(problem))}")
     if not report.get("ok"):
         raise SystemExit(EXIT_TASK_FAILED)
 
@@ -625,23 +631,24 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
 # ---------------------------------------------------------------------------------- serve
 
 
-@cli.command()
-@click.option("--gpus", "gpus", metavar="0,1,2,3", help="Use only these GPU indices.")
-@click.option("--fake-gpus", type=int, metavar="N", help="Simulate N GPUs (demos and tests).")
-@click.option(
-    "--config", type=click.Path(path_type=Path), help="Config file (default: config/default.json)."
-)
-@click.option("--host", help="Address to bind (default: SERVER_host, 0.0.0.0).")
-@click.option("--port", type=int, help="Port (default: frontend_port, 6060).")
-@click.option("--no-tls", is_flag=True, help="Serve plain HTTP (behind a TLS proxy).")
-@click.option("--certfile", type=click.Path(path_type=Path), help="TLS certificate (PEM).")
-@click.option("--keyfile", type=click.Path(path_type=Path), help="TLS private key (PEM).")
-@click.option(
-    "--fake-gpu-load",
-    type=click.Path(path_type=Path),
-    help="JSON file of simulated outside GPU load (default: <state dir>/fake_gpus.json).",
+@cli.command(
+    arg("--gpus", metavar="0,1,2,3", help="Use only these GPU indices."),
+    arg("--fake-gpus", type=int, metavar="N", help="Simulate N GPUs (demos and tests)."),
+    arg("--config", type=Path, metavar="PATH", help="Config file (default: config/default.json)."),
+    arg("--host", metavar="TEXT", help="Address to bind (default: SERVER_host, 0.0.0.0)."),
+    arg("--port", type=int, metavar="INTEGER", help="Port (default: frontend_port, 6060)."),
+    arg("--no-tls", action="store_true", help="Serve plain HTTP (behind a TLS proxy)."),
+    arg("--certfile", type=Path, metavar="PATH", help="TLS certificate (PEM)."),
+    arg("--keyfile", type=Path, metavar="PATH", help="TLS private key (PEM)."),
+    arg(
+        "--fake-gpu-load",
+        type=Path,
+        metavar="PATH",
+        help="JSON file of simulated outside GPU load (default: <state dir>/fake_gpus.json).",
+    ),
 )
 def serve(
+    ctx: Context,
     gpus: str | None,
     fake_gpus: int | None,
     config: Path | None,
@@ -666,7 +673,7 @@ def serve(
     try:
         gpu_ids = parse_gpu_list(gpus) if gpus is not None else None
     except ConfigError as exc:
-        raise click.UsageError(exc.message) from None
+        raise UsageError(exc.message) from None
     opts = ServeOptions(
         config=config,
         gpus=gpu_ids,
