@@ -328,8 +328,9 @@ def test_nodes_join_and_leave(server_factory: type[AntServer]) -> None:
         server = ray_server(server_factory, cluster.address)
         wait_ready(server, 4)
         submit(server, "sleep 300", task_id="fill-a", n_gpus=2)
-        submit(server, "sleep 300", task_id="on-b", n_gpus=2)
+        submit(server, "echo up; sleep 300", task_id="on-b", n_gpus=2)
         on_b = wait_state(server, "on-b", "running")
+        wait_for(lambda: "up" in log(server, "on-b"), timeout=30)
         gone = on_b["nodes"][0]
         cluster.remove_node(cluster.node_handles[gone])
         lost = wait_state(server, "on-b", "lost", timeout=60)

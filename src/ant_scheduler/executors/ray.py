@@ -345,8 +345,11 @@ class RayExecutor:
             self._on_samples(event["node_id"], event["samples"])
         elif kind == "started":
             task = self.tasks.get(event["task"])
-            if task is not None and event.get("error"):
-                task.error = event["error"]
+            if task is not None and (event.get("error") or event.get("lost")):
+                if event.get("lost"):
+                    task.lost = f"its node left the Ray cluster as it started ({event['lost']})"
+                else:
+                    task.error = event["error"]
                 task.done = dict.fromkeys(task.ranks)
                 self._maybe_report(task)
         elif kind == "exit":

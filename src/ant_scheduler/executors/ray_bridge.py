@@ -227,7 +227,9 @@ class Bridge:
         except Exception as exc:  # one operation fails, the bridge goes on
             print(f"ant bridge: {kind} failed: {exc!r}", file=sys.stderr, flush=True)
             if kind == "start":
-                self.emit({"ev": "started", "task": op.get("task"), "error": _one_line(exc)})
+                # An agent that died with its node: the task is lost there, not failed.
+                gone = _is_actor_gone(exc)
+                self.emit({"ev": "started", "task": op.get("task"), gone: _one_line(exc)})
 
     def agent(self, node_id: str) -> Any:
         with self.lock:
@@ -376,6 +378,18 @@ def _node_alive(node_id: str) -> bool | None:
         return False
     except Exception:
         return None
+
+
+def _is_actor_gone(exc: BaseException) -> str:
+    """ "lost" when the error says an agent (or its node) is gone, else "error"."""
+    from ray.exceptions import ActorUnavailableError, RayActorError
+
+    unschedulable = type(exc).__name__ == "ActorUnschedulableError"
+    return (
+        "lost"
+        if isinstance(exc, (RayActorError, ActorUnavailableError)) or unschedulable
+        else "error"
+    )
 
 
 def _write_at(path: str, offset: int, data: bytes) -> None:
