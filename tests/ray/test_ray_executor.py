@@ -18,6 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
+from tests.cli.test_cli import Ant
 from tests.ray.conftest import make_cluster
 from tests.server import AntServer, free_port, wait_for
 
@@ -228,11 +229,14 @@ def test_gang_task_over_two_nodes(
     server = ray_server(server_factory, ray_cluster.address)
     wait_ready(server, 4)
     (tmp_path / "gang.py").write_text(GANG)
-    submit(server, f"{sys.executable} gang.py", task_id="gang", n_gpus=1, n_nodes=2)
+    ant = Ant(server)  # as a user would: `ant submit --nodes 2`, `ant logs --rank 1`
+    ant("submit", "--nodes", "2", "-g", "1", "--id", "gang", "--", sys.executable, "gang.py")
     done = wait_state(server, "gang", "succeeded", "failed", timeout=60)
     assert done["state"] == "succeeded", (done, log(server, "gang"), log(server, "gang", 1))
     assert sorted(done["nodes"]) == ["node-a", "node-b"]
-    rank0, rank1 = log(server, "gang", 0), log(server, "gang", 1)
+    rank0, rank1 = ant("logs", "gang").stdout, ant("logs", "--rank", "1", "gang").stdout
+    assert "nodes" in ant("show", "gang").stdout
+    assert "node-a:1" in ant("gpus").stdout
     assert "NODE_RANK=0 NNODES=2 NPROC_PER_NODE=1 LOCAL_WORLD_SIZE=1 WORLD_SIZE=2" in rank0
     assert "NODE_RANK=1 NNODES=2" in rank1
     assert f"ANT_NODE={done['nodes'][0]}" in rank0 and f"ANT_NODE={done['nodes'][1]}" in rank1
@@ -317,6 +321,8 @@ def test_unreachable_cluster_keeps_ant_up(server_factory: type[AntServer]) -> No
         assert waiting["state"] == "queued"
         assert "Ray cluster" in (waiting.get("pending_reason") or ""), waiting
         assert c.get("/api/v1/tasks").status_code == 200
+    health = Ant(server)("health", ok=False)
+    assert health.returncode == 10 and "ray executor cannot start tasks" in health.stderr
 
 
 # ------------------------------------------------------------------------------ nodes come and go

@@ -17,6 +17,7 @@ from ant_scheduler.cli.app import (
     EXIT_TASK_FAILED,
     EXIT_TIMEOUT,
     EXIT_UNAUTHORIZED,
+    EXIT_UNAVAILABLE,
     JSON,
     Context,
     cli,
@@ -71,9 +72,9 @@ def _read_multi(file: TextIO) -> str:
             file.close()
 
 
-def _follow(client: Any, task_id: str, offset: int | None) -> Any:
+def _follow(client: Any, task_id: str, offset: int | None, rank: int = 0) -> Any:
     """Print new log output until the task ends; return the final task."""
-    for event in client.follow_log(task_id, offset=offset):
+    for event in client.follow_log(task_id, offset=offset, rank=rank):
         if event.event == "output":
             sys.stdout.write(event.data["text"])
             sys.stdout.flush()
@@ -93,6 +94,13 @@ def _follow(client: Any, task_id: str, offset: int | None) -> Any:
         type=int,
         metavar="INTEGER",
         help="Number of GPUs (default: server's).",
+    ),
+    arg(
+        "--nodes",
+        dest="n_nodes",
+        type=int,
+        metavar="INTEGER",
+        help="Run on N nodes at once, n GPUs each (a gang; needs a cluster executor).",
     ),
     arg(
         "--id",
@@ -123,6 +131,7 @@ def _follow(client: Any, task_id: str, offset: int | None) -> Any:
 def submit(
     ctx: Context,
     n_gpus: int | None,
+    n_nodes: int | None,
     task_id: str | None,
     env: list[str] | None,
     priority: int,
@@ -157,6 +166,7 @@ def submit(
             text,
             mode=mode,
             n_gpus=n_gpus,
+            n_nodes=n_nodes,
             task_id=task_id,
             env=_parse_env(env or ()),
             priority=priority,
@@ -238,25 +248,35 @@ def show(ctx: Context, task_id: str, as_json: bool) -> None:
     arg("task_id", metavar="TASK_ID"),
     arg("-n", "--lines", type=int, metavar="INTEGER", help="Last N lines (server caps it)."),
     arg("-f", "--follow", action="store_true", help="Keep printing until the task ends."),
+    arg(
+        "--rank",
+        type=int,
+        default=0,
+        metavar="INTEGER",
+        help="Which node's output of a task on several nodes.  [default: 0]",
+    ),
     JSON,
 )
-def logs(ctx: Context, task_id: str, lines: int | None, follow: bool, as_json: bool) -> None:
+def logs(
+    ctx: Context, task_id: str, lines: int | None, follow: bool, rank: int, as_json: bool
+) -> None:
     """Print a task's log. With -f, follow it and exit with the task's exit code.
 
     \b
     Examples:
       ant logs exp-1 -n 100
       ant logs -f exp-1
+      ant logs --rank 1 gang-1     # the second node's output of a gang task
     """
     with client_from(ctx) as client:
-        log = client.log(task_id, lines)
+        log = client.log(task_id, lines, rank=rank)
         if as_json and not follow:
             emit_json(_dump(log))
             return
         sys.stdout.write(log.text)
         sys.stdout.flush()
         if follow:
-            final = _follow(client, task_id, offset=log.size)
+            final = _follow(client, task_id, offset=log.size, rank=rank)
             raise SystemExit(_exit_code_of(final))
 
 
@@ -430,6 +450,7 @@ def gpus(ctx: Context, as_json: bool) -> None:
       ant gpus
       ant gpus disable 3
       ant gpus enable 3 --json
+      ant gpus disable node-b:1       # on a cluster: GPU 1 of node-b
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -441,27 +462,33 @@ def gpus(ctx: Context, as_json: bool) -> None:
         console().print(gpu_table(items))
 
 
-def _toggle(ctx: Context, indices: list[int], enabled: bool, as_json: bool) -> None:
+def _gpu_id(text: str) -> int | str:
+    """A GPU as the user names it: its index (3) or, on a cluster, its label (node-b:1)."""
+    return int(text) if text.isdigit() else text
+
+
+def _toggle(ctx: Context, indices: list[int | str], enabled: bool, as_json: bool) -> None:
     with client_from(ctx) as client:
         changed = [client.set_gpu(i, enabled) for i in indices]
     if as_json:
         emit_json({"gpus": [_dump(g) for g in changed]})
     else:
         for gpu in changed:
-            echo(f"GPU {gpu.index}: {'enabled' if gpu.enabled else 'disabled'}")
+            name = gpu.label if gpu.node else gpu.index
+            echo(f"GPU {name}: {'enabled' if gpu.enabled else 'disabled'}")
 
 
-INDICES = arg("indices", nargs="+", type=int, metavar="INDICES")
+INDICES = arg("indices", nargs="+", type=_gpu_id, metavar="INDICES")
 
 
 @gpus.command(INDICES, JSON)
-def enable(ctx: Context, indices: list[int], as_json: bool) -> None:
+def enable(ctx: Context, indices: list[int | str], as_json: bool) -> None:
     """Let ANT schedule tasks on these GPUs again."""
     _toggle(ctx, indices, True, as_json)
 
 
 @gpus.command(INDICES, JSON)
-def disable(ctx: Context, indices: list[int], as_json: bool) -> None:
+def disable(ctx: Context, indices: list[int | str], as_json: bool) -> None:
     """Stop scheduling on these GPUs (running tasks keep them until they end)."""
     _toggle(ctx, indices, False, as_json)
 
@@ -547,6 +574,7 @@ def health(ctx: Context, as_json: bool) -> None:
         status = client.health()
         info = client.server_info()
         gpu_list = client.gpus()
+        detail = client.health_detail()
     data = {
         "status": status["status"],
         "version": status["version"],
@@ -556,13 +584,24 @@ def health(ctx: Context, as_json: bool) -> None:
         "policy": info.policy,
         "session_id": info.session_id,
         "uptime_seconds": round(time.time() - info.started_at, 1),
+        "executor": _dump(detail.executor),
+        "nodes": [_dump(n) for n in detail.nodes],
     }
     if as_json:
         emit_json(data)
-    else:
-        echo(
-            f"ok: ANT {data['version']} at {data['url']}, {data['gpus']} GPU(s) "
-            f"({data['gpu_backend']}), up {age(info.started_at, time.time())}"
+        return
+    echo(
+        f"ok: ANT {data['version']} at {data['url']}, {data['gpus']} GPU(s) "
+        f"({data['gpu_backend']}), up {age(info.started_at, time.time())}"
+    )
+    for node in detail.nodes:
+        state = "up" if node.alive else "gone"
+        echo(f"node {printable(node.name)}: {state}, {node.usable} of {node.gpus} GPU(s) usable")
+    if not detail.executor.available:
+        # ANT answers, but starts nothing: say so, and exit non-zero for scripts.
+        fail(
+            f"the {detail.executor.name} executor cannot start tasks: {detail.executor.detail}",
+            EXIT_UNAVAILABLE,
         )
 
 
@@ -646,6 +685,16 @@ def doctor(ctx: Context, as_json: bool) -> None:
         metavar="PATH",
         help="JSON file of simulated outside GPU load (default: <state dir>/fake_gpus.json).",
     ),
+    arg(
+        "--executor",
+        metavar="NAME",
+        help="What runs tasks: local, or ray (a Ray cluster's nodes). Overrides RUNNER_executor.",
+    ),
+    arg(
+        "--ray-address",
+        metavar="ADDR",
+        help="The Ray cluster: auto, HOST:6379 or ray://HOST:10001. Overrides RAY_address.",
+    ),
 )
 def serve(
     ctx: Context,
@@ -658,6 +707,8 @@ def serve(
     certfile: Path | None,
     keyfile: Path | None,
     fake_gpu_load: Path | None,
+    executor: str | None,
+    ray_address: str | None,
 ) -> None:
     """Run the scheduler: API and web UI on one port.
 
@@ -666,6 +717,7 @@ def serve(
       ant serve                       # all NVIDIA GPUs, https://0.0.0.0:6060
       ant serve --gpus 0,1            # only GPUs 0 and 1
       ant serve --fake-gpus 4 --host 127.0.0.1 --no-tls
+      ant serve --executor ray --ray-address head:6379   # the GPUs of a Ray cluster
     """
     from ant_scheduler.core.errors import ConfigError
     from ant_scheduler.serve import ServeOptions, parse_gpu_list, run_server
@@ -684,5 +736,7 @@ def serve(
         certfile=certfile,
         keyfile=keyfile,
         fake_gpu_load=fake_gpu_load,
+        executor=executor,
+        ray_address=ray_address,
     )
     raise SystemExit(run_server(opts))

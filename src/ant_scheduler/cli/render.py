@@ -142,6 +142,9 @@ def task_detail(task: Any, now: float) -> Table:
         ("reason", text(task.reason or "-")),
         ("log", text(task.log_path or "-")),
     ]
+    if getattr(task, "n_nodes", 1) > 1 or getattr(task, "nodes", None):
+        nodes = ", ".join(task.nodes) if task.nodes else "-"
+        rows.insert(5, ("nodes", text(f"{task.n_nodes} requested; on {nodes}")))
     for key, value in rows:
         table.add_row(key, value)
     return table
@@ -151,15 +154,19 @@ def gpu_table(gpus: Sequence[Any]) -> Table:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("GPU", "NAME", "STATE", "TASKS", "UTIL", "MEMORY"):
+    # On a cluster each GPU is named by its node (node-b:1); the NODE column says where it is.
+    on_nodes = any(getattr(gpu, "node", "") for gpu in gpus)
+    columns = ("GPU", "NODE", "NAME", "STATE", "TASKS", "UTIL", "MEMORY")
+    for column in columns if on_nodes else tuple(c for c in columns if c != "NODE"):
         table.add_column(column, overflow="fold")
     for gpu in gpus:
         state = gpu.state
         detail = gpu.external or gpu.note or (gpu.error if gpu.state == "unavailable" else None)
         if detail:
             state = f"{state} ({detail})"
+        where = (text(gpu.label), text(gpu.node)) if on_nodes else (text(gpu.index),)
         table.add_row(
-            text(gpu.index),
+            *where,
             text(gpu.name),
             text(state),
             text(",".join(gpu.task_ids) or "-"),
