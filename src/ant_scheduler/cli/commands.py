@@ -464,7 +464,14 @@ def gpus(ctx: Context, as_json: bool) -> None:
 
 def _gpu_id(text: str) -> int | str:
     """A GPU as the user names it: its index (3) or, on a cluster, its label (node-b:1)."""
-    return int(text) if text.isdigit() else text
+    if text.isdigit():
+        return int(text)
+    node, _, local = text.rpartition(":")
+    if not node or not local.isdigit():
+        from argparse import ArgumentTypeError  # a usage error with this message
+
+        raise ArgumentTypeError(f"expected an index (3) or node:index (node-b:1), got {text!r}")
+    return text
 
 
 def _toggle(ctx: Context, indices: list[int | str], enabled: bool, as_json: bool) -> None:

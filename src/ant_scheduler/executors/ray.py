@@ -199,7 +199,7 @@ class RayExecutor:
     def output(self, handle: Handle, rank: int = 0) -> LogFileOutput:
         ranks = handle.get("ranks") or []
         if not 0 <= rank < len(ranks):
-            raise InvalidQuery(f"the task has no rank {rank} (it has {len(ranks)})")
+            raise InvalidQuery(f"rank: the task has no rank {rank} (ranks 0 to {len(ranks) - 1})")
         return LogFileOutput(Path(str(ranks[rank].get("log", ""))))
 
     def recover(self, running: Mapping[str, Handle | None]) -> Recovery:
