@@ -165,12 +165,13 @@ class Engine(Submissions):
         return self.live.terminal(task, lines, rank)
 
     def recovery(self) -> dict[str, list[Task]]:
-        """Held and lost tasks, split into the previous server session and older ones."""
+        """Held and lost tasks, split into the previous server session (with the tasks lost in
+        this one: their node died) and older ones."""
         previous = [s.session_id for s in self.store.sessions() if s.session_id != self.session_id]
-        last = previous[0] if previous else None
+        recent = {previous[0] if previous else None, self.session_id}
         result: dict[str, list[Task]] = {"last_session": [], "earlier_sessions": []}
         for task in self.store.load_tasks([TaskState.HELD, TaskState.LOST]):
-            key = "last_session" if task.session_id == last else "earlier_sessions"
+            key = "last_session" if task.session_id in recent else "earlier_sessions"
             result[key].append(task)
         return result
 

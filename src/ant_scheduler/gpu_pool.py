@@ -171,7 +171,7 @@ class GpuPool:
 
     def find(self, ref: int | str) -> GpuSlot:
         """A GPU by index (3, "3") or label ("node-b:1"); GpuNotFound if there is none."""
-        if isinstance(ref, int) or ref.isdigit():
+        if isinstance(ref, int) or (ref.isascii() and ref.isdigit()):
             try:
                 return self.get(int(ref))
             except ValueError:

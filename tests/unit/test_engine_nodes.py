@@ -232,7 +232,7 @@ def test_a_node_that_leaves_loses_its_tasks_and_its_gpus_go_offline(tmp_path: Pa
             {"name": "node-b", "alive": False, "gpus": 2, "usable": 0},
         ]
         assert any(h["nodes"][1]["alive"] is False for h in events(engine, "health"))
-        assert lost.task_id in [t.task_id for t in engine.recovery()["earlier_sessions"]]
+        assert lost.task_id in [t.task_id for t in engine.recovery()["last_session"]]
         # Restored, it waits for a node with 2 free GPUs, then runs there.
         await engine.restore(["on-b"])
         await settle()

@@ -1,6 +1,7 @@
 // The browser's API client: same-origin fetch with the session cookie and the CSRF header.
 import type {
   GpuOut,
+  HealthOut,
   LogOut,
   RecoveryOut,
   ServerInfo,
@@ -53,10 +54,13 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
 }
 
 const enc = encodeURIComponent;
+// `&rank=N` for a rank other than 0 (the first node: what the routes give by default).
+const rankParam = (rank: number) => (rank ? `&rank=${rank}` : "");
 
 export const api = {
   login: (token: string) => call<void>("POST", "/api/v1/login", { token }),
   server: () => call<ServerInfo>("GET", "/api/v1/server"),
+  health: () => call<HealthOut>("GET", "/api/v1/health"),
   system: () => call<SystemOut>("GET", "/api/v1/system"),
   submit: (body: SubmitRequest) => call<TasksOut>("POST", "/api/v1/tasks", body),
   tasks: (params: { state?: string; q?: string; limit?: number; offset?: number }) => {
@@ -69,16 +73,20 @@ export const api = {
   restart: (id: string) => call<TaskOut>("POST", `/api/v1/tasks/${enc(id)}/restart`),
   promote: (id: string) => call<TaskOut>("POST", `/api/v1/tasks/${enc(id)}/promote`),
   remove: (id: string) => call<unknown>("DELETE", `/api/v1/tasks/${enc(id)}`),
-  log: (id: string, lines: number) => call<LogOut>("GET", `/api/v1/tasks/${enc(id)}/log?lines=${lines}`),
-  fullLog: async (id: string) => {
-    const r = await fetch(`/api/v1/tasks/${enc(id)}/log?full=true`, { credentials: "same-origin" });
+  log: (id: string, lines: number, rank = 0) =>
+    call<LogOut>("GET", `/api/v1/tasks/${enc(id)}/log?lines=${lines}${rankParam(rank)}`),
+  fullLog: async (id: string, rank = 0) => {
+    const r = await fetch(`/api/v1/tasks/${enc(id)}/log?full=true${rankParam(rank)}`, { credentials: "same-origin" });
     if (!r.ok) throw new ApiError(r.status, "http_error", `HTTP ${r.status}`);
     return r.text();
   },
-  downloadUrl: (id: string) => `/api/v1/tasks/${enc(id)}/log?full=true`,
-  terminal: (id: string) => call<TerminalOut>("GET", `/api/v1/tasks/${enc(id)}/terminal`),
+  downloadUrl: (id: string, rank = 0) => `/api/v1/tasks/${enc(id)}/log?full=true${rankParam(rank)}`,
+  terminal: (id: string, rank = 0, lines?: number) =>
+    call<TerminalOut>("GET", `/api/v1/tasks/${enc(id)}/terminal?rank=${rank}${lines ? `&lines=${lines}` : ""}`),
   gpus: () => call<GpuOut[]>("GET", "/api/v1/gpus"),
-  setGpu: (index: number, enabled: boolean) => call<GpuOut>("PATCH", `/api/v1/gpus/${index}`, { enabled }),
+  // By index on this machine, by label (node-b:1) on a cluster.
+  setGpu: (gpu: number | string, enabled: boolean) =>
+    call<GpuOut>("PATCH", `/api/v1/gpus/${enc(String(gpu))}`, { enabled }),
   recovery: () => call<RecoveryOut>("GET", "/api/v1/recovery"),
   restore: (task_ids: string[]) => call<TasksOut>("POST", "/api/v1/recovery/restore", { task_ids }),
   forget: (id: string) => call<unknown>("DELETE", `/api/v1/recovery/${enc(id)}`),

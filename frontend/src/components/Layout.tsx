@@ -1,5 +1,6 @@
-// The frame of every page: the header with the page links, the connection banner, the page
-// itself (the router's Outlet) and the recovery dialog.
+// The frame of every page: the header with the page links, the connection banner, the banner
+// that says when the executor cannot start tasks (a cluster cut off), the page itself (the
+// router's Outlet) and the recovery dialog.
 import { useCallback, useEffect, useState } from "react";
 import { NavLink, Outlet, useNavigate } from "react-router";
 import { api } from "../api/client";
@@ -7,7 +8,8 @@ import type { RecoveryOut } from "../api/types";
 import { legacyHashPath } from "../lib/legacy";
 import { load, save } from "../lib/storage";
 import { NAV } from "../lib/paths";
-import { useConnected, useEpoch, useServer, useTasks } from "../state/hooks";
+import { executorBanner } from "../lib/nodes";
+import { useConnected, useEpoch, useHealth, useServer, useTasks } from "../state/hooks";
 import { useLive } from "../state/LiveProvider";
 import { useNotify } from "../state/toasts";
 import { RecoveryDialog } from "./RecoveryDialog";
@@ -16,6 +18,7 @@ export function Layout() {
   const connected = useConnected();
   const synced = useEpoch() > 0;
   const { running, queueLength } = useTasks();
+  const cannotStart = executorBanner(useHealth());
   const navigate = useNavigate();
 
   // An old `#/ongoing` link opened while the UI is already showing.
@@ -44,6 +47,11 @@ export function Layout() {
       {!connected && (
         <div className="banner" role="alert">
           Lost the connection to the ANT server; reconnecting… (the lists will reload when it is back)
+        </div>
+      )}
+      {connected && cannotStart && (
+        <div className="banner" role="alert" data-testid="executor-banner">
+          {cannotStart}
         </div>
       )}
       {/* Pages show once the first full read is in (the stream's hello), as the lists are. */}

@@ -3,19 +3,28 @@ import { api, ApiError } from "../api/client";
 import { terminalLines } from "../lib/terminal";
 import { Terminal } from "./Terminal";
 
-// The last `lines` lines of a task's log, read again when `version` changes (the task ended...).
-export function LogTail(props: { taskId: string; lines: number; minLines: number; maxLines: number; version: string }) {
+// The last `lines` lines of a task's log (of one rank of a gang: 0, its first node, by default),
+// read again when `version` changes (the task ended...).
+export function LogTail(props: {
+  taskId: string;
+  lines: number;
+  minLines: number;
+  maxLines: number;
+  version: string;
+  rank?: number;
+}) {
   const [text, setText] = useState<string | null>(null);
+  const rank = props.rank ?? 0;
   useEffect(() => {
     let live = true;
-    api.log(props.taskId, props.lines).then(
+    api.log(props.taskId, props.lines, rank).then(
       (log) => live && setText(log.text),
       () => live && setText(""),
     );
     return () => {
       live = false;
     };
-  }, [props.taskId, props.lines, props.version]);
+  }, [props.taskId, props.lines, props.version, rank]);
   if (text === null) return <div className="muted">loading output…</div>;
   return (
     <Terminal
@@ -27,24 +36,28 @@ export function LogTail(props: { taskId: string; lines: number; minLines: number
   );
 }
 
-// The whole log in a dialog.
-export function LogDialog(props: { taskId: string; onClose: () => void }) {
+// The whole log (of one rank) in a dialog.
+export function LogDialog(props: { taskId: string; onClose: () => void; rank?: number }) {
   const [text, setText] = useState<string | null>(null);
+  const rank = props.rank ?? 0;
   useEffect(() => {
     let live = true;
-    api.fullLog(props.taskId).then(
+    api.fullLog(props.taskId, rank).then(
       (t) => live && setText(t),
       (err) => live && setText(`(cannot read the log: ${err instanceof ApiError ? err.message : String(err)})`),
     );
     return () => {
       live = false;
     };
-  }, [props.taskId]);
+  }, [props.taskId, rank]);
   return (
     <div className="overlay" role="dialog" aria-label={`Log of ${props.taskId}`} onClick={props.onClose}>
       <div className="dialog card wide" onClick={(e) => e.stopPropagation()}>
         <div className="row spread">
-          <h2>{props.taskId}</h2>
+          <h2>
+            {props.taskId}
+            {rank ? <span className="muted"> · rank {rank}</span> : null}
+          </h2>
           <button className="ghost" aria-label="Close log" onClick={props.onClose}>✕</button>
         </div>
         {text === null ? (
@@ -54,5 +67,29 @@ export function LogDialog(props: { taskId: string; onClose: () => void }) {
         )}
       </div>
     </div>
+  );
+}
+
+// The live terminal of one rank other than 0 (the events carry rank 0's only): read every
+// `intervalMs` while the task runs.
+export function RankTerminal(props: { taskId: string; rank: number; lines: number; minLines: number; maxLines: number; intervalMs: number }) {
+  const [lines, setLines] = useState<string[]>([]);
+  const { taskId, rank, intervalMs } = props;
+  useEffect(() => {
+    let live = true;
+    const read = () =>
+      api.terminal(taskId, rank).then(
+        (t) => live && setLines(t.lines),
+        () => undefined,
+      );
+    void read();
+    const timer = window.setInterval(read, Math.max(500, intervalMs));
+    return () => {
+      live = false;
+      window.clearInterval(timer);
+    };
+  }, [taskId, rank, intervalMs]);
+  return (
+    <Terminal lines={lines.slice(-props.lines)} minLines={props.minLines} maxLines={props.maxLines} testId={`terminal-${taskId}-rank-${rank}`} />
   );
 }

@@ -163,6 +163,7 @@ export function CompletedPage() {
             </span>
             <span className="muted">
               {duration(task.started_at && task.finished_at ? task.finished_at - task.started_at : null)} · {when(task.finished_at)}
+              {task.nodes.length > 0 && ` · on ${task.nodes.join(", ")}`}
             </span>
           </div>
           <code className="command">{task.command}</code>

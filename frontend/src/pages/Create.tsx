@@ -8,7 +8,8 @@ import { useNotify } from "../state/toasts";
 
 const SPECIAL_VARS: [string, string][] = [
   ["ant_task_id", "task id or template; overrides the Task ID field"],
-  ["ant_n_gpus", "number of GPUs; overrides the GPUs field"],
+  ["ant_n_gpus", "number of GPUs (on each node); overrides the GPUs field"],
+  ["ant_n_nodes", "number of nodes, all at once (a gang); overrides the Nodes field"],
   ["ant_wd", "working directory: runs cd <dir> && … first"],
   ["ant_conda_env", "conda env by name: conda run --live-stream -n <env> …"],
   ["ant_conda_env_path", "conda env by path: conda run --live-stream -p <path> …"],
@@ -21,12 +22,14 @@ interface EnvRow {
 }
 
 type Mode = NonNullable<SubmitRequest["mode"]>;
+const MAX_NODES = 64;
 
 export function CreatePage() {
   const notify = useNotify();
   const [mode, setMode] = useState<Mode>("single");
   const [taskId, setTaskId] = useState("");
   const [nGpus, setNGpus] = useState("");
+  const [nNodes, setNNodes] = useState("");
   const [command, setCommand] = useState("");
   const [env, setEnv] = useState<EnvRow[]>(() => load<EnvRow[]>("env", []));
   const [error, setError] = useState("");
@@ -49,9 +52,21 @@ export function CreatePage() {
       setError("Number of GPUs must be a whole number, 0 or more");
       return;
     }
+    const nodes = nNodes.trim() === "" ? undefined : Number(nNodes);
+    if (nodes !== undefined && (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_NODES)) {
+      setError(`Number of nodes must be a whole number from 1 to ${MAX_NODES}`);
+      return;
+    }
     setBusy(true);
     try {
-      const body: SubmitRequest = { command, mode, n_gpus: n, task_id: taskId.trim() || undefined, env: envObject };
+      const body: SubmitRequest = {
+        command,
+        mode,
+        n_gpus: n,
+        n_nodes: nodes,
+        task_id: taskId.trim() || undefined,
+        env: envObject,
+      };
       const result = await api.submit(body);
       const ids = result.tasks.map((t) => t.task_id);
       setCreated(ids);
@@ -94,6 +109,10 @@ export function CreatePage() {
           <label className="field narrow">
             GPUs
             <input aria-label="Number of GPUs" inputMode="numeric" value={nGpus} onChange={(e) => setNGpus(e.target.value)} placeholder="default" />
+          </label>
+          <label className="field narrow" title="Nodes, all at once, with that many GPUs on each (a gang); 1: one node">
+            Nodes
+            <input aria-label="Number of nodes" inputMode="numeric" value={nNodes} onChange={(e) => setNNodes(e.target.value)} placeholder="1" />
           </label>
         </div>
         <label className="field">

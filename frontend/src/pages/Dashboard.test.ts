@@ -19,6 +19,9 @@ const gpu = (over: Partial<GpuOut>): GpuOut => ({
   temperature: null,
   power_watts: null,
   processes: [],
+  node: "",
+  local_index: 0,
+  label: "0",
   ...over,
 });
 

@@ -1,6 +1,7 @@
 import type { GpuOut } from "../api/types";
 import { bytes, smooth } from "../lib/format";
-import { useGpus, useSystem } from "../state/hooks";
+import { groupByNode } from "../lib/nodes";
+import { useGpus, useHealth, useSystem } from "../state/hooks";
 import { useLive } from "../state/LiveProvider";
 
 function Bar(props: { value: number; label: string }) {
@@ -53,66 +54,95 @@ function Plot(props: { title: string; series: { name: string; values: number[] }
   );
 }
 
+// One GPU's card. Its name is its label: the index on this machine, node:index on a cluster.
+function GpuCard({ gpu, onToggle }: { gpu: GpuOut; onToggle: (gpu: GpuOut) => void }) {
+  const name = gpu.label || String(gpu.index);
+  return (
+    <div className={`card gpu gpu-${gpu.state}`} data-testid={`gpu-${gpu.index}`}>
+      <div className="row spread">
+        <strong>GPU {name}</strong>
+        <label className="switch">
+          <input
+            type="checkbox"
+            checked={gpu.enabled}
+            onChange={() => onToggle(gpu)}
+            aria-label={`GPU ${name} enabled`}
+          />
+          {gpu.enabled ? "enabled" : "disabled"}
+        </label>
+      </div>
+      <div className="muted">{gpu.name}</div>
+      <div className="gpu-state" data-testid={`gpu-${gpu.index}-state`}>{gpuStateText(gpu)}</div>
+      {(gpu.temperature !== null && gpu.temperature !== undefined) && (
+        <div className="muted small">
+          {gpu.temperature.toFixed(0)}°C{gpu.power_watts ? ` · ${gpu.power_watts.toFixed(0)} W` : ""}
+        </div>
+      )}
+      <Bar value={gpu.util} label={`util ${(gpu.util * 100).toFixed(0)}%`} />
+      <Bar
+        value={gpu.mem_total ? gpu.mem_used / gpu.mem_total : 0}
+        label={`mem ${bytes(gpu.mem_used)} / ${bytes(gpu.mem_total)}`}
+      />
+      {(gpu.processes ?? []).length > 0 && (
+        <ul className="procs small" data-testid={`gpu-${gpu.index}-processes`}>
+          {(gpu.processes ?? []).map((p) => (
+            <li key={p.pid}>
+              {p.task_id ? `task ${p.task_id}` : `outside ANT: ${p.user ?? "?"} ${p.command ?? ""}`} · pid {p.pid} ·{" "}
+              {bytes(p.used_memory)}
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
 export function DashboardPage() {
   const gpus = useGpus();
+  const health = useHealth();
   const { history, size, alpha } = useSystem();
   const { toggleGpu } = useLive();
   const current = history[history.length - 1];
   const host = current?.host;
-  const indices = gpus.map((g) => g.index);
-  const utilSeries = indices.map((i) => ({
-    name: `GPU ${i}`,
-    values: history.map((p) => p.gpus.find((g) => g.index === i)?.util ?? 0),
+  const toggle = (gpu: GpuOut) => void toggleGpu(gpu);
+  const named = gpus.map((g) => ({ index: g.index, name: `GPU ${g.label || g.index}` }));
+  const utilSeries = named.map(({ index, name }) => ({
+    name,
+    values: history.map((p) => p.gpus.find((g) => g.index === index)?.util ?? 0),
   }));
-  const memSeries = indices.map((i) => ({
-    name: `GPU ${i}`,
+  const memSeries = named.map(({ index, name }) => ({
+    name,
     values: history.map((p) => {
-      const g = p.gpus.find((x) => x.index === i);
+      const g = p.gpus.find((x) => x.index === index);
       return g && g.mem_total ? g.mem_used / g.mem_total : 0;
     }),
   }));
+  const groups = groupByNode(gpus, health);
   return (
     <div className="page">
-      <section className="grid">
-        {gpus.length === 0 && <div className="card">No GPUs: only CPU (0-GPU) tasks run here.</div>}
-        {gpus.map((gpu) => (
-          <div key={gpu.index} className={`card gpu gpu-${gpu.state}`} data-testid={`gpu-${gpu.index}`}>
-            <div className="row spread">
-              <strong>GPU {gpu.index}</strong>
-              <label className="switch">
-                <input
-                  type="checkbox"
-                  checked={gpu.enabled}
-                  onChange={() => void toggleGpu(gpu)}
-                  aria-label={`GPU ${gpu.index} enabled`}
-                />
-                {gpu.enabled ? "enabled" : "disabled"}
-              </label>
+      {groups.map((group) =>
+        group.node ? (
+          <section key={group.node} className="node" data-testid={`node-${group.node}`}>
+            <h3 className="node-heading">
+              {group.node}
+              <span className="muted small">
+                {" "}
+                · {group.gpus.length} GPU{group.gpus.length === 1 ? "" : "s"}
+                {group.alive ? "" : " · left the cluster"}
+              </span>
+            </h3>
+            <div className="grid">
+              {group.gpus.length === 0 && <div className="card muted">No GPUs: CPU (0-GPU) tasks run here.</div>}
+              {group.gpus.map((gpu) => (
+                <GpuCard key={gpu.index} gpu={gpu} onToggle={toggle} />
+              ))}
             </div>
-            <div className="muted">{gpu.name}</div>
-            <div className="gpu-state" data-testid={`gpu-${gpu.index}-state`}>{gpuStateText(gpu)}</div>
-            {(gpu.temperature !== null && gpu.temperature !== undefined) && (
-              <div className="muted small">
-                {gpu.temperature.toFixed(0)}°C{gpu.power_watts ? ` · ${gpu.power_watts.toFixed(0)} W` : ""}
-              </div>
-            )}
-            <Bar value={gpu.util} label={`util ${(gpu.util * 100).toFixed(0)}%`} />
-            <Bar
-              value={gpu.mem_total ? gpu.mem_used / gpu.mem_total : 0}
-              label={`mem ${bytes(gpu.mem_used)} / ${bytes(gpu.mem_total)}`}
-            />
-            {(gpu.processes ?? []).length > 0 && (
-              <ul className="procs small" data-testid={`gpu-${gpu.index}-processes`}>
-                {(gpu.processes ?? []).map((p) => (
-                  <li key={p.pid}>
-                    {p.task_id ? `task ${p.task_id}` : `outside ANT: ${p.user ?? "?"} ${p.command ?? ""}`} · pid {p.pid} ·{" "}
-                    {bytes(p.used_memory)}
-                  </li>
-                ))}
-              </ul>
-            )}
-          </div>
-        ))}
+          </section>
+        ) : null,
+      )}
+      <section className="grid">
+        {gpus.length === 0 && !groups[0].node && <div className="card">No GPUs: only CPU (0-GPU) tasks run here.</div>}
+        {groups.length === 1 && !groups[0].node && groups[0].gpus.map((gpu) => <GpuCard key={gpu.index} gpu={gpu} onToggle={toggle} />)}
         <div className="card host">
           <strong>Host</strong>
           {host ? (

@@ -3,8 +3,9 @@ import { LineControl } from "../components/LineControl";
 import { Progress } from "../components/Progress";
 import { Terminal } from "../components/Terminal";
 import { duration } from "../lib/format";
+import { taskGpuLabels, taskShape } from "../lib/nodes";
 import { taskPath } from "../lib/paths";
-import { useServer, useTaskActions, useTasks, useTerminals } from "../state/hooks";
+import { useGpus, useServer, useTaskActions, useTasks, useTerminals } from "../state/hooks";
 import { uiSettings, useLiveLines, useNow } from "../state/ui";
 
 const MAX_QUEUE_ROWS = 1000;
@@ -14,6 +15,7 @@ export function OngoingPage() {
   const settings = uiSettings(server);
   const { running, queued, queueLength } = useTasks();
   const terminals = useTerminals();
+  const gpus = useGpus();
   const { act, copy } = useTaskActions();
   const [lines, setLines] = useLiveLines(server);
   const now = useNow();
@@ -34,7 +36,9 @@ export function OngoingPage() {
                 <strong>{task.task_id}</strong>
               </Link>
               <span className="muted">
-                GPUs {task.gpu_ids.length ? task.gpu_ids.join(", ") : "none"} · {duration(task.started_at ? now - task.started_at : null)}
+                GPUs {task.gpu_ids.length ? taskGpuLabels(task, gpus) : "none"}
+                {task.nodes.length > 0 && ` · ${task.nodes.length === 1 ? "node" : "nodes"} ${task.nodes.join(", ")}`} ·{" "}
+                {duration(task.started_at ? now - task.started_at : null)}
               </span>
               <span className="row">
                 <button className="ghost" onClick={() => void copy(task)}>Copy command</button>
@@ -76,7 +80,9 @@ export function OngoingPage() {
                     </Link>
                     <div className="muted small">{task.command}</div>
                   </td>
-                  <td>{task.n_gpus}</td>
+                  <td title={task.n_nodes > 1 ? `${task.n_nodes} nodes × ${task.n_gpus} GPUs each` : undefined}>
+                    {taskShape(task)}
+                  </td>
                   <td className="reason">{task.pending_reason ?? "starting…"}</td>
                   <td className="actions">
                     <button className="ghost" title="Move to top" onClick={() => void act("promote", task.task_id)}>

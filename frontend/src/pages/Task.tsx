@@ -6,12 +6,13 @@ import { Link, useNavigate, useParams } from "react-router";
 import { api, ApiError } from "../api/client";
 import type { TaskOut } from "../api/types";
 import { LineControl } from "../components/LineControl";
-import { LogDialog, LogTail } from "../components/LogView";
+import { LogDialog, LogTail, RankTerminal } from "../components/LogView";
 import { Progress } from "../components/Progress";
 import { Terminal } from "../components/Terminal";
 import { bytes, duration, when } from "../lib/format";
+import { rankOptions, taskGpuLabels } from "../lib/nodes";
 import { taskPath } from "../lib/paths";
-import { useEpoch, useServer, useTask, useTaskActions, useTerminals } from "../state/hooks";
+import { useEpoch, useGpus, useServer, useTask, useTaskActions, useTerminals } from "../state/hooks";
 import { useLive } from "../state/LiveProvider";
 import { isEnded } from "../state/tasks";
 import { uiSettings, useLiveLines, useNow } from "../state/ui";
@@ -66,9 +67,14 @@ function TaskView({ task }: { task: TaskOut }) {
   const navigate = useNavigate();
   const [lines, setLines] = useLiveLines(server);
   const [showLog, setShowLog] = useState(false);
+  const [rank, setRank] = useState(0);
+  const gpus = useGpus();
   const now = useNow();
   const id = task.task_id;
   const snap = task.state === "running" ? terminals[id] : undefined;
+  const ranks = rankOptions(task);
+  const rankShown = Math.min(rank, ranks.length - 1);
+  const gang = task.n_nodes > 1;
   const ended = isEnded(task);
   const started = task.started_at;
   const ran = started ? (task.finished_at ?? now) - started : null;
@@ -84,7 +90,17 @@ function TaskView({ task }: { task: TaskOut }) {
   const fields: [string, ReactNode][] = [
     ["Command", <code className="command">{task.command}</code>],
     ["Submitted as", task.submitted !== task.command ? <code className="command">{task.submitted}</code> : null],
-    ["GPUs", `${task.n_gpus} requested${task.gpu_ids.length ? ` · on GPU ${task.gpu_ids.join(", ")}` : ""}`],
+    [
+      "GPUs",
+      `${task.n_gpus} requested${gang ? " on each node" : ""}` +
+        (task.gpu_ids.length ? ` · on GPU ${taskGpuLabels(task, gpus)}` : ""),
+    ],
+    [
+      "Nodes",
+      gang || task.nodes.length
+        ? `${task.n_nodes} requested${task.nodes.length ? ` · on ${task.nodes.join(", ")}` : ""}`
+        : null,
+    ],
     ["Queue position", task.queue_position],
     ["Waiting because", task.pending_reason],
     ["Priority", task.priority !== 0 ? task.priority : null],
@@ -131,15 +147,34 @@ function TaskView({ task }: { task: TaskOut }) {
             <button className="ghost" onClick={() => void act("promote", id)}>Move to top</button>
           )}
           {ended && <button onClick={() => void restart()}>Restart</button>}
+          {(task.state === "lost" || task.state === "held") && (
+            <button onClick={() => void act("restore", id)}>Restore</button>
+          )}
           {task.state !== "running" && (
             <button className="danger" onClick={() => void remove()}>Delete</button>
           )}
           {task.state !== "queued" && (
             <>
               <button className="ghost" onClick={() => setShowLog(true)}>View full log</button>
-              <a className="button ghost" href={api.downloadUrl(id)} download={`${id}.log`}>
+              <a
+                className="button ghost"
+                href={api.downloadUrl(id, rankShown)}
+                download={rankShown ? `${id}.rank${rankShown}.log` : `${id}.log`}
+              >
                 Download
               </a>
+              {gang && (
+                <label className="row">
+                  Output of
+                  <select aria-label="Rank" value={rankShown} onChange={(e) => setRank(Number(e.target.value))}>
+                    {ranks.map((r) => (
+                      <option key={r.rank} value={r.rank}>
+                        {r.label}
+                      </option>
+                    ))}
+                  </select>
+                </label>
+              )}
             </>
           )}
         </div>
@@ -147,23 +182,37 @@ function TaskView({ task }: { task: TaskOut }) {
       {task.state === "running" && (
         <div className="card">
           <div className="row spread wrap">
-            <h3>Terminal</h3>
+            <h3>Terminal{gang ? ` · ${ranks[rankShown].label}` : ""}</h3>
             {setLines && <LineControl label="Live lines" value={lines} max={settings.winHeight} onChange={setLines} />}
           </div>
-          {snap?.progress !== null && snap?.progress !== undefined && <Progress taskId={id} value={snap.progress} />}
-          <Terminal
-            lines={(snap?.lines ?? []).slice(-lines)}
-            minLines={settings.minLines}
-            maxLines={settings.maxLines}
-            testId={`terminal-${id}`}
-          />
+          {rankShown === 0 && snap?.progress !== null && snap?.progress !== undefined && (
+            <Progress taskId={id} value={snap.progress} />
+          )}
+          {rankShown === 0 ? (
+            <Terminal
+              lines={(snap?.lines ?? []).slice(-lines)}
+              minLines={settings.minLines}
+              maxLines={settings.maxLines}
+              testId={`terminal-${id}`}
+            />
+          ) : (
+            <RankTerminal
+              taskId={id}
+              rank={rankShown}
+              lines={lines}
+              minLines={settings.minLines}
+              maxLines={settings.maxLines}
+              intervalMs={Number(server?.ui.step_interval_ms ?? 1000)}
+            />
+          )}
         </div>
       )}
       {task.state !== "running" && task.state !== "queued" && (
         <div className="card">
-          <h3>Output</h3>
+          <h3>Output{gang ? ` · ${ranks[rankShown].label}` : ""}</h3>
           <LogTail
             taskId={id}
+            rank={rankShown}
             lines={settings.logMaxLines}
             minLines={settings.minLines}
             maxLines={settings.maxLines}
@@ -171,7 +220,7 @@ function TaskView({ task }: { task: TaskOut }) {
           />
         </div>
       )}
-      {showLog && <LogDialog taskId={id} onClose={() => setShowLog(false)} />}
+      {showLog && <LogDialog taskId={id} rank={rankShown} onClose={() => setShowLog(false)} />}
     </div>
   );
 }

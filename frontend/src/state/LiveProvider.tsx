@@ -82,9 +82,9 @@ export function LiveProvider(props: { children: ReactNode }) {
       // Optimistic: the switch moves at once; the server's answer (or an error) settles it.
       dispatch({ type: "gpu", gpu: { ...gpu, enabled: !gpu.enabled } });
       try {
-        const updated = await api.setGpu(gpu.index, !gpu.enabled);
+        const updated = await api.setGpu(gpu.node ? gpu.label : gpu.index, !gpu.enabled);
         dispatch({ type: "gpu", gpu: updated });
-        notify("ok", `GPU ${gpu.index} ${updated.enabled ? "enabled" : "disabled"}`);
+        notify("ok", `GPU ${gpu.label || gpu.index} ${updated.enabled ? "enabled" : "disabled"}`);
       } catch (err) {
         dispatch({ type: "gpu", gpu });
         fail(err);
@@ -158,10 +158,11 @@ export function useEventStream(
 
     const sync = async () => {
       try {
-        const [server, gpus, system] = await Promise.all([
+        const [server, gpus, system, health] = await Promise.all([
           api.server(),
           api.gpus(),
           api.system(),
+          api.health(),
           read({ states: ACTIVE }, async () => {
             const [running, queued] = await Promise.all([
               api.tasks({ state: "running", limit: QUEUE_READ_LIMIT }),
@@ -170,7 +171,7 @@ export function useEventStream(
             return { tasks: [...running.tasks, ...queued.tasks], queued: queued.total };
           }),
         ]);
-        if (!stopped) dispatch({ type: "synced", server, gpus, system });
+        if (!stopped) dispatch({ type: "synced", server, gpus, system, health });
       } catch (err) {
         if (!stopped) fail(err);
       }
@@ -201,6 +202,7 @@ export function useEventStream(
       gpus: (gpus) => dispatch({ type: "gpus", gpus }),
       terminal: (terminals) => dispatch({ type: "terminal", terminals }),
       system: (point) => dispatch({ type: "system", point }),
+      health: (health) => dispatch({ type: "health", health }),
     };
 
     const close = connectEvents(handlers, {

@@ -17,6 +17,7 @@ export const useAuth = () => useLiveState((s) => s.auth);
 export const useConnected = () => useLiveState((s) => s.connected);
 export const useEpoch = () => useLiveState((s) => s.epoch);
 export const useGpus = () => useLiveState((s) => s.gpus);
+export const useHealth = () => useLiveState((s) => s.health);
 export const useSystem = () => useLiveState((s) => s.system);
 export const useTerminals = () => useLiveState((s) => s.terminals);
 export const useTaskTable = () => useLiveState((s) => s.tasks.byId);
@@ -36,12 +37,13 @@ export function useTasks(): { running: TaskOut[]; queued: TaskOut[]; queueLength
   return { running, queued, queueLength: Math.max(queueLength, queued.length) };
 }
 
-export type TaskAction = "kill" | "remove" | "promote" | "restart";
+export type TaskAction = "kill" | "remove" | "promote" | "restart" | "restore";
 const DONE: Record<TaskAction, (id: string) => string> = {
   kill: (id) => `Killed: ${id}`,
   remove: (id) => `Deleted: ${id}`,
   promote: (id) => `Moved to top: ${id}`,
   restart: (id) => `Queued ${id}`,
+  restore: (id) => `Restored: ${id} (queued again)`,
 };
 
 // Acting on a task: the server's events then update every view; nothing is read again here.
@@ -56,6 +58,7 @@ export function useTaskActions() {
         if (what === "kill") task = await api.kill(taskId);
         else if (what === "remove") await api.remove(taskId);
         else if (what === "promote") task = await api.promote(taskId);
+        else if (what === "restore") task = (await api.restore([taskId])).tasks[0];
         else task = await api.restart(taskId);
         notify("ok", DONE[what](task && what === "restart" ? task.task_id : taskId));
         return { ok: true, task };

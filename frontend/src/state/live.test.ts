@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { SystemPoint } from "../api/types";
+import type { HealthOut, SystemPoint } from "../api/types";
 import { initialLive, reduceLive, Store, type LiveState } from "./live";
 
 const point = (time: number): SystemPoint => ({ time, host: null, gpus: [] });
@@ -28,5 +28,19 @@ describe("live state", () => {
     stop();
     store.dispatch({ type: "connected", connected: false });
     expect(told).toBe(1);
+  });
+
+  it("keeps the health the server last sent (the executor banner reads it)", () => {
+    const down: HealthOut = {
+      status: "degraded",
+      version: "2",
+      executor: { name: "ray", available: false, detail: "cluster unreachable" },
+      nodes: [{ name: "node-a", alive: true, gpus: 2, usable: 2 }],
+    };
+    expect(initialLive.health).toBeNull();
+    const s = reduceLive(initialLive, { type: "health", health: down });
+    expect(s.health?.executor.available).toBe(false);
+    const up = reduceLive(s, { type: "health", health: { ...down, status: "ok", executor: { name: "ray", available: true, detail: null } } });
+    expect(up.health?.status).toBe("ok");
   });
 });

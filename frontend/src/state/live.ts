@@ -2,7 +2,7 @@
 // GPUs, terminals and the monitoring history. Pure reducer plus a tiny external store that React
 // reads with useSyncExternalStore (state/hooks.ts), so a component re-renders only when the slice
 // it reads changes.
-import type { EventPayloads, GpuOut, ServerInfo, SystemOut, SystemPoint } from "../api/types";
+import type { EventPayloads, GpuOut, HealthOut, ServerInfo, SystemOut, SystemPoint } from "../api/types";
 import { emptyTasks, reduceTasks, type TasksAction, type TasksState } from "./tasks";
 
 export type Auth = "checking" | "in" | "out";
@@ -14,6 +14,7 @@ export interface LiveState {
   epoch: number; // full reads done (hello/resync): views that read data of their own read it again
   tasks: TasksState;
   gpus: GpuOut[];
+  health: HealthOut | null; // can the executor start tasks; the nodes (GET /api/v1/health, events)
   terminals: EventPayloads["terminal"];
   system: { history: SystemPoint[]; size: number; alpha: number };
 }
@@ -21,8 +22,9 @@ export interface LiveState {
 export type LiveAction =
   | { type: "auth"; auth: Auth; server?: ServerInfo }
   | { type: "connected"; connected: boolean }
-  | { type: "synced"; server: ServerInfo; gpus: GpuOut[]; system: SystemOut }
+  | { type: "synced"; server: ServerInfo; gpus: GpuOut[]; system: SystemOut; health: HealthOut }
   | { type: "gpus"; gpus: GpuOut[] }
+  | { type: "health"; health: HealthOut }
   | { type: "gpu"; gpu: GpuOut }
   | { type: "terminal"; terminals: EventPayloads["terminal"] }
   | { type: "system"; point: SystemPoint }
@@ -35,6 +37,7 @@ export const initialLive: LiveState = {
   epoch: 0,
   tasks: emptyTasks,
   gpus: [],
+  health: null,
   terminals: {},
   system: { history: [], size: 300, alpha: 0.1 },
 };
@@ -50,11 +53,14 @@ export function reduceLive(state: LiveState, action: LiveAction): LiveState {
         ...state,
         server: action.server,
         gpus: action.gpus,
+        health: action.health,
         system: { history: action.system.history, size: action.system.history_size, alpha: action.system.smoother_alpha },
         epoch: state.epoch + 1,
       };
     case "gpus":
       return { ...state, gpus: action.gpus };
+    case "health":
+      return { ...state, health: action.health };
     case "gpu":
       return { ...state, gpus: state.gpus.map((g) => (g.index === action.gpu.index ? action.gpu : g)) };
     case "terminal":

@@ -23,6 +23,8 @@ const task = (id: string, over: Partial<TaskOut> = {}): TaskOut => ({
   session_id: 1,
   reason: null,
   restarted_as: null,
+  n_nodes: 1,
+  nodes: [],
   queue_position: null,
   pending_reason: null,
   gpu_mem_used: null,
