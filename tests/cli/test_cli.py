@@ -385,6 +385,7 @@ def test_submit_takes_its_options_and_passes_the_rest_on(
     params = vars(submit.parser("ant submit").parse_args(own))
     defaults = {
         "n_gpus": None,
+        "n_nodes": None,
         "task_id": None,
         "env": None,
         "priority": 0,
