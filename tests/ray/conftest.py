@@ -15,6 +15,9 @@ os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 
 ray_cluster_utils = pytest.importorskip("ray.cluster_utils")
 
+# Real Chromium for test_ray_ui.py: the browser tests' own fixtures.
+from tests.e2e.conftest import browser, page  # noqa: E402, F401
+
 
 def make_cluster(**nodes: int) -> Any:
     """A head with no GPUs and one node per keyword (name=GPU count), all up."""
