@@ -355,6 +355,8 @@ def test_nodes_join_and_leave(server_factory: type[AntServer]) -> None:
             r = c.post("/api/v1/recovery/restore", json={"task_ids": ["on-b"]})
             assert r.status_code == 200, r.text
         assert wait_state(server, "on-b", "running", timeout=60)["nodes"] == ["node-c"]
+        # Its second run appends to the same log, as on this machine.
+        wait_for(lambda: log(server, "on-b").split() == ["up", "up"], timeout=30)
         with server.client() as c:
             c.post("/api/v1/tasks/on-b/kill")
             c.post("/api/v1/tasks/fill-a/kill")

@@ -151,6 +151,8 @@ class RayExecutor:
                     "node": node.name,
                     "gpu_ids": list(rank.local_ids),
                     "log": str(log),
+                    # A restored task appends to its log: this run's output starts here.
+                    "base": _size(log),
                 }
             )
         return {"ranks": ranks}
@@ -184,6 +186,7 @@ class RayExecutor:
                         "node": r["node"],
                         "gpu_ids": r["gpu_ids"],
                         "log": r["log"],
+                        "base": r.get("base", 0),
                     }
                     for r in ranks
                 ],
@@ -362,7 +365,10 @@ class RayExecutor:
     def _reconcile(self) -> None:
         """After a (re)connection: ask what became of every task ANT thinks runs, then start."""
         tracked = {
-            t.task_id: [{"node_id": r["node_id"], "log": r["log"]} for r in t.handle["ranks"]]
+            t.task_id: [
+                {"node_id": r["node_id"], "log": r["log"], "base": r.get("base", 0)}
+                for r in t.handle["ranks"]
+            ]
             for t in self.tasks.values()
             if not t.reported
         }
@@ -572,6 +578,13 @@ class RayGpuBackend:
 
     def close(self) -> None:
         pass
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _make_log(path: Path) -> None:

@@ -11,8 +11,9 @@ Protocol: one JSON object per line. ANT writes operations to stdin; the bridge w
 its stdout (the real one; what Ray or anything else prints goes to stderr). Stdin closing ends
 the bridge; the agents and the tasks keep running.
 
-Operations: start {task, spec, master_addr, ranks: [{node_id, gpu_ids, log}]}; kill {task,
-nodes, grace}; recover {id, tasks: {task: [{node_id, log}]}}; release (ANT stops cleanly).
+Operations: start {task, spec, master_addr, ranks: [{node_id, node, gpu_ids, log, base}]};
+kill {task, nodes, grace}; recover {id, tasks: {task: [{node_id, log, base}]}}; release (ANT
+stops cleanly). `base` is where the run's output starts in the log file.
 Events: cluster {connected, detail}; node {node_id, hostname, ip, labels, gpus}; node_gone
 {node_id, reason}; samples {node_id, samples}; started {task, pids | error}; exit {task, node_id,
 code, killed}; killed {task}; recovered {id, tasks: {task: [status per rank]}}.
@@ -51,7 +52,9 @@ class Bridge:
         self.lock = threading.Lock()
         self.agents: dict[str, Any] = {}  # node id -> actor handle
         self.dead: set[str] = set()
-        self.logs: dict[tuple[str, str], str] = {}  # (task, node id) -> ANT's log file
+        # (task, node id) -> ANT's log file, and where this run's output starts in it (a task
+        # restored under the same id appends to its log, as the local executor does).
+        self.logs: dict[tuple[str, str], tuple[str, int]] = {}
         self.pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="ant-bridge")
         self.connected = threading.Event()
         self.stdin_closed = threading.Event()
@@ -191,9 +194,9 @@ class Bridge:
     def deliver(self, node_id: str, answer: dict[str, Any]) -> None:
         for task_id, (offset, data) in answer["chunks"].items():
             with self.lock:
-                path = self.logs.get((task_id, node_id))
-            if path is not None:
-                _write_at(path, offset, data)
+                where = self.logs.get((task_id, node_id))
+            if where is not None:
+                _write_at(where[0], where[1] + offset, data)
         for task_id, result in answer["exits"].items():
             with self.lock:
                 known = self.logs.pop((task_id, node_id), None) is not None
@@ -268,7 +271,7 @@ class Bridge:
             }
         with self.lock:
             for rank in ranks:
-                self.logs[(task_id, rank["node_id"])] = rank["log"]
+                self.logs[(task_id, rank["node_id"])] = (rank["log"], int(rank.get("base", 0)))
         refs = []
         for index, (rank, agent) in enumerate(zip(ranks, agents, strict=True)):
             env = {**spec["env"], **extra, "ANT_NODE": rank.get("node", "")}
@@ -334,10 +337,11 @@ class Bridge:
                 status = statuses[(task_id, rank["node_id"])]
                 answer[task_id].append(status)
                 if status == "running" or isinstance(status, dict):
+                    base = int(rank.get("base", 0))
                     with self.lock:
-                        self.logs[(task_id, rank["node_id"])] = rank["log"]
-                    size = _size(rank["log"])
-                    resume.setdefault(rank["node_id"], {})[task_id] = size
+                        self.logs[(task_id, rank["node_id"])] = (rank["log"], base)
+                    received = max(0, _size(rank["log"]) - base)
+                    resume.setdefault(rank["node_id"], {})[task_id] = received
         for node_id, cursors in resume.items():
             ray.get(self.agent_of(node_id).resume.remote(cursors), timeout=CALL_TIMEOUT)
         self.emit({"ev": "recovered", "id": op["id"], "tasks": answer})
