@@ -193,7 +193,11 @@ def ant_latency_block(
                 continue
             out["start"].append(started - t0)
             out["answer"].append(answered - t0)
-            out["recorded"].append(task["started_at"] - task["created_at"])
+            out["to_record"].append(task["created_at"] - t0)
+            out["record_to_command"].append(started - task["created_at"])
+            out["decided"].append(task["started_at"] - task["created_at"])
+            out["started_to_command"].append(started - task["started_at"])
+            out["command_to_end_record"].append(task["finished_at"] - started)
             out["ended_seen"].append(time.time() - t0)
             time.sleep(0.2)
 
@@ -221,13 +225,17 @@ def ant_drain(server: AntServer, n: int, multi: bool, tag: str) -> dict[str, Any
 
         wait_for(drained, timeout=300, interval=0.05)
         elapsed = time.time() - t0
-        ok = c.get("/api/v1/tasks", params={"state": "succeeded", "q": tag, "limit": 1}).json()
+        tasks = c.get("/api/v1/tasks", params={"q": f"{tag}-", "limit": 1000}).json()["tasks"]
+    held = [t["finished_at"] - t["started_at"] for t in tasks if t.get("finished_at")]
     return {
         "tasks": n,
         "seconds": elapsed,
         "submit_seconds": submitted,
         "per_s": n / elapsed,
-        "succeeded": ok["total"],
+        "succeeded": sum(1 for t in tasks if t["state"] == "succeeded"),
+        # From ANT's record of the start to its record of the end: how long a `true` task
+        # holds its GPU, which with 4 GPUs bounds the drain at 4 / held tasks/s.
+        "held_ms_p50": statistics.median(held) * 1000 if held else None,
     }
 
 
@@ -254,12 +262,18 @@ def jobs_latency_block(
         answered = time.time()
         started = read_stamp(stamp)
         wait_job(client, job_id)
+        ended_seen = time.time()
         if k == first:  # the warm-up: kept apart
             out["warm_up"].append(started - t0)
             continue
+        info = client.get_job_info(job_id)
+        recorded = info.start_time / 1000  # Ray's record of the job (ms)
         out["start"].append(started - t0)
         out["answer"].append(answered - t0)
-        out["ended_seen"].append(time.time() - t0)
+        out["to_record"].append(recorded - t0)
+        out["record_to_command"].append(started - recorded)
+        out["command_to_end_record"].append(info.end_time / 1000 - started)
+        out["ended_seen"].append(ended_seen - t0)
         time.sleep(0.2)
 
 
@@ -305,6 +319,7 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "ray": ray.__version__,
         "nodes": "head (0 GPUs, dashboard) + 2 nodes × 2 fake GPUs, all on this host",
+        "load_avg_before": list(os.getloadavg()),
     }
 
 
@@ -320,13 +335,20 @@ def run(work: Path, samples: int, block: int, drain_n: int, jobs_n: int, rounds:
         lat_ant: dict[str, list[float]] = {
             "start": [],
             "answer": [],
-            "recorded": [],
+            "to_record": [],
+            "record_to_command": [],
+            "decided": [],
+            "started_to_command": [],
+            "command_to_end_record": [],
             "ended_seen": [],
             "warm_up": [],
         }
         lat_jobs: dict[str, list[float]] = {
             "start": [],
             "answer": [],
+            "to_record": [],
+            "record_to_command": [],
+            "command_to_end_record": [],
             "ended_seen": [],
             "warm_up": [],
         }
@@ -408,6 +430,7 @@ def main() -> None:
                 rounds=1 if quick else 2,
             )
         )
+    results["machine"]["load_avg_after"] = list(os.getloadavg())
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ray_executor.json").write_text(json.dumps(results, indent=2))
     print_table(results)
@@ -425,26 +448,55 @@ def print_table(r: dict[str, Any]) -> None:
         return f"{low:.1f}" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}-{high:.1f}"
 
     n_ant, n_jobs = d["ant_multi"][0]["tasks"], d["jobs"][0]["tasks"]
+    held = [x["held_ms_p50"] for x in d["ant_multi"] + d["ant_single"] if x["held_ms_p50"]]
     rows = [
         ("submit-to-start p50 (ms)", ms(ant, "start"), ms(jobs, "start")),
         ("submit-to-start p90 (ms)", ms(ant, "start", "p90_ms"), ms(jobs, "start", "p90_ms")),
-        ("submit call answered p50 (ms)", ms(ant, "answer"), ms(jobs, "answer")),
-        ("end seen by the client p50 (ms)", ms(ant, "ended_seen"), ms(jobs, "ended_seen")),
-        ("ANT's started_at - created_at p50 (ms)", ms(ant, "recorded"), "-"),
+        ("  submit call answered p50 (ms)", ms(ant, "answer"), ms(jobs, "answer")),
+        (
+            "  submit -> recorded by the scheduler p50 (ms)",
+            ms(ant, "to_record"),
+            ms(jobs, "to_record"),
+        ),
+        (
+            "  recorded -> command runs p50 (ms)",
+            ms(ant, "record_to_command"),
+            ms(jobs, "record_to_command"),
+        ),
+        ("    ANT: created_at -> started_at p50 (ms)", ms(ant, "decided"), "-"),
+        ("    ANT: started_at -> command runs p50 (ms)", ms(ant, "started_to_command"), "-"),
+        ("  first of a block (warm-up) p50 (ms)", ms(ant, "warm_up"), ms(jobs, "warm_up")),
+        (
+            "command runs -> its end recorded p50 (ms)",
+            ms(ant, "command_to_end_record"),
+            ms(jobs, "command_to_end_record"),
+        ),
+        (
+            "submit -> end seen by the client p50 (ms)",
+            ms(ant, "ended_seen"),
+            ms(jobs, "ended_seen"),
+        ),
         (
             f"drain, one submit per task (/s; {n_ant} / {n_jobs})",
             rate(d["ant_single"]),
             rate(d["jobs"]),
         ),
         (f"drain, one multi-mode request (/s; {n_ant})", rate(d["ant_multi"]), "-"),
+        (
+            "  a `true` task holds its GPU, p50 (ms)",
+            f"{min(held):.0f}-{max(held):.0f}" if held else "-",
+            "-",
+        ),
     ]
-    print(f"{'measure':<52}{'ANT on Ray':>14}{'Ray Jobs':>14}")
+    print(f"{'measure':<56}{'ANT on Ray':>14}{'Ray Jobs':>14}")
     for name, a, b in rows:
-        print(f"{name:<52}{a:>14}{b:>14}")
+        print(f"{name:<56}{a:>14}{b:>14}")
     print(
         f"latency: {ant['start']['n']} samples each side, in {r['latency']['blocks']} blocks "
         f"taking turns (the first of each block not counted); drains: {len(d['jobs'])} round(s)"
     )
+    load = r["machine"]["load_avg_before"][0], r["machine"]["load_avg_after"][0]
+    print(f"load average (1 min) before / after: {load[0]:.1f} / {load[1]:.1f}")
 
 
 if __name__ == "__main__":
