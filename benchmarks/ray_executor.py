@@ -19,6 +19,10 @@ JobSubmissionClient.submit_job(entrypoint_num_gpus=1).
 - Drain: N `true` tasks at once (1 GPU each, so 4 run at a time) until all have ended: ANT in one
   multi-mode request and in N single POSTs; Ray Jobs N/5 jobs (they are slow), each
   submit_job counted in the time, until every job is SUCCEEDED (or failed).
+- Where the time goes: the scheduler's own records (ANT's created_at, started_at, finished_at;
+  Ray's JobInfo start_time and end_time) split each sample, and ANT with its local executor on 4
+  fake GPUs (same machine, same blocks) is measured alongside as the reference: the difference
+  is what the cluster adds.
 
 Prints one table and writes benchmarks/results/ray_executor.json. Nothing is asserted; everything
 is bounded in count and time, and the cluster is shut down even on failure.
@@ -170,6 +174,7 @@ def forget_spool(server: AntServer) -> None:
 def ant_latency_block(
     server: AntServer, work: Path, first: int, count: int, out: dict[str, list[float]]
 ) -> None:
+    work.mkdir(parents=True, exist_ok=True)
     with server.client() as c:
         for k in range(first, first + count + 1):  # + the warm-up
             stamp = work / f"ant-{k}"
@@ -323,6 +328,39 @@ def machine() -> dict[str, Any]:
     }
 
 
+ANT_KEYS = (
+    "start",
+    "answer",
+    "to_record",
+    "record_to_command",
+    "decided",
+    "started_to_command",
+    "command_to_end_record",
+    "ended_seen",
+    "warm_up",
+)
+JOBS_KEYS = (
+    "start",
+    "answer",
+    "to_record",
+    "record_to_command",
+    "command_to_end_record",
+    "ended_seen",
+    "warm_up",
+)
+
+
+@contextmanager
+def ant_local(work: Path) -> Iterator[AntServer]:
+    """The reference: ANT with its local executor and 4 fake GPUs, on the same machine."""
+    work.mkdir(parents=True, exist_ok=True)
+    server = AntServer(workdir=work, fake_gpus=GPUS).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def run(work: Path, samples: int, block: int, drain_n: int, jobs_n: int, rounds: int) -> Any:
     from ray.job_submission import JobSubmissionClient
 
@@ -332,27 +370,18 @@ def run(work: Path, samples: int, block: int, drain_n: int, jobs_n: int, rounds:
     try:
         client = wait_for(lambda: _jobs_client(JobSubmissionClient, dashboard), 60, 0.5)
         address = cluster.address
-        lat_ant: dict[str, list[float]] = {
-            "start": [],
-            "answer": [],
-            "to_record": [],
-            "record_to_command": [],
-            "decided": [],
-            "started_to_command": [],
-            "command_to_end_record": [],
-            "ended_seen": [],
-            "warm_up": [],
+        lat: dict[str, dict[str, list[float]]] = {
+            "ant": {k: [] for k in ANT_KEYS},
+            "ray_jobs": {k: [] for k in JOBS_KEYS},
+            "ant_local": {k: [] for k in ANT_KEYS},
         }
-        lat_jobs: dict[str, list[float]] = {
-            "start": [],
-            "answer": [],
-            "to_record": [],
-            "record_to_command": [],
-            "command_to_end_record": [],
-            "ended_seen": [],
-            "warm_up": [],
+        drains: dict[str, list[dict[str, Any]]] = {
+            "ant_multi": [],
+            "ant_single": [],
+            "jobs": [],
+            "local_multi": [],
+            "local_single": [],
         }
-        drains: dict[str, list[dict[str, Any]]] = {"ant_multi": [], "ant_single": [], "jobs": []}
         steps: list[tuple[str, Callable[[], None]]] = []
         blocks = -(-samples // block)
         for b in range(blocks):
@@ -361,14 +390,19 @@ def run(work: Path, samples: int, block: int, drain_n: int, jobs_n: int, rounds:
 
             def ant_block(first: int = first, count: int = count, b: int = b) -> None:
                 with ant_on_ray(work / f"ant-lat-{b}", address, cluster) as server:
-                    ant_latency_block(server, work, first, count, lat_ant)
+                    ant_latency_block(server, work / "ray", first, count, lat["ant"])
 
             def jobs_block(first: int = first, count: int = count) -> None:
                 wait_gpus_back(cluster)
-                jobs_latency_block(client, work, first, count, lat_jobs)
+                jobs_latency_block(client, work, first, count, lat["ray_jobs"])
 
-            steps += [(f"latency block {b + 1}/{blocks}: ANT", ant_block)]
+            def local_block(first: int = first, count: int = count, b: int = b) -> None:
+                with ant_local(work / f"local-lat-{b}") as server:
+                    ant_latency_block(server, work / "local", first, count, lat["ant_local"])
+
+            steps += [(f"latency block {b + 1}/{blocks}: ANT on Ray", ant_block)]
             steps += [(f"latency block {b + 1}/{blocks}: Ray Jobs", jobs_block)]
+            steps += [(f"latency block {b + 1}/{blocks}: ANT local", local_block)]
         for r in range(rounds):
 
             def ant_drains(r: int = r) -> None:
@@ -380,8 +414,14 @@ def run(work: Path, samples: int, block: int, drain_n: int, jobs_n: int, rounds:
                 wait_gpus_back(cluster)
                 drains["jobs"].append(jobs_drain(client, jobs_n, f"d{r}"))
 
-            steps += [(f"drain round {r + 1}/{rounds}: ANT", ant_drains)]
+            def local_drains(r: int = r) -> None:
+                with ant_local(work / f"local-drain-{r}") as server:
+                    drains["local_multi"].append(ant_drain(server, drain_n, True, f"m{r}"))
+                    drains["local_single"].append(ant_drain(server, drain_n, False, f"s{r}"))
+
+            steps += [(f"drain round {r + 1}/{rounds}: ANT on Ray", ant_drains)]
             steps += [(f"drain round {r + 1}/{rounds}: Ray Jobs", jobs_drains)]
+            steps += [(f"drain round {r + 1}/{rounds}: ANT local", local_drains)]
         for name, step in steps:
             t1 = time.time()
             step()
@@ -390,8 +430,7 @@ def run(work: Path, samples: int, block: int, drain_n: int, jobs_n: int, rounds:
         cluster.shutdown()
     return {
         "latency": {
-            "ant": {k: summary(v) for k, v in lat_ant.items()},
-            "ray_jobs": {k: summary(v) for k, v in lat_jobs.items()},
+            **{side: {k: summary(v) for k, v in values.items()} for side, values in lat.items()},
             "blocks": blocks,
             "warm_up_per_block": 1,
         },
@@ -437,60 +476,57 @@ def main() -> None:
 
 
 def print_table(r: dict[str, Any]) -> None:
-    ant, jobs = r["latency"]["ant"], r["latency"]["ray_jobs"]
+    ant, jobs, local = (r["latency"][k] for k in ("ant", "ray_jobs", "ant_local"))
     d = r["drain"]
 
     def ms(side: dict[str, Any], key: str, q: str = "p50_ms") -> str:
-        return f"{side[key][q]:.1f}"
+        return f"{side[key][q]:.1f}" if key in side else "-"
 
     def rate(runs: list[dict[str, Any]]) -> str:
         low, high = min(x["per_s"] for x in runs), max(x["per_s"] for x in runs)
         return f"{low:.1f}" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}-{high:.1f}"
 
+    def held(runs: list[dict[str, Any]]) -> str:
+        values = [x["held_ms_p50"] for x in runs if x["held_ms_p50"] is not None]
+        return f"{min(values):.0f}-{max(values):.0f}" if values else "-"
+
+    def p50(key: str, label: str) -> tuple[str, str, str, str]:
+        return (label, ms(ant, key), ms(jobs, key), ms(local, key))
+
     n_ant, n_jobs = d["ant_multi"][0]["tasks"], d["jobs"][0]["tasks"]
-    held = [x["held_ms_p50"] for x in d["ant_multi"] + d["ant_single"] if x["held_ms_p50"]]
     rows = [
-        ("submit-to-start p50 (ms)", ms(ant, "start"), ms(jobs, "start")),
-        ("submit-to-start p90 (ms)", ms(ant, "start", "p90_ms"), ms(jobs, "start", "p90_ms")),
-        ("  submit call answered p50 (ms)", ms(ant, "answer"), ms(jobs, "answer")),
-        (
-            "  submit -> recorded by the scheduler p50 (ms)",
-            ms(ant, "to_record"),
-            ms(jobs, "to_record"),
-        ),
-        (
-            "  recorded -> command runs p50 (ms)",
-            ms(ant, "record_to_command"),
-            ms(jobs, "record_to_command"),
-        ),
-        ("    ANT: created_at -> started_at p50 (ms)", ms(ant, "decided"), "-"),
-        ("    ANT: started_at -> command runs p50 (ms)", ms(ant, "started_to_command"), "-"),
-        ("  first of a block (warm-up) p50 (ms)", ms(ant, "warm_up"), ms(jobs, "warm_up")),
-        (
-            "command runs -> its end recorded p50 (ms)",
-            ms(ant, "command_to_end_record"),
-            ms(jobs, "command_to_end_record"),
-        ),
-        (
-            "submit -> end seen by the client p50 (ms)",
-            ms(ant, "ended_seen"),
-            ms(jobs, "ended_seen"),
-        ),
+        p50("start", "submit-to-start p50 (ms)"),
+        ("submit-to-start p90 (ms)", *(ms(x, "start", "p90_ms") for x in (ant, jobs, local))),
+        p50("answer", "  submit call answered p50 (ms)"),
+        p50("to_record", "  submit -> recorded by the scheduler p50 (ms)"),
+        p50("record_to_command", "  recorded -> command runs p50 (ms)"),
+        p50("decided", "    ANT: created_at -> started_at p50 (ms)"),
+        p50("started_to_command", "    ANT: started_at -> command runs p50 (ms)"),
+        p50("warm_up", "  first of a block (warm-up) p50 (ms)"),
+        p50("command_to_end_record", "command runs -> its end recorded p50 (ms)"),
+        p50("ended_seen", "submit -> end seen by the client p50 (ms)"),
         (
             f"drain, one submit per task (/s; {n_ant} / {n_jobs})",
             rate(d["ant_single"]),
             rate(d["jobs"]),
+            rate(d["local_single"]),
         ),
-        (f"drain, one multi-mode request (/s; {n_ant})", rate(d["ant_multi"]), "-"),
+        (
+            f"drain, one multi-mode request (/s; {n_ant})",
+            rate(d["ant_multi"]),
+            "-",
+            rate(d["local_multi"]),
+        ),
         (
             "  a `true` task holds its GPU, p50 (ms)",
-            f"{min(held):.0f}-{max(held):.0f}" if held else "-",
+            held(d["ant_multi"] + d["ant_single"]),
             "-",
+            held(d["local_multi"] + d["local_single"]),
         ),
     ]
-    print(f"{'measure':<56}{'ANT on Ray':>14}{'Ray Jobs':>14}")
-    for name, a, b in rows:
-        print(f"{name:<56}{a:>14}{b:>14}")
+    print(f"{'measure':<56}{'ANT on Ray':>14}{'Ray Jobs':>14}{'ANT local':>14}")
+    for name, a, b, c in rows:
+        print(f"{name:<56}{a:>14}{b:>14}{c:>14}")
     print(
         f"latency: {ant['start']['n']} samples each side, in {r['latency']['blocks']} blocks "
         f"taking turns (the first of each block not counted); drains: {len(d['jobs'])} round(s)"
