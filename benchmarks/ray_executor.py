@@ -15,7 +15,7 @@ JobSubmissionClient.submit_job(entrypoint_num_gpus=1).
   accounting while ANT runs, so a Ray job asking for a GPU cannot start next to them: the two
   take turns in blocks (ANT up, a block of samples, ANT stopped and its agents gone, a block of
   Ray Jobs, …), so the machine's noise falls on both. The first sample of each block is a
-  warm-up and is not counted, on both sides.
+  warm-up, kept apart, on every side.
 - Drain: N `true` tasks at once (1 GPU each, so 4 run at a time) until all have ended: ANT in one
   multi-mode request and in N single POSTs; Ray Jobs N/5 jobs (they are slow), each
   submit_job counted in the time, until every job is SUCCEEDED (or failed).
@@ -47,7 +47,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -134,9 +134,9 @@ def ant_on_ray(work: Path, address: str, cluster: Any) -> Iterator[AntServer]:
         },
     )
     t0 = time.time()
-    server.start(timeout=60)
     children: list[int] = []
     try:
+        server.start(timeout=60)
         with server.client() as c:
 
             def ready() -> bool:
@@ -164,7 +164,7 @@ def ant_on_ray(work: Path, address: str, cluster: Any) -> Iterator[AntServer]:
 def forget_spool(server: AntServer) -> None:
     """The agents' spool directories of this ANT (under the nodes' temp dir: this host)."""
     try:
-        with sqlite3.connect(server.state_dir / "ant.db") as db:
+        with closing(sqlite3.connect(server.state_dir / "ant.db")) as db:
             (server_id,) = db.execute("SELECT value FROM meta WHERE key = 'server_id'").fetchone()
     except (sqlite3.Error, TypeError):
         return
@@ -451,10 +451,13 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=30, help="latency samples on each side")
     args = parser.parse_args()
     try:
-        import ray.dashboard  # noqa: F401
+        import aiohttp  # noqa: F401  (what the dashboard serves with)
         from ray.job_submission import JobSubmissionClient  # noqa: F401
     except ImportError:
         sys.exit("Ray Jobs needs ray[default]: run `make bench`, which installs it")
+    # A SIGTERM (a timeout, make being stopped) unwinds like Ctrl+C: ANT and the cluster stop.
+    # (Once the cluster is up, Ray's own handler first stops its processes, then does the same.)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     quick = args.quick
     samples = 10 if quick else max(20, args.samples)
     results: dict[str, Any] = {"machine": machine(), "quick": quick}
