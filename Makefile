@@ -8,7 +8,7 @@ PORT ?= 6060
 UI_STAMP := frontend/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all run test lint unit bench soak clean venv format ui types ui-test chromium tsp
+.PHONY: all run test lint unit bench soak clean venv format ui types ui-test chromium tsp ray-jobs
 
 all: test
 
@@ -67,12 +67,17 @@ tsp:
 	@command -v tsp >/dev/null || ($(SUDO) apt-get update -qq && \
 		$(SUDO) apt-get install -y -qq --no-install-recommends task-spooler)
 
-bench: $(STAMP) tsp
+# Ray Jobs, the peer of ANT on Ray, needs Ray's dashboard: ray[default], for the benchmarks only.
+ray-jobs: $(STAMP)
+	$(BIN)/python -m pip install --quiet 'ray[default]'
+
+bench: $(STAMP) tsp ray-jobs
 	$(BIN)/python benchmarks/dispatch.py
 	$(BIN)/python benchmarks/suite.py
 	$(BIN)/python benchmarks/big_queues.py
 	$(BIN)/python benchmarks/policy_queue.py
 	$(BIN)/python benchmarks/cli_latency.py
+	$(BIN)/python benchmarks/ray_executor.py
 
 # The long reliability runs: 200 random kills, 10x the fuzzing examples.
 soak: $(STAMP) ui chromium
