@@ -116,6 +116,9 @@ class NodeAgent:
         )
         self.executor.set_exit_callback(self._on_exit)
         self.ranks: dict[str, _Rank] = {}
+        self.unsent: dict[str, _Rank] = {}  # ranks with output or an exit not sent yet
+        self.bridge = ""  # the bridge pulling now (the latest to call)
+        self.forgot_at = 0.0
         self.backend = _gpu_backend(self.gpu_ids)
         self.samples: list[dict[str, Any]] = []
         self.sampled_at = 0.0
@@ -173,8 +176,10 @@ class NodeAgent:
             return {"error": str(exc)}
         except Exception as exc:  # anything else fails this rank, never the agent
             return {"error": f"{type(exc).__name__}: {exc}"}
-        self.ranks[task_id] = _Rank(task_id, handle)
-        self._save()
+        rank = _Rank(task_id, handle)
+        self.ranks[task_id] = rank
+        self.unsent[task_id] = rank
+        self._save(rank)
         self._refresh_ant_processes()
         self.changed.set()  # a pull in progress takes the new task in at once
         return {"pid": handle.get("pid")}
@@ -201,25 +206,33 @@ class NodeAgent:
     async def forget(self, task_id: str) -> None:
         rank = self.ranks.pop(task_id, None)
         if rank is not None:
-            _remove_old(rank.log)
-            self._save()
+            self.unsent.pop(task_id, None)
+            self._drop(rank)
 
-    async def resume(self, cursors: dict[str, int]) -> None:
+    async def resume(self, cursors: dict[str, int], bridge: str = "") -> None:
         """A new bridge has received each task's output up to its cursor: go on from there
         (and report its exit again, if it has ended)."""
+        self.bridge = bridge
         for task_id, offset in cursors.items():
             rank = self.ranks.get(task_id)
             if rank is not None:
                 rank.sent, rank.exit_sent = offset, False
+                self.unsent[task_id] = rank
         self.changed.set()
 
-    async def pull(self, wait: float) -> dict[str, Any]:
+    async def pull(self, wait: float, bridge: str = "") -> dict[str, Any]:
         """Output not sent yet, exits once all of a task's output was sent (each once), and the
-        GPU samples when new. Waits up to `wait` seconds for something to say."""
+        GPU samples when new. Waits up to `wait` seconds for something to say.
+
+        Only the latest bridge is answered: a pull still waiting here for a bridge that died
+        must not take output its successor would then never receive."""
         await self._recover_once()
         self.last_pull = time.monotonic()
+        self.bridge = bridge
         deadline = time.monotonic() + wait
         while True:
+            if self.bridge != bridge:
+                return {"chunks": {}, "exits": {}, "samples": []}
             self.changed.clear()
             self._sample_if_due()
             answer = self._collect()
@@ -237,9 +250,7 @@ class NodeAgent:
     def _collect(self) -> dict[str, Any]:
         chunks: dict[str, list[Any]] = {}
         exits: dict[str, Any] = {}
-        for task_id, rank in self.ranks.items():
-            if rank.exit_sent:
-                continue
+        for task_id, rank in list(self.unsent.items()):  # only those with something to say
             data = LogFollower(rank.log, rank.sent).read_new(CHUNK_BYTES)
             if data:
                 chunks[task_id] = [rank.sent, data]
@@ -247,6 +258,7 @@ class NodeAgent:
             elif rank.exit is not None:
                 exits[task_id] = dict(rank.exit)  # all its output has been sent
                 rank.exit_sent = True
+                del self.unsent[task_id]
         samples = self.samples if self.sampled_at > self.answered_sample else []
         if samples:
             self.answered_sample = self.sampled_at
@@ -277,7 +289,7 @@ class NodeAgent:
         code = info.exit_code
         rank.exit = {"code": code, "killed": info.killed}
         rank.ended_at = time.time()
-        self._save()
+        self._save(rank)
         self._refresh_ant_processes()
         self.changed.set()
 
@@ -293,17 +305,18 @@ class NodeAgent:
         setter(by_gpu)
 
     def _forget_old(self) -> None:
+        """Ended tasks whose exit was sent long ago go (looked at once a minute)."""
         now = time.time()
+        if now - self.forgot_at < 60:
+            return
+        self.forgot_at = now
         old = [
             t
             for t, r in self.ranks.items()
-            if r.ended_at is not None and now - r.ended_at > FORGET_AFTER_SECONDS
+            if r.exit_sent and r.ended_at is not None and now - r.ended_at > FORGET_AFTER_SECONDS
         ]
         for task_id in old:
-            rank = self.ranks.pop(task_id)
-            _remove_old(rank.log)
-        if old:
-            self._save()
+            self._drop(self.ranks.pop(task_id))
 
     async def _leave_when_abandoned(self) -> None:
         """No ANT has pulled for idle_seconds and nothing runs or waits to be reported here: the
@@ -320,20 +333,28 @@ class NodeAgent:
     # ------------------------------------------------------------------ its own restarts
 
     @property
-    def _state_file(self) -> Path:
-        return self.spool / "agent.json"
+    def _state_dir(self) -> Path:
+        return self.spool / "tasks"
 
-    def _save(self) -> None:
-        """What a restarted agent needs to find its tasks again (Ray restarts a dead actor)."""
+    def _save(self, rank: _Rank) -> None:
+        """What a restarted agent needs to find the task again (Ray restarts a dead actor): one
+        small file per task, so a start or an end costs the same however many came before."""
         import json
 
-        data = {
-            t: {"handle": r.handle, "exit": r.exit, "ended_at": r.ended_at}
-            for t, r in self.ranks.items()
-        }
-        tmp = self._state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, self._state_file)
+        entry: dict[str, Any] = {"task_id": rank.task_id, "handle": rank.handle}
+        entry.update({"exit": rank.exit, "ended_at": rank.ended_at})
+        self._state_dir.mkdir(mode=0o700, exist_ok=True)
+        path = self._state_dir / f"{rank.task_id}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(entry))
+        os.replace(tmp, path)
+
+    def _drop(self, rank: _Rank) -> None:
+        _remove_old(rank.log)
+        try:
+            (self._state_dir / f"{rank.task_id}.json").unlink()
+        except OSError:
+            pass
 
     async def _recover_once(self) -> None:
         """After the actor itself restarted: adopt the tasks the previous agent started."""
@@ -343,17 +364,20 @@ class NodeAgent:
         self.chores.add(asyncio.ensure_future(self._leave_when_abandoned()))
         import json
 
-        try:
-            data = json.loads(self._state_file.read_text())
-        except (OSError, ValueError):
-            return
         running = {}
-        for task_id, entry in data.items():
-            rank = _Rank(task_id, entry["handle"])
+        for path in sorted(self._state_dir.glob("*.json")):
+            try:
+                entry = json.loads(path.read_text())
+                rank = _Rank(entry["task_id"], entry["handle"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # half written when the agent died: that start never answered
             rank.exit, rank.ended_at = entry.get("exit"), entry.get("ended_at")
-            self.ranks[task_id] = rank
+            self.ranks[rank.task_id] = rank
+            self.unsent[rank.task_id] = rank
             if rank.exit is None:
-                running[task_id] = rank.handle
+                running[rank.task_id] = rank.handle
+        if not running:
+            return
         recovery = self.executor.recover(running)
         for task_id, result in recovery.tasks.items():
             rank = self.ranks[task_id]
@@ -362,7 +386,7 @@ class NodeAgent:
                 continue  # still running, watched again
             rank.exit = {"code": code, "killed": False}
             rank.ended_at = time.time()
-        self._save()
+            self._save(rank)
         self._refresh_ant_processes()
 
 

@@ -47,6 +47,7 @@ class Bridge:
         self.address = address
         self.server_id = server_id
         self.idle_seconds = idle_seconds
+        self.bridge_id = os.urandom(8).hex()  # agents answer only the latest bridge's pulls
         self.out = out
         self.out_lock = threading.Lock()
         self.lock = threading.Lock()
@@ -178,7 +179,9 @@ class Bridge:
                 if node_id in self.dead:
                     return
             try:
-                answer = ray.get(agent.pull.remote(PULL_WAIT_SECONDS), timeout=CALL_TIMEOUT)
+                answer = ray.get(
+                    agent.pull.remote(PULL_WAIT_SECONDS, self.bridge_id), timeout=CALL_TIMEOUT
+                )
                 failures = 0
             except GetTimeoutError:
                 continue
@@ -343,7 +346,8 @@ class Bridge:
                     received = max(0, _size(rank["log"]) - base)
                     resume.setdefault(rank["node_id"], {})[task_id] = received
         for node_id, cursors in resume.items():
-            ray.get(self.agent_of(node_id).resume.remote(cursors), timeout=CALL_TIMEOUT)
+            agent = self.agent_of(node_id)
+            ray.get(agent.resume.remote(cursors, self.bridge_id), timeout=CALL_TIMEOUT)
         self.emit({"ev": "recovered", "id": op["id"], "tasks": answer})
 
     def release(self) -> None:
