@@ -1,7 +1,8 @@
 """Big queues: memory while 20,000 queued tasks drain, submit latency with 100,000 queued, how
-long the event loop stalls during a 100,000-line submit, and a large env copied into many lines.
+long the event loop stalls during a 100,000-line submit, a large env copied into many lines, and
+the queries (P10): the queued page at 100,000 queued, substring search over 100,000 finished.
 
-    python benchmarks/big_queues.py [--quick]
+    python benchmarks/big_queues.py [--quick] [--only queries]
 
 Prints a table and writes benchmarks/results/big_queues.json. Figures, not assertions: the
 targets (P7) are RSS < 300 MB, submit p50 < 20 ms at 100,000 queued, stalls < 200 ms.
@@ -24,6 +25,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.server import AntServer, wait_for
+
+from benchmarks.suite import _fill_history, timed
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -169,6 +172,53 @@ def bench_submit_with_big_queue(work: Path, queued: int, samples: int) -> dict[s
         server.stop()
 
 
+def bench_queries(work: Path, finished: int, queued: int) -> dict[str, Any]:
+    """P10: `finished` tasks in history (written to the store first), `queued` tasks that cannot
+    start; the p50 of 20 requests each, over HTTP, as the UI's pages ask."""
+    root = work / "queries"
+    root.mkdir()
+    server = AntServer(workdir=root, fake_gpus=4)
+    _fill_history(server.log_dir / "ant.db", finished)
+    server.start()
+    try:
+        with server.client() as c:
+            c.post("/api/v1/tasks", json={"command": "sleep 3600", "mode": "single", "n_gpus": 4})
+            for start in range(0, queued, 20_000):
+                text = "\n".join(
+                    f"ant_task_id=q{i} ant_n_gpus={1 + i % 4} python t.py {i}"
+                    for i in range(start, min(queued, start + 20_000))
+                )
+                r = c.post("/api/v1/tasks", json={"command": text, "mode": "multi"}, timeout=900)
+                assert r.status_code == 201, r.text[:200]
+            done = "succeeded,failed,killed"
+
+            def get(**params: Any) -> dict[str, Any]:
+                r = c.get("/api/v1/tasks", params=params)
+                assert r.status_code == 200, r.text[:200]
+                page: dict[str, Any] = r.json()
+                return page
+
+            assert get(state="queued", limit=1)["total"] == queued
+            assert get(state=done, q="hist-04242")["total"] == 10
+            return {
+                "finished": finished,
+                "queued": queued,
+                "queued_page_ms_p50": timed(lambda: get(state="queued", limit=50), 20),
+                "queued_page_deep_ms_p50": timed(
+                    lambda: get(state="queued", limit=50, offset=queued // 2), 20
+                ),
+                "search_finished_ms_p50": timed(
+                    lambda: get(state=done, q="hist-04242", limit=50), 20
+                ),
+                "search_all_ms_p50": timed(lambda: get(q="hist-04242", limit=50), 20),
+                "search_none_ms_p50": timed(lambda: get(q="no such text", limit=50), 20),
+                "search_2_chars_ms_p50": timed(lambda: get(state=done, q="%x", limit=50), 20),
+                "finished_page_ms_p50": timed(lambda: get(state=done, limit=50), 20),
+            }
+    finally:
+        server.stop()
+
+
 def bench_big_env(work: Path) -> dict[str, Any]:
     root = work / "big-env"
     root.mkdir()
@@ -197,10 +247,19 @@ def bench_big_env(work: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
-    quick = parser.parse_args().quick
+    parser.add_argument("--only", choices=["queries"], help="run only these figures")
+    args = parser.parse_args()
+    quick = args.quick
     results: dict[str, Any] = {"quick": quick}
+    n = 10_000 if quick else 100_000
+    if args.only == "queries":
+        with tempfile.TemporaryDirectory() as tmp:
+            results["queries"] = bench_queries(Path(tmp), n, n)
+        print_queries(results["queries"])
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        results["queries"] = bench_queries(work, n, n)
         results["drain_memory"] = bench_drain_memory(work, 2000 if quick else 20_000)
         results["big_queue"] = bench_submit_with_big_queue(
             work, 10_000 if quick else 100_000, 50 if quick else 200
@@ -238,6 +297,22 @@ def main() -> None:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
+    print_queries(results["queries"])
+
+
+def print_queries(r: dict[str, Any]) -> None:
+    rows = [
+        (f"page of 50 queued at {r['queued']:,} queued (p50)", r["queued_page_ms_p50"]),
+        (f"… {r['queued'] // 2:,} deep", r["queued_page_deep_ms_p50"]),
+        (f"page of 50 finished, {r['finished']:,} finished", r["finished_page_ms_p50"]),
+        ("search of finished, 10 matches (hist-04242)", r["search_finished_ms_p50"]),
+        ("… of all states", r["search_all_ms_p50"]),
+        ("… no match (no such text)", r["search_none_ms_p50"]),
+        ("… two characters (%x: scanned, no index)", r["search_2_chars_ms_p50"]),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value:.1f} ms")
 
 
 if __name__ == "__main__":

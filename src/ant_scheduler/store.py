@@ -113,7 +113,75 @@ def _v5(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE tasks ADD COLUMN nodes TEXT NOT NULL DEFAULT '[]'")
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5]
+def _fts5_trigram(db: sqlite3.Connection) -> bool:
+    """Can this SQLite build an FTS5 index with the trigram tokenizer (3.34 and later)?"""
+    try:
+        db.execute("CREATE VIRTUAL TABLE temp.ant_probe USING fts5(x, tokenize='trigram')")
+    except sqlite3.Error:
+        return False
+    db.execute("DROP TABLE temp.ant_probe")
+    return True
+
+
+def _v6(db: sqlite3.Connection) -> None:
+    # Counts by state, kept by triggers in the transaction of each write: a listing's total
+    # is read here instead of counting the rows of its states again for every page.
+    db.execute("CREATE TABLE task_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+    db.execute("INSERT INTO task_counts SELECT state, COUNT(*) FROM tasks GROUP BY state")
+    db.execute(
+        """CREATE TRIGGER task_counts_insert AFTER INSERT ON tasks BEGIN
+            INSERT INTO task_counts (state, n) VALUES (new.state, 1)
+                ON CONFLICT(state) DO UPDATE SET n = n + 1;
+        END"""
+    )
+    db.execute(
+        """CREATE TRIGGER task_counts_delete AFTER DELETE ON tasks BEGIN
+            UPDATE task_counts SET n = n - 1 WHERE state = old.state;
+        END"""
+    )
+    db.execute(
+        """CREATE TRIGGER task_counts_update AFTER UPDATE OF state ON tasks
+        WHEN old.state IS NOT new.state BEGIN
+            UPDATE task_counts SET n = n - 1 WHERE state = old.state;
+            INSERT INTO task_counts (state, n) VALUES (new.state, 1)
+                ON CONFLICT(state) DO UPDATE SET n = n + 1;
+        END"""
+    )
+    # Substring search: a trigram index of the three searched columns (external content: the
+    # text stays in tasks once), kept by triggers, built here for the rows already stored.
+    # Without FTS5/trigram in this SQLite the search keeps scanning the rows with LIKE.
+    if not _fts5_trigram(db):
+        return
+    db.execute(
+        "CREATE VIRTUAL TABLE tasks_fts USING fts5(task_id, command, submitted, "
+        "content='tasks', tokenize='trigram')"
+    )
+    db.execute(
+        """CREATE TRIGGER tasks_fts_insert AFTER INSERT ON tasks BEGIN
+            INSERT INTO tasks_fts (rowid, task_id, command, submitted)
+                VALUES (new.rowid, new.task_id, new.command, new.submitted);
+        END"""
+    )
+    db.execute(
+        """CREATE TRIGGER tasks_fts_delete AFTER DELETE ON tasks BEGIN
+            INSERT INTO tasks_fts (tasks_fts, rowid, task_id, command, submitted)
+                VALUES ('delete', old.rowid, old.task_id, old.command, old.submitted);
+        END"""
+    )
+    db.execute(
+        """CREATE TRIGGER tasks_fts_update AFTER UPDATE OF task_id, command, submitted ON tasks
+        WHEN old.task_id IS NOT new.task_id OR old.command IS NOT new.command
+            OR old.submitted IS NOT new.submitted BEGIN
+            INSERT INTO tasks_fts (tasks_fts, rowid, task_id, command, submitted)
+                VALUES ('delete', old.rowid, old.task_id, old.command, old.submitted);
+            INSERT INTO tasks_fts (rowid, task_id, command, submitted)
+                VALUES (new.rowid, new.task_id, new.command, new.submitted);
+        END"""
+    )
+    db.execute("INSERT INTO tasks_fts (tasks_fts) VALUES ('rebuild')")
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6]
 
 # One column per field of Task (core/task.py declares a task once); these are JSON text.
 _COLUMNS = [f.name for f in dataclasses.fields(Task)]
@@ -192,6 +260,13 @@ def _check_unique(ids: Iterable[str]) -> None:
         seen.add(task_id)
 
 
+# Trigrams index substrings of three characters or more; shorter searches scan with LIKE.
+_FTS_MIN_CHARS = 3
+_LIKE_SEARCH = (
+    "(task_id LIKE ? ESCAPE '\\' OR command LIKE ? ESCAPE '\\' OR submitted LIKE ? ESCAPE '\\')"
+)
+
+
 def _like(q: str) -> str:
     escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -250,6 +325,10 @@ class Store:
         except sqlite3.Error as exc:
             raise _failure(exc, "opening it") from None
         self._migrate(list(MIGRATIONS if migrations is None else migrations))
+        # The trigram index, when the migrations made one (not without FTS5 in SQLite).
+        tables = {r[0] for r in self._read("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        self._fts = "tasks_fts" in tables
+        self._kept_counts = "task_counts" in tables
 
     # ------------------------------------------------------------------ plumbing
 
@@ -507,18 +586,29 @@ class Store:
     ) -> tuple[list[Task], int]:
         """One page in listing order, and how many tasks match in all.
 
-        The order is a sequence of state groups, so each group is counted and read on its own
-        with its own index-friendly ORDER BY, instead of sorting the whole table.
+        The order is a sequence of state groups, so each group is read on its own with its own
+        index-friendly ORDER BY, instead of sorting the whole table. Without a search the total
+        comes from the counts the triggers keep; with one, from one count of the matches.
+
+        The search is a case-insensitive (ASCII, as SQLite's LIKE) substring of the id, the
+        command or the submitted text. Three characters or more are looked up in the trigram
+        index (whose candidates are then checked with the same LIKE, so the answer is LIKE's
+        to the letter); shorter ones scan the rows.
         """
         wanted = set(states) if states else set(TaskState)
         search = ""
         search_args: list[Any] = []
+        via_index = False
         if q:
-            search = (
-                " AND (task_id LIKE ? ESCAPE '\\' OR command LIKE ? ESCAPE '\\' "
-                "OR submitted LIKE ? ESCAPE '\\')"
-            )
+            search = f" AND {_LIKE_SEARCH}"
             search_args = [_like(q)] * 3
+            if self._fts and len(q) >= _FTS_MIN_CHARS and "\x00" not in q:
+                via_index = True
+                search = (
+                    " AND rowid IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH ?)" + search
+                )
+                search_args = ['"' + q.replace('"', '""') + '"', *search_args]
+        counts = self._counts(search, search_args, wanted) if search else self._counts()
         page: list[Task] = []
         total = 0
         skip, room = offset, limit
@@ -526,14 +616,14 @@ class Store:
             chosen = [s.value for s in group if s in wanted]
             if not chosen:
                 continue
-            where = f"WHERE state IN ({', '.join('?' * len(chosen))}){search}"
-            args = [*chosen, *search_args]
-            n = int(self._read(f"SELECT COUNT(*) FROM tasks {where}", args)[0][0])
+            n = sum(counts.get(s, 0) for s in chosen)
             total += n
             if room > 0 and skip < n:
+                where = f"WHERE state IN ({', '.join('?' * len(chosen))}){search}"
                 rows = self._read(
-                    f"{_SELECT} {hint} {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                    [*args, room, skip],
+                    f"{_SELECT} {'' if via_index else hint} {where} "
+                    f"ORDER BY {order} LIMIT ? OFFSET ?",
+                    [*chosen, *search_args, room, skip],
                 )
                 page += [_task(r) for r in rows]
                 room -= len(rows)
@@ -542,6 +632,21 @@ class Store:
                 skip = max(0, skip - n)
         return page, total
 
+    def _counts(
+        self, search: str = "", args: Sequence[Any] = (), states: Collection[TaskState] = ()
+    ) -> dict[str, int]:
+        """Tasks by state: all (kept by triggers), or those of `states` matching a search."""
+        if not search and self._kept_counts:
+            rows = self._read("SELECT state, n FROM task_counts")
+        else:
+            chosen = [s.value for s in states or TaskState]
+            rows = self._read(
+                f"SELECT state, COUNT(*) FROM tasks WHERE state IN "
+                f"({', '.join('?' * len(chosen))}){search} GROUP BY state",
+                [*chosen, *args],
+            )
+        return {str(state): int(n) for state, n in rows}
+
     def max_queue_seq(self) -> int:
         return int(self._read("SELECT COALESCE(MAX(queue_seq), 0) FROM tasks")[0][0])
 
@@ -549,10 +654,9 @@ class Store:
         return int(self._read("SELECT COALESCE(MIN(queue_seq), 0) FROM tasks")[0][0])
 
     def count_by_state(self) -> dict[TaskState, int]:
-        rows = self._read("SELECT state, COUNT(*) FROM tasks GROUP BY state")
         counts = {state: 0 for state in TaskState}
-        for state, n in rows:
-            counts[TaskState(state)] = int(n)
+        for state, n in self._counts().items():
+            counts[TaskState(state)] = n
         return counts
 
     def next_free_restart_id(self, base: str) -> str:

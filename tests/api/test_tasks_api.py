@@ -288,6 +288,35 @@ def test_listing_search_and_paging(server: AntServer) -> None:
         assert_error(c.get("/api/v1/tasks", params={"offset": -1}), 400)
 
 
+def test_search_through_the_index_and_short_queries(server: AntServer) -> None:
+    """Substring search as LIKE answers it: literal % _ \\, ASCII case folded (not É/é), one or
+    two characters (scanned), three or more (the trigram index); totals by state stay right."""
+    with server.client() as c:
+        submit(c, "echo 'Café_50%' done", task_id="cafe")
+        submit(c, "echo a\\b", task_id="slash")
+        submit(c, "echo ÉCOLE", task_id="ecole")
+        submit(c, "sleep 30", task_id="held-up", n_gpus=9)  # queued: more GPUs than exist
+        wait_for(lambda: c.get("/api/v1/tasks", params={"state": "succeeded"}).json()["total"] == 3)
+
+        def ids(q: str, **params: Any) -> list[str]:
+            page = c.get("/api/v1/tasks", params={"q": q, **params}).json()
+            assert page["total"] == len(page["tasks"])
+            return sorted(t["task_id"] for t in page["tasks"])
+
+        assert ids("CAFÉ_5") == [] and ids("CAFé_5") == ["cafe"] and ids("café_50%") == ["cafe"]
+        assert ids("_5") == ["cafe"] and ids("%") == ["cafe"] and ids("é") == ["cafe"]
+        assert ids("\\b") == ["slash"] and ids("a\\") == ["slash"]
+        assert ids("école") == [] and ids("ÉCO") == ["ecole"] and ids("col") == ["ecole"]
+        assert ids("c_f") == [] and ids("e") == ["cafe", "ecole", "held-up", "slash"]
+        assert ids("SLEEP", state="queued") == ["held-up"]
+        assert ids("sleep", state="succeeded") == []
+        assert c.get("/api/v1/tasks", params={"state": "queued"}).json()["total"] == 1
+        c.post("/api/v1/tasks/held-up/kill")
+        wait_state(c, "held-up", "killed")
+        assert c.get("/api/v1/tasks", params={"state": "queued"}).json()["total"] == 0
+        assert c.get("/api/v1/tasks", params={"state": "killed"}).json()["total"] == 1
+
+
 def test_log_tail_full_download_and_stream(server: AntServer) -> None:
     with server.client() as c:
         [task] = submit(c, "for i in $(seq 1 500); do echo line$i; done")

@@ -289,3 +289,114 @@ def test_tasks_from_before_nodes_get_one_node(tmp_path: Path) -> None:
         s.insert_tasks([gang])
         back = s.get_task("gang")
         assert back is not None and (back.n_nodes, back.nodes) == (2, ["node-a", "node-b"])
+
+
+# ---------------------------------------------------------------- search index and kept counts
+
+_ALPHABET = list('aBc%_\\\x27" -éÉß日本xX0')
+
+
+def _like_reference(tasks: list[Task], q: str) -> set[str]:
+    """SQLite's LIKE without ESCAPE surprises: a substring, case folded for ASCII only."""
+
+    def fold(text: str) -> str:
+        return "".join(c.lower() if c.isascii() else c for c in text)
+
+    needle = fold(q)
+    return {
+        t.task_id
+        for t in tasks
+        if any(needle in fold(text) for text in (t.task_id, t.command, t.submitted))
+    }
+
+
+def test_search_matches_like_on_random_data(store: Store) -> None:
+    """The trigram index answers exactly what the LIKE scan does, on hostile text, in order."""
+    import random
+
+    rng = random.Random(6)
+
+    def text(n: int) -> str:
+        return "".join(rng.choice(_ALPHABET) for _ in range(n))
+
+    states = list(TaskState)
+    tasks = [
+        task(
+            f"t{i}-{text(3)}",
+            rng.choice(states),
+            command=text(rng.randint(0, 30)),
+            submitted=text(rng.randint(0, 12)),
+            finished_at=float(rng.randint(0, 50)),
+            started_at=float(rng.randint(0, 50)),
+            priority=rng.randint(0, 2),
+            queue_seq=i,
+        )
+        for i in range(400)
+    ]
+    store.insert_tasks(tasks)
+    assert store._fts  # this SQLite has FTS5 with trigrams (3.34+)
+    queries = [text(rng.randint(1, 6)) for _ in range(300)]
+    queries += ["%", "_", "\\", "a%", "_B", "\\%", "é", "É", "ÉCO", "ss", "日本", '"', "'", "   "]
+    queries += [t.command[2:7] for t in tasks[:40] if len(t.command) > 7]
+    for q in queries:
+        expected = _like_reference(tasks, q)
+        page, total = store.list_tasks(q=q, limit=1000)
+        assert {t.task_id for t in page} == expected, q
+        assert total == len(expected), q
+        store._fts = False  # the LIKE scan: the same page in the same order
+        scanned = store.list_tasks(q=q, limit=1000)
+        store._fts = True
+        assert [t.task_id for t in page] == [t.task_id for t in scanned[0]], q
+        assert total == scanned[1]
+        finished = [TaskState.SUCCEEDED, TaskState.FAILED]
+        part, n = store.list_tasks(states=finished, q=q, limit=7, offset=2)
+        store._fts = False
+        assert ([t.task_id for t in part], n) == (
+            [t.task_id for t in store.list_tasks(states=finished, q=q, limit=7, offset=2)[0]],
+            store.list_tasks(states=finished, q=q, limit=7, offset=2)[1],
+        )
+        store._fts = True
+
+
+def test_index_and_counts_follow_every_write(store: Store) -> None:
+    """Updates (state and text), deletes and undone submissions keep the index and the counts."""
+    store.insert_tasks([task(f"a{i}", command=f"train --seed {i}") for i in range(10)])
+    store.insert_tasks([task("staged", command="train big")], staged="tok")
+    store.open_submission("tok")
+    first = store.get_task("a1")
+    assert first is not None
+    first.command = "evaluate model"
+    first.state = TaskState.RUNNING
+    store.apply(updates=[(first, TaskState.QUEUED)])
+    store.delete_task("a2")
+    assert store.drop_unfinished_submissions() == 1
+    ids = {t.task_id for t in store.list_tasks(q="train", limit=100)[0]}
+    assert ids == {f"a{i}" for i in range(10)} - {"a1", "a2"}
+    assert [t.task_id for t in store.list_tasks(q="evaluate")[0]] == ["a1"]
+    assert store.list_tasks(q="seed 1")[1] == 0  # a1's old command is gone from the index
+    counted = dict(store._read("SELECT state, COUNT(*) FROM tasks GROUP BY state"))
+    kept = {s: n for s, n in store._counts().items() if n}
+    assert kept == counted == {"queued": 8, "running": 1}
+    assert store.list_tasks(states=[TaskState.QUEUED], limit=1)[1] == 8
+    assert store._read("INSERT INTO tasks_fts (tasks_fts) VALUES ('integrity-check')") == []
+
+
+def test_migration_builds_the_index_and_counts(tmp_path: Path) -> None:
+    """A database of schema 5 (before the index) is searched and counted the same after."""
+    path = tmp_path / "ant.db"
+    old_tasks = [
+        task(f"old-{i}", TaskState.SUCCEEDED, command=f"python eval.py --run {i}", finished_at=i)
+        for i in range(50)
+    ] + [task("waiting", command="Python TRAIN.py")]
+    with Store(path, migrations=MIGRATIONS[:5]) as s:
+        s.insert_tasks(old_tasks)
+        before = s.list_tasks(q="run 1", limit=100)
+        assert not s._fts and s.schema_version == 5
+    with Store(path) as s:
+        assert s._fts and s.schema_version == len(MIGRATIONS)
+        after = s.list_tasks(q="run 1", limit=100)
+        assert [t.task_id for t in after[0]] == [t.task_id for t in before[0]]
+        assert after[1] == before[1] == 11
+        assert [t.task_id for t in s.list_tasks(q="python train")[0]] == ["waiting"]
+        assert s.count_by_state()[TaskState.SUCCEEDED] == 50
+        assert s.list_tasks()[1] == 51

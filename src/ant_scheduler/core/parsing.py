@@ -7,6 +7,7 @@ configure the task and are removed; `ant_wd` and the `ant_conda_*` variables wra
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -165,6 +166,24 @@ def strip_ant_args(submitted: str) -> str:
 
     Never raises: text whose leading words cannot be read is returned stripped, as is.
     """
+    if "ant_" not in submitted:  # none of those words: nothing to cut
+        return submitted.strip(_BLANKS)
+    if len(submitted) <= _REMEMBERED_CHARS:
+        return _strip_remembered(submitted)
+    return _strip_ant_args(submitted)
+
+
+# Every task read through the API shows its copy command, so a page of the queue read again
+# and again (the UI does after each change) asks the same texts: short ones are remembered.
+_REMEMBERED_CHARS = 1024
+
+
+@functools.lru_cache(maxsize=4096)
+def _strip_remembered(submitted: str) -> str:
+    return _strip_ant_args(submitted)
+
+
+def _strip_ant_args(submitted: str) -> str:
     try:
         assignments, _ = _leading_assignments(submitted)
     except TaskRejected:

@@ -1,0 +1,116 @@
+"""Bytes of the live event stream per task lifecycle (P10): submit -> run -> end of `true` tasks,
+one at a time, with one SSE client connected to /api/v1/events, by event type.
+
+    python benchmarks/event_bytes.py [--tasks N]
+
+Prints a table and writes benchmarks/results/event_bytes.json. The target of P10: a task's
+lifecycle costs < 1 KB of event stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.server import AntServer, wait_for
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+class EventCounter:
+    """An SSE client in a thread: bytes and count of each event type."""
+
+    def __init__(self, server: AntServer) -> None:
+        self.server = server
+        self.bytes: Counter[str] = Counter()
+        self.count: Counter[str] = Counter()
+        self.connected = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with (
+            self.server.client() as c,
+            c.stream("GET", "/api/v1/events", timeout=None) as r,
+        ):
+            self.connected.set()
+            block: list[str] = []
+            for line in r.iter_lines():
+                if self._stop.is_set():
+                    return
+                if line:
+                    block.append(line)
+                    continue
+                kind = next((b[7:] for b in block if b.startswith("event: ")), "comment")
+                self.bytes[kind] += sum(len(b.encode()) + 1 for b in block) + 1
+                self.count[kind] += 1
+                block = []
+
+    def __enter__(self) -> EventCounter:
+        self._thread.start()
+        self.connected.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+    def snapshot(self) -> tuple[Counter[str], Counter[str]]:
+        return Counter(self.bytes), Counter(self.count)
+
+
+def run(n: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = AntServer(workdir=Path(tmp), fake_gpus=4).start()
+        try:
+            with server.client() as c, EventCounter(server) as events:
+                time.sleep(1.0)  # past the hello and the first samples
+                b0, n0 = events.snapshot()
+                t0 = time.time()
+                for i in range(n):
+                    r = c.post("/api/v1/tasks", json={"command": "true", "task_id": f"t{i}"})
+                    assert r.status_code == 201, r.text
+
+                    def ended(task_id: str = f"t{i}") -> bool:
+                        state = c.get(f"/api/v1/tasks/{task_id}").json()["state"]
+                        return bool(state == "succeeded")
+
+                    wait_for(ended, timeout=30, interval=0.005)
+                time.sleep(0.3)  # the last events reach the client
+                elapsed = time.time() - t0
+                b1, n1 = events.snapshot()
+        finally:
+            server.stop()
+    by_type = {
+        kind: {"bytes": b1[kind] - b0[kind], "events": n1[kind] - n0[kind]}
+        for kind in sorted(set(b1) | set(b0))
+        if b1[kind] - b0[kind]
+    }
+    total = sum(v["bytes"] for v in by_type.values())
+    return {"tasks": n, "seconds": elapsed, "bytes_per_task": total / n, "by_type": by_type}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tasks", type=int, default=100)
+    result = run(parser.parse_args().tasks)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "event_bytes.json").write_text(json.dumps(result, indent=2))
+    n = result["tasks"]
+    print(f"{n} `true` tasks, one at a time, one SSE client: {result['seconds']:.1f} s")
+    print(f"event stream per task lifecycle: {result['bytes_per_task']:,.0f} bytes")
+    for kind, v in result["by_type"].items():
+        print(f"  {kind:<14} {v['events'] / n:6.2f} events/task  {v['bytes'] / n:9,.0f} bytes/task")
+    print("(system/gpus/health samples arrive with time, not per task: they scale with seconds)")
+
+
+if __name__ == "__main__":
+    main()
