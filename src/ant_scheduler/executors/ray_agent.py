@@ -298,7 +298,7 @@ class NodeAgent:
         if setter is None:
             return
         by_gpu: dict[int, list[int]] = {}
-        for rank in self.ranks.values():
+        for rank in self.unsent.values():  # every running rank is among them
             if rank.exit is None and rank.pid is not None:
                 for index in rank.handle.get("gpu_ids", []):
                     by_gpu.setdefault(int(index), []).append(rank.pid)
