@@ -79,6 +79,7 @@ class Settings:
     # --- the Ray executor (docs/scale-out.md) ---------------------------------------------------
     RAY_address: str = "auto"  # "auto", "HOST:6379" or "ray://HOST:10001"
     RAY_agent_idle_seconds: float = 60  # an agent nobody pulls from, with nothing running, goes
+    RAY_connect_timeout_seconds: float = 30  # a bridge not connected by then is started over
 
     @property
     def state_dir(self) -> Path:
@@ -136,6 +137,7 @@ def _check_ranges(s: Settings) -> None:
     )
     need(s.RUNNER_kill_grace_seconds >= 0, "RUNNER_kill_grace_seconds", ">= 0")
     need(s.RAY_agent_idle_seconds >= 1, "RAY_agent_idle_seconds", ">= 1")
+    need(s.RAY_connect_timeout_seconds >= 1, "RAY_connect_timeout_seconds", ">= 1")
     need(s.MONITORING_history_size >= 1, "MONITORING_history_size", ">= 1")
     need(s.VISUALIZER_terminal_win_height >= 1, "VISUALIZER_terminal_win_height", ">= 1")
     need(s.VISUALIZER_view_log_max_lines >= 1, "VISUALIZER_view_log_max_lines", ">= 1")

@@ -19,11 +19,13 @@ ray_cluster_utils = pytest.importorskip("ray.cluster_utils")
 from tests.e2e.conftest import browser, page  # noqa: E402, F401
 
 
-def make_cluster(**nodes: int) -> Any:
-    """A head with no GPUs and one node per keyword (name=GPU count), all up."""
-    cluster = ray_cluster_utils.Cluster(
-        initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 0}
-    )
+def make_cluster(head_port: int | None = None, **nodes: int) -> Any:
+    """A head with no GPUs (its GCS on head_port, if given) and one node per keyword
+    (name=GPU count), all up."""
+    head: dict[str, Any] = {"num_cpus": 1, "num_gpus": 0}
+    if head_port is not None:
+        head["gcs_server_port"] = head_port
+    cluster = ray_cluster_utils.Cluster(initialize_head=True, head_node_args=head)
     cluster.node_handles = {}
     for name, gpus in nodes.items():
         name = name.replace("_", "-")

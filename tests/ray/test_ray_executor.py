@@ -325,6 +325,23 @@ def test_unreachable_cluster_keeps_ant_up(server_factory: type[AntServer]) -> No
     assert health.returncode == 10 and "ray executor cannot start tasks" in health.stderr
 
 
+def test_a_cluster_that_comes_later_is_joined(server_factory: type[AntServer]) -> None:
+    """ANT starts before its cluster: it waits, saying why, then joins it and starts the task."""
+    port = free_port()
+    server = ray_server(server_factory, f"127.0.0.1:{port}", RAY_connect_timeout_seconds=3)
+    submit(server, "echo late", task_id="early", n_gpus=1)
+    time.sleep(2)
+    assert task(server, "early")["state"] == "queued"
+    cluster = make_cluster(head_port=port, node_a=2)
+    try:
+        done = wait_state(server, "early", "succeeded", "failed", timeout=120)
+        assert done["state"] == "succeeded" and done["nodes"] == ["node-a"]
+        assert log(server, "early").strip() == "late"
+        server.stop()
+    finally:
+        cluster.shutdown()
+
+
 # ------------------------------------------------------------------------------ nodes come and go
 
 

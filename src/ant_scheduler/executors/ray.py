@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -88,8 +89,10 @@ class RayExecutor:
         state_file: Path,
         kill_grace_seconds: float = 10.0,
         agent_idle_seconds: float = 60.0,
+        connect_timeout: float = 30.0,
         bridge_log: Path | None = None,
     ) -> None:
+        self.connect_timeout = connect_timeout
         self.agent_idle_seconds = agent_idle_seconds
         self.address = address
         self.server_id = server_id
@@ -297,14 +300,26 @@ class RayExecutor:
         finally:
             log.close()
         assert self._proc.stdout is not None
+        loop = asyncio.get_running_loop()
+        # Ray's connect can hang for minutes on an address where nothing answers yet: a bridge
+        # that has not connected (nor made progress with the agents) in time is started over.
+        deadline = loop.time() + self.connect_timeout
         while True:
-            line = await self._proc.stdout.readline()
+            wait = None if self._connected else max(0.1, deadline - loop.time())
+            try:
+                line = await asyncio.wait_for(self._proc.stdout.readline(), wait)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._proc.pid, signal.SIGKILL)  # its own session
+                break
             if not line:
                 break
             try:
                 event = json.loads(line)
             except ValueError:
                 continue
+            if event.get("ev") == "node":
+                deadline = loop.time() + self.connect_timeout
             self._on_event(event)
         await self._proc.wait()
 

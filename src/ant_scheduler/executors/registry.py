@@ -38,6 +38,7 @@ def _ray(settings: Settings, server_id: str) -> Executor:
         state_file=settings.state_dir / "ray_nodes.json",
         kill_grace_seconds=settings.RUNNER_kill_grace_seconds,
         agent_idle_seconds=settings.RAY_agent_idle_seconds,
+        connect_timeout=settings.RAY_connect_timeout_seconds,
     )
 
 
