@@ -2,12 +2,16 @@
 
 Finding the server: explicit url/token, else ANT_URL/ANT_TOKEN, else the connection file that
 `ant serve` writes (`./ant_runner_logs/connection.json`, then `~/.config/ant/connection.json`).
-A self-signed certificate named in that file is pinned: it is the only certificate trusted.
+A self-signed certificate named in that file is pinned: it is the only certificate trusted. The
+server's local socket named there (`unix_socket`) is preferred to the URL: plain HTTP to a socket
+only its user can open, no TLS to set up (~15 ms of a command: importing ssl, its context, the
+handshake).
 
 Light on purpose, since every `ant` command is a Python start-up plus this module: the standard
-library only, nothing of the server (no pydantic, FastAPI, httpx), and what is not needed at once
-is imported when first used: `socket` on the first request, `ssl` for https only, the answers'
-dataclasses (wire.py) with the first answer. HTTP/1.1 is spoken over one persistent connection
+library only, nothing of the server (no pydantic, FastAPI, httpx), no typing, dataclasses or
+pathlib, and what is not needed at once is imported when first used: `socket` on the first
+request, `ssl` for https over TCP only, the answers' dataclasses (wire.py) with the first answer
+read into them (`submit_json` needs none). HTTP/1.1 is spoken over one persistent connection
 by the few lines of `_Connection` (a request, then a body framed by Content-Length, chunks, or the
 end of the connection): `http.client` would cost ~15 ms of imports (`email.*`) for the same.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -110,18 +115,25 @@ class _Record:
 
 
 class Connection(_Record):
-    """Where the server is and how to authenticate: what find_connection resolved."""
+    """Where the server is and how to authenticate: what find_connection resolved.
+    `unix_socket`: the server's local socket (its connection file's), preferred to the URL."""
 
-    __slots__ = ("url", "token", "cert_path", "source")  # noqa: RUF023  (the fields, in order)
+    __slots__ = ("url", "token", "cert_path", "source", "unix_socket")  # noqa: RUF023  (in order)
     url: str
     token: str | None
     cert_path: str | None
     source: str
+    unix_socket: str | None
 
     def __init__(
-        self, url: str, token: str | None, cert_path: str | None = None, source: str = "arguments"
+        self,
+        url: str,
+        token: str | None,
+        cert_path: str | None = None,
+        source: str = "arguments",
+        unix_socket: str | None = None,
     ) -> None:
-        super().__init__(url, token, cert_path, source)
+        super().__init__(url, token, cert_path, source, unix_socket)
 
 
 class SseEvent(_Record):
@@ -168,12 +180,13 @@ def find_connection(
             )
         if url is not None and url.rstrip("/") != str(info.get("url", "")).rstrip("/"):
             continue  # a file for another server: do not mix its token or certificate in
-        saved_token, cert = info.get("token"), info.get("cert_path")
+        saved_token, cert, unix = info.get("token"), info.get("cert_path"), info.get("unix_socket")
         return Connection(
             url=url or info["url"],
             token=token or (saved_token if isinstance(saved_token, str) else None),
             cert_path=cert if isinstance(cert, str) else None,
             source=path,
+            unix_socket=unix if isinstance(unix, str) else None,
         )
     if url is None:
         raise ConnectionFailed(
@@ -183,13 +196,11 @@ def find_connection(
     return Connection(url=url, token=token, source="environment")
 
 
-def _verify_for(conn: Connection) -> ssl.SSLContext | bool:
+def _verify_for(conn: Connection) -> str | bool:
     if not conn.url.startswith("https"):
         return True
     if conn.cert_path and os.path.isfile(conn.cert_path):
-        import ssl
-
-        return ssl.create_default_context(cafile=conn.cert_path)  # pin: trust this cert only
+        return conn.cert_path  # pinned: the only certificate trusted
     return True
 
 
@@ -197,15 +208,22 @@ class Client:
     """The API as typed calls: answers are the dataclasses of wire.py, errors are ClientError.
 
     One kept connection for requests; each stream (events, follow_log) opens its own, so a stream
-    can be read while requests are made. Not thread-safe: one Client per thread."""
+    can be read while requests are made. Not thread-safe: one Client per thread.
+
+    `verify` (https): True for the system's trusted CAs, a CA file (PEM) to trust only the
+    certificates it holds (the server's own, pinned), or an ssl.SSLContext. `unix_socket`: the
+    server's local socket (`ant serve` names it in its connection file), used instead of the
+    URL's host and port whenever it is a socket of this user's that accepts the connection.
+    """
 
     def __init__(
         self,
         url: str,
         token: str | None = None,
         *,
-        verify: ssl.SSLContext | bool = True,
+        verify: ssl.SSLContext | str | bool = True,
         timeout: float = 30.0,
+        unix_socket: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         parts = urlsplit(self.url)
@@ -218,6 +236,7 @@ class Client:
         self._host, self._port, self._prefix = parts.hostname, port, parts.path.rstrip("/")
         self._tls = parts.scheme == "https"
         self._verify = verify
+        self._unix_socket = unix_socket
         self._context: ssl.SSLContext | None = None
         self._timeout = timeout
         host = parts.netloc.rpartition("@")[2]
@@ -238,7 +257,7 @@ class Client:
         cwd: str | os.PathLike[str] | None = None,
     ) -> Client:
         conn = find_connection(url, token, cwd)
-        return cls(conn.url, conn.token, verify=_verify_for(conn))
+        return cls(conn.url, conn.token, verify=_verify_for(conn), unix_socket=conn.unix_socket)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -254,6 +273,11 @@ class Client:
     # ---------------------------------------------------------------- transport
 
     def _connection(self) -> _Connection:
+        if self._unix_socket is not None:
+            sock = _connect_unix(self._unix_socket, self._timeout)
+            if sock is not None:
+                return _Connection(self._host, self._port, None, self._timeout, sock)
+        # Over TCP (TLS for https): ssl is imported, and the context made, only now.
         if self._tls and self._context is None:
             self._context = _ssl_context(self._verify)
         return _Connection(self._host, self._port, self._context, self._timeout)
@@ -577,11 +601,13 @@ class _NoAnswer(Exception):
         self.unsent = unsent
 
 
-def _ssl_context(verify: ssl.SSLContext | bool) -> ssl.SSLContext:
+def _ssl_context(verify: ssl.SSLContext | str | bool) -> ssl.SSLContext:
     import ssl
 
     if isinstance(verify, ssl.SSLContext):
         return verify
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)  # only the certificates of this file
     if verify:
         return ssl.create_default_context()  # the system's trusted CAs
     context = ssl.create_default_context()
@@ -590,15 +616,43 @@ def _ssl_context(verify: ssl.SSLContext | bool) -> ssl.SSLContext:
     return context
 
 
+def _connect_unix(path: str, timeout: float) -> socket.socket | None:
+    """A connection to the server's Unix socket; None when there is none to use: not there (no
+    server, or an older one), not a socket of this user's (only those are given the token), or
+    nobody listening (a server that died): then the URL is used, as without one."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.geteuid():
+        return None
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
 class _Connection:
-    """One HTTP/1.1 connection: opened on the first send, kept open while answers allow it."""
+    """One HTTP/1.1 connection: opened on the first send (unless given open: `sock`), kept open
+    while answers allow it."""
 
     def __init__(
-        self, host: str, port: int, context: ssl.SSLContext | None, timeout: float
+        self,
+        host: str,
+        port: int,
+        context: ssl.SSLContext | None,
+        timeout: float,
+        sock: socket.socket | None = None,
     ) -> None:
         self.host, self.port, self.context, self.timeout = host, port, context, timeout
-        self.sock: socket.socket | None = None
-        self.file: Any = None
+        self.sock: socket.socket | None = sock
+        self.file: Any = None if sock is None else sock.makefile("rb")
         self.keep = False  # the server keeps the connection open after this answer
         self.reusable = False  # ... and the answer was read whole: the next request can follow
 
