@@ -22,7 +22,6 @@ import json
 import os
 import stat
 import time
-from urllib.parse import quote, urlencode, urlsplit
 
 from ant_scheduler import __version__
 
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
     import ssl
     from collections.abc import Callable, Generator, Iterator
     from typing import Any, TypeVar
+    from urllib.parse import SplitResult
 
     from ant_scheduler.wire import (
         GpuOut,
@@ -204,6 +204,46 @@ def _verify_for(conn: Connection) -> str | bool:
     return True
 
 
+class _PlainUrl(_Record):
+    """The parts of a URL Client reads, as urllib.parse.SplitResult has them."""
+
+    __slots__ = ("scheme", "netloc", "hostname", "port", "path")  # noqa: RUF023  (in order)
+    scheme: str
+    netloc: str
+    hostname: str
+    port: int | None
+    path: str
+
+
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-_")
+_PATH_CHARS = _HOST_CHARS | frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ/~")
+
+
+def _split_url(url: str) -> _PlainUrl | SplitResult:
+    """`url` split as urllib.parse.urlsplit does. A URL written plainly, as `ant serve` writes
+    them (`http[s]://host[:port][/path]`: a lower-case host name or address, a port of at most 5
+    digits, a path of letters, digits and `/._~-`), is split here: those are read alike, and
+    importing urllib.parse (with ipaddress) would cost every command ~2 ms. Any other goes to
+    urllib.parse."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    host, colon, port = netloc.partition(":")
+    plain_port = not colon or (port.isascii() and port.isdigit() and len(port) <= 5)
+    if (
+        sep
+        and scheme in ("http", "https")
+        and host
+        and _HOST_CHARS.issuperset(host)
+        and plain_port
+        and (not colon or int(port) <= 65535)
+        and _PATH_CHARS.issuperset(path)
+    ):
+        return _PlainUrl(scheme, netloc, host, int(port) if colon else None, slash + path)
+    from urllib.parse import urlsplit
+
+    return urlsplit(url)
+
+
 class Client:
     """The API as typed calls: answers are the dataclasses of wire.py, errors are ClientError.
 
@@ -226,7 +266,7 @@ class Client:
         unix_socket: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
-        parts = urlsplit(self.url)
+        parts = _split_url(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConnectionFailed(f"{url!r} is not an http:// or https:// URL")
         try:
@@ -290,7 +330,11 @@ class Client:
         body: Any,
         headers: dict[str, str] | None,
     ) -> bytes:
-        target = self._prefix + path + (f"?{urlencode(params)}" if params else "")
+        if params:
+            from urllib.parse import urlencode
+
+            path += f"?{urlencode(params)}"
+        target = self._prefix + path
         head = f"{method} {target} HTTP/1.1\r\n{self._headers}"
         for key, value in (headers or {}).items():
             head += f"{key}: {value}\r\n"
@@ -913,6 +957,8 @@ def _is_task_out(item: Any) -> bool:
 
 def _q(task_id: str) -> str:
     """One URL path segment; dots are escaped so '..' can never climb the path."""
+    from urllib.parse import quote
+
     return quote(task_id, safe="").replace(".", "%2E") or "%20"
 
 

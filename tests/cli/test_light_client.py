@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ant_scheduler.cli import app
 from ant_scheduler.cli.commands import _wait
@@ -92,9 +94,9 @@ def imported_modules(ant: Ant, *args: str) -> set[str]:
 
 def test_submit_loads_only_what_it_needs(ant: Ant) -> None:
     """`ant submit` is the command run in loops: none of what only other commands need (the
-    answers' dataclasses, the task model, dataclasses/inspect, typing, pathlib)."""
+    answers' dataclasses, the task model, dataclasses/inspect, typing, pathlib, urllib.parse)."""
     heavy = {"ant_scheduler.wire", "ant_scheduler.core.task", "dataclasses", "inspect"}
-    heavy |= {"typing", "pathlib"}
+    heavy |= {"typing", "pathlib", "urllib.parse", "ipaddress"}
     for args in (("submit", "--", "true"), ("submit", "--json", "--", "true")):
         modules = imported_modules(ant, *args)
         assert "ant_scheduler.client" in modules, args
@@ -107,6 +109,64 @@ def test_importing_the_client_loads_no_server_side_and_no_cli() -> None:
     modules = {name.split(".")[0] for name in r.stdout.split()}
     assert "ant_scheduler" in modules
     assert not modules & (SERVER_SIDE | {"rich", "click", "ssl"}), modules
+
+
+# ------------------------------------------------------------------------------ URLs
+
+
+def test_plain_urls_are_split_without_urllib() -> None:
+    from ant_scheduler.client import _PlainUrl, _split_url
+
+    for url in ("https://127.0.0.1:6060", "http://localhost:8080/ant/x", "http://my-host.lan"):
+        assert isinstance(_split_url(url), _PlainUrl), url
+    for url in ("HTTPS://h", "https://H:1", "https://h:1?x", "https://[::1]:1", "https://u@h"):
+        assert not isinstance(_split_url(url), _PlainUrl), url
+
+
+URL_PIECES = ["http", "https", "://", ":", "/", "h", "H", "1", "0", "99999", "65535", ".", "-"]
+URL_PIECES += ["@", "[", "]", "?", "#", "%", " ", "\t", "\n", "\x00", "é", "٣", "_", "~"]
+PLAIN = ["h", "a", "1", "0", "00", "65535", "65536", "99999", ".", "-", "_", "~", "/", "Z"]
+
+
+def url_of(words: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """scheme :// host [: port] [/ path], each piece sometimes missing or odd."""
+    return st.tuples(
+        st.sampled_from(["http", "https", "https", "HTTPS", "ftp", ""]),
+        st.sampled_from(["://", "://", ":/", ""]),
+        words,
+        st.sampled_from(["", ":"]),
+        words,
+        st.sampled_from(["", "/"]),
+        words,
+    ).map("".join)
+
+
+URLS = st.one_of(  # mostly what plain URLs are made of, else anything
+    url_of(st.lists(st.sampled_from(PLAIN), max_size=4).map("".join)),
+    url_of(st.lists(st.sampled_from(URL_PIECES), max_size=4).map("".join)),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(URLS)
+def test_a_url_is_read_as_urllib_reads_it(url: str) -> None:
+    """client._split_url reads what it reads itself exactly as urllib.parse does."""
+    from urllib.parse import urlsplit
+
+    from ant_scheduler.client import _PlainUrl, _split_url
+
+    try:
+        parts = _split_url(url)
+    except ValueError:
+        return  # urllib.parse's own refusal (an unclosed "["): not a plain URL
+    if isinstance(parts, _PlainUrl):
+        expected = urlsplit(url)
+        assert (parts.scheme, parts.netloc, parts.path) == (
+            expected.scheme,
+            expected.netloc,
+            expected.path,
+        )
+        assert (parts.hostname, parts.port) == (expected.hostname, expected.port)
 
 
 def cli_imports(module: str) -> set[str]:
