@@ -449,9 +449,10 @@ async def _serve_locked(
         else:
             # A log file or a pipe is no place for the token: say how to get the URL instead.
             _say("web UI login URL: run `ant login-url` (the token is only printed to a terminal)")
-        while not server.should_exit:  # a signal: both servers shut down, at the same time
-            await asyncio.sleep(0.1)
-        local.should_exit = True
+        if local_run is not None:
+            while not server.should_exit:  # a signal: both servers shut down, at the same time
+                await asyncio.sleep(0.1)
+            local.should_exit = True
 
     announcer = asyncio.create_task(announce())
     try:
