@@ -3,12 +3,15 @@
     make bench                         (runs this with the other benchmarks)
     python benchmarks/cli_latency.py [--quick] [--samples N] [--also-src OTHER/src]
 
-Against a real local server (TLS with the pinned certificate of its connection file, the default
-setup), from the server's directory: the wall time of `ant submit -- true` and `ant ls -n 5`
-(median and p90, and the median CPU time of the process), next to `tsp true` and a bare
-`python -c pass`; and `ant submit` to a plain-HTTP server named by ANT_URL. The commands take turns, so the machine's noise falls on all of them alike.
-Then the cold import time of what `ant` is made of. `--also-src` measures `ant submit` of another
-checkout too (e.g. the one before a change), in the same run.
+Against a real local server started as by default (TLS), from the server's directory, where its
+connection file names its local socket (the default setup: `ant` connects through the socket):
+the wall time of `ant submit -- true` and `ant ls -n 5` (median and p90, and the median CPU time
+of the process), next to `tsp true` and a bare `python -c pass`; then `ant submit` over TLS with
+the pinned certificate (a copy of the connection file without the socket, as on another machine
+or with a server that has none), and to a plain-HTTP server named by ANT_URL. The commands take
+turns, so the machine's noise falls on all of them alike. Then the cold import time of what `ant`
+is made of. `--also-src` measures `ant submit` of another checkout too (e.g. the one before a
+change), from the server's directory, in the same run.
 
 Bytecode caches are allowed (PYTHONDONTWRITEBYTECODE is dropped for the measured commands), as in
 any installed package. Writes benchmarks/results/cli_latency.json; nothing is asserted.
@@ -42,6 +45,7 @@ IMPORTS = {
     "python -c pass (start-up alone)": "pass",
     "import ant_scheduler.client": "import ant_scheduler.client",
     "import ant_scheduler.wire (answers)": "import ant_scheduler.wire",
+    "import socket": "import socket",
     "import ant_scheduler.cli.commands (all of ant)": "import ant_scheduler.cli.commands",
     "import argparse (reads the arguments)": "import argparse",
     "import ssl": "import ssl",
@@ -100,6 +104,23 @@ def take_turns(
     }
 
 
+def without_socket(work: Path) -> Path:
+    """A directory with a copy of the server's connection file that names no local socket: `ant`
+    run there uses the URL, over TLS with the pinned certificate."""
+    state = work / "ant_runner_logs"
+    deadline = time.monotonic() + 20
+    while not (state / "connection.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # written just after the server starts to answer
+    info = json.loads((state / "connection.json").read_text())
+    if not info.get("unix_socket"):
+        raise RuntimeError("the server made no local socket (see its output)")
+    there = work / "tls-only"
+    there.mkdir()
+    (there / "connection.json").write_text(json.dumps({**info, "unix_socket": None}))
+    os.chmod(there / "connection.json", 0o600)
+    return there
+
+
 def bench_commands(work: Path, samples: int, others: list[Path]) -> dict[str, Any]:
     server = AntServer(
         workdir=work, fake_gpus=8, tls=True, config={"LOGGER_log_dir": "ant_runner_logs"}
@@ -110,9 +131,15 @@ def bench_commands(work: Path, samples: int, others: list[Path]) -> dict[str, An
     try:
         env = env_for(REPO / "src", work)
         env_plain = {**env, "ANT_URL": plain.url, "ANT_TOKEN": plain.token or ""}
+        tls_only = without_socket(work)
         commands = {
             "python -c pass": ([PYTHON, "-c", "pass"], env, work),
             "ant submit -- true": ([ANT_BIN, "submit", "--", "true"], env, work),
+            "ant submit -- true (https://, pinned cert)": (
+                [ANT_BIN, "submit", "--", "true"],
+                env,
+                tls_only,
+            ),
             "ant submit -- true (http://, ANT_URL)": (
                 [ANT_BIN, "submit", "--", "true"],
                 env_plain,
@@ -140,24 +167,29 @@ def bench_imports(work: Path, samples: int) -> dict[str, Any]:
     return take_turns(commands, samples)
 
 
-# In one process, in this order: what each part of `ant submit` adds to what came before it.
+# In one process, in this order: what each part of `ant` adds to what came before it. `ant
+# submit` through the local socket loads the first four; ssl is for https over TCP, wire.py for
+# the commands that read answers into its dataclasses, rich for those that print a table.
 PARTS = [
-    ("start-up: typing, dataclasses, json, pathlib, the client", "ant_scheduler.client"),
-    ("socket (first request)", "socket"),
-    ("ssl (https only)", "ssl"),
-    ("the answers' dataclasses (wire.py)", "ant_scheduler.wire"),
+    ("the client (json, re)", "ant_scheduler.client"),
     ("argparse (reads the arguments)", "argparse"),
     ("the CLI's own modules", "ant_scheduler.cli.commands"),
+    ("socket (first request)", "socket"),
+    ("ssl (https over TCP only)", "ssl"),
+    ("wire.py: the answers' dataclasses (typing, dataclasses)", "ant_scheduler.wire"),
     ("rich (only `ls`, `show`, `gpus`, `recover`)", "rich.table"),
 ]
+# Only built-in modules before the measured imports (json would hide the client's), and the
+# cyclic collector off while they load, as `ant`'s main() does.
 PARTS_CODE = """
-import json, sys, time
+import gc, sys, time
+gc.disable()
 out = []
 for name in sys.argv[1:]:
     t0 = time.perf_counter()
     __import__(name)
     out.append((time.perf_counter() - t0) * 1000)
-print(json.dumps(out))
+print(" ".join(map(repr, out)))
 """
 
 
@@ -167,7 +199,7 @@ def bench_parts(work: Path, samples: int) -> dict[str, Any]:
     runs = []
     for _ in range(samples):
         r = subprocess.run(argv, env=env, cwd=work, capture_output=True, text=True, check=True)
-        runs.append(json.loads(r.stdout))
+        runs.append([float(ms) for ms in r.stdout.split()])
     return {
         name: {"median_ms": statistics.median(col), "min_ms": min(col)}
         for (name, _), col in zip(PARTS, zip(*runs, strict=True), strict=True)

@@ -247,13 +247,15 @@ def test_connection_file_and_pinned_certificate(server_factory: type[AntServer])
     env["XDG_CONFIG_HOME"] = str(server.workdir / ".config")
     r = subprocess.run([ANT, "ls"], cwd="/", env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    # The pin is real: with another certificate in the file, TLS verification fails.
+    # The pin is real: with another certificate in the file, TLS verification fails (over TCP:
+    # the local socket, when there is one, needs no certificate; tests/cli/test_unix_socket.py).
     conn = server.workdir / "ant_runner_logs" / "connection.json"
     info = json.loads(conn.read_text())
     from ant_scheduler.tls import ensure_self_signed
 
     other, _ = ensure_self_signed(server.workdir / "other-cert")
     info["cert_path"] = str(other)
+    info["unix_socket"] = None
     conn.write_text(json.dumps(info))
     env["XDG_CONFIG_HOME"] = str(server.workdir / "elsewhere")
     r = subprocess.run(

@@ -12,12 +12,15 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ant_scheduler.cli import app
 from ant_scheduler.cli.commands import _wait
@@ -74,12 +77,96 @@ def test_the_cli_imports_nothing_of_the_server_and_rich_only_for_tables(ant: Ant
         assert not modules & SERVER_SIDE, (args, modules & SERVER_SIDE)
 
 
+def imported_modules(ant: Ant, *args: str) -> set[str]:
+    """Every module `python -m ant_scheduler.cli ARGS` imported, by its full name."""
+    r = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "ant_scheduler.cli", *args],
+        env=ant.env,
+        cwd=ant.server.workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, (args, r.stdout, r.stderr[-2000:])
+    lines = [line for line in r.stderr.splitlines() if line.startswith("import time:")]
+    return {line.rsplit("|", 1)[1].strip() for line in lines[1:]}
+
+
+def test_submit_loads_only_what_it_needs(ant: Ant) -> None:
+    """`ant submit` is the command run in loops: none of what only other commands need (the
+    answers' dataclasses, the task model, dataclasses/inspect, typing, pathlib, urllib.parse)."""
+    heavy = {"ant_scheduler.wire", "ant_scheduler.core.task", "dataclasses", "inspect"}
+    heavy |= {"typing", "pathlib", "urllib.parse", "ipaddress"}
+    for args in (("submit", "--", "true"), ("submit", "--json", "--", "true")):
+        modules = imported_modules(ant, *args)
+        assert "ant_scheduler.client" in modules, args
+        assert not modules & heavy, (args, modules & heavy)
+
+
 def test_importing_the_client_loads_no_server_side_and_no_cli() -> None:
     code = "import sys, ant_scheduler.client; print(' '.join(sorted(sys.modules)))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     modules = {name.split(".")[0] for name in r.stdout.split()}
     assert "ant_scheduler" in modules
     assert not modules & (SERVER_SIDE | {"rich", "click", "ssl"}), modules
+
+
+# ------------------------------------------------------------------------------ URLs
+
+
+def test_plain_urls_are_split_without_urllib() -> None:
+    from ant_scheduler.client import _PlainUrl, _split_url
+
+    for url in ("https://127.0.0.1:6060", "http://localhost:8080/ant/x", "http://my-host.lan"):
+        assert isinstance(_split_url(url), _PlainUrl), url
+    for url in ("HTTPS://h", "https://H:1", "https://h:1?x", "https://[::1]:1", "https://u@h"):
+        assert not isinstance(_split_url(url), _PlainUrl), url
+
+
+URL_PIECES = ["http", "https", "://", ":", "/", "h", "H", "1", "0", "99999", "65535", ".", "-"]
+URL_PIECES += ["@", "[", "]", "?", "#", "%", " ", "\t", "\n", "\x00", "é", "٣", "_", "~"]
+PLAIN = ["h", "a", "1", "0", "00", "65535", "65536", "99999", ".", "-", "_", "~", "/", "Z"]
+
+
+def url_of(words: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """scheme :// host [: port] [/ path], each piece sometimes missing or odd."""
+    return st.tuples(
+        st.sampled_from(["http", "https", "https", "HTTPS", "ftp", ""]),
+        st.sampled_from(["://", "://", ":/", ""]),
+        words,
+        st.sampled_from(["", ":"]),
+        words,
+        st.sampled_from(["", "/"]),
+        words,
+    ).map("".join)
+
+
+URLS = st.one_of(  # mostly what plain URLs are made of, else anything
+    url_of(st.lists(st.sampled_from(PLAIN), max_size=4).map("".join)),
+    url_of(st.lists(st.sampled_from(URL_PIECES), max_size=4).map("".join)),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(URLS)
+def test_a_url_is_read_as_urllib_reads_it(url: str) -> None:
+    """client._split_url reads what it reads itself exactly as urllib.parse does."""
+    from urllib.parse import urlsplit
+
+    from ant_scheduler.client import _PlainUrl, _split_url
+
+    try:
+        parts = _split_url(url)
+    except ValueError:
+        return  # urllib.parse's own refusal (an unclosed "["): not a plain URL
+    if isinstance(parts, _PlainUrl):
+        expected = urlsplit(url)
+        assert (parts.scheme, parts.netloc, parts.path) == (
+            expected.scheme,
+            expected.netloc,
+            expected.path,
+        )
+        assert (parts.hostname, parts.port) == (expected.hostname, expected.port)
 
 
 def cli_imports(module: str) -> set[str]:
@@ -238,6 +325,7 @@ class Scripted(BaseHTTPRequestHandler):
     connections = 0
     task_reads = 0
     states = ("running", "running", "succeeded")
+    submit_answer: Any = None  # what POST /api/v1/tasks answers
 
     def setup(self) -> None:
         super().setup()
@@ -279,6 +367,13 @@ class Scripted(BaseHTTPRequestHandler):
         else:
             self.send_json({"error": {"code": "not_found", "message": "nope"}}, status=404)
 
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.path == "/api/v1/tasks":
+            self.send_json(type(self).submit_answer, status=201)
+        else:
+            self.send_json({"error": {"code": "not_found", "message": "nope"}}, status=404)
+
     def log_message(self, *args: object) -> None:
         pass
 
@@ -293,6 +388,74 @@ def scripted() -> Iterator[str]:
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
+
+
+def test_the_client_knows_the_fields_of_a_task() -> None:
+    """client._TASK_FIELDS & co. say what wire.TaskOut is, for `submit_json` (which does not
+    import wire.py): its fields in order, the lists, the dicts and the states."""
+    import dataclasses
+    import typing
+
+    from ant_scheduler import client
+    from ant_scheduler.core.task import TaskState
+    from ant_scheduler.wire import TaskOut
+
+    fields = dataclasses.fields(TaskOut)
+    assert tuple(f.name for f in fields) == client._TASK_FIELDS
+    hints = typing.get_type_hints(TaskOut)
+
+    def kind(name: str) -> set[Any]:
+        hint = hints[name]
+        options = typing.get_args(hint) if typing.get_origin(hint) is types.UnionType else [hint]
+        return {typing.get_origin(o) or o for o in options} - {type(None)}
+
+    assert set(client._TASK_LISTS) == {f.name for f in fields if kind(f.name) == {list}}
+    assert set(client._TASK_DICTS) == {f.name for f in fields if kind(f.name) == {dict}}
+    assert {f.name for f in fields if kind(f.name) == {TaskState}} == {"state"}
+    assert {s.value for s in TaskState} == client._TASK_STATES
+    for name in client._TASK_FIELDS:  # every other one is taken as it is by parse()
+        assert kind(name) <= {str, int, float, list, dict, TaskState}, name
+
+
+def submit_answers() -> Iterator[Any]:
+    """Answers to POST /api/v1/tasks: the server's own shape, then others a client may meet."""
+    task = {**task_json("a", "queued"), "workdir": None, "gpu_ids": [], "queue_seq": 1}
+    task |= dict.fromkeys(("started_at", "finished_at", "log_path", "pid", "handle"))
+    task |= dict.fromkeys(("session_id", "reason", "restarted_as", "queue_position"))
+    task |= {"n_nodes": 1, "nodes": [], "pending_reason": "no GPU", "gpu_mem_used": None}
+    task |= {"lingering_processes": 0, "copy_command": "true", "env": {"K": "V"}}
+    from ant_scheduler.client import _TASK_FIELDS
+
+    exact = {name: task[name] for name in _TASK_FIELDS}
+    yield {"tasks": [exact, {**exact, "task_id": "b", "handle": {"pid": 3}, "gpu_ids": [0]}]}
+    yield {"tasks": []}
+    yield {"tasks": [{**exact, "new_field": 1}]}  # a newer server: dropped
+    yield {"tasks": [{k: v for k, v in exact.items() if k != "copy_command"}]}  # default
+    yield {"tasks": [dict(reversed(exact.items()))]}  # in TaskOut's order again
+    yield {"tasks": [{**exact, "state": None, "env": None, "nodes": None}]}
+    yield {"tasks": [{**exact, "gpu_ids": "01", "env": [["K", "V"]]}]}  # as parse() reads them
+    yield {"tasks": [{**exact, "state": "paused"}]}  # BadResponse, both ways
+    yield {"tasks": [{"task_id": "x"}]}
+    yield {"tasks": {"a": 1}}
+    yield {"id": "a"}
+    yield [1]
+
+
+def test_submit_json_is_asdict_of_submit(scripted: str) -> None:
+    import dataclasses
+
+    with Client(scripted, "t") as client:
+        for answer in submit_answers():
+            Scripted.submit_answer = answer
+            try:
+                expected: Any = [dataclasses.asdict(t) for t in client.submit("true")]
+            except ClientError as exc:
+                expected = (type(exc), exc.code, exc.message)
+            try:
+                got: Any = client.submit_json("true")
+            except ClientError as exc:
+                got = (type(exc), exc.code, exc.message)
+            assert json.dumps(got, default=repr) == json.dumps(expected, default=repr), answer
 
 
 def test_wait_rereads_the_tasks_on_resync(scripted: str, tmp_path: Path) -> None:

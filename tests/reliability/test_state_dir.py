@@ -115,7 +115,7 @@ def test_state_dir_and_secrets_are_private(server_factory: type[AntServer]) -> N
     wait_for(user_copy.exists)  # written after the state directory's copy
     assert mode(server.log_dir) == 0o700
     assert mode(server.log_dir / "tls") == 0o700
-    for name in ("token", "tls/key.pem", "connection.json", "ant.lock"):
+    for name in ("token", "tls/key.pem", "connection.json", "ant.lock", "ant.sock"):
         assert mode(server.log_dir / name) == 0o600, name
     assert mode(user_copy) == 0o600 and mode(user_copy.parent) == 0o700
     assert not [p for p in server.log_dir.iterdir() if p.name.endswith(".tmp")]

@@ -18,16 +18,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NoReturn
 
-# An argument of a command: argparse's add_argument(*names, **settings), kept until the command
-# runs. Positional arguments need a metavar (their name in the usage line).
-Arg = tuple[tuple[str, ...], dict[str, Any]]
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (~2 ms a command)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import Any, NoReturn
 
-# How a command's function is called, by whoever runs the command: with its arguments by name
-# (argparse's `dest`) and, for a group's own function, the name of the command that follows it.
-Call = Callable[[Callable[..., None], dict[str, Any], "str | None"], None]
+    # An argument of a command: argparse's add_argument(*names, **settings), kept until the
+    # command runs. Positional arguments need a metavar (their name in the usage line).
+    Arg = tuple[tuple[str, ...], dict[str, Any]]
+
+    # How a command's function is called, by whoever runs the command: with its arguments by name
+    # (argparse's `dest`) and, for a group's own function, the name of the command that follows.
+    Call = Callable[[Callable[..., None], dict[str, Any], str | None], None]
 
 
 def arg(*names: str, **settings: Any) -> Arg:

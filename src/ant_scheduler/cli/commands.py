@@ -4,13 +4,8 @@ Context and its arguments by name (argparse's `dest`)."""
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
-from collections.abc import Iterable
-from pathlib import Path
-from typing import Any, TextIO
-from urllib.parse import quote
 
 from ant_scheduler.cli.app import (
     EXIT_REJECTED,
@@ -30,8 +25,17 @@ from ant_scheduler.cli.arguments import UsageError, arg
 from ant_scheduler.cli.render import age, console, gpu_table, printable, task_detail, task_table
 from ant_scheduler.client import Client, find_connection
 
+# What `ant submit` loads is kept to what it needs (docs/performance.md): no typing, pathlib or
+# dataclasses; those of the other commands are imported where they are used.
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any, TextIO
+
 
 def _dump(answer: Any) -> Any:
+    import dataclasses
+
     return dataclasses.asdict(answer)
 
 
@@ -162,7 +166,8 @@ def submit(
     else:
         fail("nothing to submit: give a command after -- or use --multi FILE", EXIT_REJECTED)
     with client_from(ctx) as client:
-        tasks = client.submit(
+        # The tasks as JSON, as printed: no dataclasses of wire.py to build (client.submit_json).
+        tasks = client.submit_json(
             text,
             mode=mode,
             n_gpus=n_gpus,
@@ -172,14 +177,14 @@ def submit(
             priority=priority,
         )
         if as_json:
-            emit_json({"tasks": [_dump(t) for t in tasks]})
+            emit_json({"tasks": tasks})
         else:
             for task in tasks:
-                echo(task.task_id)
+                echo(task["task_id"])
         if follow:
             if len(tasks) != 1:
                 fail("--follow needs exactly one task", EXIT_REJECTED)
-            final = _follow(client, tasks[0].task_id, offset=0)
+            final = _follow(client, tasks[0]["task_id"], offset=0)
             raise SystemExit(_exit_code_of(final))
 
 
@@ -633,6 +638,8 @@ def login_url(ctx: Context, check: bool, as_json: bool) -> None:
       xdg-open "$(ant login-url)"
       ant login-url --check --json
     """
+    from urllib.parse import quote
+
     conn = find_connection(ctx.url, ctx.token)
     if not conn.token:
         fail(f"no token for {conn.url}: pass --token or set ANT_TOKEN", EXIT_UNAUTHORIZED)
@@ -680,15 +687,15 @@ def doctor(ctx: Context, as_json: bool) -> None:
 @cli.command(
     arg("--gpus", metavar="0,1,2,3", help="Use only these GPU indices."),
     arg("--fake-gpus", type=int, metavar="N", help="Simulate N GPUs (demos and tests)."),
-    arg("--config", type=Path, metavar="PATH", help="Config file (default: config/default.json)."),
+    # Paths are read as text and made Path objects by `serve`: pathlib is no import for the others.
+    arg("--config", metavar="PATH", help="Config file (default: config/default.json)."),
     arg("--host", metavar="TEXT", help="Address to bind (default: SERVER_host, 0.0.0.0)."),
     arg("--port", type=int, metavar="INTEGER", help="Port (default: frontend_port, 6060)."),
     arg("--no-tls", action="store_true", help="Serve plain HTTP (behind a TLS proxy)."),
-    arg("--certfile", type=Path, metavar="PATH", help="TLS certificate (PEM)."),
-    arg("--keyfile", type=Path, metavar="PATH", help="TLS private key (PEM)."),
+    arg("--certfile", metavar="PATH", help="TLS certificate (PEM)."),
+    arg("--keyfile", metavar="PATH", help="TLS private key (PEM)."),
     arg(
         "--fake-gpu-load",
-        type=Path,
         metavar="PATH",
         help="JSON file of simulated outside GPU load (default: <state dir>/fake_gpus.json).",
     ),
@@ -707,13 +714,13 @@ def serve(
     ctx: Context,
     gpus: str | None,
     fake_gpus: int | None,
-    config: Path | None,
+    config: str | None,
     host: str | None,
     port: int | None,
     no_tls: bool,
-    certfile: Path | None,
-    keyfile: Path | None,
-    fake_gpu_load: Path | None,
+    certfile: str | None,
+    keyfile: str | None,
+    fake_gpu_load: str | None,
     executor: str | None,
     ray_address: str | None,
 ) -> None:
@@ -726,23 +733,28 @@ def serve(
       ant serve --fake-gpus 4 --host 127.0.0.1 --no-tls
       ant serve --executor ray --ray-address head:6379   # the GPUs of a Ray cluster
     """
+    from pathlib import Path
+
     from ant_scheduler.core.errors import ConfigError
     from ant_scheduler.serve import ServeOptions, parse_gpu_list, run_server
+
+    def path(text: str | None) -> Path | None:
+        return None if text is None else Path(text)
 
     try:
         gpu_ids = parse_gpu_list(gpus) if gpus is not None else None
     except ConfigError as exc:
         raise UsageError(exc.message) from None
     opts = ServeOptions(
-        config=config,
+        config=path(config),
         gpus=gpu_ids,
         fake_gpus=fake_gpus,
         host=host,
         port=port,
         tls=not no_tls,
-        certfile=certfile,
-        keyfile=keyfile,
-        fake_gpu_load=fake_gpu_load,
+        certfile=path(certfile),
+        keyfile=path(keyfile),
+        fake_gpu_load=path(fake_gpu_load),
         executor=executor,
         ray_address=ray_address,
     )
