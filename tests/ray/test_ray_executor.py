@@ -255,6 +255,12 @@ def test_gang_task_over_two_nodes(
     time.sleep(0.5)
     assert "nodes" in (task(server, "too-many").get("pending_reason") or "")
 
+    # A node's GPU is toggled by its label.
+    assert "GPU node-b:1: disabled" in ant("gpus", "disable", "node-b:1").stdout
+    assert gpus_by_label(server)["node-b:1"]["state"] == "disabled"
+    ant("gpus", "enable", "node-b:1")
+    assert gpus_by_label(server)["node-b:1"]["enabled"] is True
+
 
 def test_ant_restart_reattaches_running_tasks(
     ray_cluster: Any, server_factory: type[AntServer]
