@@ -255,8 +255,8 @@ class NodeAgent:
             if data:
                 chunks[task_id] = [rank.sent, data]
                 rank.sent += len(data)
-            elif rank.exit is not None:
-                exits[task_id] = dict(rank.exit)  # all its output has been sent
+            elif rank.exit is not None:  # all its output has been sent: how much it was
+                exits[task_id] = {**rank.exit, "size": rank.sent}
                 rank.exit_sent = True
                 del self.unsent[task_id]
         samples = self.samples if self.sampled_at > self.answered_sample else []

@@ -192,15 +192,29 @@ class Bridge:
                     return
                 time.sleep(0.5)
                 continue
-            self.deliver(node_id, answer)
+            self.deliver(node_id, answer, agent)
 
-    def deliver(self, node_id: str, answer: dict[str, Any]) -> None:
+    def deliver(self, node_id: str, answer: dict[str, Any], agent: Any) -> None:
         for task_id, (offset, data) in answer["chunks"].items():
             with self.lock:
                 where = self.logs.get((task_id, node_id))
             if where is not None:
                 _write_at(where[0], where[1] + offset, data)
+            else:  # not ANT's (yet): a recover will ask for it again from where ANT's log ends
+                _say(f"output of {task_id} from {offset} not ANT's now: dropped")
         for task_id, result in answer["exits"].items():
+            with self.lock:
+                where = self.logs.get((task_id, node_id))
+            if where is None:
+                _say(f"exit of {task_id} not ANT's now: dropped")
+                continue
+            received = _size(where[0]) - where[1]
+            if isinstance(result, dict) and received < int(result.get("size", 0)):
+                # A rank's end is reported only once ANT's log holds all of its output: what
+                # went missing (an answer lost with a bridge) is asked for again first.
+                _say(f"output of {task_id} short ({received} of {result['size']}): asked again")
+                agent.resume.remote({task_id: max(0, received)}, self.bridge_id)
+                continue
             with self.lock:
                 known = self.logs.pop((task_id, node_id), None) is not None
             if known and isinstance(result, dict):
@@ -345,6 +359,7 @@ class Bridge:
                         self.logs[(task_id, rank["node_id"])] = (rank["log"], base)
                     received = max(0, _size(rank["log"]) - base)
                     resume.setdefault(rank["node_id"], {})[task_id] = received
+        _say(f"recover: {answer}; resume from {resume}")
         for node_id, cursors in resume.items():
             agent = self.agent_of(node_id)
             ray.get(agent.resume.remote(cursors, self.bridge_id), timeout=CALL_TIMEOUT)
@@ -418,6 +433,10 @@ def _size(path: str) -> int:
         return os.stat(path).st_size
     except OSError:
         return 0
+
+
+def _say(message: str) -> None:
+    print(f"ant bridge: {message}", file=sys.stderr, flush=True)
 
 
 def _one_line(exc: BaseException) -> str:
