@@ -22,6 +22,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.server import AntServer, wait_for
@@ -101,9 +103,18 @@ def run(n: int) -> dict[str, Any]:
     return {"tasks": n, "seconds": elapsed, "bytes_per_task": total / n, "by_type": by_type}
 
 
-def drain(server: AntServer, n: int) -> float:
-    """Seconds from submitting n `true` tasks (one multi submission) until none is active."""
+def server_cpu(server: AntServer) -> float:
+    """CPU seconds the server process has used (its own, not its tasks')."""
+    assert server.proc is not None
+    times = psutil.Process(server.proc.pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def drain(server: AntServer, n: int) -> tuple[float, float]:
+    """(seconds, server CPU seconds) from submitting n `true` tasks (one multi submission) until
+    none is active."""
     with server.client() as c:
+        cpu0 = server_cpu(server)
         t0 = time.perf_counter()
         r = c.post("/api/v1/tasks", json={"command": "\n".join(["true"] * n), "mode": "multi"})
         assert r.status_code == 201, r.text
@@ -116,17 +127,18 @@ def drain(server: AntServer, n: int) -> float:
             return True
 
         wait_for(drained, timeout=600, interval=0.01)
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, server_cpu(server) - cpu0
 
 
 def ui_cost(n: int, rounds: int) -> dict[str, Any]:
-    """Drains of n tasks with and without one SSE client, interleaved; per-task difference."""
+    """Drains of n tasks with and without one SSE client, interleaved; per-task differences of
+    the wall time and of the server's CPU time (the steadier of the two)."""
     with tempfile.TemporaryDirectory() as tmp:
         server = AntServer(workdir=Path(tmp), fake_gpus=4).start()
         try:
             drain(server, n)  # warm-up
-            without: list[float] = []
-            with_client: list[float] = []
+            without: list[tuple[float, float]] = []
+            with_client: list[tuple[float, float]] = []
             for _ in range(rounds):
                 without.append(drain(server, n))
                 with EventCounter(server):
@@ -134,15 +146,21 @@ def ui_cost(n: int, rounds: int) -> dict[str, Any]:
                     with_client.append(drain(server, n))
         finally:
             server.stop()
-    a, b = statistics.median(without), statistics.median(with_client)
+
+    def per_task_ms(runs: list[tuple[float, float]], i: int) -> float:
+        return statistics.median(r[i] for r in runs) / n * 1000
+
     return {
         "tasks": n,
         "rounds": rounds,
-        "without_client_s": without,
-        "with_client_s": with_client,
-        "ms_per_task_without": a / n * 1000,
-        "ms_per_task_with": b / n * 1000,
-        "ui_ms_per_task": (b - a) / n * 1000,
+        "without_client": without,
+        "with_client": with_client,
+        "ms_per_task_without": per_task_ms(without, 0),
+        "ms_per_task_with": per_task_ms(with_client, 0),
+        "ui_ms_per_task": per_task_ms(with_client, 0) - per_task_ms(without, 0),
+        "cpu_ms_per_task_without": per_task_ms(without, 1),
+        "cpu_ms_per_task_with": per_task_ms(with_client, 1),
+        "ui_cpu_ms_per_task": per_task_ms(with_client, 1) - per_task_ms(without, 1),
     }
 
 
@@ -168,7 +186,14 @@ def main() -> None:
         f"{u['ms_per_task_without']:.3f} ms/task without a client, "
         f"{u['ms_per_task_with']:.3f} ms/task with one"
     )
-    print(f"an open UI costs {u['ui_ms_per_task']:+.3f} ms per task")
+    print(
+        f"server CPU: {u['cpu_ms_per_task_without']:.3f} ms/task without a client, "
+        f"{u['cpu_ms_per_task_with']:.3f} ms/task with one"
+    )
+    print(
+        f"an open UI costs {u['ui_ms_per_task']:+.3f} ms per task (wall), "
+        f"{u['ui_cpu_ms_per_task']:+.3f} ms per task (server CPU)"
+    )
 
 
 if __name__ == "__main__":
