@@ -78,6 +78,7 @@ bench: $(STAMP) tsp ray-jobs
 	$(BIN)/python benchmarks/policy_queue.py
 	$(BIN)/python benchmarks/cli_latency.py
 	$(BIN)/python benchmarks/ray_executor.py
+	$(BIN)/python benchmarks/event_bytes.py
 
 # The long reliability runs: 200 random kills, 10x the fuzzing examples.
 soak: $(STAMP) ui chromium

@@ -1,16 +1,19 @@
 """Bytes of the live event stream per task lifecycle (P10): submit -> run -> end of `true` tasks,
-one at a time, with one SSE client connected to /api/v1/events, by event type.
+one at a time, with one SSE client connected to /api/v1/events, by event type; then what an open
+UI costs the server per task: the drain of N `true` tasks (submitted at once) timed with and
+without an SSE client reading the stream, interleaved in the same run.
 
-    python benchmarks/event_bytes.py [--tasks N]
+    python benchmarks/event_bytes.py [--tasks N] [--drain N] [--rounds R]
 
-Prints a table and writes benchmarks/results/event_bytes.json. The target of P10: a task's
-lifecycle costs < 1 KB of event stream.
+Prints a table and writes benchmarks/results/event_bytes.json. The targets of P10: a task's
+lifecycle costs < 1 KB of event stream; an open UI costs < 0.1 ms per task.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import threading
@@ -18,6 +21,8 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -98,10 +103,75 @@ def run(n: int) -> dict[str, Any]:
     return {"tasks": n, "seconds": elapsed, "bytes_per_task": total / n, "by_type": by_type}
 
 
+def server_cpu(server: AntServer) -> float:
+    """CPU seconds the server process has used (its own, not its tasks')."""
+    assert server.proc is not None
+    times = psutil.Process(server.proc.pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def drain(server: AntServer, n: int) -> tuple[float, float]:
+    """(seconds, server CPU seconds) from submitting n `true` tasks (one multi submission) until
+    none is active."""
+    with server.client() as c:
+        cpu0 = server_cpu(server)
+        t0 = time.perf_counter()
+        r = c.post("/api/v1/tasks", json={"command": "\n".join(["true"] * n), "mode": "multi"})
+        assert r.status_code == 201, r.text
+
+        def drained() -> bool:
+            for state in ("queued", "running"):
+                page = c.get("/api/v1/tasks", params={"state": state, "limit": 1}).json()
+                if page["total"]:
+                    return False
+            return True
+
+        wait_for(drained, timeout=600, interval=0.01)
+        return time.perf_counter() - t0, server_cpu(server) - cpu0
+
+
+def ui_cost(n: int, rounds: int) -> dict[str, Any]:
+    """Drains of n tasks with and without one SSE client, interleaved; per-task differences of
+    the wall time and of the server's CPU time (the steadier of the two)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = AntServer(workdir=Path(tmp), fake_gpus=4).start()
+        try:
+            drain(server, n)  # warm-up
+            without: list[tuple[float, float]] = []
+            with_client: list[tuple[float, float]] = []
+            for _ in range(rounds):
+                without.append(drain(server, n))
+                with EventCounter(server):
+                    time.sleep(0.2)
+                    with_client.append(drain(server, n))
+        finally:
+            server.stop()
+
+    def per_task_ms(runs: list[tuple[float, float]], i: int) -> float:
+        return statistics.median(r[i] for r in runs) / n * 1000
+
+    return {
+        "tasks": n,
+        "rounds": rounds,
+        "without_client": without,
+        "with_client": with_client,
+        "ms_per_task_without": per_task_ms(without, 0),
+        "ms_per_task_with": per_task_ms(with_client, 0),
+        "ui_ms_per_task": per_task_ms(with_client, 0) - per_task_ms(without, 0),
+        "cpu_ms_per_task_without": per_task_ms(without, 1),
+        "cpu_ms_per_task_with": per_task_ms(with_client, 1),
+        "ui_cpu_ms_per_task": per_task_ms(with_client, 1) - per_task_ms(without, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=100)
-    result = run(parser.parse_args().tasks)
+    parser.add_argument("--drain", type=int, default=1000, help="tasks per drain (UI cost)")
+    parser.add_argument("--rounds", type=int, default=5, help="drains with and without a client")
+    args = parser.parse_args()
+    result = run(args.tasks)
+    result["ui_cost"] = ui_cost(args.drain, args.rounds)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "event_bytes.json").write_text(json.dumps(result, indent=2))
     n = result["tasks"]
@@ -110,6 +180,20 @@ def main() -> None:
     for kind, v in result["by_type"].items():
         print(f"  {kind:<14} {v['events'] / n:6.2f} events/task  {v['bytes'] / n:9,.0f} bytes/task")
     print("(system/gpus/health samples arrive with time, not per task: they scale with seconds)")
+    u = result["ui_cost"]
+    print(
+        f"drain of {u['tasks']} `true` tasks, median of {u['rounds']} (interleaved): "
+        f"{u['ms_per_task_without']:.3f} ms/task without a client, "
+        f"{u['ms_per_task_with']:.3f} ms/task with one"
+    )
+    print(
+        f"server CPU: {u['cpu_ms_per_task_without']:.3f} ms/task without a client, "
+        f"{u['cpu_ms_per_task_with']:.3f} ms/task with one"
+    )
+    print(
+        f"an open UI costs {u['ui_ms_per_task']:+.3f} ms per task (wall), "
+        f"{u['ui_cpu_ms_per_task']:+.3f} ms per task (server CPU)"
+    )
 
 
 if __name__ == "__main__":

@@ -268,6 +268,7 @@ class Engine(Submissions):
             self._dequeue(task_id)
             self._publish_queue()
             self._request_schedule()
+        self._forget_sent(task_id)
         self.events.publish("task_removed", {"task_id": task_id})
 
     async def restart(self, task_id: str) -> Task:
@@ -374,6 +375,7 @@ class Engine(Submissions):
         if task_id in self.lingering:
             raise InvalidTransition(f"task {task_id!r} has processes still running; kill it first")
         self.store.apply(deletes=[(task_id, task.state)], strict=True)
+        self._forget_sent(task_id)
         self.events.publish("task_removed", {"task_id": task_id})
 
     async def set_gpu_enabled(self, index: int | str, enabled: bool) -> dict[str, Any]:

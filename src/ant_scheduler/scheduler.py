@@ -34,7 +34,7 @@ from ant_scheduler.core import policy
 from ant_scheduler.core.errors import AntError, StoreBusy, StoreUnavailable
 from ant_scheduler.core.parsing import process_env
 from ant_scheduler.core.queue import QueueBatch, TaskQueue
-from ant_scheduler.core.task import Task, TaskState
+from ant_scheduler.core.task import ENDED_STATES, Task, TaskState
 from ant_scheduler.events import EventBus
 from ant_scheduler.executors.base import (
     Ended,
@@ -97,6 +97,10 @@ class Scheduler:
         self._plan: policy.Plan | None = None  # the last scheduling decision (reasons come from it)
         self._held_off: str | None = None  # why the executor could not start tasks at the last pass
         self._last_health: dict[str, Any] | None = None  # as last published
+        self._last_gpus: list[dict[str, Any]] | None = None  # as last published
+        # The changing fields (TASK_CHANGING) of each unended task as its last event carried them:
+        # a `task_changed` sends only what differs (P10, < 1 KB of events per task).
+        self._sent: dict[str, tuple[Any, ...]] = {}
         self._submitting: set[str] = set()  # ids of large submissions still being written
         self._killing: set[str] = set()
         self._ended: dict[str, Task] = {}  # ends reported, not durable yet (next pass writes them)
@@ -590,11 +594,39 @@ class Scheduler:
         return [gpu_json(slot, self.gpu_note(slot.task_ids)) for slot in self.gpus.in_order()]
 
     def _publish_tasks(self, kind: str, tasks: list[Task]) -> None:
+        """`task_added` carries the whole task (wire.TaskOut); `task_changed` its id, its state and
+        the fields of TASK_CHANGING that differ from its previous event (wire.TaskChange), or all
+        of them when the previous one is not known here (the task was added in a big submission,
+        before a restart, or has ended)."""
         for task in tasks:
-            self.events.publish(kind, self.task_dict(task))
+            full = self.task_dict(task)
+            values = tuple(full[k] for k in TASK_CHANGING)
+            if kind == "task_added":
+                self.events.publish(kind, full)
+            else:
+                before = self._sent.get(task.task_id)
+                state = full["state"]
+                change = {"task_id": task.task_id, "state": state}
+                for i, key in enumerate(TASK_CHANGING[1:], 1):
+                    changed = before is None or before[i] != values[i]
+                    if changed and (before is None or STATE_ONLY.get(key, state) == state):
+                        change[key] = values[i]
+                self.events.publish(kind, change)
+            if task.state in ENDED_STATES:
+                self._sent.pop(task.task_id, None)
+            else:
+                self._sent[task.task_id] = values
+
+    def _forget_sent(self, task_id: str) -> None:
+        self._sent.pop(task_id, None)
 
     def _publish_gpus(self) -> None:
-        self.events.publish("gpus", self.gpu_dicts())
+        """A `gpus` event, when the list differs from the one last sent (a task that holds no
+        GPU starts and ends without one: P10, < 1 KB of events per task)."""
+        gpus = self.gpu_dicts()
+        if gpus != self._last_gpus:
+            self._last_gpus = gpus
+            self.events.publish("gpus", gpus)
 
     def _publish_queue(self, added: int = 0) -> None:
         """The queue changed: a small event (lists, positions and reasons are read on demand)."""
@@ -603,6 +635,32 @@ class Scheduler:
     def _say(self, message: str) -> None:
         print(f"ant: {message}", file=sys.stderr, flush=True)
 
+
+# The fields of a task that change after it was submitted, as `task_changed` carries them (state
+# first). `handle` is not among them: it is the executor's, opaque to clients.
+TASK_CHANGING = (
+    "state",
+    "priority",
+    "gpu_ids",
+    "queue_seq",
+    "started_at",
+    "finished_at",
+    "exit_code",
+    "log_path",
+    "pid",
+    "session_id",
+    "reason",
+    "restarted_as",
+    "nodes",
+    "queue_position",
+    "pending_reason",
+    "gpu_mem_used",
+    "lingering_processes",
+)
+# Fields only a task in the given state has (null in any other): computed when read, they change
+# without an event (the queue moves, memory use varies). A client sets them to null when the task
+# is in another state; `task_changed` does not send them then.
+STATE_ONLY = {"queue_position": "queued", "pending_reason": "queued", "gpu_mem_used": "running"}
 
 # Up to this many new tasks get an event each; a bigger submission gets one `queue` event.
 EVENTS_PER_SUBMIT = 1000

@@ -223,6 +223,34 @@ class TaskRemoved:
 
 
 @dataclass
+class TaskChange:
+    """`task_changed`: a task's id and state, and each of its other changing fields whose value
+    differs from the task's previous event (all of them when the server does not know that one).
+    A field not sent has not changed: apply the event onto the task as the client knows it (from
+    `task_added` or a read); a client that does not know the task reads it (GET /api/v1/tasks/ID).
+    The fields fixed at submission (command, env, …) and the executor's `handle` are not sent."""
+
+    task_id: str
+    state: TaskState
+    priority: int = 0
+    gpu_ids: list[int] = field(default_factory=list)
+    queue_seq: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    exit_code: int | None = None
+    log_path: str | None = None
+    pid: int | None = None
+    session_id: int | None = None
+    reason: str | None = None
+    restarted_as: str | None = None
+    nodes: list[str] = field(default_factory=list)
+    queue_position: int | None = None
+    pending_reason: str | None = None
+    gpu_mem_used: int | None = None
+    lingering_processes: int = 0
+
+
+@dataclass
 class QueueChanged:
     """The queue changed: positions and pending reasons are read on demand (GET ?state=queued)."""
 
@@ -243,7 +271,7 @@ class EventPayloads:
     hello: Empty  # the stream (re)started where the client's Last-Event-ID left it
     resync: Empty  # events were missed (new server, or too far behind): read the state again
     task_added: TaskOut
-    task_changed: TaskOut
+    task_changed: TaskChange  # only what changed (P10): applied onto the known task
     task_removed: TaskRemoved
     queue: QueueChanged
     gpus: list[GpuOut]  # every GPU, on each sample and each allocation change

@@ -29,7 +29,11 @@ def check_payload(event_type: str, data: Any) -> None:
     assert event_type in ADAPTERS, f"undeclared event type {event_type!r}"
     adapter = ADAPTERS[event_type]
     value = adapter.validate_json(json.dumps(data), strict=True)
-    assert adapter.dump_python(value, mode="json") == data, (event_type, data)
+    dumped = adapter.dump_python(value, mode="json")
+    if event_type == "task_changed":  # only what changed: the fields sent come back the same
+        assert set(data) <= set(dumped), (event_type, data)
+        dumped = {k: v for k, v in dumped.items() if k in data}
+    assert dumped == data, (event_type, data)
 
 
 def test_every_event_the_engine_sends_has_its_declared_type(server: AntServer) -> None:
@@ -67,7 +71,8 @@ def test_event_payloads_are_in_the_openapi_schema() -> None:
     assert set(payloads["required"]) == set(EVENT_TYPES)
     for name in ("TaskRemoved", "QueueChanged", "TerminalSnapshot", "Empty", "EndedState"):
         assert name in components, name
-    assert payloads["properties"]["task_changed"] == {"$ref": "#/components/schemas/TaskOut"}
+    assert payloads["properties"]["task_changed"] == {"$ref": "#/components/schemas/TaskChange"}
+    assert set(components["TaskChange"]["required"]) == {"task_id", "state"}
     stream = schema["paths"]["/api/v1/events"]["get"]["responses"]["200"]["content"]
     assert list(stream) == ["text/event-stream"]
     items = stream["text/event-stream"]["itemSchema"]["oneOf"]

@@ -60,6 +60,20 @@ def test_events_stream_and_resume(server: AntServer) -> None:
         assert "task_added" in types and "task_changed" in types
         added = next(d for _, t, d in got if t == "task_added")
         assert added["task_id"] == "ev-1" and added["command"] == task["command"]
+        # task_changed carries what changed (P10: < 1 KB of events per task), not the whole task.
+        changes = [d for _, t, d in got if t == "task_changed" and d["task_id"] == "ev-1"]
+        assert [d["state"] for d in changes] == ["running", "succeeded"]
+        start, end = changes
+        assert "command" not in start and "handle" not in start
+        assert start["started_at"] and start["pid"] and start["log_path"]
+        assert "queue_position" not in start  # null outside the queue: the client clears it
+        assert "started_at" not in end and end["exit_code"] == 0 and end["finished_at"]
+        assert "gpus" not in types  # a task holding no GPU changes none
+        final = c.get("/api/v1/tasks/ev-1").json()
+        applied = {**added, **start, **end, "queue_position": None, "pending_reason": None}
+        assert {k: applied[k] for k in final if k != "handle"} == {
+            k: v for k, v in final.items() if k != "handle"
+        }
         # Resume from the hello id: the same events come again, none missing, in order.
         first_id = got[0][0]
         again = read_events(

@@ -453,7 +453,7 @@ export interface components {
             hello: components["schemas"]["Empty"];
             resync: components["schemas"]["Empty"];
             task_added: components["schemas"]["TaskOut"];
-            task_changed: components["schemas"]["TaskOut"];
+            task_changed: components["schemas"]["TaskChange"];
             task_removed: components["schemas"]["TaskRemoved"];
             queue: components["schemas"]["QueueChanged"];
             /** Gpus */
@@ -732,6 +732,60 @@ export interface components {
             gpus: components["schemas"]["GpuPoint"][];
         };
         /**
+         * TaskChange
+         * @description `task_changed`: a task's id and state, and each of its other changing fields whose value
+         *     differs from the task's previous event (all of them when the server does not know that one).
+         *     A field not sent has not changed: apply the event onto the task as the client knows it (from
+         *     `task_added` or a read); a client that does not know the task reads it (GET /api/v1/tasks/ID).
+         *     The fields fixed at submission (command, env, …) and the executor's `handle` are not sent.
+         */
+        TaskChange: {
+            /** Task Id */
+            task_id: string;
+            state: components["schemas"]["TaskState"];
+            /**
+             * Priority
+             * @default 0
+             */
+            priority?: number;
+            /** Gpu Ids */
+            gpu_ids?: number[];
+            /**
+             * Queue Seq
+             * @default 0
+             */
+            queue_seq?: number;
+            /** Started At */
+            started_at?: number | null;
+            /** Finished At */
+            finished_at?: number | null;
+            /** Exit Code */
+            exit_code?: number | null;
+            /** Log Path */
+            log_path?: string | null;
+            /** Pid */
+            pid?: number | null;
+            /** Session Id */
+            session_id?: number | null;
+            /** Reason */
+            reason?: string | null;
+            /** Restarted As */
+            restarted_as?: string | null;
+            /** Nodes */
+            nodes?: string[];
+            /** Queue Position */
+            queue_position?: number | null;
+            /** Pending Reason */
+            pending_reason?: string | null;
+            /** Gpu Mem Used */
+            gpu_mem_used?: number | null;
+            /**
+             * Lingering Processes
+             * @default 0
+             */
+            lingering_processes?: number;
+        };
+        /**
          * TaskOut
          * @description A task as the API shows it: every stored field, and what is computed when it is read.
          */
@@ -888,6 +942,7 @@ export type ServerInfo = components['schemas']['ServerInfo'];
 export type SubmitRequest = components['schemas']['SubmitRequest'];
 export type SystemOut = components['schemas']['SystemOut'];
 export type SystemPoint = components['schemas']['SystemPoint'];
+export type TaskChange = components['schemas']['TaskChange'];
 export type TaskOut = components['schemas']['TaskOut'];
 export type TaskPage = components['schemas']['TaskPage'];
 export type TaskRemoved = components['schemas']['TaskRemoved'];

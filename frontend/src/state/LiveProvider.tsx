@@ -2,7 +2,9 @@
 // the event stream. Reads happen on `hello` and `resync` (the stream's first event, also after a
 // reconnect: everything is read again) and for what events do not carry: queue positions and
 // pending reasons (the queued tasks, read again shortly after a `queue` event). Task events are
-// applied to the task store as they come; no list is read again because of them.
+// applied to the task store as they come; a task_changed carries only what changed, so one of a
+// task the store does not hold (a big submission sends no task_added) makes the UI read it: the
+// active lists once per burst for a running or queued task, the task itself otherwise.
 import {
   createContext,
   useCallback,
@@ -17,7 +19,7 @@ import { api, ApiError } from "../api/client";
 import { connectEvents, type EventHandlers } from "../api/events";
 import type { GpuOut, TaskOut } from "../api/types";
 import { Store } from "./live";
-import { hasQueued, type Scope, type TaskEvent } from "./tasks";
+import { hasQueued, isEnded, type Scope, type TaskEvent } from "./tasks";
 import { useNotify } from "./toasts";
 
 const ACTIVE = ["running", "queued"] as const;
@@ -124,6 +126,15 @@ export function LiveProvider(props: { children: ReactNode }) {
   return <LiveContext.Provider value={value}>{props.children}</LiveContext.Provider>;
 }
 
+// The running and the queued tasks (the first of each, as many as the UI holds).
+async function readActiveLists(): Promise<TaskRead> {
+  const [running, queued] = await Promise.all([
+    api.tasks({ state: "running", limit: QUEUE_READ_LIMIT }),
+    api.tasks({ state: "queued", limit: QUEUE_READ_LIMIT }),
+  ]);
+  return { tasks: [...running.tasks, ...queued.tasks], queued: queued.total };
+}
+
 function useLiveAuth(store: Store) {
   return useSyncExternalStore(store.subscribe, () => store.getState().auth);
 }
@@ -142,6 +153,7 @@ export function useEventStream(
     let buffered: TaskEvent[] = [];
     let flushTimer: number | undefined;
     let queueTimer: number | undefined;
+    let activeTimer: number | undefined;
 
     // A burst of task events (a multi submit of 10,000 tasks) is applied in one go.
     const flush = () => {
@@ -150,6 +162,14 @@ export function useEventStream(
       const events = buffered;
       buffered = [];
       dispatch({ type: "tasks", action: { type: "events", events } });
+      // Changes of tasks the store does not hold: read them (ended ones are read by their views).
+      const byId = store.getState().tasks.byId;
+      for (const event of events) {
+        if (event.type !== "task_changed" || byId.has(event.data.task_id) || isEnded(event.data)) continue;
+        const { task_id, state } = event.data;
+        if (state === "running" || state === "queued") activeTimer ??= window.setTimeout(readActive, QUEUE_READ_DELAY_MS);
+        else readTask(task_id);
+      }
     };
     const taskEvent = (event: TaskEvent) => {
       buffered.push(event);
@@ -163,13 +183,7 @@ export function useEventStream(
           api.gpus(),
           api.system(),
           api.health(),
-          read({ states: ACTIVE }, async () => {
-            const [running, queued] = await Promise.all([
-              api.tasks({ state: "running", limit: QUEUE_READ_LIMIT }),
-              api.tasks({ state: "queued", limit: QUEUE_READ_LIMIT }),
-            ]);
-            return { tasks: [...running.tasks, ...queued.tasks], queued: queued.total };
-          }),
+          read({ states: ACTIVE }, readActiveLists),
         ]);
         if (!stopped) dispatch({ type: "synced", server, gpus, system, health });
       } catch (err) {
@@ -183,6 +197,21 @@ export function useEventStream(
       read({ states: ["queued"] }, async () => {
         const page = await api.tasks({ state: "queued", limit: QUEUE_READ_LIMIT });
         return { tasks: page.tasks, queued: page.total };
+      }).catch((err) => stopped || fail(err));
+    };
+
+    const readActive = () => {
+      activeTimer = undefined;
+      read({ states: ACTIVE }, readActiveLists).catch((err) => stopped || fail(err));
+    };
+    const readTask = (id: string) => {
+      read({ ids: [id] }, async () => {
+        try {
+          return { tasks: [await api.task(id)] };
+        } catch (err) {
+          if (err instanceof ApiError && err.status === 404) return { tasks: [] }; // gone meanwhile
+          throw err;
+        }
       }).catch((err) => stopped || fail(err));
     };
 
@@ -215,6 +244,7 @@ export function useEventStream(
       stopped = true;
       close();
       window.clearTimeout(queueTimer);
+      window.clearTimeout(activeTimer);
       window.clearTimeout(flushTimer);
     };
   }, [enabled, store, read, fail]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { TaskOut } from "../api/types";
+import type { TaskChange, TaskOut } from "../api/types";
 import { emptyTasks, MAX_TASKS, reduceTasks, selectQueued, selectRunning, type TaskEvent, type TasksAction, type TasksState } from "./tasks";
 
 const task = (id: string, over: Partial<TaskOut> = {}): TaskOut => ({
@@ -35,6 +35,8 @@ const task = (id: string, over: Partial<TaskOut> = {}): TaskOut => ({
 
 const added = (t: TaskOut): TaskEvent => ({ type: "task_added", data: t });
 const changed = (t: TaskOut): TaskEvent => ({ type: "task_changed", data: t });
+// What the server sends: the id, the state and the fields that changed.
+const change = (data: TaskChange): TaskEvent => ({ type: "task_changed", data });
 const removed = (id: string): TaskEvent => ({ type: "task_removed", data: { task_id: id } });
 const run = (state: TasksState, ...actions: TasksAction[]) => actions.reduce(reduceTasks, state);
 const events = (...list: TaskEvent[]): TasksAction => ({ type: "events", events: list });
@@ -60,9 +62,27 @@ describe("task events", () => {
     expect(states(before)).toEqual({ a: "queued" });
   });
 
-  it("an event for a task it never saw adds it (a task that ended while on another page)", () => {
-    const s = run(emptyTasks, events(changed(task("x", { state: "succeeded", exit_code: 0 }))));
-    expect(s.byId.get("x")?.exit_code).toBe(0);
+  it("a change is applied onto the task as known: fields not sent stay as they were", () => {
+    let s = run(emptyTasks, events(added(task("a", { queue_position: 3, pending_reason: "waiting" }))));
+    s = run(s, events(change({ task_id: "a", state: "running", started_at: 5, pid: 42, log_path: "/l" })));
+    const a = s.byId.get("a");
+    expect(a).toMatchObject({ state: "running", started_at: 5, pid: 42, log_path: "/l", command: "echo a" });
+    // Fields only a queued task has are null once it left the queue (they are not sent).
+    expect(a?.queue_position).toBeNull();
+    expect(a?.pending_reason).toBeNull();
+    s = run(s, { type: "begin", since: s.seq }, { type: "loaded", since: s.seq, scope: { ids: ["a"] }, tasks: [{ ...a!, gpu_mem_used: 7 }] });
+    s = run(s, events(change({ task_id: "a", state: "succeeded", finished_at: 9, exit_code: 0 })));
+    expect(s.byId.get("a")).toMatchObject({ state: "succeeded", started_at: 5, finished_at: 9, exit_code: 0, gpu_mem_used: null });
+    expect(s.ended).toBe(1);
+  });
+
+  it("a change of a task it never saw is not applied (LiveProvider reads it); an end counts", () => {
+    let s = run(emptyTasks, events(change({ task_id: "x", state: "running", pid: 1 })));
+    expect(s.byId.has("x")).toBe(false);
+    expect(s.ended).toBe(0);
+    s = run(s, events(change({ task_id: "y", state: "succeeded", exit_code: 0 })));
+    expect(s.byId.has("y")).toBe(false);
+    expect(s.ended).toBe(1);
   });
 
   it("counts changes of ended tasks, so views of ended tasks know to read again", () => {
@@ -89,7 +109,7 @@ describe("task events", () => {
 
 describe("reads and the events that race them", () => {
   it("a read replaces the tasks in its scope and keeps the others", () => {
-    let s = run(emptyTasks, events(added(task("q1")), added(task("q2")), changed(task("r", { state: "running" }))));
+    let s = run(emptyTasks, events(added(task("q1")), added(task("q2")), added(task("r", { state: "running" }))));
     s = run(
       s,
       { type: "begin", since: s.seq },
@@ -161,8 +181,8 @@ describe("reads and the events that race them", () => {
 
 describe("size", () => {
   it("drops the ended tasks written longest ago, never active ones", () => {
-    const many = Array.from({ length: MAX_TASKS }, (_, i) => changed(task(`done-${i}`, { state: "succeeded" })));
-    let s = run(emptyTasks, events(added(task("waiting")), changed(task("busy", { state: "running" }))));
+    const many = Array.from({ length: MAX_TASKS }, (_, i) => added(task(`done-${i}`, { state: "succeeded" })));
+    let s = run(emptyTasks, events(added(task("waiting")), added(task("busy", { state: "running" }))));
     s = run(s, events(...many));
     expect(s.byId.size).toBeLessThanOrEqual(MAX_TASKS);
     expect(s.byId.has("waiting") && s.byId.has("busy")).toBe(true);
@@ -176,8 +196,8 @@ describe("selectors", () => {
     const s = run(
       emptyTasks,
       events(
-        changed(task("late", { state: "running", started_at: 20 })),
-        changed(task("early", { state: "running", started_at: 10 })),
+        added(task("late", { state: "running", started_at: 20 })),
+        added(task("early", { state: "running", started_at: 10 })),
         added(task("second", { queue_position: 2, queue_seq: 1 })),
         added(task("first", { queue_position: 1, queue_seq: 2 })),
         added(task("new-low", { queue_seq: 9 })),

@@ -1,18 +1,21 @@
 // The task store: every task the UI knows, keyed by task_id, kept current by the server's task
 // events. Pure functions only (the reducer and its selectors), so they are tested without a browser.
 //
-// Events carry whole tasks (task_added, task_changed) or an id (task_removed), so they are applied
-// as they come; lists are read again only for what events do not carry (see LiveProvider). A read
+// Events carry a whole task (task_added), what changed in one (task_changed: applied onto the task
+// as the store knows it; one the store does not know is read, see LiveProvider) or an id
+// (task_removed), so they are applied as they come; lists are read again only for what events do
+// not carry (see LiveProvider). A read
 // ("snapshot") and the event stream race: an event can arrive while a read is in flight, and the
 // read's answer may be older than it. So each read remembers the event count when it started
 // (`since`), events are journaled while reads are in flight, and a read's answer is applied with
 // every journaled event after `since` replayed on top. Replaying an event older than the answer is
 // harmless: every later change of that task has its own, later event, replayed after it.
 import { endedStateValues } from "../api/types";
-import type { TaskOut, TaskRemoved, TaskState } from "../api/types";
+import type { TaskChange, TaskOut, TaskRemoved, TaskState } from "../api/types";
 
 export type TaskEvent =
-  | { type: "task_added" | "task_changed"; data: TaskOut }
+  | { type: "task_added"; data: TaskOut }
+  | { type: "task_changed"; data: TaskChange }
   | { type: "task_removed"; data: TaskRemoved };
 
 // What a read replaces: the tasks in these states and with these ids are dropped before the
@@ -65,8 +68,26 @@ function apply(byId: Map<string, TaskOut>, event: TaskEvent): boolean {
     byId.delete(event.data.task_id);
     return before !== undefined && isEnded(before);
   }
-  put(byId, event.data);
-  return isEnded(event.data) || (before !== undefined && isEnded(before));
+  if (event.type === "task_added") {
+    put(byId, event.data);
+    return isEnded(event.data) || (before !== undefined && isEnded(before));
+  }
+  // Not known here: nothing to apply it onto (LiveProvider reads it); an end still counts.
+  if (before === undefined) return isEnded(event.data);
+  put(byId, changed(before, event.data));
+  return isEnded(event.data) || isEnded(before);
+}
+
+// A task with a task_changed applied: the fields sent replace the known ones; the fields only a
+// state has (computed when read, not sent when the task leaves that state) are null in others.
+export function changed(task: TaskOut, change: TaskChange): TaskOut {
+  const next: TaskOut = { ...task, ...change };
+  if (next.state !== "queued") {
+    next.queue_position = null;
+    next.pending_reason = null;
+  }
+  if (next.state !== "running") next.gpu_mem_used = null;
+  return next;
 }
 
 function prune(byId: Map<string, TaskOut>): void {

@@ -362,13 +362,34 @@ def _wait(
     """Follow the event stream until every task has ended, or until the deadline (monotonic):
     (the ended tasks by id, the ids still pending)."""
     # Here, not at the top: commands that do not wait (`ant submit`) need not load core/task.py.
-    from ant_scheduler.core.task import ENDED_STATES
+    from ant_scheduler.core.task import ENDED_STATES, TaskState
     from ant_scheduler.wire import TaskOut, parse
 
     done: dict[str, Any] = {}
     pending = list(task_ids)
+    ended_values = {s.value for s in ENDED_STATES}
+
+    known: dict[str, Any] = {}  # each task as last read, for its `task_changed` events
+    fields = {f.name for f in dataclasses.fields(TaskOut)}
+
+    def applied(task: Any, data: dict[str, Any]) -> Any:
+        """The task with a `task_changed` applied (None when it cannot be)."""
+        try:
+            if task is None:
+                return parse(TaskOut, data)  # a whole task (servers before P10)
+            change = {k: v for k, v in data.items() if k in fields and k != "task_id"}
+            change["state"] = TaskState(data["state"])
+            for key, only in (("queue_position", "queued"), ("pending_reason", "queued")):
+                if data["state"] != only:
+                    change[key] = None
+            if data["state"] != "running":
+                change["gpu_mem_used"] = None
+            return dataclasses.replace(task, **change)
+        except (TypeError, ValueError, KeyError, AttributeError):
+            return None
 
     def ended(task: Any) -> None:
+        known[task.task_id] = task
         if task.task_id in pending and task.state in ENDED_STATES:
             done[task.task_id] = task
             pending.remove(task.task_id)
@@ -389,10 +410,17 @@ def _wait(
                 if event.event in ("hello", "resync"):
                     reread(list(pending))  # what changed before the stream began, or was missed
                 elif event.event == "task_changed" and task_id in pending:
-                    try:
-                        ended(parse(TaskOut, data))  # the event carries the task
-                    except (TypeError, ValueError, KeyError, AttributeError):
+                    # It carries what changed (the whole task, from servers before P10): applied
+                    # onto the task as last read; read again when that does not work.
+                    state = data.get("state")
+                    if not isinstance(state, str):
                         reread([task_id])  # not in a shape this version reads: ask for it
+                    elif state in ended_values:
+                        task = applied(known.get(task_id), data)
+                        if task is None:
+                            reread([task_id])
+                        else:
+                            ended(task)
                 elif event.event == "task_removed" and task_id in pending:
                     reread([task_id])  # it is gone: get_task says so (exit 5)
                 if not pending:
