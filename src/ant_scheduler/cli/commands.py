@@ -362,6 +362,8 @@ def _wait(
     """Follow the event stream until every task has ended, or until the deadline (monotonic):
     (the ended tasks by id, the ids still pending)."""
     # Here, not at the top: commands that do not wait (`ant submit`) need not load core/task.py.
+    import dataclasses
+
     from ant_scheduler.core.task import ENDED_STATES, TaskState
     from ant_scheduler.wire import TaskOut, parse
 
