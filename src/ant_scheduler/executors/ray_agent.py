@@ -107,7 +107,7 @@ class NodeAgent:
         # Ray set the actor's own CUDA_VISIBLE_DEVICES; each task gets its own from ANT.
         os.environ.pop("CUDA_VISIBLE_DEVICES", None)
         self.gpu_ids = sorted(gpu_ids)
-        self.spool = Path(tempfile.gettempdir()) / "ant-agent" / server_id / node_id[:16]
+        self.spool = self.spool_of(server_id) / node_id[:16]
         self.spool.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Its own marker: agents of one ANT on the same host (test clusters) must not take each
         # other's processes for their own.
@@ -127,6 +127,11 @@ class NodeAgent:
         self.chores: set[asyncio.Future[None]] = set()  # kills nobody awaits, kept referenced
         self.started_at = time.time()
         self._recovered = False
+
+    @staticmethod
+    def spool_of(server_id: str) -> Path:
+        """Where the agents of one ANT keep their tasks' output and state on a node."""
+        return Path(tempfile.gettempdir()) / "ant-agent" / server_id
 
     # ------------------------------------------------------------------ about the node
 
