@@ -4,7 +4,10 @@ nodes with two fake GPUs each (labelled node-a and node-b), every listener on 12
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,6 +42,15 @@ def make_cluster(head_port: int | None = None, **nodes: int) -> Any:
 @pytest.fixture(scope="package")
 def ray_cluster() -> Iterator[Any]:
     """Shared by the tests that leave the cluster as they found it."""
+    spools = _agent_spools()
     cluster = make_cluster(node_a=2, node_b=2)
     yield cluster
     cluster.shutdown()
+    # The agents died with the cluster: their spool directories (one per ANT) go too.
+    for path in _agent_spools() - spools:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _agent_spools() -> set[Path]:
+    root = Path(tempfile.gettempdir()) / "ant-agent"
+    return set(root.iterdir()) if root.is_dir() else set()
