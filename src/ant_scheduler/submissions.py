@@ -21,7 +21,7 @@ from ant_scheduler.scheduler import Scheduler, queued_entry
 # a 100,000-line submission never stalls other requests for long.
 SUBMIT_CHUNK = 2000
 PARSE_CHUNK = 500
-WRITE_CHUNK = 1000
+WRITE_CHUNK = 250
 
 
 class Submissions(Scheduler):
