@@ -5,7 +5,6 @@ and waits until the executor has reached the cluster."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from ant_scheduler.executors.base import Executor
 from ant_scheduler.executors.ray import RayExecutor
 from tests.reliability.reality import task_processes
 from tests.unit.test_executor_contract import (
+    LocalDriver,
     _placed_on_the_drivers_node,  # noqa: F401  (the autouse fixture, for this module too)
     test_a_task_ends_once_with_its_code_and_its_output_kept,  # noqa: F401
     test_kill_reports_a_killed_exit,  # noqa: F401
@@ -25,13 +25,15 @@ from tests.unit.test_executor_contract import (
 )
 
 
-class RayDriver:
+class RayDriver(LocalDriver):
+    """Real shell commands, as the local driver's, run by the agent of node-a."""
+
     node = "node-a"
     keeps_left_behind = False  # the agent ends them with the task, on its node
 
     def __init__(self, address: str) -> None:
+        super().__init__()  # one server id: one ANT, whose agents are reused
         self.address = address
-        self.server_id = f"contract-{uuid.uuid4().hex[:8]}"  # one ANT: its agents are reused
 
     def make(self, tmp: Path) -> Executor:
         return RayExecutor(
@@ -48,15 +50,6 @@ class RayDriver:
         ex.recover({})  # what the engine does first; it starts the bridge
         while ex.availability() is not None or ex._node_named(self.node) is None:
             await asyncio.sleep(0.05)
-
-    def command(self, prints: str, exit_code: int, leave: bool = False) -> str:
-        behind = "setsid sleep 300 & " if leave else ""
-        return f"{behind}echo {prints}; exit {exit_code}"
-
-    async def run(
-        self, ex: Executor, task_id: str, prints: str, exit_code: int, leave: bool
-    ) -> None:
-        pass  # the process does it
 
     def cleanup(self) -> None:
         import os
