@@ -59,6 +59,7 @@ class Bridge:
         self.pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="ant-bridge")
         self.connected = threading.Event()
         self.stdin_closed = threading.Event()
+        self.starting: dict[str, threading.Event] = {}  # task -> set once its start is done
 
     # ------------------------------------------------------------------ output to ANT
 
@@ -237,7 +238,13 @@ class Bridge:
         kind = op.get("op")
         try:
             if kind == "start":
-                self.start(op)
+                try:
+                    self.start(op)
+                finally:
+                    with self.lock:
+                        started = self.starting.pop(str(op.get("task")), None)
+                    if started is not None:
+                        started.set()
             elif kind == "kill":
                 self.kill(op)
             elif kind == "recover":
@@ -315,6 +322,10 @@ class Bridge:
     def kill(self, op: dict[str, Any]) -> None:
         import ray
 
+        with self.lock:
+            starting = self.starting.get(op["task"])
+        if starting is not None:  # killed right after its start: once it has started
+            starting.wait(CALL_TIMEOUT)
         refs = []
         for node_id in op["nodes"]:
             try:
@@ -387,6 +398,10 @@ class Bridge:
                 op = json.loads(line)
             except ValueError:
                 continue
+            if op.get("op") == "start":
+                # Operations run concurrently; a kill read after this start waits for it.
+                with self.lock:
+                    self.starting[str(op.get("task"))] = threading.Event()
             self.pool.submit(self.handle, op)
         self.stdin_closed.set()
 
