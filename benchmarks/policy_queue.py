@@ -5,6 +5,14 @@ way the engine used it before TaskQueue: every pass builds a list of all queued 
 and every change re-sorts the whole queue for the positions.
 
     PYTHONPATH=src python benchmarks/policy_queue.py --baseline 351cff1
+
+The cluster scenarios (issue P10: < 10 ms per decision) plan 100,000 queued tasks of 1, 2, 4 or 8
+GPUs on 100 nodes x 8 GPUs, and on one 8-GPU machine, with 90% of the GPUs busy. A "decision" is
+what the engine does at a submit: add the task to the TaskQueue, plan, the new task's reason and
+position. With `--baseline REV` of a revision whose policy knows nodes and takes a TaskQueue, the
+cluster scenarios are timed with that policy as well.
+
+    PYTHONPATH=src python benchmarks/policy_queue.py --baseline b2ca956
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ from ant_scheduler.core.queue import TaskQueue  # noqa: E402
 
 N = 100_000
 N_GPUS = 8
+GOAL = 10e-3  # seconds per plan and per decision at cluster scale (issue P10)
+BUSY = 0.9  # share of the GPUs allocated to running tasks in the cluster scenarios
 
 
 def timed(fn: Callable[[], Any], repeat: int = 5) -> tuple[float, Any]:
@@ -81,6 +91,74 @@ def scenarios(mod: Any) -> dict[str, tuple[list[Any], list[Any], dict[str, Any]]
     }
 
 
+def cluster_pool(mod: Any, n_nodes: int, per_node: int, rng: random.Random) -> list[Any]:
+    """n_nodes x per_node GPUs (global index = node * per_node + local), 90% of them busy, chosen at
+    random so that a few free GPUs are scattered over the nodes. n_nodes=0: one machine (node "")
+    with per_node GPUs."""
+    total = max(n_nodes, 1) * per_node
+    busy = set(rng.sample(range(total), round(total * BUSY)))
+    pool = []
+    for i in range(total):
+        held = (f"r{i}",) if i in busy else ()
+        if n_nodes:
+            node, local = f"node-{i // per_node:03d}", i % per_node
+            pool.append(mod.GpuView(i, allocated_to=held, node=node, local_index=local))
+        else:
+            pool.append(mod.GpuView(i, allocated_to=held))
+    return pool
+
+
+def cluster_mix(mod: Any, rng: random.Random, count: int, first_seq: int, prefix: str) -> list[Any]:
+    """Tasks of 1, 2, 4 or 8 GPUs, a few of them at a higher or lower priority."""
+    return [
+        mod.QueuedTask(
+            f"{prefix}{i}", rng.choice([1, 2, 4, 8]), rng.choice([0, 0, 0, 0, 1, -1]), first_seq + i
+        )
+        for i in range(count)
+    ]
+
+
+def cluster_scenarios(mod: Any) -> dict[str, tuple[list[Any], list[Any], dict[str, Any]]]:
+    """name -> (queue, pool, plan kwargs): the cluster scale of issue P10, and one 8-GPU machine."""
+    out: dict[str, tuple[list[Any], list[Any], dict[str, Any]]] = {}
+    for n_nodes, where in [(100, "100 nodes x 8 GPUs"), (0, "1 machine x 8 GPUs")]:
+        rng = random.Random(10)
+        pool = cluster_pool(mod, n_nodes, 8, rng)
+        queue = cluster_mix(mod, rng, N, 0, "t")
+        nodes = {"nodes": [f"node-{k:03d}" for k in range(n_nodes)]} if n_nodes else {}
+        for policy_name in ["fifo", "backfill"]:
+            name = f"{policy_name}, {where}, 90% busy, 1/2/4/8-GPU tasks"
+            out[name] = (queue, pool, {"policy": policy_name, **nodes})
+    return out
+
+
+def goal(seconds: float) -> str:
+    return f"(goal < {fmt(GOAL)}: {'ok' if seconds < GOAL else 'MISSED'})"
+
+
+def bench_cluster(mod: Any, repeat: int = 7, decisions: int = 50) -> None:
+    """Per scenario: one plan (median of `repeat`) and one decision at a submit (median of
+    `decisions`, each a new task of the same mix, taken out again after)."""
+    for name, (queue, pool, kwargs) in cluster_scenarios(mod).items():
+        tq = TaskQueue(queue)
+        seconds, p = timed(functools.partial(mod.plan, tq, pool, **kwargs), repeat=repeat)
+        n_free = sum(1 for g in pool if g.free)
+        print(
+            f"plan, {name}: {fmt(seconds)} {goal(seconds)}; looked at {p.examined} tasks, "
+            f"starts {len(p.starts)} ({n_free} of {len(pool)} GPUs free)"
+        )
+        runs: list[float] = []
+        for task in cluster_mix(mod, random.Random(11), decisions, N, "s"):
+            t0 = time.perf_counter()
+            tq.add(task)
+            mod.plan(tq, pool, **kwargs).reason(task)
+            tq.position(task.task_id)
+            runs.append(time.perf_counter() - t0)
+            tq.remove(task.task_id)
+        one = statistics.median(runs)
+        print(f"decision (add + plan + reason + position), {name}: {fmt(one)} {goal(one)}")
+
+
 def bench_after() -> None:
     print(f"== after: TaskQueue ({N:,} queued, {N_GPUS} GPUs)")
     tasks = [policy.QueuedTask(f"t{i}", 1 + i % 3, i % 5, i) for i in range(N)]
@@ -125,6 +203,9 @@ def bench_after() -> None:
 
     print(f"submit (add + plan + reason + position): {fmt(per_op(submit, 1000))}")
 
+    print(f"== cluster scale (issue P10): {N:,} queued, {BUSY:.0%} of the GPUs busy")
+    bench_cluster(policy)
+
 
 def load_baseline(rev: str) -> types.ModuleType:
     source = subprocess.run(
@@ -158,6 +239,9 @@ def bench_before(rev: str) -> None:
     for name, (queue, pool, kwargs) in scenarios(old).items():
         seconds = timed(functools.partial(old.plan, queue, pool, **kwargs))
         print(f"plan, {name}: {fmt(seconds[0])}")
+    if "node" in old.GpuView.__dataclass_fields__ and hasattr(old, "TaskQueue"):
+        print(f"== before: policy at {rev} on a TaskQueue, cluster scale ({N:,} queued)")
+        bench_cluster(old, repeat=3, decisions=10)
 
 
 def main() -> None:
