@@ -402,6 +402,107 @@ def test_plan_over_nodes_does_not_depend_on_input_order(
     assert dict(a.pending) == dict(b.pending)
 
 
+def reference_plan_over_nodes(
+    queue: list[QueuedTask],
+    pool: list[GpuView],
+    *,
+    policy: Policy,
+    nodes: Sequence[str],
+    running_cpu_tasks: int = 0,
+    max_cpu_tasks: int | None = None,
+    node_load: dict[str, int] | None = None,
+) -> tuple[Start, ...]:
+    """The rule of the policy module docstring, walked the slow and obvious way: sort the whole
+    queue, look at every task, recount the open GPUs of every node for each. Kept to show that the
+    fast plan (buckets per shape, early exit) decides the same. Its decisions are its own."""
+    ordered = sorted(pool, key=lambda g: g.index)
+    alive = sorted(set(nodes) | {g.node for g in ordered if g.usable})
+    load = {n: (node_load or {}).get(n, 0) for n in alive}
+    cpu_running = running_cpu_tasks
+    taken: set[int] = set()  # GPUs this plan starts a task on
+    kept: set[int] = set()  # backfill: free GPUs of the blocker's target set
+    blocker: QueuedTask | None = None
+    starts: list[Start] = []
+    for task in sorted(queue, key=lambda t: (-t.priority, t.queue_seq, t.task_id)):
+        if task.n_gpus == 0:
+            if task.n_nodes > len(alive):
+                continue  # never fits
+            if max_cpu_tasks is not None and cpu_running >= max_cpu_tasks:
+                continue  # waits for the limit
+            least = sorted(alive, key=lambda n: (load[n], n))[: task.n_nodes]
+            for n in least:
+                load[n] += 1
+            cpu_running += 1
+            starts.append(Start(task.task_id, (), tuple(sorted(least))))
+            continue
+        usable = {n: sum(1 for g in ordered if g.node == n and g.usable) for n in alive}
+        if sum(1 for count in usable.values() if count >= task.n_gpus) < task.n_nodes:
+            continue  # never fits: skipped, it would only stall the queue
+        if blocker is not None and policy == "fifo":
+            continue  # waits behind the blocker
+        open_now = {
+            n: [
+                g.index
+                for g in ordered
+                if g.node == n and g.free and g.index not in taken and g.index not in kept
+            ]
+            for n in alive
+        }
+        enough = [n for n in alive if len(open_now[n]) >= task.n_gpus]
+        if len(enough) >= task.n_nodes:
+            best = sorted(enough, key=lambda n: (len(open_now[n]), n))[: task.n_nodes]
+            ranks = tuple(sorted(best))
+            ids = tuple(i for n in ranks for i in open_now[n][: task.n_gpus])
+            taken |= set(ids)
+            starts.append(Start(task.task_id, ids, ranks))
+            continue
+        if blocker is None:
+            blocker = task
+            if policy == "backfill":
+                kept = set(target_set(task, pool)) & {i for ids in open_now.values() for i in ids}
+    return tuple(starts)
+
+
+@given(
+    clusters(),
+    queues(),
+    st.sampled_from(POLICIES),
+    st.none() | st.integers(0, 6),
+    st.integers(0, 3),
+    st.dictionaries(st.sampled_from(["n0", "n1", "n2", "n3"]), st.integers(0, 3)),
+)
+@settings(max_examples=600, deadline=None)
+def test_plan_over_nodes_starts_what_a_reference_planner_starts(
+    layout: tuple[list[GpuView], list[str]],
+    queue: list[QueuedTask],
+    policy: Policy,
+    max_cpu: int | None,
+    running_cpu: int,
+    node_load: dict[str, int],
+) -> None:
+    pool, alive = layout
+    want = reference_plan_over_nodes(
+        queue,
+        pool,
+        policy=policy,
+        nodes=alive,
+        running_cpu_tasks=running_cpu,
+        max_cpu_tasks=max_cpu,
+        node_load=node_load,
+    )
+    for tasks in (queue, TaskQueue(queue)):
+        p = plan(
+            tasks,
+            pool,
+            policy=policy,
+            nodes=alive,
+            running_cpu_tasks=running_cpu,
+            max_cpu_tasks=max_cpu,
+            node_load=node_load,
+        )
+        assert p.starts == want  # same tasks, nodes, GPUs, in the same order
+
+
 # ------------------------------------------------------------------ no starvation
 
 
