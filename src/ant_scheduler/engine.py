@@ -114,10 +114,12 @@ class Engine(Submissions):
             chore.cancel()
         self.executor.close()
         try:
-            self._write_pending()
+            self._write_pending(all_handles=True)  # the tasks run on: a restart adopts them
             self.store.end_session(self.session_id, self.clock())
         except StoreUnavailable as exc:  # what is not written is reconciled on the next start
             self._say(f"could not record the last changes: {exc.message}")
+        self._syncer.shutdown(wait=True)
+        self.store.sync()  # even if the last durable commit above failed
         self.gpus.close()
         return message
 

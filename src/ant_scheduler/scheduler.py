@@ -10,9 +10,12 @@ respect to each other (one event loop) and concurrent commands on one task behav
 serialised. A step that finds the database locked has changed nothing and runs again a little
 later; after STORE_retry_seconds, or on any other store failure, the command fails with 503
 `store_unavailable` and memory is as it was. Changes ANT makes on its own (a task ended, a task
-starts) are retried until they are durable: a task's GPUs are freed only once its end is
+starts) are retried until they are recorded: a task's GPUs are freed only once its end is
 recorded (and its last process is gone), and a task is recorded as running, with its GPUs,
-before its process is spawned.
+before its process is spawned. Those records (starts, ends, handles) are committed without an
+fsync, which survives any crash of ANT itself, and flushed to disk by a thread right after
+(`_sync_soon`): a fsync per start would cap the drain at the disk's pace (P10). Everything a
+user asks for (a submit, a kill, a delete) is fsync'd before the answer.
 
 Nodes: the policy places each task on nodes (one per rank) and GPUs, and the executor gets that
 placement in its LaunchRequest. While the executor says it cannot start tasks (`availability()`,
@@ -25,8 +28,10 @@ is reported lost by the executor: it ends `lost` (restorable) and its GPUs are f
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 from collections.abc import Callable, Coroutine
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ant_scheduler import __version__
@@ -116,6 +121,8 @@ class Scheduler:
         self._last_store_error = ""
         self._chores: set[asyncio.Task[Any]] = set()
         self._stopped = False
+        self._syncer = ThreadPoolExecutor(1, thread_name_prefix="ant-store-sync")
+        self._syncing = False
 
     def _in_memory(self, task_id: str) -> Task | None:
         return self.running.get(task_id) or self.queued.get(task_id) or self.lingering.get(task_id)
@@ -144,25 +151,82 @@ class Scheduler:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_DELAY)
 
-    def _write_pending(self) -> None:
-        """Record task ends (and handles) not durable yet, then apply and publish them."""
-        ended = list(self._ended.values())
-        handles = [t for t in self._unsaved_handles.values() if t.task_id not in self._ended]
-        if not ended and not handles:
-            return
-        missed = self.store.apply(updates=[(t, TaskState.RUNNING) for t in ended + handles])
-        self._unsaved_handles.clear()
-        self._ended.clear()
-        for task in ended:
-            self._finish(task, recorded=task.task_id not in missed)
+    def _write_pending(self, *, all_handles: bool = False) -> None:
+        """Record task ends not durable yet, then apply and publish them; with them the handles
+        of tasks started HANDLE_FLUSH_DELAY ago or more (all of them if `all_handles`)."""
+        pending = self._pending(all_handles)
+        if pending[0] or pending[1]:
+            missed = self.store.apply(updates=_updates(pending), durable=False)
+            self._sync_soon()
+            self._pending_written(pending, missed)
+
+    def _pending(self, all_handles: bool) -> Pending:
+        """What to write: the ends (each with the processes it left, asked once, so that what a
+        pass plans with is what _finish does) and the handles that are due."""
+        ended = [(t, self.executor.lingering(t.task_id)) for t in self._ended.values()]
+        return ended, self._due_handles(all_handles)
+
+    def _pending_written(self, pending: Pending, missed: set[str]) -> None:
+        """Apply and publish what _pending gave, now durable (but for the `missed` ids)."""
+        ended, handles = pending
+        for task in handles:
+            del self._unsaved_handles[task.task_id]
+        for task, _ in ended:
+            self._unsaved_handles.pop(task.task_id, None)  # written with the end
+            del self._ended[task.task_id]
+        for task, lingering in ended:
+            self._finish(task, recorded=task.task_id not in missed, lingering=lingering)
         if ended:
-            self._publish_tasks("task_changed", ended)
+            self._publish_tasks("task_changed", [t for t, _ in ended])
             self._publish_gpus()
             self._request_schedule()
 
-    def _finish(self, task: Task, *, recorded: bool) -> None:
+    def _due_handles(self, all_handles: bool) -> list[Task]:
+        """Running tasks whose handle (pid) is to be written now. A short task's handle is
+        written with its end only: until then a restart finds it by its marker instead (the
+        record says "starting"), which saves a write and a /proc read per task (P10)."""
+        if not self._unsaved_handles:
+            return []
+        due_at = self.clock() - HANDLE_FLUSH_DELAY
+        handles = []
+        later = False
+        for task in self._unsaved_handles.values():
+            if task.task_id in self._ended:
+                continue
+            if all_handles or task.started_at is None or task.started_at <= due_at:
+                if task.handle is not None:
+                    task.handle = self.executor.settle(task.handle)
+                handles.append(task)
+            else:
+                later = True
+        if later and self._handle_flush is None and not self._stopped:
+            loop = asyncio.get_running_loop()
+            self._handle_flush = loop.call_later(HANDLE_FLUSH_DELAY, self._flush_handles)
+        return handles
+
+    def _sync_soon(self) -> None:
+        """Flush commits made without an fsync to disk, in a thread, right after this step (not
+        in the middle of it: waking the thread costs the loop ~0.1 ms, better spent after the
+        spawns). One flush at a time, the next one covering every commit made meanwhile. A
+        power cut can cost only what was committed since the last flush began
+        (docs/performance.md)."""
+        if self._syncing or self._stopped or not self.store.unsynced:
+            return
+        self._syncing = True
+        asyncio.get_running_loop().call_soon(self._start_sync)
+
+    def _start_sync(self) -> None:
+        self._syncer.submit(self.store.sync).add_done_callback(self._synced)
+
+    def _synced(self, _: Future[None]) -> None:  # in the sync thread
+        self._syncing = False
+        if self.store.unsynced and not self._stopped:
+            self._syncing = True
+            self._syncer.submit(self.store.sync).add_done_callback(self._synced)
+
+    def _finish(self, task: Task, *, recorded: bool, lingering: int) -> None:
         """Apply a durable end: the task leaves `running`; its GPUs are freed unless processes
-        it left behind still run."""
+        it left behind still run (`lingering`)."""
         self.running.pop(task.task_id, None)
         self._killing.discard(task.task_id)
         if not recorded:  # the row was no longer running (changed outside ANT): nothing to add
@@ -172,7 +236,7 @@ class Scheduler:
                 max(0.0, task.finished_at - task.started_at)
             )
         self.live.flush(task)
-        if recorded and self.executor.lingering(task.task_id) > 0:
+        if recorded and lingering > 0:
             self._hold(task)
         else:
             self._release(task)
@@ -223,8 +287,7 @@ class Scheduler:
         if self._stopped:
             return
         try:
-            self._write_pending()
-            self._start_what_fits()
+            self._start_what_fits()  # records the pending ends too, in the same transaction
         except StoreUnavailable as exc:
             self._store_trouble(exc)
             return
@@ -257,18 +320,31 @@ class Scheduler:
             self._publish_health()
             self._publish_queue()  # the queued tasks' reasons changed
         if held_off is not None:
+            self._write_pending()
             return  # start nothing; the queue's reason is the executor's
+        # Ends not recorded yet are recorded with this pass's starts, in one transaction (one
+        # commit per pass, not two): the plan already counts their GPUs as free, unless
+        # processes they left behind hold them.
+        pending = self._pending(False)
+        ended = {t.task_id for t, _ in pending[0]}
+        freed = {t.task_id for t, lingering in pending[0] if lingering == 0}
         decision = policy.plan(
             self.queue,
-            self.gpus.policy_views(),
+            _without(self.gpus.policy_views(), freed),
             policy=self.settings.RUNNER_policy,  # type: ignore[arg-type]
-            running_cpu_tasks=sum(1 for t in self.running.values() if t.n_gpus == 0),
+            running_cpu_tasks=sum(
+                1 for t in self.running.values() if t.n_gpus == 0 and t.task_id not in ended
+            ),
             max_cpu_tasks=self.settings.RUNNER_max_cpu_tasks,
             nodes=self.gpus.nodes,
-            node_load=self._node_load(),
+            node_load=self._node_load(ended),
         )
         self._plan = decision
         if not decision.starts:
+            if pending[0] or pending[1]:
+                missed = self.store.apply(updates=_updates(pending), durable=False)
+                self._sync_soon()
+                self._pending_written(pending, missed)
             return
         now = self.clock()
         starting: list[Task] = []
@@ -294,7 +370,12 @@ class Scheduler:
             starting.append(task)
         # Durable before the spawn: a crash from here on finds the task recorded as running on
         # these GPUs, and looks for its process instead of handing the GPUs to someone else.
-        missed = self.store.apply(updates=[(t, TaskState.QUEUED) for t in starting + refused])
+        missed = self.store.apply(
+            updates=_updates(pending) + [(t, TaskState.QUEUED) for t in starting + refused],
+            durable=False,
+        )
+        self._sync_soon()
+        self._pending_written(pending, missed)  # frees the GPUs the plan counted as free
         launched = []
         for task in starting + refused:
             self._dequeue(task.task_id)
@@ -368,10 +449,12 @@ class Scheduler:
             ranks.append(RankPlacement(node, ids, tuple(self.gpus.local_index(i) for i in ids)))
         return tuple(ranks)
 
-    def _node_load(self) -> dict[str, int]:
-        """How many ANT tasks run on each node (where tasks needing no GPU go)."""
+    def _node_load(self, ended: set[str]) -> dict[str, int]:
+        """How many ANT tasks run on each node (where tasks needing no GPU go), but `ended`."""
         load: dict[str, int] = {}
         for task in self.running.values():
+            if task.task_id in ended:
+                continue
             for node in task.nodes or [""]:
                 load[node] = load.get(node, 0) + 1
         return load
@@ -664,6 +747,28 @@ STATE_ONLY = {"queue_position": "queued", "pending_reason": "queued", "gpu_mem_u
 
 # Up to this many new tasks get an event each; a bigger submission gets one `queue` event.
 EVENTS_PER_SUBMIT = 1000
+
+
+# Task ends not recorded yet (each with how many processes it left behind) and due handles.
+Pending = tuple[list[tuple[Task, int]], list[Task]]
+
+
+def _updates(pending: Pending) -> list[tuple[Task, TaskState]]:
+    """Store updates for what _pending gave: rows still recorded as running."""
+    ended, handles = pending
+    return [(t, TaskState.RUNNING) for t, _ in ended] + [(t, TaskState.RUNNING) for t in handles]
+
+
+def _without(views: list[policy.GpuView], freed: set[str]) -> list[policy.GpuView]:
+    """The GPU views as they will be once these tasks' ends are recorded."""
+    if not freed:
+        return views
+    return [
+        dataclasses.replace(v, allocated_to=tuple(t for t in v.allocated_to if t not in freed))
+        if any(t in freed for t in v.allocated_to)
+        else v
+        for v in views
+    ]
 
 
 def failure_reason(exc: Exception) -> str:

@@ -1,8 +1,12 @@
 """The durable store: SQLite in WAL mode, the single source of truth for tasks and sessions.
 
-Every write is one small transaction committed with synchronous=FULL, so when a method returns
-the change survives kill -9 and power loss. Writes touch only the rows they change; the cost per
-event does not grow with history. One connection, used only from the event-loop thread.
+Every write is one small transaction. By default it is committed with synchronous=FULL (the WAL
+is fsync'd), so when a method returns the change survives kill -9 and power loss. The engine's own
+start and end records are written with `durable=False` (synchronous=NORMAL: no fsync), which still
+survives kill -9 of ANT (the commit is in the operating system's hands) but not a power cut until
+`sync()` has run, which the engine does in a thread right after (docs/performance.md, "What a power
+cut can cost"). Writes touch only the rows they change; the cost per event does not grow with
+history. One connection, used only from the event-loop thread.
 
 Failures are typed: StoreBusy when another connection holds the database (transient: the caller
 retries without blocking the event loop, so the busy timeout here is short), StoreUnavailable for
@@ -309,6 +313,8 @@ class Store:
         busy_timeout_ms: int = 100,
     ) -> None:
         self.path = path
+        self.unsynced = False  # a commit without an fsync was made since the last sync()
+        self._wal = str(path) + "-wal"
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             _private_file(path)
@@ -333,15 +339,19 @@ class Store:
     # ------------------------------------------------------------------ plumbing
 
     @contextmanager
-    def _tx(self, doing: str = "writing") -> Iterator[sqlite3.Connection]:
+    def _tx(self, doing: str = "writing", *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction: committed whole, or rolled back whole and a typed error raised."""
         try:
+            if not durable:
+                self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
+            self._restore_sync(durable)
             raise _failure(exc, doing) from None
         try:
             yield self._db
             self._db.execute("COMMIT")
+            self.unsynced = not durable  # a durable commit flushes the WAL: earlier ones too
         except BaseException as exc:
             # A failed COMMIT (disk full) leaves the transaction open: close it, or every
             # later BEGIN would fail too.
@@ -355,6 +365,31 @@ class Store:
             if isinstance(exc, sqlite3.Error):
                 raise _failure(exc, doing) from None
             raise
+        finally:
+            self._restore_sync(durable)
+
+    def _restore_sync(self, durable: bool) -> None:
+        if not durable:
+            try:
+                self._db.execute("PRAGMA synchronous=FULL")
+            except sqlite3.Error:
+                pass  # no transaction is open here; this only fails on a closed connection
+
+    def sync(self) -> None:
+        """Make every commit so far durable: fsync the WAL, where the commits are. Safe from any
+        thread (it uses its own file descriptor, never the connection); a durable commit does
+        the same for all earlier ones."""
+        self.unsynced = False  # a commit from now on needs another sync
+        try:
+            fd = os.open(self._wal, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return  # no WAL (yet, or any more): nothing waits in it
+        try:
+            os.fsync(fd)
+        except OSError:
+            self.unsynced = True  # e.g. EIO: the next durable commit says what is wrong
+        finally:
+            os.close(fd)
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -483,8 +518,12 @@ class Store:
         updates: Sequence[tuple[Task, TaskState]] = (),
         deletes: Sequence[tuple[str, TaskState]] = (),
         strict: bool = False,
+        durable: bool = True,
     ) -> set[str]:
         """Write a batch of changes in one transaction.
+
+        `durable=False`: committed without an fsync (see the module docstring); `unsynced` is
+        then true until `sync()` has flushed it.
 
         Updates and deletes are compare-and-set: each applies only if the stored row is still
         in the expected state. The ids that did not apply (row gone or in another state) are
@@ -496,7 +535,7 @@ class Store:
         if inserts:
             _check_unique(t.task_id for t in inserts)
         try:
-            with self._tx("saving task changes") as db:
+            with self._tx("saving task changes", durable=durable) as db:
                 if inserts:
                     db.executemany(_INSERT, [(*_row(t), None) for t in inserts])
                 for task, expected in updates:

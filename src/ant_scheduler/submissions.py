@@ -92,6 +92,9 @@ class Submissions(Scheduler):
         tasks = self._new_tasks(specs, self._take_seqs(len(specs)), self.clock())
         self.store.insert_tasks(tasks)  # raises DuplicateTaskId, writes nothing on error
         self._enqueue_new(tasks)
+        # A pass now, in this step: what fits starts before the answer goes out, with no loop
+        # hop (P10: idle submit-to-start). The pass handles its own failures.
+        self._schedule()
         return tasks
 
     async def _add_in_chunks(self, specs: list[TaskSpec]) -> list[Task]:

@@ -45,6 +45,7 @@ def launch(executor: Any, req: Req) -> Started:
     }
     request = LaunchRequest(**fields, session="test")
     handle = executor.start(request, {"log": str(req.log_path), "exit": str(req.exit_path)})
+    handle = executor.settle(handle)  # as the engine does before recording it
     return Started(handle["pid"], handle["start_time"])
 
 
@@ -58,9 +59,10 @@ FAKE_ANT = textwrap.dedent(
 
     async def main():
         log = Path(sys.argv[1])
-        info = LocalExecutor(server_id=sys.argv[3]).start(
+        executor = LocalExecutor(server_id=sys.argv[3])
+        info = executor.settle(executor.start(
             LaunchRequest("orphan", sys.argv[2], {}, (), str(log.parent), "s"),
-            {"log": str(log), "exit": str(log.with_suffix(".exit"))})
+            {"log": str(log), "exit": str(log.with_suffix(".exit"))}))
         print(json.dumps([info["pid"], info["start_time"]]), flush=True)
         time.sleep(100)
 

@@ -192,6 +192,11 @@ class Executor(Protocol):
     def describe(self, handle: Handle) -> tuple[int | None, str | None]:
         """(pid, log location) to show users, when the executor has them."""
 
+    def settle(self, handle: Handle) -> Handle:
+        """The handle of a running task as it should be recorded: start() may leave out what
+        is not needed at once (the local executor's process start time) to stay fast. Called on
+        the loop thread before the handle of a started task is written (with the next batch)."""
+
     def recover(self, running: Mapping[str, Handle | None]) -> Recovery:
         """After a restart: what became of each task recorded as running (None: recorded as
         starting, handle never completed), and which other tasks left processes behind."""

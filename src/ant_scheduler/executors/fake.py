@@ -153,6 +153,9 @@ class FakeExecutor:
         pid = handle.get("pid")
         return (pid if isinstance(pid, int) else None), None
 
+    def settle(self, handle: Handle) -> Handle:
+        return handle
+
     def recover(self, running: Mapping[str, Handle | None]) -> Recovery:
         results: dict[str, Reattached] = {}
         for task_id, handle in running.items():

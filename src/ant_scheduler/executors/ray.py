@@ -202,6 +202,9 @@ class RayExecutor:
         log = ranks[0].get("log")
         return None, (log if isinstance(log, str) else None)
 
+    def settle(self, handle: Handle) -> Handle:
+        return handle
+
     def output(self, handle: Handle, rank: int = 0) -> LogFileOutput:
         ranks = handle.get("ranks") or []
         if not 0 <= rank < len(ranks):
