@@ -19,7 +19,7 @@ import pytest
 
 from ant_scheduler.executors import processes
 from ant_scheduler.executors.base import ExitInfo, LaunchError
-from ant_scheduler.executors.local import LocalExecutor, read_exit_file
+from ant_scheduler.executors.local import LocalExecutor, is_simple_command, read_exit_file
 from tests.unit.executor_requests import Req, launch, start_orphan
 
 T = TypeVar("T")
@@ -558,3 +558,114 @@ def test_empty_exit_file_means_no_code(tmp_path: Path) -> None:
     path.write_text("3\n")
     assert read_exit_file(path) == 3
     assert read_exit_file(tmp_path / "link.exit") is None  # never read through a symlink
+
+
+# ------------------------------------------------------------------ simple commands (P10)
+
+
+@pytest.mark.parametrize(
+    ("command", "simple"),
+    [
+        ("true", True),
+        ("python train.py --lr 0.1 --name 'run 1'", True),
+        ('CUDA_LAUNCH_BLOCKING=1 python -u x.py "$HOME"/data', True),
+        ("echo $MY_VAR", True),
+        ("true; false", False),
+        ("a && b", False),
+        ("a | b", False),
+        ("python x.py > out.txt 2>&1 < /dev/null", True),  # for that command only
+        ("a &> out.txt", False),
+        ("a 2>&1 && b", False),
+        ("cat <(ls)", False),
+        ("echo $(date)", False),
+        ("echo `date`", False),
+        ("( true )", False),
+        ("{ true; }", False),
+        ("echo ${HOME}", False),
+        ("python -c 'import os; print(1)'", False),  # a ; in quotes: the safe way, no harm
+        ("sleep 1 &", False),
+        ("true\nfalse", False),
+        ("exec python x.py", False),
+        ("exit 3", False),
+        ("trap '' TERM", False),
+        ("set -e", False),
+        ("X=1 exec sleep 1", False),
+        ("X=1", False),
+        ("", False),
+        ("# only a comment", False),
+    ],
+)
+def test_which_commands_run_in_the_wrapper_itself(command: str, simple: bool) -> None:
+    assert is_simple_command(command) is simple
+
+
+def test_a_simple_command_is_the_wrappers_own_child(tmp_path: Path) -> None:
+    """No subshell in between (one fork less); a list still gets its subshell."""
+
+    async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
+        simple = launch(ex, request(tmp_path, "simple", "sleep 30"))
+        listed = launch(ex, request(tmp_path, "listed", "sleep 30; true"))
+
+        def children(pid: int) -> list[psutil.Process]:
+            return psutil.Process(pid).children()
+
+        await until(lambda: bool(children(simple.pid)) and bool(children(listed.pid)))
+        await asyncio.sleep(0.05)  # past the exec of the child
+        assert [p.name() for p in children(simple.pid)] == ["sleep"]
+        (sub,) = children(listed.pid)
+        assert sub.name() == "bash" and [p.name() for p in sub.children()] == ["sleep"]
+        await ex.kill("simple", grace_seconds=5)
+        await ex.kill("listed", grace_seconds=5)
+        got = await collect(exits, 2)
+        assert got["simple"] == ExitInfo("simple", 128 + signal.SIGTERM, True)
+        assert got["listed"] == ExitInfo("listed", 128 + signal.SIGTERM, True)
+        assert read_exit_file(tmp_path / "logs" / "simple.exit") == 128 + signal.SIGTERM
+
+    run(scenario)
+
+
+def test_a_simple_command_has_its_exit_code_and_no_exit_descriptor(tmp_path: Path) -> None:
+    async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
+        launch(ex, request(tmp_path, "fds", "ls -l /proc/self/fd"))
+        launch(ex, request(tmp_path, "code", "bash -c 'exit 7'"))
+        launch(ex, request(tmp_path, "missing", "no-such-command-4f2a"))
+        launch(ex, request(tmp_path, "redirected", "sh -c 'echo out; exit 4' > out.txt"))
+        got = await collect(exits, 4)
+        assert got["redirected"] == ExitInfo("redirected", 4, False)
+        assert (tmp_path / "out.txt").read_text() == "out\n"
+        assert read_exit_file(tmp_path / "logs" / "redirected.exit") == 4
+        assert got["fds"] == ExitInfo("fds", 0, False)
+        text = (tmp_path / "logs" / "fds.log").read_text()
+        assert "fds.log" in text and "fds.exit" not in text
+        assert got["code"] == ExitInfo("code", 7, False)
+        assert read_exit_file(tmp_path / "logs" / "code.exit") == 7
+        assert got["missing"] == ExitInfo("missing", 127, False)
+        assert "not found" in (tmp_path / "logs" / "missing.log").read_text()
+
+    run(scenario)
+
+
+def test_log_and_exit_files_are_renamed_from_spares_made_ahead(tmp_path: Path) -> None:
+    """Inodes are allocated by a thread ahead of need (P10); a start only renames them."""
+    spare_dir = tmp_path / "logs" / ".spare"
+    spare_dir.mkdir(parents=True)
+    (spare_dir / "left-by-an-earlier-ant").write_text("x")
+
+    async def scenario(ex: LocalExecutor, exits: asyncio.Queue[ExitInfo]) -> None:
+        assert not (spare_dir / "left-by-an-earlier-ant").exists()
+        await until(lambda: len(list(spare_dir.iterdir())) >= 8)
+        spares = {p.stat().st_ino for p in spare_dir.iterdir()}
+        req = request(tmp_path, "t", "echo hi")
+        launch(ex, req)
+        assert await exits.get() == ExitInfo("t", 0, False)
+        assert {req.log_path.stat().st_ino, req.exit_path.stat().st_ino} <= spares
+        assert req.log_path.read_text() == "hi\n" and read_exit_file(req.exit_path) == 0
+        for path in (req.log_path, req.exit_path):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.stat().st_nlink == 1
+        req.exit_path.write_text("9\n")  # an existing log is appended to, an exit file emptied
+        launch(ex, dataclasses.replace(req, command="echo again"))
+        assert await exits.get() == ExitInfo("t", 0, False)
+        assert req.log_path.read_text() == "hi\nagain\n" and read_exit_file(req.exit_path) == 0
+
+    run(scenario, log_dir=tmp_path / "logs")
+    assert list(spare_dir.iterdir()) == []  # close() removed what was left
