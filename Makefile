@@ -8,7 +8,7 @@ PORT ?= 6060
 UI_STAMP := frontend/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all run test lint unit bench soak clean venv format ui types ui-test chromium tsp ray-jobs
+.PHONY: all run test lint unit bench soak clean venv format ui types ui-test chromium tsp ray-jobs profiler
 
 all: test
 
@@ -71,7 +71,12 @@ tsp:
 ray-jobs: $(STAMP)
 	$(BIN)/python -m pip install --quiet 'ray[default]'
 
-bench: $(STAMP) tsp ray-jobs
+# py-spy samples ANT's event loop for benchmarks/versus_tsp.py's breakdown (benchmarks only).
+profiler: $(STAMP)
+	$(BIN)/python -m pip install --quiet py-spy
+
+bench: $(STAMP) tsp ray-jobs profiler
+	$(BIN)/python benchmarks/versus_tsp.py
 	$(BIN)/python benchmarks/dispatch.py
 	$(BIN)/python benchmarks/suite.py
 	$(BIN)/python benchmarks/big_queues.py
