@@ -123,3 +123,40 @@ def test_sigkill_at_random_moments(server_factory: type[AntServer], tmp_path: Pa
     twice = {t for t in started if started.count(t) > 1}
     assert not twice, f"tasks that ran twice: {sorted(twice)[:5]}"
     assert len(acked) > ROUNDS
+
+
+def test_tasks_started_just_before_a_sigkill_run_once_with_their_own_exit_codes(
+    server_factory: type[AntServer], tmp_path: Path
+) -> None:
+    """P10 records a start without an fsync and a task's pid only once it has run a while (or
+    with its end). A SIGKILL right after the starts, before any pid is written: the task that
+    ends while ANT is down gets its own exit code from its exit file, the one still running is
+    adopted by its marker, and neither runs again."""
+    server = server_factory(fake_gpus=2)
+    server.start()
+    runs = tmp_path / "runs.txt"
+    with server.client() as c:
+        for task_id, rest in (("short", "sleep 0.5; exit 7"), ("long", "sleep 30")):
+            body = {"command": f"echo {task_id} >> {runs}; {rest}", "task_id": task_id}
+            assert c.post("/api/v1/tasks", json={**body, "n_gpus": 1}).status_code == 201
+        wait_for(
+            lambda: runs.exists() and len(runs.read_text().split()) == 2, timeout=10, interval=0.01
+        )
+    server.kill9()
+    db = sqlite3.connect(server.state_dir / "ant.db")
+    rows = dict(db.execute("SELECT task_id, pid FROM tasks WHERE state = 'running'").fetchall())
+    db.close()
+    assert set(rows) == {"short", "long"}
+    # Recorded as starting, no pid yet (unless this machine took over 0.2 s to kill ANT: then
+    # the pids were written, and what follows must hold all the same).
+    print("pids recorded before the kill:", rows)
+    exit_file = next((server.log_dir).glob("*/short.exit"))
+    wait_for(lambda: exit_file.read_text().strip() == "7", timeout=10)  # ended while ANT was down
+    server.start()
+    with server.client() as c:
+        short = c.get("/api/v1/tasks/short").json()
+        assert (short["state"], short["exit_code"]) == ("failed", 7)
+        long = c.get("/api/v1/tasks/long").json()
+        assert long["state"] == "running" and long["pid"] is not None  # adopted, same process
+        assert psutil.Process(long["pid"]).cmdline()[0].endswith("bash")
+    assert sorted(runs.read_text().split()) == ["long", "short"]  # each ran once

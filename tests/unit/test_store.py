@@ -188,6 +188,47 @@ def test_commit_survives_kill_minus_9(tmp_path: Path) -> None:
         assert s.get_task("durable") is not None
 
 
+def test_a_commit_without_fsync_survives_kill_minus_9_and_sync_flushes_it(tmp_path: Path) -> None:
+    """P10: the scheduler's own records skip the fsync; a crash of ANT still keeps them (the
+    WAL is in the OS's hands); sync() is what makes them survive a power cut too."""
+    path = tmp_path / "ant.db"
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from ant_scheduler.core.task import Task, TaskState
+        from ant_scheduler.store import Store
+        s = Store(__import__("pathlib").Path({str(path)!r}))
+        t = Task("t", "c", "c", 0, {{}}, TaskState.QUEUED, 0, 1.0)
+        s.insert_tasks([t])
+        assert not s.unsynced
+        ran = t.copy()
+        ran.state = TaskState.RUNNING
+        assert s.apply(updates=[(ran, TaskState.QUEUED)], durable=False) == set()
+        assert s.unsynced
+        assert s._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again
+        print("ok", flush=True)
+        time.sleep(60)
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "ok"
+    child.kill()
+    child.wait()
+    with Store(path) as s:
+        got = s.get_task("t")
+        assert got is not None and got.state is TaskState.RUNNING
+        done = got.copy()
+        done.state = TaskState.SUCCEEDED
+        s.apply(updates=[(done, TaskState.RUNNING)], durable=False)
+        assert s.unsynced
+        s.sync()
+        assert not s.unsynced
+        s.apply(updates=[(got, TaskState.SUCCEEDED)], durable=False)
+        s.insert_tasks([task("x")])  # a durable commit flushes the WAL: earlier commits too
+        assert not s.unsynced
+
+
 def test_changes_are_compare_and_set_and_a_miss_never_blocks_the_batch(store: Store) -> None:
     store.insert_tasks([task("a"), task("b"), task("c")])
     a, b, c = task("a", TaskState.RUNNING), task("b", TaskState.RUNNING), task("gone")
