@@ -119,7 +119,13 @@ class Engine(Submissions):
         except StoreUnavailable as exc:  # what is not written is reconciled on the next start
             self._say(f"could not record the last changes: {exc.message}")
         self._syncer.shutdown(wait=True)
-        self.store.sync()  # even if the last durable commit above failed
+        error: StoreUnavailable | None = None
+        try:
+            self.store.sync()  # even if the last durable commit above failed
+        except StoreUnavailable as exc:
+            error = exc
+            self._say(f"could not flush the last changes: {exc.message}")
+        self._wake_flush_waiters(error)
         self.gpus.close()
         return message
 

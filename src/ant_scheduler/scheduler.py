@@ -31,7 +31,7 @@ import asyncio
 import dataclasses
 import sys
 from collections.abc import Callable, Coroutine
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ant_scheduler import __version__
@@ -123,6 +123,7 @@ class Scheduler:
         self._stopped = False
         self._syncer = ThreadPoolExecutor(1, thread_name_prefix="ant-store-sync")
         self._syncing = False
+        self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []  # (commit count, ...)
 
     def _in_memory(self, task_id: str) -> Task | None:
         return self.running.get(task_id) or self.queued.get(task_id) or self.lingering.get(task_id)
@@ -216,13 +217,47 @@ class Scheduler:
         asyncio.get_running_loop().call_soon(self._start_sync)
 
     def _start_sync(self) -> None:
-        self._syncer.submit(self.store.sync).add_done_callback(self._synced)
+        if self._stopped:  # stop() flushes what is left itself
+            self._syncing = False
+            return
+        flush = asyncio.get_running_loop().run_in_executor(self._syncer, self.store.sync)
+        flush.add_done_callback(self._synced)
 
-    def _synced(self, _: Future[None]) -> None:  # in the sync thread
+    def _synced(self, flush: asyncio.Future[None]) -> None:
+        """A flush ended: wake who waited for it, and flush again what was committed since."""
         self._syncing = False
-        if self.store.unsynced and not self._stopped:
-            self._syncing = True
-            self._syncer.submit(self.store.sync).add_done_callback(self._synced)
+        error = flush.exception() if not flush.cancelled() else None
+        self._wake_flush_waiters(error)
+        if error is None:
+            self._sync_soon()
+        elif not self._stopped:  # a failing disk: say so once, try again a little later
+            if isinstance(error, AntError) and error.message != self._last_store_error:
+                self._say(f"{error.message}; retrying")
+                self._last_store_error = error.message
+            asyncio.get_running_loop().call_later(RETRY_MAX_DELAY, self._sync_soon)
+
+    def _wake_flush_waiters(self, error: BaseException | None) -> None:
+        waiting = []
+        for seq, waiter in self._flush_waiters:
+            if waiter.done():
+                continue
+            if seq <= self.store.flushed:
+                waiter.set_result(None)
+            elif error is not None:
+                waiter.set_exception(error)
+            else:
+                waiting.append((seq, waiter))
+        self._flush_waiters = waiting
+
+    async def _flushed(self) -> None:
+        """Until every commit made so far is on disk (StoreUnavailable if the disk refuses)."""
+        seq = self.store.committed
+        if self.store.flushed >= seq:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._flush_waiters.append((seq, waiter))
+        self._sync_soon()
+        await waiter
 
     def _finish(self, task: Task, *, recorded: bool, lingering: int) -> None:
         """Apply a durable end: the task leaves `running`; its GPUs are freed unless processes

@@ -313,7 +313,10 @@ class Store:
         busy_timeout_ms: int = 100,
     ) -> None:
         self.path = path
-        self.unsynced = False  # a commit without an fsync was made since the last sync()
+        # Commits made without an fsync, counted (on the loop's thread), and how many of them
+        # are known to be on disk (sync(), or a durable commit, which flushes the WAL too).
+        self.committed = 0
+        self.flushed = 0
         self._wal = str(path) + "-wal"
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
@@ -351,7 +354,10 @@ class Store:
         try:
             yield self._db
             self._db.execute("COMMIT")
-            self.unsynced = not durable  # a durable commit flushes the WAL: earlier ones too
+            if durable:  # the WAL was flushed: with every earlier commit in it
+                self.flushed = max(self.flushed, self.committed)
+            else:
+                self.committed += 1
         except BaseException as exc:
             # A failed COMMIT (disk full) leaves the transaction open: close it, or every
             # later BEGIN would fail too.
@@ -375,21 +381,30 @@ class Store:
             except sqlite3.Error:
                 pass  # no transaction is open here; this only fails on a closed connection
 
+    @property
+    def unsynced(self) -> bool:
+        """A commit made without an fsync is not known to be on disk yet."""
+        return self.flushed < self.committed
+
     def sync(self) -> None:
-        """Make every commit so far durable: fsync the WAL, where the commits are. Safe from any
-        thread (it uses its own file descriptor, never the connection); a durable commit does
-        the same for all earlier ones."""
-        self.unsynced = False  # a commit from now on needs another sync
+        """Make every commit made so far durable: fsync the WAL, where the commits are. Safe
+        from any thread (it uses its own file descriptor, never the connection). Raises
+        StoreUnavailable if the disk refuses (the commits stay unsynced)."""
+        seq = self.committed  # commits counted here are written: the fsync covers them
         try:
             fd = os.open(self._wal, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
-            return  # no WAL (yet, or any more): nothing waits in it
-        try:
-            os.fsync(fd)
-        except OSError:
-            self.unsynced = True  # e.g. EIO: the next durable commit says what is wrong
-        finally:
-            os.close(fd)
+            fd = -1  # no WAL (yet, or any more, after a checkpoint that flushed it all)
+        if fd >= 0:
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                raise StoreUnavailable(
+                    f"cannot flush the database to disk ({exc.strerror or exc})"
+                ) from None
+            finally:
+                os.close(fd)
+        self.flushed = max(self.flushed, seq)
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -476,14 +491,17 @@ class Store:
 
     # ------------------------------------------------------------------ tasks: writes
 
-    def insert_tasks(self, tasks: Sequence[Task], *, staged: str | None = None) -> None:
+    def insert_tasks(
+        self, tasks: Sequence[Task], *, staged: str | None = None, durable: bool = True
+    ) -> None:
         """All or nothing: a duplicate id (in the batch or stored) rejects the whole batch.
 
         `staged` names the open large submission (open_submission) these rows belong to.
+        `durable=False`: see apply().
         """
         _check_unique(t.task_id for t in tasks)
         try:
-            with self._tx("adding tasks") as db:
+            with self._tx("adding tasks", durable=durable) as db:
                 db.executemany(_INSERT, [(*_row(t), staged) for t in tasks])
         except sqlite3.IntegrityError:
             self._raise_duplicate([t.task_id for t in tasks])
@@ -523,7 +541,7 @@ class Store:
         """Write a batch of changes in one transaction.
 
         `durable=False`: committed without an fsync (see the module docstring); `unsynced` is
-        then true until `sync()` has flushed it.
+        then true until `sync()` (or a durable commit) has flushed it.
 
         Updates and deletes are compare-and-set: each applies only if the stored row is still
         in the expected state. The ids that did not apply (row gone or in another state) are

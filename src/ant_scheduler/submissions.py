@@ -49,7 +49,18 @@ class Submissions(Scheduler):
         )
         specs = await self._parse(text, mode, defaults)
         if len(specs) <= SUBMIT_CHUNK:
-            return await self._command(lambda: self._add(specs))
+            tasks = await self._command(lambda: self._add(specs))
+            # Answered once on disk: a flush in the sync thread, shared by every commit made
+            # meanwhile, so the loop never waits for the disk and what fits is already running.
+            try:
+                await self._flushed()
+            except StoreUnavailable as exc:
+                n = len(tasks)
+                raise StoreUnavailable(
+                    f"{n} task{'' if n == 1 else 's'} queued, but {exc.message}: "
+                    "they may not survive a power cut"
+                ) from None
+            return tasks
         return await self._add_in_chunks(specs)
 
     async def _parse(
@@ -90,7 +101,10 @@ class Submissions(Scheduler):
         if taken:
             raise DuplicateTaskId(f"duplicate task id {taken[0]!r}")
         tasks = self._new_tasks(specs, self._take_seqs(len(specs)), self.clock())
-        self.store.insert_tasks(tasks)  # raises DuplicateTaskId, writes nothing on error
+        # Raises DuplicateTaskId, writes nothing on error. Not fsync'd here: submit() answers
+        # only once a flush has made it durable (a crash of ANT keeps it either way).
+        self.store.insert_tasks(tasks, durable=False)
+        self._sync_soon()
         self._enqueue_new(tasks)
         # A pass now, in this step: what fits starts before the answer goes out, with no loop
         # hop (P10: idle submit-to-start). The pass handles its own failures.

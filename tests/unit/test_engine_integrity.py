@@ -532,3 +532,65 @@ def test_the_self_check_sees_a_store_that_disagrees(tmp_path: Path) -> None:
             assert "no process of it is watched" in "\n".join(engine.doctor()["problems"])
 
     asyncio.run(main())
+
+
+# ------------------------------------------------------------------ flushing to disk (P10)
+
+
+def test_a_submit_is_answered_once_its_tasks_are_on_disk(tmp_path: Path) -> None:
+    """The insert, the start and the end skip the fsync on the loop; a flush in a thread makes
+    them durable, and a submit is answered only after one covering it has ended."""
+
+    async def body(engine: Engine, ex: FakeExecutor) -> None:
+        store = engine.store
+        syncs: list[int] = []
+        real_sync = store.sync
+
+        def counting_sync() -> None:
+            syncs.append(store.committed)
+            real_sync()
+
+        store.sync = counting_sync  # type: ignore[method-assign]
+        before = store.committed
+        await engine.submit("true", n_gpus=1, task_id="a")
+        assert store.committed >= before + 2  # the insert and the start, without an fsync
+        assert store.flushed >= store.committed  # on disk before the answer
+        assert syncs and syncs[-1] >= before + 2
+        assert engine.get("a").state is TaskState.RUNNING  # started before the answer
+        ex.finish("a", 0)
+        await settle()
+        await asyncio.sleep(0.05)  # the flush thread
+        await settle()
+        assert not store.unsynced  # the end was flushed without anyone waiting for it
+
+    run(tmp_path, body)
+
+
+def test_a_flush_that_fails_is_said_and_retried(tmp_path: Path) -> None:
+    """A disk that refuses the fsync (EIO): the submit answers 503 saying what happened to its
+    tasks (queued, maybe not durable), and the flush is retried until it works."""
+
+    async def body(engine: Engine, ex: FakeExecutor) -> None:
+        store = engine.store
+        real_sync = store.sync
+        failing = [True]
+
+        def sync() -> None:
+            if failing[0]:
+                raise StoreUnavailable("cannot flush the database to disk (Input/output error)")
+            real_sync()
+
+        store.sync = sync  # type: ignore[method-assign]
+        with pytest.raises(StoreUnavailable, match="1 task queued, but cannot flush"):
+            await engine.submit("true", n_gpus=1, task_id="a")
+        assert engine.get("a").state is TaskState.RUNNING  # it is there, and ran
+        assert store.unsynced
+        failing[0] = False
+        for _ in range(100):  # retried every RETRY_MAX_DELAY
+            await asyncio.sleep(0.05)
+            if not store.unsynced:
+                break
+        assert not store.unsynced
+        ex.finish("a", 0)
+
+    run(tmp_path, body)
