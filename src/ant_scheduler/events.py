@@ -45,6 +45,7 @@ class EventBus:
         self._next_seq = 1
         self._wakeup = asyncio.Event()  # binds to a loop on first use (Python >= 3.10)
         self.subscribers = 0
+        self.closed = False  # the server is shutting down: streams end (their clients reconnect)
 
     @property
     def last_seq(self) -> int:
@@ -57,6 +58,11 @@ class EventBus:
         self._wakeup.set()
         self._wakeup = asyncio.Event()
         return event
+
+    def close(self) -> None:
+        """End every stream now, so a shutdown does not wait for them (and cancel them)."""
+        self.closed = True
+        self._wakeup.set()
 
     def parse_cursor(self, last_event_id: str | None) -> int | None:
         """The seq to resume after, or None when the client must resync (unknown/old id)."""

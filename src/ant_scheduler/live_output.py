@@ -71,6 +71,15 @@ class LiveOutput:
                 if task_id not in running:
                     del self._followers[task_id]
 
+    def begin(self, task: Task) -> None:
+        """Mirror the task's output from what its log holds now on (called as it starts, and
+        for a task adopted after a restart: its earlier output was mirrored before)."""
+        if not self.settings.LOGGER_log_to_stdout:
+            return
+        output = self.output(task, 0)
+        if output is not None:
+            self._followers[task.task_id] = output.follower(None)
+
     def flush(self, task: Task) -> None:
         """Mirror what the task wrote since the last look (also once more when it ends)."""
         output = self.output(task, 0)

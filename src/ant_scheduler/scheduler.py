@@ -440,6 +440,7 @@ class Scheduler:
     def _launch(self, task: Task) -> bool:
         """Spawn one task. Any failure fails this task alone, with its reason; never the pass."""
         assert task.handle is not None
+        self.live.begin(task)  # its log may hold an earlier run's output (a restore)
         try:
             handle = self.executor.start(self._launch_request(task), task.handle)
         except Exception as exc:  # a bad log path, a missing directory, anything: this task only
@@ -622,6 +623,7 @@ class Scheduler:
                 self._set_handle(task, result.handle)
                 self.running[task.task_id] = task
                 self._reserve(task)
+                self.live.begin(task)  # mirror what it writes from now on, not its whole log
                 counts["adopted"] += 1
             elif isinstance(result, Ended):
                 task.move_to(TaskState.SUCCEEDED if result.exit_code == 0 else TaskState.FAILED)

@@ -14,6 +14,7 @@ import signal
 import socket
 import stat
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -179,6 +180,26 @@ def bind_unix_socket(path: Path) -> socket.socket | None:
         _say(f"warning: not listening on {path}: {exc.strerror or exc}")
         return None
     return sock
+
+
+class PortServer(uvicorn.Server):
+    """uvicorn on the port, catching SIGINT and SIGTERM as uvicorn does, but not raising them
+    again once it has shut down: uvicorn does that so a default handler ends the process, and
+    for SIGINT asyncio.run's handler then cancelled ANT's own shutdown halfway (Ctrl+C never
+    stopped the engine: no "stopped:", no RUNNER_on_shutdown "terminate", no session end)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        caught = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in caught}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 class LocalServer(uvicorn.Server):
@@ -410,7 +431,7 @@ async def _serve_locked(
         lifespan="on",
         **common,
     )
-    server = uvicorn.Server(config)
+    server = PortServer(config)
     # The same app on <state dir>/ant.sock, for `ant` commands on this machine (bind_unix_socket):
     # opened once the port listens, closed when the port's server stops.
     local = LocalServer(uvicorn.Config(app, lifespan="off", **common))
@@ -454,11 +475,20 @@ async def _serve_locked(
                 await asyncio.sleep(0.1)
             local.should_exit = True
 
+    async def end_streams_on_exit() -> None:
+        # A signal makes uvicorn wait for open responses before it stops: event streams never
+        # end on their own, and cancelling them after the grace printed an ASGI traceback.
+        while not server.should_exit:
+            await asyncio.sleep(0.1)
+        engine.events.close()
+
     announcer = asyncio.create_task(announce())
+    stream_closer = asyncio.create_task(end_streams_on_exit())
     try:
         await server.serve()
     finally:
         announcer.cancel()
+        stream_closer.cancel()
         if local_run is not None:
             local.should_exit = True
             await _stop_local(local_run, local_path)

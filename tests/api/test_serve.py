@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -85,6 +86,25 @@ def test_task_output_is_mirrored_to_ant_stdout(server_factory: type[AntServer]) 
     assert task["task_id"] == "mirror"
 
 
+def test_mirror_does_not_print_an_adopted_tasks_log_again(
+    server_factory: type[AntServer], tmp_path: Path
+) -> None:
+    """After a restart, the mirror goes on from where the adopted task's log is (P11), and a
+    task restored under the same id mirrors only its new run."""
+    server = server_factory(config={"LOGGER_log_to_stdout": True}).start()
+    go = tmp_path / "go"
+    with server.client() as c:
+        submit(c, f"echo first; while [ ! -e {go} ]; do sleep 0.05; done; echo second", task_id="t")
+        wait_for(lambda: "[t] first" in server.output())
+    assert server.sigterm() == 0  # the task keeps running
+    server.start()
+    go.touch()
+    with server.client() as c:
+        wait_state(c, "t", "succeeded")
+    wait_for(lambda: "[t] second" in server.output())
+    assert server.output().count("[t] first") == 1
+
+
 def test_terminal_snapshots_arrive_on_the_event_stream(server: AntServer) -> None:
     with server.client() as c:
         submit(
@@ -153,3 +173,21 @@ def test_login_url_is_printed_only_to_a_terminal(server_factory: type[AntServer]
         proc.terminate()
         proc.wait(20)
         os.close(master)
+
+
+def test_ctrl_c_with_a_browser_watching_stops_cleanly(server_factory: type[AntServer]) -> None:
+    """An open event stream (a browser) used to hold the shutdown for its grace, then be
+    cancelled with a 60-line ASGI traceback on the console (P11). Now streams end at once."""
+    server = server_factory()
+    server.start()
+    assert server.proc is not None
+    lines: list[str] = []
+    with server.client() as c, c.stream("GET", "/api/v1/events") as stream:
+        chunks = stream.iter_lines()
+        lines.append(next(chunks))  # the stream is open
+        server.proc.send_signal(signal.SIGINT)
+        lines.extend(chunks)  # ends, instead of hanging until the server cancels it
+    assert server.proc.wait(timeout=20) == 0  # a clean stop
+    out = server.output()
+    assert "Traceback" not in out and "Exception in ASGI" not in out, out
+    assert "stopped: no task was running" in out

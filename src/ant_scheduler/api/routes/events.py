@@ -55,7 +55,7 @@ async def events(
                 yield _resync(bus)
             else:
                 yield f"id: {bus.boot}:{cursor}\nevent: hello\ndata: {{}}\n\n".encode()
-            while not await request.is_disconnected():
+            while not bus.closed and not await request.is_disconnected():
                 if bus.is_gap(cursor):
                     cursor = bus.last_seq
                     yield _resync(bus)
@@ -65,7 +65,7 @@ async def events(
                     yield b"".join(e.encode() for e in batch)
                     continue
                 await bus.wait(cursor, KEEPALIVE_SECONDS)
-                if bus.last_seq == cursor:
+                if bus.last_seq == cursor and not bus.closed:
                     yield b": keepalive\n\n"
         finally:
             bus.subscribers -= 1
