@@ -85,6 +85,22 @@ def test_submit_prints_ids_and_json(ant: Ant) -> None:
     assert ant("wait", task_id).returncode == 0
 
 
+def test_submit_keeps_the_quoting_of_several_words(ant: Ant) -> None:
+    """P11: the words are shell-joined, so what runs is what was typed; one argument is the
+    command line as it is (for operators and variables of the task's own shell)."""
+    r = ant("submit", "-f", "--", "python3", "-c", "import os; print(1)")
+    assert r.stdout.split()[1:] == ["1"]
+    task_id = ant("submit", "--", "ant_task_id=q-[phrase]", "X=a b", "printf", "%s|", "$X", "it's")
+    task_id_text = task_id.stdout.strip()
+    assert task_id_text.startswith("q-")  # the leading ant_ word is still read
+    ant("wait", task_id_text)
+    assert ant("logs", task_id_text).stdout.strip() == "$X|it's|"  # quoted: not expanded
+    port = ant("submit", "-f", "--", "echo", "port={rand", "int", "4000", "4009}")
+    assert 4000 <= int(port.stdout.split()[1].split("=")[1]) <= 4009  # still one template
+    r = ant("submit", "-f", "--", "X='a b'; printf '%s|' \"$X\"")
+    assert r.stdout.split("\n")[1] == "a b|"  # one argument: the task's shell reads it
+
+
 def test_submit_multi_from_file_and_stdin(ant: Ant, tmp_path: Path) -> None:
     jobs = tmp_path / "jobs.txt"
     jobs.write_text("ant_task_id=m1 echo one\n# skip\nant_task_id=m2 echo \\\n two\n")

@@ -4,6 +4,7 @@ Context and its arguments by name (argparse's `dest`)."""
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 
@@ -29,7 +30,7 @@ from ant_scheduler.client import Client, find_connection
 # dataclasses; those of the other commands are imported where they are used.
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
     from typing import Any, TextIO
 
 
@@ -55,6 +56,35 @@ def _exit_code_of(task: Any) -> int:
     if task.exit_code is not None and 0 < task.exit_code < 256:
         return int(task.exit_code)
     return EXIT_TASK_FAILED
+
+
+# shlex.quote's safe characters, and braces: `--port {rand int 4000 5000}` typed as four words
+# must stay one template (a lone brace is no brace expansion for the task's shell either).
+_SHELL_SAFE = re.compile(r"[\w@%+=:,./{}-]+", re.ASCII)
+_ASSIGNMENT_WORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*=)(.*)", re.DOTALL)
+
+
+def _quoted(word: str) -> str:
+    """The word as the shell reads it back (shlex.quote's rule, braces aside; without shlex)."""
+    if _SHELL_SAFE.fullmatch(word):
+        return word
+    return "'" + word.replace("'", "'\"'\"'") + "'"
+
+
+def shell_join(words: Sequence[str]) -> str:
+    """Words as one command line that gives them back (P11): `python3 -c 'import os; print(1)'`.
+    Leading NAME=VALUE words keep their name bare, so ant_task_id=..., ant_n_gpus=... and
+    `VAR=1 python ...` are still read as such (ANT reads their values as shell words)."""
+    out = []
+    leading = True
+    for word in words:
+        match = _ASSIGNMENT_WORD.fullmatch(word) if leading else None
+        if match is None:
+            leading = False
+            out.append(_quoted(word))
+        else:
+            out.append(match.group(1) + _quoted(match.group(2)) if match.group(2) else word)
+    return " ".join(out)
 
 
 def _open_multi(path: str) -> TextIO:
@@ -146,8 +176,10 @@ def submit(
 ) -> None:
     """Queue a command; print the new task id(s).
 
-    Several words are joined with spaces, as ssh does; quote one argument to keep shell
-    operators for the task: ant submit -- 'cd /data && python train.py'.
+    Several words keep their quoting (they are shell-joined): ant submit -- python3 -c
+    'import os; print(1)' runs as typed. One argument is the task's command line as it is, for
+    shell operators or variables the task's shell should expand:
+    ant submit -- 'cd /data && python train.py --gpus $CUDA_VISIBLE_DEVICES'.
 
     \b
     Examples:
@@ -162,7 +194,7 @@ def submit(
     if multi_file is not None:
         text, mode = _read_multi(multi_file), "multi"
     elif command:
-        text, mode = (command[0] if len(command) == 1 else " ".join(command)), "single"
+        text, mode = (command[0] if len(command) == 1 else shell_join(command)), "single"
     else:
         fail("nothing to submit: give a command after -- or use --multi FILE", EXIT_REJECTED)
     with client_from(ctx) as client:
