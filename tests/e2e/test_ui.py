@@ -30,6 +30,13 @@ def go(page: Page, name: str) -> None:
     expect(page).to_have_url(re.compile(re.escape(PAGES[name]) + "$"))
 
 
+def confirm(page: Page, button: str) -> None:
+    """Answer the confirmation a kill, a delete or a bulk action asks for."""
+    dialog = page.get_by_role("alertdialog")
+    dialog.get_by_role("button", name=button, exact=True).click()
+    expect(dialog).to_have_count(0)
+
+
 def create(
     page: Page, command: str, task_id: str = "", gpus: str = "", multi: bool = False
 ) -> None:
@@ -74,6 +81,7 @@ def test_submit_watch_kill_complete_restart(page: Page, server: AntServer) -> No
     expect(page.get_by_test_id("progress-ui-single")).to_contain_text("30%")
     shot(page, "ongoing")
     page.get_by_test_id("running-ui-single").get_by_role("button", name="Kill").click()
+    confirm(page, "Kill")
     expect(page.get_by_text("Killed: ui-single")).to_be_visible()
     go(page, "Completed Tasks")
     card = page.get_by_test_id("completed-ui-single")
@@ -91,6 +99,7 @@ def test_submit_watch_kill_complete_restart(page: Page, server: AntServer) -> No
     go(page, "Ongoing Tasks")
     expect(page.get_by_test_id("running-ui-single-restart-1")).to_be_visible()
     page.get_by_test_id("running-ui-single-restart-1").get_by_role("button", name="Kill").click()
+    confirm(page, "Kill")
     expect(page.get_by_test_id("running-ui-single-restart-1")).to_have_count(0)
 
 
@@ -110,6 +119,7 @@ def test_multi_submit_search_and_bulk_delete(page: Page, server: AntServer) -> N
     expect(page.get_by_test_id("completed-m-two")).to_be_visible()
     page.get_by_label("Select all on this page").check()
     page.get_by_role("button", name="Delete selected").click()
+    confirm(page, "Delete")
     expect(page.get_by_text(re.compile(r"Deleted m-\w+, m-\w+"))).to_be_visible()
     expect(page.get_by_test_id("completed-m-one")).to_have_count(0)
     with server.client() as c:
@@ -146,8 +156,10 @@ def test_queue_promote_and_delete(page: Page, server: AntServer) -> None:
     page.get_by_test_id("queued-qc").get_by_role("button", name="Move to top").click()
     expect(page.get_by_test_id("queued-qc").locator("td").first).to_have_text("1")
     page.get_by_test_id("queued-qb").get_by_role("button", name="Delete").click()
+    confirm(page, "Delete")
     expect(page.get_by_test_id("queued-qb")).to_have_count(0)
     page.get_by_test_id("running-hog").get_by_role("button", name="Kill").click()
+    confirm(page, "Kill")
 
 
 def test_restart_server_and_restore_through_the_dialog(
@@ -174,6 +186,7 @@ def test_restart_server_and_restore_through_the_dialog(
     expect(dialog.get_by_test_id("recover-later")).to_be_visible()
     shot(page, "recovery-dialog")
     dialog.get_by_role("button", name="Delete dropme").click()
+    confirm(page, "Delete")
     expect(dialog.get_by_test_id("recover-dropme")).to_have_count(0)
     expect(dialog.get_by_test_id("group-lost")).to_contain_text("blocker")  # was running
     dialog.get_by_test_id("group-held").get_by_role("button", name="Select all", exact=True).click()
@@ -215,6 +228,7 @@ def test_live_lines_control_is_remembered(page: Page, server: AntServer) -> None
     expect(page).to_have_url(server.url + "/ongoing")  # a reload stays on the page
     expect(page.get_by_label("Live lines", exact=True)).to_have_value("3")
     page.get_by_test_id("running-lines").get_by_role("button", name="Kill").click()
+    confirm(page, "Kill")
 
 
 def test_env_editor_is_remembered_and_used(page: Page, server: AntServer) -> None:
@@ -266,6 +280,7 @@ def test_download_and_bulk_restart(page: Page, server: AntServer) -> None:
     page.get_by_label("Select b-1").check()
     page.get_by_label("Select b-2").check()
     page.get_by_role("button", name="Restart selected").click()
+    confirm(page, "Restart")
     expect(page.get_by_text(re.compile(r"Queued b-\d-restart-1, b-\d-restart-1"))).to_be_visible()
     expect(page.get_by_test_id("completed-b-1-restart-1")).to_be_visible()
 
@@ -322,6 +337,7 @@ def test_task_page_by_url_live_and_after_a_reload(page: Page, server: AntServer)
     expect(page.get_by_test_id("terminal-solo")).to_contain_text("first-line")
     shot(page, "task-running")
     page.get_by_role("button", name="Kill").click()
+    confirm(page, "Kill")
     expect(page.get_by_text("Killed: solo")).to_be_visible()
     expect(state).to_have_text("killed")  # from the event: the page reads nothing again
     expect(page.get_by_test_id("output-solo")).to_contain_text("first-line")
@@ -336,6 +352,7 @@ def test_task_page_by_url_live_and_after_a_reload(page: Page, server: AntServer)
     expect(page).to_have_url(server.url + "/tasks/solo-restart-1")
     expect(state).to_have_text("running")
     page.get_by_role("button", name="Kill").click()
+    confirm(page, "Kill")
     expect(state).to_have_text("killed")
     page.goto(server.url + "/tasks/no-such-task")
     expect(page.get_by_test_id("task-missing")).to_contain_text("There is no task no-such-task")

@@ -2,6 +2,7 @@ import { useEffect, useState } from "react";
 import { api, ApiError } from "../api/client";
 import { terminalLines } from "../lib/terminal";
 import { Terminal } from "./Terminal";
+import { useModal } from "./useModal";
 
 // The last `lines` lines of a task's log (of one rank of a gang: 0, its first node, by default),
 // read again when `version` changes (the task ended...).
@@ -40,6 +41,7 @@ export function LogTail(props: {
 export function LogDialog(props: { taskId: string; onClose: () => void; rank?: number }) {
   const [text, setText] = useState<string | null>(null);
   const rank = props.rank ?? 0;
+  const box = useModal<HTMLDivElement>(props.onClose);
   useEffect(() => {
     let live = true;
     api.fullLog(props.taskId, rank).then(
@@ -51,8 +53,16 @@ export function LogDialog(props: { taskId: string; onClose: () => void; rank?: n
     };
   }, [props.taskId, rank]);
   return (
-    <div className="overlay" role="dialog" aria-label={`Log of ${props.taskId}`} onClick={props.onClose}>
-      <div className="dialog card wide" onClick={(e) => e.stopPropagation()}>
+    <div className="overlay" onClick={props.onClose}>
+      <div
+        ref={box}
+        className="dialog card wide"
+        role="dialog"
+        aria-modal="true"
+        aria-label={`Log of ${props.taskId}`}
+        tabIndex={-1}
+        onClick={(e) => e.stopPropagation()}
+      >
         <div className="row spread">
           <h2>
             {props.taskId}

@@ -1,6 +1,8 @@
 import { useState } from "react";
 import type { RecoveryOut, TaskOut } from "../api/types";
 import { when } from "../lib/format";
+import { useConfirm } from "./ConfirmDialog";
+import { useModal } from "./useModal";
 
 type Tab = "last_session" | "earlier_sessions";
 
@@ -17,6 +19,16 @@ export function RecoveryDialog(props: {
 }) {
   const [tab, setTab] = useState<Tab>(props.data.last_session.length ? "last_session" : "earlier_sessions");
   const [selected, setSelected] = useState<Set<string>>(new Set());
+  const box = useModal<HTMLDivElement>(props.onClose);
+  const [confirm, dialog] = useConfirm();
+  const forget = async (id: string) => {
+    const ok = await confirm({
+      title: `Delete ${id} from recovery?`,
+      body: "It will not be restored and is forgotten (its log stays). This cannot be undone.",
+      confirm: "Delete",
+    });
+    if (ok) await props.onForget(id);
+  };
   const tasks: TaskOut[] = props.data[tab];
   const setGroup = (group: TaskOut[], on: boolean) => {
     const next = new Set(selected);
@@ -27,8 +39,8 @@ export function RecoveryDialog(props: {
     setSelected(next);
   };
   return (
-    <div className="overlay" role="dialog" aria-label="Recover tasks">
-      <div className="dialog card">
+    <div className="overlay">
+      <div ref={box} className="dialog card" role="dialog" aria-modal="true" aria-label="Recover tasks" tabIndex={-1}>
         <div className="row spread">
           <h2>Recover tasks from an earlier run</h2>
           <button className="ghost" aria-label="Close" onClick={props.onClose}>✕</button>
@@ -79,7 +91,7 @@ export function RecoveryDialog(props: {
                       <div className="muted small">{t.command}</div>
                     </span>
                   </label>
-                  <button className="danger" aria-label={`Delete ${t.task_id}`} onClick={() => void props.onForget(t.task_id)}>
+                  <button className="danger" aria-label={`Delete ${t.task_id}`} onClick={() => void forget(t.task_id)}>
                     Delete
                   </button>
                 </div>
@@ -100,6 +112,7 @@ export function RecoveryDialog(props: {
           </button>
         </div>
       </div>
+      {dialog}
     </div>
   );
 }

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from "react";
 import { Link } from "react-router";
 import { api } from "../api/client";
 import { endedStateValues, type TaskOut } from "../api/types";
+import { useConfirm } from "../components/ConfirmDialog";
 import { LineControl } from "../components/LineControl";
 import { LogDialog, LogTail } from "../components/LogView";
 import { duration, when } from "../lib/format";
@@ -16,6 +17,8 @@ const PAGE = 25;
 const ENDED = endedStateValues.join(",");
 // Tasks ending come in bursts: the page is read once, this long after the last.
 const REREAD_DELAY_MS = 300;
+// A few of the ids a bulk action takes, for its question.
+const named = (ids: string[]) => (ids.length <= 5 ? ids.join(", ") : `${ids.slice(0, 5).join(", ")} and ${ids.length - 5} more`);
 
 export function CompletedPage() {
   const server = useServer();
@@ -37,6 +40,7 @@ export function CompletedPage() {
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [hidden, setHidden] = useState<Set<string>>(new Set());
   const [logOf, setLogOf] = useState<string | null>(null);
+  const [confirm, dialog] = useConfirm();
 
   // Which tasks are on this page (search and paging are the server's) is read: when the search or
   // page changes, after a full read (epoch), and shortly after tasks end or ended ones change or
@@ -75,7 +79,28 @@ export function CompletedPage() {
     return next;
   };
 
+  // Deleting asks first, and so does restarting several tasks at once (one is harmless).
+  const ask = (chosen: string[], what: "restart" | "remove") => {
+    const one = chosen.length === 1;
+    const which = one ? `task ${chosen[0]}` : `${chosen.length} tasks`;
+    if (what === "remove") {
+      return confirm({
+        title: `Delete ${which}?`,
+        body: `${one ? "It goes" : `${named(chosen)} go`} from the finished tasks for good. This cannot be undone.`,
+        confirm: "Delete",
+      });
+    }
+    if (one) return Promise.resolve(true);
+    return confirm({
+      title: `Restart ${which}?`,
+      body: `${named(chosen)}: each is queued again as a new task.`,
+      confirm: "Restart",
+      danger: false,
+    });
+  };
+
   const each = async (chosen: string[], what: "restart" | "remove") => {
+    if (!(await ask(chosen, what))) return;
     const done: string[] = [];
     for (const id of chosen) {
       try {
@@ -136,12 +161,14 @@ export function CompletedPage() {
         </label>
         <button disabled={!chosen.length} onClick={() => void each(chosen, "restart")}>Restart selected</button>
         <button disabled={!chosen.length} onClick={() => void bulkDownload(chosen)}>Download selected</button>
-        <button className="danger" disabled={!chosen.length} onClick={() => void each(chosen, "remove")}>Delete selected</button>
-        <span className="muted">
-          {total === 0 ? "no finished tasks" : `${offset + 1}-${Math.min(offset + PAGE, total)} of ${total}`}
+        <button className="danger apart" disabled={!chosen.length} onClick={() => void each(chosen, "remove")}>Delete selected</button>
+        <span className="row wrap pager">
+          <span className="muted">
+            {total === 0 ? "no finished tasks" : `${offset + 1}-${Math.min(offset + PAGE, total)} of ${total}`}
+          </span>
+          <button className="ghost" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>‹ Newer</button>
+          <button className="ghost" disabled={offset + PAGE >= total} onClick={() => setOffset(offset + PAGE)}>Older ›</button>
         </span>
-        <button className="ghost" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>‹ Newer</button>
-        <button className="ghost" disabled={offset + PAGE >= total} onClick={() => setOffset(offset + PAGE)}>Older ›</button>
       </div>
       {tasks.map((task) => (
         <div className="card task" key={task.task_id} data-testid={`completed-${task.task_id}`}>
@@ -169,6 +196,7 @@ export function CompletedPage() {
           <code className="command">{task.command}</code>
           {task.reason && <div className="muted small">{task.reason}</div>}
           <div className="row wrap actions">
+            <button onClick={() => void each([task.task_id], "restart")}>Restart</button>
             <button className="ghost" onClick={() => setHidden(toggle(hidden, task.task_id))}>
               {hidden.has(task.task_id) ? "Show output" : "Hide output"}
             </button>
@@ -177,8 +205,7 @@ export function CompletedPage() {
               Download
             </a>
             <button className="ghost" onClick={() => void copy(task)}>Copy command</button>
-            <button onClick={() => void each([task.task_id], "restart")}>Restart</button>
-            <button className="danger" onClick={() => void each([task.task_id], "remove")}>Delete</button>
+            <button className="danger apart" onClick={() => void each([task.task_id], "remove")}>Delete</button>
           </div>
           {!hidden.has(task.task_id) && (
             <LogTail
@@ -192,6 +219,7 @@ export function CompletedPage() {
         </div>
       ))}
       {logOf && <LogDialog taskId={logOf} onClose={() => setLogOf(null)} />}
+      {dialog}
     </div>
   );
 }

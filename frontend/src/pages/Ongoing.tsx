@@ -1,4 +1,5 @@
 import { Link } from "react-router";
+import { useConfirm } from "../components/ConfirmDialog";
 import { LineControl } from "../components/LineControl";
 import { Progress } from "../components/Progress";
 import { Terminal } from "../components/Terminal";
@@ -19,6 +20,23 @@ export function OngoingPage() {
   const { act, copy } = useTaskActions();
   const [lines, setLines] = useLiveLines(server);
   const now = useNow();
+  const [confirm, dialog] = useConfirm();
+  const kill = async (id: string) => {
+    const ok = await confirm({
+      title: `Kill task ${id}?`,
+      body: "Its processes get SIGTERM, then SIGKILL after the grace. It ends as killed; Restart runs it again.",
+      confirm: "Kill",
+    });
+    if (ok) await act("kill", id);
+  };
+  const remove = async (id: string) => {
+    const ok = await confirm({
+      title: `Delete queued task ${id}?`,
+      body: "It leaves the queue and will not run. This cannot be undone.",
+      confirm: "Delete",
+    });
+    if (ok) await act("remove", id);
+  };
   return (
     <div className="page">
       <div className="row spread wrap">
@@ -42,7 +60,7 @@ export function OngoingPage() {
               </span>
               <span className="row">
                 <button className="ghost" onClick={() => void copy(task)}>Copy command</button>
-                <button className="danger" onClick={() => void act("kill", task.task_id)}>Kill</button>
+                <button className="danger apart" onClick={() => void kill(task.task_id)}>Kill</button>
               </span>
             </div>
             <code className="command">{task.command}</code>
@@ -88,7 +106,7 @@ export function OngoingPage() {
                     <button className="ghost" title="Move to top" onClick={() => void act("promote", task.task_id)}>
                       Move to top
                     </button>
-                    <button className="danger" onClick={() => void act("remove", task.task_id)}>Delete</button>
+                    <button className="danger apart" onClick={() => void remove(task.task_id)}>Delete</button>
                   </td>
                 </tr>
               ))}
@@ -99,6 +117,7 @@ export function OngoingPage() {
           )}
         </div>
       )}
+      {dialog}
     </div>
   );
 }

@@ -5,6 +5,7 @@ import { useEffect, useState, type ReactNode } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { api, ApiError } from "../api/client";
 import type { TaskOut } from "../api/types";
+import { useConfirm } from "../components/ConfirmDialog";
 import { LineControl } from "../components/LineControl";
 import { LogDialog, LogTail, RankTerminal } from "../components/LogView";
 import { Progress } from "../components/Progress";
@@ -83,8 +84,22 @@ function TaskView({ task }: { task: TaskOut }) {
     const done = await act("restart", id);
     if (done.task) navigate(taskPath(done.task.task_id));
   };
+  const [confirm, dialog] = useConfirm();
+  const kill = async () => {
+    const ok = await confirm({
+      title: `Kill task ${id}?`,
+      body: "Its processes get SIGTERM, then SIGKILL after the grace. It ends as killed; Restart runs it again.",
+      confirm: "Kill",
+    });
+    if (ok) await act("kill", id);
+  };
   const remove = async () => {
-    if ((await act("remove", id)).ok) navigate(ended ? "/completed" : "/ongoing");
+    const ok = await confirm({
+      title: `Delete task ${id}?`,
+      body: task.state === "queued" ? "It leaves the queue and will not run. This cannot be undone." : "It goes for good. This cannot be undone.",
+      confirm: "Delete",
+    });
+    if (ok && (await act("remove", id)).ok) navigate(ended ? "/completed" : "/ongoing");
   };
 
   const fields: [string, ReactNode][] = [
@@ -139,20 +154,14 @@ function TaskView({ task }: { task: TaskOut }) {
             ))}
         </dl>
         <div className="row wrap actions">
-          <button className="ghost" onClick={() => void copy(task)}>Copy command</button>
-          {task.state === "running" && (
-            <button className="danger" onClick={() => void act("kill", id)}>Kill</button>
-          )}
-          {task.state === "queued" && (
-            <button className="ghost" onClick={() => void act("promote", id)}>Move to top</button>
-          )}
           {ended && <button onClick={() => void restart()}>Restart</button>}
           {(task.state === "lost" || task.state === "held") && (
             <button onClick={() => void act("restore", id)}>Restore</button>
           )}
-          {task.state !== "running" && (
-            <button className="danger" onClick={() => void remove()}>Delete</button>
+          {task.state === "queued" && (
+            <button className="ghost" onClick={() => void act("promote", id)}>Move to top</button>
           )}
+          <button className="ghost" onClick={() => void copy(task)}>Copy command</button>
           {task.state !== "queued" && (
             <>
               <button className="ghost" onClick={() => setShowLog(true)}>View full log</button>
@@ -176,6 +185,11 @@ function TaskView({ task }: { task: TaskOut }) {
                 </label>
               )}
             </>
+          )}
+          {task.state === "running" ? (
+            <button className="danger apart" onClick={() => void kill()}>Kill</button>
+          ) : (
+            <button className="danger apart" onClick={() => void remove()}>Delete</button>
           )}
         </div>
       </div>
@@ -221,6 +235,7 @@ function TaskView({ task }: { task: TaskOut }) {
         </div>
       )}
       {showLog && <LogDialog taskId={id} rank={rankShown} onClose={() => setShowLog(false)} />}
+      {dialog}
     </div>
   );
 }
