@@ -1,4 +1,5 @@
 import { Link } from "react-router";
+import { HeldTasks } from "../components/HeldTasks";
 import { LineControl } from "../components/LineControl";
 import { Progress } from "../components/Progress";
 import { Terminal } from "../components/Terminal";
@@ -21,6 +22,7 @@ export function OngoingPage() {
   const now = useNow();
   return (
     <div className="page">
+      <HeldTasks />
       <div className="row spread wrap">
         <h2>Running ({running.length})</h2>
         {setLines && <LineControl label="Live lines" value={lines} max={settings.winHeight} onChange={setLines} />}
