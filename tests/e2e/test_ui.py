@@ -53,7 +53,7 @@ def test_login_form_for_missing_or_wrong_token(page: Page, server: AntServer) ->
     expect(page.get_by_role("button", name="Log in")).to_be_visible()
     page.get_by_label("Token").fill("wrong")
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_text("wrong token")).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_text("Invalid token")
     shot(page, "login")
     page.get_by_label("Token").fill(server.token or "")
     page.get_by_role("button", name="Log in").click()
@@ -382,7 +382,7 @@ def test_live_updates_come_from_events_not_from_reading_lists(
     with server.client() as c:
         c.post("/api/v1/tasks/live-a/kill")
         expect(page.get_by_test_id("running-live-a")).to_have_count(0)
-        expect(page.get_by_role("link", name="Ongoing Tasks (0/0)")).to_be_visible()
+        expect(page.get_by_role("link", name="Ongoing Tasks: 0 running, 0 queued")).to_be_visible()
         c.post("/api/v1/tasks", json={"command": "sleep 1.5", "task_id": "live-b", "n_gpus": 1})
         expect(page.get_by_test_id("running-live-b")).to_be_visible()
         wait_state(c, "live-b", "succeeded")

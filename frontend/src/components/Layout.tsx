@@ -9,7 +9,7 @@ import { legacyHashPath } from "../lib/legacy";
 import { load, save } from "../lib/storage";
 import { NAV } from "../lib/paths";
 import { executorBanner } from "../lib/nodes";
-import { useConnected, useEpoch, useHealth, useServer, useTasks } from "../state/hooks";
+import { useConnected, useEpoch, useHealth, useHeld, useServer, useTasks } from "../state/hooks";
 import { useLive } from "../state/LiveProvider";
 import { useNotify } from "../state/toasts";
 import { RecoveryDialog } from "./RecoveryDialog";
@@ -18,6 +18,7 @@ export function Layout() {
   const connected = useConnected();
   const synced = useEpoch() > 0;
   const { running, queueLength } = useTasks();
+  const held = useHeld().length;
   const cannotStart = executorBanner(useHealth());
   const navigate = useNavigate();
 
@@ -36,12 +37,22 @@ export function Layout() {
       <header className="top">
         <span className="brand">ANT</span>
         <nav>
-          {NAV.map(({ path, label }) => (
-            <NavLink key={path} to={path} end>
-              {label}
-              {path === "/ongoing" && ` (${running.length}/${queueLength})`}
-            </NavLink>
-          ))}
+          {NAV.map(({ path, label }) => {
+            if (path !== "/ongoing") {
+              return (
+                <NavLink key={path} to={path} end>
+                  {label}
+                </NavLink>
+              );
+            }
+            const counts = ongoingCounts(running.length, queueLength, held);
+            const spelled = `${label}: ${counts.join(", ")}`;
+            return (
+              <NavLink key={path} to={path} end title={spelled} aria-label={spelled}>
+                Ongoing ({counts.join(" · ")})
+              </NavLink>
+            );
+          })}
         </nav>
       </header>
       {!connected && (
@@ -59,6 +70,13 @@ export function Layout() {
       <Recovery />
     </div>
   );
+}
+
+// What the Ongoing link counts: "3 running", "2 queued", and "1 held" when any are.
+function ongoingCounts(running: number, queued: number, held: number): string[] {
+  const counts = [`${running} running`, `${queued} queued`];
+  if (held > 0) counts.push(`${held} held`);
+  return counts;
 }
 
 // Once per server start: the dialog opens on the first load after ANT (re)started, also when this

@@ -1,16 +1,45 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { api, ApiError } from "../api/client";
+import { urlToken, urlTokenTried } from "../lib/urlToken";
+
+// What a refused login says: a wrong token plainly, anything else (ANT unreachable) as it is.
+function loginError(err: unknown): string {
+  if (err instanceof ApiError && err.status === 401) return "Invalid token";
+  return err instanceof ApiError ? err.message : String(err);
+}
 
 export function Login(props: { onLogin: () => void; reason?: string }) {
   const [token, setToken] = useState("");
   const [error, setError] = useState(props.reason ?? "");
+  const { onLogin } = props;
+
+  // A token from the login URL (already out of the address bar): tried once.
+  useEffect(() => {
+    const fromUrl = urlToken();
+    if (fromUrl === null) return;
+    let live = true;
+    api.login(fromUrl).then(
+      () => {
+        urlTokenTried();
+        onLogin();
+      },
+      (err) => {
+        urlTokenTried();
+        if (live) setError(loginError(err));
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [onLogin]);
+
   const submit = async (e: React.FormEvent) => {
     e.preventDefault();
     try {
       await api.login(token.trim());
-      props.onLogin();
+      onLogin();
     } catch (err) {
-      setError(err instanceof ApiError ? err.message : String(err));
+      setError(loginError(err));
     }
   };
   return (
@@ -27,7 +56,11 @@ export function Login(props: { onLogin: () => void; reason?: string }) {
           autoFocus
         />
         <button type="submit">Log in</button>
-        {error && <p className="field-error">{error}</p>}
+        {error && (
+          <p className="field-error" role="alert">
+            {error}
+          </p>
+        )}
       </form>
     </div>
   );

@@ -1,5 +1,6 @@
 import { Link } from "react-router";
 import { useConfirm } from "../components/ConfirmDialog";
+import { HeldTasks } from "../components/HeldTasks";
 import { LineControl } from "../components/LineControl";
 import { Progress } from "../components/Progress";
 import { Terminal } from "../components/Terminal";
@@ -39,6 +40,7 @@ export function OngoingPage() {
   };
   return (
     <div className="page">
+      <HeldTasks />
       <div className="row spread wrap">
         <h2>Running ({running.length})</h2>
         {setLines && <LineControl label="Live lines" value={lines} max={settings.winHeight} onChange={setLines} />}

@@ -4,7 +4,8 @@
 // pending reasons (the queued tasks, read again shortly after a `queue` event). Task events are
 // applied to the task store as they come; a task_changed carries only what changed, so one of a
 // task the store does not hold (a big submission sends no task_added) makes the UI read it: the
-// active lists once per burst for a running or queued task, the task itself otherwise.
+// active lists once per burst for a running or queued task, the task itself otherwise. Held tasks
+// (queued when ANT stopped) are read with the active lists: they only appear when ANT starts.
 import {
   createContext,
   useCallback,
@@ -22,7 +23,7 @@ import { Store } from "./live";
 import { hasQueued, isEnded, type Scope, type TaskEvent } from "./tasks";
 import { useNotify } from "./toasts";
 
-const ACTIVE = ["running", "queued"] as const;
+const ACTIVE = ["running", "queued", "held"] as const;
 const QUEUE_READ_DELAY_MS = 200;
 const RETRY_MS = 3000;
 const QUEUE_READ_LIMIT = 1000;
@@ -126,13 +127,14 @@ export function LiveProvider(props: { children: ReactNode }) {
   return <LiveContext.Provider value={value}>{props.children}</LiveContext.Provider>;
 }
 
-// The running and the queued tasks (the first of each, as many as the UI holds).
+// The running, the queued and the held tasks (the first of each, as many as the UI holds).
 async function readActiveLists(): Promise<TaskRead> {
-  const [running, queued] = await Promise.all([
+  const [running, queued, held] = await Promise.all([
     api.tasks({ state: "running", limit: QUEUE_READ_LIMIT }),
     api.tasks({ state: "queued", limit: QUEUE_READ_LIMIT }),
+    api.tasks({ state: "held", limit: QUEUE_READ_LIMIT }),
   ]);
-  return { tasks: [...running.tasks, ...queued.tasks], queued: queued.total };
+  return { tasks: [...running.tasks, ...queued.tasks, ...held.tasks], queued: queued.total };
 }
 
 function useLiveAuth(store: Store) {

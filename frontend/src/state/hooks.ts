@@ -4,7 +4,7 @@ import { api, ApiError } from "../api/client";
 import type { TaskOut } from "../api/types";
 import type { LiveState } from "./live";
 import { useLive } from "./LiveProvider";
-import { selectQueued, selectRunning } from "./tasks";
+import { selectHeld, selectQueued, selectRunning } from "./tasks";
 import { useNotify } from "./toasts";
 
 export function useLiveState<T>(select: (state: LiveState) => T): T {
@@ -35,6 +35,12 @@ export function useTasks(): { running: TaskOut[]; queued: TaskOut[]; queueLength
   const running = useMemo(() => selectRunning(byId), [byId]);
   const queued = useMemo(() => selectQueued(byId), [byId]);
   return { running, queued, queueLength: Math.max(queueLength, queued.length) };
+}
+
+// Held tasks: queued when ANT stopped, waiting to be restored or deleted (see HeldTasks).
+export function useHeld(): TaskOut[] {
+  const byId = useTaskTable();
+  return useMemo(() => selectHeld(byId), [byId]);
 }
 
 export type TaskAction = "kill" | "remove" | "promote" | "restart" | "restore";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { TaskChange, TaskOut } from "../api/types";
-import { emptyTasks, MAX_TASKS, reduceTasks, selectQueued, selectRunning, type TaskEvent, type TasksAction, type TasksState } from "./tasks";
+import { emptyTasks, MAX_TASKS, reduceTasks, selectHeld, selectQueued, selectRunning, type TaskEvent, type TasksAction, type TasksState } from "./tasks";
 
 const task = (id: string, over: Partial<TaskOut> = {}): TaskOut => ({
   task_id: id,
@@ -206,5 +206,21 @@ describe("selectors", () => {
     );
     expect(selectRunning(s.byId).map((t) => t.task_id)).toEqual(["early", "late"]);
     expect(selectQueued(s.byId).map((t) => t.task_id)).toEqual(["first", "second", "new-high", "new-low"]);
+  });
+
+  it("lists held tasks oldest first, and drops them when restored or deleted", () => {
+    let s = run(
+      emptyTasks,
+      events(
+        added(task("newer", { state: "held", created_at: 5 })),
+        added(task("older", { state: "held", created_at: 2 })),
+        added(task("gone", { state: "held", created_at: 3 })),
+        added(task("waiting", { created_at: 1 })),
+      ),
+    );
+    expect(selectHeld(s.byId).map((t) => t.task_id)).toEqual(["older", "gone", "newer"]);
+    s = run(s, events(change({ task_id: "older", state: "queued" }), removed("gone")));
+    expect(selectHeld(s.byId).map((t) => t.task_id)).toEqual(["newer"]);
+    expect(selectQueued(s.byId).map((t) => t.task_id)).toContain("older");
   });
 });

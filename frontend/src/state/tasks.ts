@@ -170,6 +170,13 @@ export function selectQueued(byId: ReadonlyMap<string, TaskOut>): TaskOut[] {
     .sort((a, b) => position(a) - position(b) || b.priority - a.priority || a.queue_seq - b.queue_seq);
 }
 
+// Held tasks (queued when ANT stopped, waiting for the user to restore or delete them), oldest first.
+export function selectHeld(byId: ReadonlyMap<string, TaskOut>): TaskOut[] {
+  return [...byId.values()]
+    .filter((t) => t.state === "held")
+    .sort((a, b) => a.created_at - b.created_at || a.task_id.localeCompare(b.task_id));
+}
+
 export function hasQueued(byId: ReadonlyMap<string, TaskOut>): boolean {
   for (const task of byId.values()) if (task.state === "queued") return true;
   return false;
