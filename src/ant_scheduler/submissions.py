@@ -39,15 +39,8 @@ class Submissions(Scheduler):
         n_nodes: int | None = None,
     ) -> list[Task]:
         """Parse, validate and durably store new tasks (all or nothing), then schedule."""
-        defaults = SubmitDefaults(
-            n_gpus=n_gpus,
-            task_id=task_id,
-            env=dict(env or {}),
-            priority=priority,
-            default_n_gpus=self.settings.RUNNER_default_n_gpus,
-            n_nodes=n_nodes,
-        )
-        specs = await self._parse(text, mode, defaults)
+        defaults = self._defaults(n_gpus, task_id, env, priority, n_nodes)
+        specs = await self._parse(text, mode, defaults, self.rng)
         if len(specs) <= SUBMIT_CHUNK:
             tasks = await self._command(lambda: self._add(specs))
             # Answered once on disk: a flush in the sync thread, shared by every commit made
@@ -63,14 +56,56 @@ class Submissions(Scheduler):
             return tasks
         return await self._add_in_chunks(specs)
 
+    async def preview(
+        self,
+        text: str,
+        *,
+        mode: Literal["single", "multi"] = "single",
+        n_gpus: int | None = None,
+        task_id: str | None = None,
+        env: dict[str, str] | None = None,
+        priority: int = 0,
+        n_nodes: int | None = None,
+    ) -> list[TaskSpec]:
+        """What submit() would queue, or the error it would raise; nothing is stored and no id
+        is taken. Id templates and {rand} are drawn from a generator of their own (the engine's
+        draws stay as they were), so a real submit draws them again."""
+        defaults = self._defaults(n_gpus, task_id, env, priority, n_nodes)
+        specs = await self._parse(text, mode, defaults, random.Random())
+        clash = await self._first_taken([s.task_id for s in specs])
+        if clash is not None:
+            raise DuplicateTaskId(f"duplicate task id {clash!r}")
+        return specs
+
+    def _defaults(
+        self,
+        n_gpus: int | None,
+        task_id: str | None,
+        env: dict[str, str] | None,
+        priority: int,
+        n_nodes: int | None,
+    ) -> SubmitDefaults:
+        return SubmitDefaults(
+            n_gpus=n_gpus,
+            task_id=task_id,
+            env=dict(env or {}),
+            priority=priority,
+            default_n_gpus=self.settings.RUNNER_default_n_gpus,
+            n_nodes=n_nodes,
+        )
+
     async def _parse(
-        self, text: str, mode: Literal["single", "multi"], defaults: SubmitDefaults
+        self,
+        text: str,
+        mode: Literal["single", "multi"],
+        defaults: SubmitDefaults,
+        rng: random.Random,
     ) -> list[TaskSpec]:
         limit = self.settings.SERVER_max_expanded_bytes
         specs: list[TaskSpec] = []
         size = 0
         now = datetime.fromtimestamp(self.clock())
-        for spec in iter_submission(text, mode=mode, defaults=defaults, rng=self.rng, now=now):
+        for spec in iter_submission(text, mode=mode, defaults=defaults, rng=rng, now=now):
             specs.append(spec)
             size += _expanded_size(spec)
             if size > limit:
@@ -111,10 +146,8 @@ class Submissions(Scheduler):
         self._schedule()
         return tasks
 
-    async def _add_in_chunks(self, specs: list[TaskSpec]) -> list[Task]:
-        """A large submission: written in chunks (each a short transaction, the event loop
-        serving others in between), provisional until the last one; all or nothing still."""
-        ids = [s.task_id for s in specs]
+    async def _first_taken(self, ids: list[str]) -> str | None:
+        """An id of ids that is already used (live, stored, or being submitted), or None."""
         clash = next((i for i in ids if i in self._submitting or self._in_memory(i)), None)
         for start in range(0, len(ids), 500):
             if clash is not None:
@@ -122,6 +155,13 @@ class Submissions(Scheduler):
             taken = self.store.existing_ids(ids[start : start + 500])
             clash = min(taken) if taken else None
             await asyncio.sleep(0)
+        return clash
+
+    async def _add_in_chunks(self, specs: list[TaskSpec]) -> list[Task]:
+        """A large submission: written in chunks (each a short transaction, the event loop
+        serving others in between), provisional until the last one; all or nothing still."""
+        ids = [s.task_id for s in specs]
+        clash = await self._first_taken(ids)
         if clash is not None:
             raise DuplicateTaskId(f"duplicate task id {clash!r}")
         token = secrets.token_hex(8)

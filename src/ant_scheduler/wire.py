@@ -36,12 +36,31 @@ class TaskOut(Task):
     pending_reason: str | None = None  # why a queued task waits
     gpu_mem_used: int | None = None  # GPU memory its processes use now (running tasks)
     lingering_processes: int = 0  # processes it left running after it ended (they keep its GPUs)
-    copy_command: str = ""  # ant_task_id=… ant_n_gpus=… ant_envar=… <command>: submits it again
+    # [ant_task_id=<its template>] ant_n_gpus=… ant_envar=… <command>: submits it as a new task
+    copy_command: str = ""
 
 
 @dataclass
 class TasksOut:
     tasks: list[TaskOut]
+
+
+@dataclass
+class PreviewTask:
+    """A task as a submit would queue it (POST /api/v1/tasks/preview): nothing is stored."""
+
+    task_id: str  # after templates; a real submit draws random ones again
+    n_gpus: int
+    n_nodes: int
+    command: str  # the final command (after ant_wd / conda wrapping and {rand})
+    env: dict[str, str]
+    priority: int
+
+
+@dataclass
+class PreviewOut:
+    tasks: list[PreviewTask]  # the first PREVIEW_MAX_TASKS of them
+    total: int  # how many tasks the submission makes
 
 
 @dataclass
@@ -346,6 +365,8 @@ __all__ = [
     "HostOut",
     "LogOut",
     "NodeOut",
+    "PreviewOut",
+    "PreviewTask",
     "QueueChanged",
     "RecoveryOut",
     "ServerInfo",

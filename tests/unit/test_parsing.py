@@ -209,13 +209,29 @@ def test_copy_command_round_trip_example() -> None:
         env={"ant_wd": "/w", "K": 'quote"s'},
         n_gpus=2,
     )
-    copied = format_copy_command(spec.task_id, spec.n_gpus, spec.env, spec.submitted)
-    assert copied.startswith("ant_task_id=exp-1 ant_n_gpus=2 ant_envar=")
+    copied = format_copy_command(spec.n_gpus, spec.env, spec.submitted)
+    assert copied.startswith("ant_n_gpus=2 ant_envar=")  # a literal id is taken: left out
     assert copied.endswith("PORT={rand int 1 9} python x.py --name 'a b'")
     again = one(copied)
-    assert (again.task_id, again.n_gpus, again.env) == (spec.task_id, spec.n_gpus, spec.env)
+    assert (again.n_gpus, again.env) == (spec.n_gpus, spec.env)
+    assert again.task_id != spec.task_id  # a new task, with the default id
     assert again.command == spec.command  # same seed, same random draw
     assert strip_ant_args(copied) == "PORT={rand int 1 9} python x.py --name 'a b'"
+
+
+def test_copy_command_keeps_an_id_template_of_the_submitted_text() -> None:
+    spec = one("ant_n_gpus=1 ant_task_id='exp-[phrase]' python x.py")
+    copied = format_copy_command(spec.n_gpus, spec.env, spec.submitted)
+    assert copied == "ant_task_id='exp-[phrase]' ant_n_gpus=1 python x.py"
+    again = one(copied, seed=1)
+    assert again.task_id.startswith("exp-") and again.task_id != spec.task_id
+    # Each line of a multi submission keeps its own.
+    first, second = parse("ant_task_id=a-[uuid8] x\nant_task_id=b y", mode="multi")
+    assert format_copy_command(0, {}, first.submitted) == "ant_task_id='a-[uuid8]' ant_n_gpus=0 x"
+    assert format_copy_command(0, {}, second.submitted) == "ant_n_gpus=0 y"
+    # The form's / API's id (template or not) is not part of the submitted text.
+    spec = one("python x.py", task_id="run-[uuid8]")
+    assert format_copy_command(spec.n_gpus, spec.env, spec.submitted) == "ant_n_gpus=0 python x.py"
 
 
 ids = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,30}", fullmatch=True)
@@ -235,10 +251,11 @@ def test_copy_command_round_trips(task_id: str, n: int, env: dict[str, str], com
         spec = one(command, env=env, task_id=task_id, n_gpus=n)
     except TaskRejected:
         return  # e.g. an unterminated quote in a leading assignment, or conda options clash
-    copied = format_copy_command(spec.task_id, spec.n_gpus, spec.env, spec.submitted)
+    copied = format_copy_command(spec.n_gpus, spec.env, spec.submitted)
     again = one(copied)
-    assert (again.task_id, again.n_gpus, again.env) == (spec.task_id, spec.n_gpus, spec.env)
+    assert (again.n_gpus, again.env) == (spec.n_gpus, spec.env)
     assert again.command == spec.command
+    assert again.task_id != spec.task_id  # a new task: the copy leaves the id out
 
 
 @given(st.text(max_size=200), st.sampled_from(["single", "multi"]))
@@ -281,7 +298,7 @@ def test_multi_mode_yields_one_task_per_line(rows: list[tuple[str, int, str]]) -
 
 
 def test_json_of_env_in_copy_command_is_compact() -> None:
-    copied = format_copy_command("x", 1, {"A": "1"}, "echo")
+    copied = format_copy_command(1, {"A": "1"}, "echo")
     assert json.loads(copied.split("'")[1]) == {"A": "1"}
 
 
@@ -317,13 +334,8 @@ def test_bad_n_nodes_is_rejected_with_the_range(value: str) -> None:
 
 def test_copy_command_of_a_gang_round_trips() -> None:
     spec = one("ant_n_nodes=2 ant_n_gpus=8 torchrun train.py", task_id="big")
-    copied = format_copy_command(spec.task_id, spec.n_gpus, spec.env, spec.submitted, spec.n_nodes)
-    assert copied == "ant_task_id=big ant_n_gpus=8 ant_n_nodes=2 torchrun train.py"
+    copied = format_copy_command(spec.n_gpus, spec.env, spec.submitted, spec.n_nodes)
+    assert copied == "ant_n_gpus=8 ant_n_nodes=2 torchrun train.py"
     again = one(copied)
-    assert (again.task_id, again.n_gpus, again.n_nodes, again.command) == (
-        "big",
-        8,
-        2,
-        "torchrun train.py",
-    )
-    assert "ant_n_nodes" not in format_copy_command("x", 1, {}, "echo")
+    assert (again.n_gpus, again.n_nodes, again.command) == (8, 2, "torchrun train.py")
+    assert "ant_n_nodes" not in format_copy_command(1, {}, "echo")

@@ -3,6 +3,7 @@ import type {
   GpuOut,
   HealthOut,
   LogOut,
+  PreviewOut,
   RecoveryOut,
   ServerInfo,
   SubmitRequest,
@@ -63,6 +64,7 @@ export const api = {
   health: () => call<HealthOut>("GET", "/api/v1/health"),
   system: () => call<SystemOut>("GET", "/api/v1/system"),
   submit: (body: SubmitRequest) => call<TasksOut>("POST", "/api/v1/tasks", body),
+  preview: (body: SubmitRequest) => call<PreviewOut>("POST", "/api/v1/tasks/preview", body),
   tasks: (params: { state?: string; q?: string; limit?: number; offset?: number }) => {
     const query = new URLSearchParams();
     for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== "") query.set(k, String(v));

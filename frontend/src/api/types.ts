@@ -137,6 +137,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tasks/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Preview
+         * @description What `POST /api/v1/tasks` with this body would queue, or its error; nothing is stored.
+         */
+        post: operations["preview_api_v1_tasks_preview_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tasks/{task_id}": {
         parameters: {
             query?: never;
@@ -630,6 +650,33 @@ export interface components {
             /** Usable */
             usable: number;
         };
+        /** PreviewOut */
+        PreviewOut: {
+            /** Tasks */
+            tasks: components["schemas"]["PreviewTask"][];
+            /** Total */
+            total: number;
+        };
+        /**
+         * PreviewTask
+         * @description A task as a submit would queue it (POST /api/v1/tasks/preview): nothing is stored.
+         */
+        PreviewTask: {
+            /** Task Id */
+            task_id: string;
+            /** N Gpus */
+            n_gpus: number;
+            /** N Nodes */
+            n_nodes: number;
+            /** Command */
+            command: string;
+            /** Env */
+            env: {
+                [key: string]: string;
+            };
+            /** Priority */
+            priority: number;
+        };
         /**
          * QueueChanged
          * @description The queue changed: positions and pending reasons are read on demand (GET ?state=queued).
@@ -935,6 +982,8 @@ export type HostOut = components['schemas']['HostOut'];
 export type LogOut = components['schemas']['LogOut'];
 export type LoginRequest = components['schemas']['LoginRequest'];
 export type NodeOut = components['schemas']['NodeOut'];
+export type PreviewOut = components['schemas']['PreviewOut'];
+export type PreviewTask = components['schemas']['PreviewTask'];
 export type QueueChanged = components['schemas']['QueueChanged'];
 export type RecoveryOut = components['schemas']['RecoveryOut'];
 export type RestoreRequest = components['schemas']['RestoreRequest'];
@@ -1137,6 +1186,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TasksOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    preview_api_v1_tasks_preview_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubmitRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PreviewOut"];
                 };
             };
             /** @description Validation Error */

@@ -1,7 +1,7 @@
-import { Fragment, useState } from "react";
+import { Fragment, useEffect, useState } from "react";
 import { Link } from "react-router";
 import { api, ApiError } from "../api/client";
-import { submitRequestModeValues, type SubmitRequest } from "../api/types";
+import { submitRequestModeValues, type PreviewOut, type SubmitRequest } from "../api/types";
 import { taskPath } from "../lib/paths";
 import { load, save } from "../lib/storage";
 import { useNotify } from "../state/toasts";
@@ -35,41 +35,60 @@ export function CreatePage() {
   const [error, setError] = useState("");
   const [created, setCreated] = useState<string[]>([]);
   const [busy, setBusy] = useState(false);
+  const [preview, setPreview] = useState<PreviewOut | null>(null);
+  const [previewError, setPreviewError] = useState("");
+
+  // A preview shows the form as it was: any change makes it stale, so it goes.
+  useEffect(() => {
+    setPreview(null);
+    setPreviewError("");
+  }, [mode, taskId, nGpus, nNodes, command, env]);
 
   const updateEnv = (rows: EnvRow[]) => {
     setEnv(rows);
     save("env", rows);
   };
+  const remembered = env.filter((row) => row.key.trim());
 
-  const submit = async (e: React.FormEvent) => {
-    e.preventDefault();
-    setError("");
-    setCreated([]);
+  /** The request the form describes, or what is wrong with it. */
+  const requestBody = (): SubmitRequest | string => {
     const envObject: Record<string, string> = {};
     for (const row of env) if (row.key.trim()) envObject[row.key.trim()] = row.value;
     const n = nGpus.trim() === "" ? undefined : Number(nGpus);
     if (n !== undefined && (!Number.isInteger(n) || n < 0)) {
-      setError("Number of GPUs must be a whole number, 0 or more");
-      return;
+      return "Number of GPUs must be a whole number, 0 or more";
     }
     const nodes = nNodes.trim() === "" ? undefined : Number(nNodes);
     if (nodes !== undefined && (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_NODES)) {
-      setError(`Number of nodes must be a whole number from 1 to ${MAX_NODES}`);
+      return `Number of nodes must be a whole number from 1 to ${MAX_NODES}`;
+    }
+    return {
+      command,
+      mode,
+      n_gpus: n,
+      n_nodes: nodes,
+      task_id: taskId.trim() || undefined,
+      env: envObject,
+    };
+  };
+
+  const submit = async (e: React.FormEvent) => {
+    e.preventDefault();
+    if (busy || !command.trim()) return; // Ctrl+Enter reaches here even while Submit is disabled
+    setError("");
+    setCreated([]);
+    const body = requestBody();
+    if (typeof body === "string") {
+      setError(body);
       return;
     }
     setBusy(true);
     try {
-      const body: SubmitRequest = {
-        command,
-        mode,
-        n_gpus: n,
-        n_nodes: nodes,
-        task_id: taskId.trim() || undefined,
-        env: envObject,
-      };
       const result = await api.submit(body);
       const ids = result.tasks.map((t) => t.task_id);
       setCreated(ids);
+      setCommand(""); // submitted: the same text again would be a second task (or a duplicate id)
+      setTaskId("");
       notify("ok", `Queued ${ids.length} task(s): ${ids.join(", ")}`);
     } catch (err) {
       const message = err instanceof ApiError ? err.message : String(err);
@@ -77,6 +96,28 @@ export function CreatePage() {
       notify("error", message);
     } finally {
       setBusy(false);
+    }
+  };
+
+  const showPreview = async () => {
+    setPreview(null);
+    setPreviewError("");
+    const body = requestBody();
+    if (typeof body === "string") {
+      setPreviewError(body);
+      return;
+    }
+    try {
+      setPreview(await api.preview(body));
+    } catch (err) {
+      setPreviewError(err instanceof ApiError ? err.message : String(err));
+    }
+  };
+
+  const submitOnCtrlEnter = (e: React.KeyboardEvent<HTMLTextAreaElement>) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      e.currentTarget.form?.requestSubmit();
     }
   };
 
@@ -122,6 +163,7 @@ export function CreatePage() {
             rows={mode === "single" ? 4 : 10}
             value={command}
             onChange={(e) => setCommand(e.target.value)}
+            onKeyDown={submitOnCtrlEnter}
             placeholder={
               mode === "single"
                 ? 'python train.py --port {rand int 4000 5000}'
@@ -145,6 +187,7 @@ export function CreatePage() {
                 onChange={(e) => updateEnv(env.map((r, j) => (j === i ? { ...r, key: e.target.value } : r)))}
               />
               <input
+                className="env-value"
                 aria-label={`Variable ${i + 1} value`}
                 value={row.value}
                 placeholder="value"
@@ -172,9 +215,44 @@ export function CreatePage() {
             </ul>
           </details>
         </fieldset>
-        <button type="submit" disabled={busy || !command.trim()}>
-          Submit
-        </button>
+        {remembered.length > 0 && (
+          <div className="row wrap chips" data-testid="env-chips">
+            <span className="muted small">Environment:</span>
+            {remembered.map((row, i) => (
+              <span className="chip" key={i} title={`${row.key}=${row.value}`}>
+                <code>
+                  {row.key}={row.value}
+                </code>
+                <button
+                  type="button"
+                  className="ghost"
+                  aria-label={`Clear ${row.key}`}
+                  onClick={() => updateEnv(env.filter((r) => r !== row))}
+                >
+                  ✕
+                </button>
+              </span>
+            ))}
+            <button type="button" className="ghost" onClick={() => updateEnv([])}>
+              Clear all
+            </button>
+          </div>
+        )}
+        <div className="row">
+          <button type="submit" disabled={busy || !command.trim()} title="Ctrl+Enter in the command box">
+            Submit
+          </button>
+          <button type="button" className="ghost" disabled={!command.trim()} onClick={showPreview}>
+            Preview
+          </button>
+          <small className="muted">Ctrl+Enter submits</small>
+        </div>
+        {previewError && (
+          <p className="field-error" data-testid="preview-error">
+            {previewError}
+          </p>
+        )}
+        {preview && <PreviewTable preview={preview} />}
         {created.length > 0 && (
           <p className="created" data-testid="created-ids">
             Created:{" "}
@@ -188,5 +266,51 @@ export function CreatePage() {
         )}
       </form>
     </div>
+  );
+}
+
+function PreviewTable({ preview }: { preview: PreviewOut }) {
+  const { tasks, total } = preview;
+  return (
+    <section className="preview" data-testid="preview" aria-label="Preview">
+      <p>
+        Would queue {total} task(s){tasks.length < total ? `, the first ${tasks.length} shown` : ""}.{" "}
+        <span className="muted small">Nothing is queued yet; ids from templates are drawn again at submit.</span>
+      </p>
+      <div className="table-wrap">
+        <table className="table">
+          <thead>
+            <tr>
+              <th>Task ID</th>
+              <th>GPUs</th>
+              <th>Nodes</th>
+              <th>Command</th>
+              <th>Environment</th>
+            </tr>
+          </thead>
+          <tbody>
+            {tasks.map((t, i) => (
+              <tr key={i} data-testid={`preview-${i}`}>
+                <td>{t.task_id}</td>
+                <td>{t.n_gpus}</td>
+                <td>{t.n_nodes}</td>
+                <td>
+                  <code className="preview-command">{t.command}</code>
+                </td>
+                <td className="small">
+                  {Object.entries(t.env).map(([k, v]) => (
+                    <div key={k}>
+                      <code>
+                        {k}={v}
+                      </code>
+                    </div>
+                  ))}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
   );
 }

@@ -20,7 +20,12 @@ from typing import Literal
 
 from ant_scheduler.core.errors import TaskRejected
 from ant_scheduler.core.task import TaskSpec
-from ant_scheduler.core.templates import expand_rand, expand_task_id, validate_task_id
+from ant_scheduler.core.templates import (
+    expand_rand,
+    expand_task_id,
+    has_placeholder,
+    validate_task_id,
+)
 
 MAX_GPUS = 1024
 MAX_NODES = 64  # ant_n_nodes / n_nodes: a gang of at most this many nodes
@@ -166,11 +171,17 @@ def strip_ant_args(submitted: str) -> str:
 
     Never raises: text whose leading words cannot be read is returned stripped, as is.
     """
+    return _split_submitted(submitted)[1]
+
+
+def _split_submitted(submitted: str) -> tuple[str | None, str]:
+    """(the id template of its own ant_task_id word, if it has a placeholder; the command
+    without its ant_* words). Never raises."""
     if "ant_" not in submitted:  # none of those words: nothing to cut
-        return submitted.strip(_BLANKS)
+        return None, submitted.strip(_BLANKS)
     if len(submitted) <= _REMEMBERED_CHARS:
-        return _strip_remembered(submitted)
-    return _strip_ant_args(submitted)
+        return _split_remembered(submitted)
+    return _split_ant_args(submitted)
 
 
 # Every task read through the API shows its copy command, so a page of the queue read again
@@ -179,16 +190,22 @@ _REMEMBERED_CHARS = 1024
 
 
 @functools.lru_cache(maxsize=4096)
-def _strip_remembered(submitted: str) -> str:
-    return _strip_ant_args(submitted)
+def _split_remembered(submitted: str) -> tuple[str | None, str]:
+    return _split_ant_args(submitted)
 
 
-def _strip_ant_args(submitted: str) -> str:
+def _split_ant_args(submitted: str) -> tuple[str | None, str]:
     try:
         assignments, _ = _leading_assignments(submitted)
     except TaskRejected:
-        return submitted.strip(_BLANKS)
-    return _without_inline_args(submitted, assignments)
+        return None, submitted.strip(_BLANKS)
+    template = None
+    for a in assignments:
+        if a.name == "ant_task_id" and isinstance(a.value, str):
+            template = a.value  # the last one wins, as when it was parsed
+    if template is not None and not has_placeholder(template):
+        template = None
+    return template, _without_inline_args(submitted, assignments)
 
 
 def _gpu_count(value: str, where: str) -> int:
@@ -448,14 +465,18 @@ def process_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def format_copy_command(
-    task_id: str, n_gpus: int, env: Mapping[str, str], submitted: str, n_nodes: int = 1
+    n_gpus: int, env: Mapping[str, str], submitted: str, n_nodes: int = 1
 ) -> str:
-    """`ant_task_id=… ant_n_gpus=… [ant_n_nodes=…] [ant_envar='{…}'] <command>`: parses back into
-    the same task (ant_n_nodes only for a gang)."""
-    parts = [f"ant_task_id={shlex.quote(task_id)}", f"ant_n_gpus={n_gpus}"]
+    """`[ant_task_id=…] ant_n_gpus=… [ant_n_nodes=…] [ant_envar='{…}'] <command>`: submits the
+    same task again as a new one. The id is kept only as the template the submitted text gave
+    (`ant_task_id=exp-[phrase]`), drawn anew; a literal or generated id is left out (it is
+    taken), so the new task gets the default id."""
+    template, command = _split_submitted(submitted)
+    parts = [f"ant_task_id={shlex.quote(template)}"] if template is not None else []
+    parts.append(f"ant_n_gpus={n_gpus}")
     if n_nodes != 1:
         parts.append(f"ant_n_nodes={n_nodes}")
     if env:
         parts.append(f"ant_envar={shlex.quote(json.dumps(dict(env), separators=(',', ':')))}")
-    parts.append(strip_ant_args(submitted))
+    parts.append(command)
     return " ".join(parts)

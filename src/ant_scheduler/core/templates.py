@@ -97,6 +97,11 @@ def _expand_placeholder(inner: str, rng: random.Random, now: datetime) -> str:
     raise _unknown(f"[{inner}]")
 
 
+def has_placeholder(template: str) -> bool:
+    """Whether the id template has a placeholder (`[phrase]`, `uuid.uuid4()`, …)."""
+    return _PLACEHOLDER.search(template) is not None
+
+
 def expand_task_id(template: str, *, rng: random.Random, now: datetime) -> str:
     """Replace every placeholder in one pass (expansions are never re-expanded).
 

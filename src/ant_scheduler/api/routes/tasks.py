@@ -14,6 +14,7 @@ from ant_scheduler.api.deps import engine_of, tasks_json
 from ant_scheduler.api.schemas import (
     Deleted,
     LogOut,
+    PreviewOut,
     SubmitRequest,
     TaskOut,
     TaskPage,
@@ -48,6 +49,7 @@ RankQuery = Annotated[int, Query(ge=0, le=1000, description="rank: 0 is the firs
 FULL_LOG_MAX_BYTES = 1 << 30  # an executor without a local file: at most this much at once
 # Above this many tasks the answer is streamed in pieces, the event loop serving others between.
 STREAM_ABOVE = 1000
+PREVIEW_MAX_TASKS = 1000  # a preview lists at most this many tasks (and says how many in all)
 
 
 @router.post("", status_code=201, response_model=TasksOut)
@@ -67,6 +69,32 @@ async def submit(body: SubmitRequest, request: Request) -> Any:
     return StreamingResponse(
         _task_list_chunks(engine, tasks), status_code=201, media_type="application/json"
     )
+
+
+@router.post("/preview", response_model=PreviewOut)
+async def preview(body: SubmitRequest, request: Request) -> dict[str, Any]:
+    """What `POST /api/v1/tasks` with this body would queue, or its error; nothing is stored."""
+    specs = await engine_of(request).preview(
+        body.command,
+        mode=body.mode,
+        n_gpus=body.n_gpus,
+        task_id=body.task_id,
+        env=body.env,
+        priority=body.priority,
+        n_nodes=body.n_nodes,
+    )
+    tasks = [
+        {
+            "task_id": s.task_id,
+            "n_gpus": s.n_gpus,
+            "n_nodes": s.n_nodes,
+            "command": s.command,
+            "env": s.env,
+            "priority": s.priority,
+        }
+        for s in specs[:PREVIEW_MAX_TASKS]
+    ]
+    return {"tasks": tasks, "total": len(specs)}
 
 
 async def _task_list_chunks(engine: Engine, tasks: list[Task]) -> AsyncIterator[bytes]:
