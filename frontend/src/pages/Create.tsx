@@ -4,6 +4,7 @@ import { api, ApiError } from "../api/client";
 import { submitRequestModeValues, type SubmitRequest } from "../api/types";
 import { taskPath } from "../lib/paths";
 import { load, save } from "../lib/storage";
+import { submitted } from "../state/notifications";
 import { useNotify } from "../state/toasts";
 
 const SPECIAL_VARS: [string, string][] = [
@@ -69,6 +70,7 @@ export function CreatePage() {
       };
       const result = await api.submit(body);
       const ids = result.tasks.map((t) => t.task_id);
+      submitted(ids); // watched: notified when they end (if notifications are on)
       setCreated(ids);
       notify("ok", `Queued ${ids.length} task(s): ${ids.join(", ")}`);
     } catch (err) {
