@@ -1,4 +1,5 @@
-// The frame of every page: the header with the page links, the connection banner, the banner
+// The frame of every page: the header with the page links and the notifications switch (the
+// notifier runs here, for every page), the connection banner, the banner
 // that says when the executor cannot start tasks (a cluster cut off), the page itself (the
 // router's Outlet) and the recovery dialog.
 import { useCallback, useEffect, useState } from "react";
@@ -11,7 +12,9 @@ import { NAV } from "../lib/paths";
 import { executorBanner } from "../lib/nodes";
 import { useConnected, useEpoch, useHealth, useHeld, useServer, useTasks } from "../state/hooks";
 import { useLive } from "../state/LiveProvider";
+import { useEndNotifications } from "../state/notifications";
 import { useNotify } from "../state/toasts";
+import { NotifySwitch } from "./NotifySwitch";
 import { RecoveryDialog } from "./RecoveryDialog";
 
 export function Layout() {
@@ -21,6 +24,7 @@ export function Layout() {
   const held = useHeld().length;
   const cannotStart = executorBanner(useHealth());
   const navigate = useNavigate();
+  useEndNotifications();
 
   // An old `#/ongoing` link opened while the UI is already showing.
   useEffect(() => {
@@ -54,6 +58,7 @@ export function Layout() {
             );
           })}
         </nav>
+        <NotifySwitch />
       </header>
       {!connected && (
         <div className="banner" role="alert">

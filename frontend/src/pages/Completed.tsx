@@ -10,6 +10,7 @@ import { taskPath } from "../lib/paths";
 import { load, save } from "../lib/storage";
 import { errorText, useEndedChanges, useEpoch, useServer, useTaskActions, useTaskTable } from "../state/hooks";
 import { useLive } from "../state/LiveProvider";
+import { submitted } from "../state/notifications";
 import { useNotify } from "../state/toasts";
 import { uiSettings } from "../state/ui";
 
@@ -113,6 +114,7 @@ export function CompletedPage() {
         notify("error", `${id}: ${errorText(err)}`);
       }
     }
+    if (what === "restart") submitted(done); // run again from this browser: watched
     if (done.length) notify("ok", what === "restart" ? `Queued ${done.join(", ")}` : `Deleted ${done.join(", ")}`);
     setSelected(new Set());
   };

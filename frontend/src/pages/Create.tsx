@@ -4,6 +4,7 @@ import { api, ApiError } from "../api/client";
 import { submitRequestModeValues, type PreviewOut, type SubmitRequest } from "../api/types";
 import { taskPath } from "../lib/paths";
 import { load, save } from "../lib/storage";
+import { submitted } from "../state/notifications";
 import { useNotify } from "../state/toasts";
 
 const SPECIAL_VARS: [string, string][] = [
@@ -86,6 +87,7 @@ export function CreatePage() {
     try {
       const result = await api.submit(body);
       const ids = result.tasks.map((t) => t.task_id);
+      submitted(ids); // watched: notified when they end (if notifications are on)
       setCreated(ids);
       setCommand(""); // submitted: the same text again would be a second task (or a duplicate id)
       setTaskId("");

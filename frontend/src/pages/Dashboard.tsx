@@ -23,7 +23,9 @@ export function gpuStateText(gpu: GpuOut): string {
   return gpu.state;
 }
 
-const PALETTE = ["#4f8cff", "#f59e0b", "#10b981", "#ef4444", "#a855f7", "#06b6d4", "#84cc16", "#ec4899"];
+// The charts' colours are the theme's (--series-0 … --series-7 in styles.css): darker when light.
+const SERIES_COLOURS = 8;
+const seriesColour = (k: number) => `var(--series-${k % SERIES_COLOURS})`;
 
 function Plot(props: { title: string; series: { name: string; values: number[] }[]; alpha: number; size: number }) {
   const width = 600;
@@ -40,12 +42,12 @@ function Plot(props: { title: string; series: { name: string; values: number[] }
           const points = values
             .map((v, i) => `${((offset + i) * step).toFixed(1)},${(height - Math.max(0, Math.min(1, v)) * height).toFixed(1)}`)
             .join(" ");
-          return <polyline key={s.name} points={points} fill="none" stroke={PALETTE[k % PALETTE.length]} strokeWidth="2" />;
+          return <polyline key={s.name} points={points} fill="none" style={{ stroke: seriesColour(k) }} strokeWidth="2" />;
         })}
       </svg>
       <div className="legend">
         {props.series.map((s, k) => (
-          <span key={s.name} style={{ color: PALETTE[k % PALETTE.length] }}>
+          <span key={s.name} style={{ color: seriesColour(k) }}>
             ■ {s.name}
           </span>
         ))}

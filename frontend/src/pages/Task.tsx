@@ -15,6 +15,7 @@ import { rankOptions, taskGpuLabels } from "../lib/nodes";
 import { taskPath } from "../lib/paths";
 import { useEpoch, useGpus, useServer, useTask, useTaskActions, useTerminals } from "../state/hooks";
 import { useLive } from "../state/LiveProvider";
+import { useWatched, useWatchWhileOpen, watch } from "../state/notifications";
 import { isEnded } from "../state/tasks";
 import { uiSettings, useLiveLines, useNow } from "../state/ui";
 
@@ -24,6 +25,7 @@ export function TaskPage() {
   const epoch = useEpoch();
   const { read, fail } = useLive();
   const [status, setStatus] = useState<"reading" | "read" | "missing">("reading");
+  useWatchWhileOpen(taskId); // its end notifies while this page shows it (notifications on)
 
   useEffect(() => {
     let live = true;
@@ -79,6 +81,7 @@ function TaskView({ task }: { task: TaskOut }) {
   const ended = isEnded(task);
   const started = task.started_at;
   const ran = started ? (task.finished_at ?? now) - started : null;
+  const watched = useWatched(id);
 
   const restart = async () => {
     const done = await act("restart", id);
@@ -139,9 +142,17 @@ function TaskView({ task }: { task: TaskOut }) {
       <div className="card task" data-testid={`task-${id}`}>
         <div className="row spread wrap">
           <h2 className="task-id">{id}</h2>
-          <span className={`badge badge-${task.state}`} data-testid="task-state">
-            {task.state}
-          </span>
+          <div className="row">
+            {!ended && (
+              <label className="switch" title="Notify when it ends, also after this page is closed (when notifications are on)">
+                <input type="checkbox" checked={watched} onChange={(e) => watch([id], e.target.checked)} aria-label="Watch" />
+                Watch
+              </label>
+            )}
+            <span className={`badge badge-${task.state}`} data-testid="task-state">
+              {task.state}
+            </span>
+          </div>
         </div>
         <dl className="fields">
           {fields

@@ -4,6 +4,7 @@ import { api, ApiError } from "../api/client";
 import type { TaskOut } from "../api/types";
 import type { LiveState } from "./live";
 import { useLive } from "./LiveProvider";
+import { submitted } from "./notifications";
 import { selectHeld, selectQueued, selectRunning } from "./tasks";
 import { useNotify } from "./toasts";
 
@@ -66,6 +67,8 @@ export function useTaskActions() {
         else if (what === "promote") task = await api.promote(taskId);
         else if (what === "restore") task = (await api.restore([taskId])).tasks[0];
         else task = await api.restart(taskId);
+        // Run again from this browser: watched, as a submission from here is.
+        if (task && (what === "restart" || what === "restore")) submitted([task.task_id]);
         notify("ok", DONE[what](task && what === "restart" ? task.task_id : taskId));
         return { ok: true, task };
       } catch (err) {

@@ -31,6 +31,9 @@ export interface TasksState {
   byId: ReadonlyMap<string, TaskOut>;
   queued: number; // tasks in the queue, as the server last said (it can be more than byId holds)
   ended: number; // bumped when a task ends or an ended task changes or goes: views of ended tasks re-read
+  // The tasks the last batch of events ended (each held before, and not ended then), for the
+  // desktop notifications: a task that had ended before the UI read it is no news.
+  justEnded: readonly string[];
   seq: number; // task events applied so far
   journal: readonly { seq: number; event: TaskEvent }[]; // events kept for reads in flight
   pending: readonly number[]; // the `since` of each read in flight
@@ -54,7 +57,15 @@ export function isEnded(task: Pick<TaskOut, "state">): boolean {
   return ENDED.has(task.state);
 }
 
-export const emptyTasks: TasksState = { byId: new Map(), queued: 0, ended: 0, seq: 0, journal: [], pending: [] };
+export const emptyTasks: TasksState = {
+  byId: new Map(),
+  queued: 0,
+  ended: 0,
+  justEnded: [],
+  seq: 0,
+  journal: [],
+  pending: [],
+};
 
 function put(byId: Map<string, TaskOut>, task: TaskOut): void {
   byId.delete(task.task_id); // moves it to the end: written last
@@ -112,12 +123,20 @@ export function reduceTasks(state: TasksState, action: TasksAction): TasksState 
       if (action.events.length === 0) return state;
       const byId = new Map(state.byId);
       let touchedEnded = false;
-      for (const event of action.events) touchedEnded = apply(byId, event) || touchedEnded;
+      const justEnded: string[] = [];
+      for (const event of action.events) {
+        const id = event.data.task_id;
+        const was = byId.get(id);
+        touchedEnded = apply(byId, event) || touchedEnded;
+        const now = byId.get(id);
+        if (was && !isEnded(was) && now && isEnded(now)) justEnded.push(id);
+      }
       prune(byId);
       return {
         ...state,
         byId,
         ended: state.ended + (touchedEnded ? 1 : 0),
+        justEnded,
         seq: state.seq + action.events.length,
         journal: keepJournal(state, state.pending, [...action.events]),
       };
