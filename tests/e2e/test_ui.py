@@ -215,6 +215,35 @@ def test_pages_fit_a_phone_screen(page: Page, server: AntServer) -> None:
         c.post("/api/v1/tasks/phone/kill")
 
 
+def test_the_queue_is_cards_on_a_phone_with_every_action_on_screen(
+    page: Page, server: AntServer
+) -> None:
+    """P11: at 390 px the queue hid its GPUs column and pushed Move to top / Delete off-screen."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    login(page, server)
+    with server.client() as c:
+        c.post("/api/v1/tasks", json={"command": "sleep 30", "task_id": "hog", "n_gpus": 4})
+        c.post("/api/v1/tasks", json={"command": "true", "task_id": "waits", "n_gpus": 2})
+    go(page, "Ongoing Tasks")
+    row = page.get_by_test_id("queued-waits")
+    gpus = row.locator('td[data-label="GPUs"]')  # labelled on the card (CSS ::before)
+    expect(gpus).to_be_visible()
+    expect(gpus).to_have_text("2")
+    expect(row.locator('td[data-label="Waiting because"]')).to_contain_text("needs 2 GPUs")
+    for name in ("Move to top", "Delete"):
+        button = row.get_by_role("button", name=name)
+        expect(button).to_be_visible()
+        box = button.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (name, box)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "phone-queue")
+    row.get_by_role("button", name="Delete").click()
+    confirm(page, "Delete")
+    expect(page.get_by_test_id("queued-waits")).to_have_count(0)
+    with server.client() as c:
+        c.post("/api/v1/tasks/hog/kill")
+
+
 def test_live_lines_control_is_remembered(page: Page, server: AntServer) -> None:
     login(page, server)
     with server.client() as c:

@@ -68,7 +68,7 @@ export function HeldTasks() {
         and command; Delete forgets it (its log stays).
       </p>
       <div className="table-wrap">
-        <table className="table">
+        <table className="table cards">
           <thead>
             <tr>
               <th>Task</th>
@@ -87,8 +87,8 @@ export function HeldTasks() {
                   <span className="muted small"> · submitted {when(task.created_at)}</span>
                   <div className="muted small">{task.command}</div>
                 </td>
-                <td className="reason">{task.reason ?? "held"}</td>
-                <td>{taskShape(task)}</td>
+                <td className="reason" data-label="Why held">{task.reason ?? "held"}</td>
+                <td data-label="GPUs">{taskShape(task)}</td>
                 <td className="actions">
                   <button disabled={busy} aria-label={`Restore ${task.task_id}`} onClick={() => void restore([task.task_id])}>
                     Restore

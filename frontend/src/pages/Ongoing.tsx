@@ -80,7 +80,7 @@ export function OngoingPage() {
       {queued.length === 0 && <p className="muted">The queue is empty.</p>}
       {queued.length > 0 && (
         <div className="table-wrap">
-          <table className="table">
+          <table className="table cards">
             <thead>
               <tr>
                 <th>#</th>
@@ -93,17 +93,22 @@ export function OngoingPage() {
             <tbody>
               {queued.slice(0, MAX_QUEUE_ROWS).map((task) => (
                 <tr key={task.task_id} data-testid={`queued-${task.task_id}`}>
-                  <td>{task.queue_position}</td>
+                  <td data-label="Position">{task.queue_position}</td>
                   <td>
                     <Link to={taskPath(task.task_id)}>
                       <strong>{task.task_id}</strong>
                     </Link>
                     <div className="muted small">{task.command}</div>
                   </td>
-                  <td title={task.n_nodes > 1 ? `${task.n_nodes} nodes × ${task.n_gpus} GPUs each` : undefined}>
+                  <td
+                    data-label="GPUs"
+                    title={task.n_nodes > 1 ? `${task.n_nodes} nodes × ${task.n_gpus} GPUs each` : undefined}
+                  >
                     {taskShape(task)}
                   </td>
-                  <td className="reason">{task.pending_reason ?? "starting…"}</td>
+                  <td className="reason" data-label="Waiting because">
+                    {task.pending_reason ?? "starting…"}
+                  </td>
                   <td className="actions">
                     <button className="ghost" title="Move to top" onClick={() => void act("promote", task.task_id)}>
                       Move to top
