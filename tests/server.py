@@ -146,6 +146,9 @@ class AntServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        # Never our own group: the server is not in a session of its own, so a child caught
+        # between its fork and its setsid is still in it (a CI run was SIGKILLed once, at 9 %).
+        groups.discard(os.getpgrp())
         for pgid in groups:
             try:
                 os.killpg(pgid, signal.SIGKILL)
