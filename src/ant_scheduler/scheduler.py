@@ -155,7 +155,10 @@ class Scheduler:
     def _write_pending(self, *, all_handles: bool = False) -> None:
         """Record task ends not durable yet, then apply and publish them; with them the handles
         of tasks started HANDLE_FLUSH_DELAY ago or more (all of them if `all_handles`)."""
-        pending = self._pending(all_handles)
+        self._record(self._pending(all_handles))
+
+    def _record(self, pending: Pending) -> None:
+        """Write what _pending gave on its own (a pass with starts writes it with them)."""
         if pending[0] or pending[1]:
             missed = self.store.apply(updates=_updates(pending), durable=False)
             self._sync_soon()
@@ -376,10 +379,7 @@ class Scheduler:
         )
         self._plan = decision
         if not decision.starts:
-            if pending[0] or pending[1]:
-                missed = self.store.apply(updates=_updates(pending), durable=False)
-                self._sync_soon()
-                self._pending_written(pending, missed)
+            self._record(pending)
             return
         now = self.clock()
         starting: list[Task] = []

@@ -139,7 +139,6 @@ class Submissions(Scheduler):
         # Raises DuplicateTaskId, writes nothing on error. Not fsync'd here: submit() answers
         # only once a flush has made it durable (a crash of ANT keeps it either way).
         self.store.insert_tasks(tasks, durable=False)
-        self._sync_soon()
         self._enqueue_new(tasks)
         # A pass now, in this step: what fits starts before the answer goes out, with no loop
         # hop (P10: idle submit-to-start). The pass handles its own failures.

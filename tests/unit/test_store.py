@@ -166,6 +166,16 @@ def test_survives_reopen_and_migrates_forward(tmp_path: Path) -> None:
         Store(path)
 
 
+def run_then_kill_minus_9(script: str) -> None:
+    """Run the script's writes in a child process, then SIGKILL it, as if ANT crashed."""
+    body = script + '\nprint("ok", flush=True)\nimport time\ntime.sleep(60)\n'
+    child = subprocess.Popen([sys.executable, "-c", body], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "ok"
+    child.kill()
+    child.wait()
+
+
 def test_commit_survives_kill_minus_9(tmp_path: Path) -> None:
     path = tmp_path / "ant.db"
     script = textwrap.dedent(
@@ -175,15 +185,9 @@ def test_commit_survives_kill_minus_9(tmp_path: Path) -> None:
         from ant_scheduler.store import Store
         s = Store(__import__("pathlib").Path({str(path)!r}))
         s.insert_tasks([Task("durable", "c", "c", 0, {{}}, TaskState.QUEUED, 0, 1.0)])
-        print("ok", flush=True)
-        time.sleep(60)
         """
     )
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None
-    assert child.stdout.readline().strip() == "ok"
-    child.kill()
-    child.wait()
+    run_then_kill_minus_9(script)
     with Store(path) as s:
         assert s.get_task("durable") is not None
 
@@ -206,15 +210,9 @@ def test_a_commit_without_fsync_survives_kill_minus_9_and_sync_flushes_it(tmp_pa
         assert s.apply(updates=[(ran, TaskState.QUEUED)], durable=False) == set()
         assert s.unsynced
         assert s._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again
-        print("ok", flush=True)
-        time.sleep(60)
         """
     )
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None
-    assert child.stdout.readline().strip() == "ok"
-    child.kill()
-    child.wait()
+    run_then_kill_minus_9(script)
     with Store(path) as s:
         got = s.get_task("t")
         assert got is not None and got.state is TaskState.RUNNING
