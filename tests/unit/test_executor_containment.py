@@ -268,6 +268,27 @@ def test_kill_of_a_running_task_ends_its_escaped_processes(
     run(tmp_path, scenario, subreaper=mode == "subreaper")
 
 
+def test_kill_sends_sigterm_to_processes_forked_after_it(
+    tmp_path: Path, mode: str, leftovers: Leftovers
+) -> None:
+    """Regression (CI): a shell that takes the SIGTERM just before forking its command, or a
+    handler that starts a process, makes a process that missed the group's SIGTERM. It gets
+    its own, so the task ends gracefully instead of by SIGKILL once the grace has run out."""
+    started = tmp_path / "started"
+    # On SIGTERM the handler runs a new sleep (in the signalled group) and waits for it.
+    cmd = f"trap 'sleep 1000; exit 3' TERM; touch {started}; while :; do sleep 0.05; done"
+
+    async def scenario(ant: Ant) -> None:
+        launch(ant.ex, ant.request("t", cmd))
+        while not started.exists():
+            await asyncio.sleep(0.01)
+        await ant.ex.kill("t", 20)  # SIGKILL only after 20 s: would fail with 137
+        assert ant.exits.get_nowait() == ExitInfo("t", 3, True, 0)
+        assert not [p for p in ant.ex.scan() if p.task_id == "t"]
+
+    run(tmp_path, scenario, subreaper=mode == "subreaper")
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_kill_of_an_ended_task_ends_what_it_left(
     tmp_path: Path, case: str, mode: str, leftovers: Leftovers
@@ -499,6 +520,7 @@ def test_terminate_all_ends_lingering_tasks_too(
         os.kill(stray, signal.SIGSTOP)
         with pytest.raises(LaunchError, match="still has processes left"):
             launch(ant.ex, ant.request("ended", "true"))  # its processes still carry that id
+        # The grace is long: a SIGKILL (137) would mean that "running" missed its SIGTERM.
         await asyncio.gather(ant.ex.terminate_all(10), ant.ex.kill("ended", 10))  # joined
         assert ant.exits.get_nowait() == ExitInfo("running", 128 + signal.SIGTERM, True, 0)
         assert ant.gone.get_nowait() == "ended"

@@ -994,9 +994,12 @@ class LocalExecutor:
                 processes.signal_group(pgid, sig)
                 if sig == signal.SIGTERM:
                     processes.signal_group(pgid, signal.SIGCONT)
+                done.update(st.identity for st in found if st.pgid == pgid)  # it reached them
         for st in found:
-            if st.pgid in groups:
+            if sig == signal.SIGKILL and st.pgid in groups:
                 continue  # the group signal reached it
+            # A process forked after its group was signalled (a shell that took the SIGTERM
+            # just before forking its command, a handler that starts one) gets its own.
             if sig == signal.SIGKILL or st.identity not in done:
                 done.add(st.identity)
                 processes.signal_process(st.pid, st.start_ticks, sig)
