@@ -30,7 +30,9 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
 def test_parse_stat_survives_odd_command_names() -> None:
     line = b"42 (a) b (c) d) S 7 42 40 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 12345 0 0\n"
     stat = processes.parse_stat(42, line)
-    assert stat == processes.ProcStat(42, "S", 7, 42, 40, 12345, flags=4194560)
+    assert stat == processes.ProcStat(
+        42, "S", 7, 42, 40, 12345, flags=4194560, image=(b"a) b (c) d", 0)
+    )
     assert not stat.kthread and not stat.mid_exec  # no env_end field in this short line
     full = line.rstrip() + b" 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
     execing = processes.parse_stat(42, full)

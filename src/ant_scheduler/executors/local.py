@@ -2,9 +2,10 @@
 
 Launch
 ------
-Each task runs under a small bash wrapper in its own session (so its process group can be
-signalled as a whole, and ANT's own death does not take it down). The wrapper runs the command in
-a child, then writes its exit code to the exit file next to the log: that is how a task that ends
+Each task runs under a small shell wrapper (wrappers.py: bash, or dash for a plain command) in
+its own session (so its process group can be signalled as a whole, and ANT's own death does not
+take it down). The wrapper runs the command, then writes its exit code to the exit file next to
+the log: that is how a task that ends
 while ANT is down still reports its real exit code, and how a re-adopted task (not ANT's child,
 so it cannot be waited for) reports it at all.
 
@@ -63,7 +64,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import re
 import shutil
 import signal
 import stat
@@ -96,59 +96,13 @@ from ant_scheduler.executors.base import (
 from ant_scheduler.executors.logfiles import LogFileOutput, exit_path_for, log_path_for
 from ant_scheduler.executors.processes import START_TIME_TOLERANCE, ProcStat
 from ant_scheduler.executors.spare_files import SpareFiles
-
-# $1 = command, $2 = the exit file's descriptor. `trap :` (a handler, not "ignore", which the
-# task would inherit) lets the wrapper survive the group SIGTERM long enough to record the
-# command's exit code. The command runs in a subshell (a fork, no second exec; traps reset to
-# default there) that first closes the exit file's descriptor, with the positional parameters
-# cleared so it sees none of the wrapper's. The command travels as an argument, never as an
-# exported variable, so it does not show up in the task's environment. The code is written by
-# one printf (a single write of a few bytes) to the descriptor the executor opened: no path is
-# resolved when the task ends, and an extra exec per task is not free.
-WRAPPER = """trap : TERM INT HUP
-__ant_cmd=$1 __ant_fd=$2
-shift 2
-( exec {__ant_fd}>&-; eval "$__ant_cmd" )
-__ant_rc=$?
-printf '%d\\n' "$__ant_rc" >&"$__ant_fd"
-exit "$__ant_rc"
-"""
-# The same for a command that is one simple command (`is_simple_command`): it runs in the wrapper
-# itself, with the exit file's descriptor closed for its duration only, which saves the subshell's
-# fork (an external command is then forked and exec'd once, as task-spooler does; `true` not at
-# all): 0.35-0.4 ms of CPU per task here (P10). Nothing of it can end the wrapper early or change
-# how it records the code: lists, pipelines, groups, substitutions and the builtins that act on
-# the shell itself go the subshell way.
-WRAPPER_SIMPLE = """trap : TERM INT HUP
-__ant_cmd=$1 __ant_fd=$2
-shift 2
-eval "$__ant_cmd" {__ant_fd}>&-
-__ant_rc=$?
-printf '%d\\n' "$__ant_rc" >&"$__ant_fd"
-exit "$__ant_rc"
-"""
-# Anything that could make a list, a pipeline, a group, a substitution or a second command (also
-# inside quotes: a false "not simple" only costs the subshell). Redirections (`> out.txt`) are
-# fine: they apply to that command only, not to the wrapper.
-_NOT_SIMPLE_CHARS = re.compile(r"[;|()`\n\r\\{}]|(?<![<>])&")  # `2>&1` is a redirection
-# Builtins and keywords that act on the shell running them (it would be the wrapper).
-_SHELL_WORDS = frozenset(
-    "exec exit return logout trap set shift source . eval builtin command unset readonly declare "
-    "typeset local export alias unalias enable shopt ulimit umask wait suspend fg bg disown jobs "
-    "kill coproc function select case if while until for time ! [[ hash history fc bind "
-    "complete compgen mapfile readarray read getopts caller dirs popd pushd".split()
+from ant_scheduler.executors.wrappers import (
+    WRAPPER,
+    WRAPPER_PLAIN,
+    WRAPPER_SIMPLE,
+    is_simple_command,
+    plain_command,
 )
-
-
-def is_simple_command(command: str) -> bool:
-    """One simple command, safe to run in the wrapper itself (see WRAPPER_SIMPLE)."""
-    if _NOT_SIMPLE_CHARS.search(command):
-        return False
-    words = command.split()
-    while words and "=" in words[0] and words[0].split("=", 1)[0].isidentifier():
-        words.pop(0)  # VAR=value before the command: for that command only
-    return bool(words) and words[0] not in _SHELL_WORDS and not words[0].startswith("#")
-
 
 MIN_FREE_BYTES = 64 * 1024  # below this a task's log (and exit code) could not be written
 POLL_SECONDS = 0.2  # only without pidfd support
@@ -336,6 +290,8 @@ class LocalExecutor:
         # directory before it). Resolved to its real path: a symlink could be re-pointed.
         found = shutil.which("bash")
         self._bash = os.path.realpath(found) if found else "bash"
+        found = shutil.which("dash")  # for plain commands (wrappers.py): none, bash for all
+        self._dash = os.path.realpath(found) if found else None
         # The subreaper needs the children listing, or finding strays would take a scan anyway.
         self._subreaper = (
             become_subreaper
@@ -546,6 +502,18 @@ class LocalExecutor:
             exit_fd = _open_file(exit_dir, path.name, self._file_mode, append=False)
             fds.append(exit_fd)
             what, path = "cannot start task", Path(request.cwd)
+            plain = plain_command(request.command, env, request.cwd) if self._dash else None
+            if plain is not None and self._dash is not None:
+                return subprocess.Popen(
+                    [self._dash, "-c", WRAPPER_PLAIN, "ant-task", request.command],
+                    cwd=request.cwd,
+                    env=plain.env,
+                    stdin=exit_fd,  # the wrapper's; the command gets /dev/null
+                    stdout=log_fd,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    close_fds=True,
+                )
             wrapper = WRAPPER_SIMPLE if is_simple_command(request.command) else WRAPPER
             return subprocess.Popen(
                 [self._bash, "-c", wrapper, "ant-task", request.command, str(exit_fd)],
@@ -566,7 +534,7 @@ class LocalExecutor:
                     raise LaunchError(
                         f"cannot start task in directory {request.cwd}: {exc.strerror}"
                     ) from None
-                raise LaunchError(f"cannot start task (bash): {exc.strerror}") from None
+                raise LaunchError(f"cannot start task (shell): {exc.strerror}") from None
             raise LaunchError(f"{what} {path}: {_reason(exc, path)}") from None
         except ValueError as exc:  # a NUL byte in the command, a variable or a path
             raise LaunchError(f"{what}: {exc}") from None
@@ -994,14 +962,15 @@ class LocalExecutor:
                 processes.signal_group(pgid, sig)
                 if sig == signal.SIGTERM:
                     processes.signal_group(pgid, signal.SIGCONT)
-                done.update(st.identity for st in found if st.pgid == pgid)  # it reached them
+                done.update((st.identity, st.image) for st in found if st.pgid == pgid)
         for st in found:
             if sig == signal.SIGKILL and st.pgid in groups:
                 continue  # the group signal reached it
-            # A process forked after its group was signalled (a shell that took the SIGTERM
-            # just before forking its command, a handler that starts one) gets its own.
-            if sig == signal.SIGKILL or st.identity not in done:
-                done.add(st.identity)
+            # One forked after its group was signalled (by a handler, say) gets its own, and so
+            # does one that exec'd since: a shell's child between fork and exec still runs the
+            # shell's trap, which takes the SIGTERM away from the command it then becomes.
+            if sig == signal.SIGKILL or (st.identity, st.image) not in done:
+                done.add((st.identity, st.image))
                 processes.signal_process(st.pid, st.start_ticks, sig)
                 if sig == signal.SIGTERM:
                     processes.signal_process(st.pid, st.start_ticks, signal.SIGCONT)

@@ -72,6 +72,7 @@ class ProcStat:
     task_id: str | None = None  # the marker of the scanned server (sweep only)
     flags: int = 0  # PF_* (kernel thread, exiting, ...)
     env_end: int = -1  # where its environment ends; 0 while an execve sets it up (-1: unknown)
+    image: tuple[bytes, int] = (b"", 0)  # name and code address: they change with an execve
 
     @property
     def zombie(self) -> bool:
@@ -135,6 +136,7 @@ def parse_stat(pid: int, data: bytes) -> ProcStat | None:
             int(fields[19]),
             flags=int(fields[6]),
             env_end=int(fields[48]) if len(fields) > 48 else -1,  # field 51; Linux >= 3.5
+            image=(data[data.find(b"(") + 1 : end], int(fields[23]) if len(fields) > 23 else 0),
         )
     except ValueError:
         return None
