@@ -8,6 +8,8 @@
   moment the task's shell runs (`$EPOCHREALTIME` written by the task).
 - drains of 2,000 `true` tasks with 2 and 8 slots (fake GPUs / `tsp -S`), ANT given them in one
   multi submission and as one POST each, tsp as one `tsp true` each; rounds alternate the order.
+- the floor of a single POST: its p50 when nothing starts, an empty HTTP round trip and an
+  fsync'd commit (what each 201 waits for), which bound any drain by one POST per task.
 - a long queue: 100,000 queued GPU tasks that cannot start (every GPU is held), then submits
   (p50) and 2,000 CPU tasks (`true`, 2 at a time) run through behind them.
 - where a drained task's time goes: py-spy samples of ANT's event loop during a 2-slot drain,
@@ -25,6 +27,7 @@ import http.client
 import json
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -206,6 +209,41 @@ def bench_long_queue(work: Path, queued: int, n: int, samples: int) -> dict[str,
         server.stop()
 
 
+def bench_post_floor(work: Path, samples: int) -> dict[str, Any]:
+    """What one POST costs when nothing starts (every GPU held), next to its parts' floors: an
+    HTTP round trip that does nothing (`GET /api/`) and one fsync'd SQLite commit in the same
+    directory (what a 201 must wait for: the task is durable). A client that waits for each
+    answer, as `tsp` does, can submit at most 1000/p50 tasks per second."""
+    root = work / "post-floor"
+    root.mkdir()
+    server = AntServer(workdir=root, fake_gpus=1).start()
+    api = Api(server)
+    out: dict[str, list[float]] = {"post": [], "health": [], "commit": []}
+    db = sqlite3.connect(root / "floor.sqlite3", isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        api.request("POST", "/api/v1/tasks", {"command": "sleep 3600", "n_gpus": 1})
+        for i in range(samples):
+            t0 = time.perf_counter()
+            api.request(
+                "POST", "/api/v1/tasks", {"command": "true", "task_id": f"p{i}", "n_gpus": 1}
+            )
+            out["post"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            api.request("GET", "/api/")
+            out["health"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            db.execute("INSERT INTO t (v) VALUES (?)", ("x" * 200,))
+            out["commit"].append(time.perf_counter() - t0)
+    finally:
+        db.close()
+        api.close()
+        server.stop()
+    return {name: {"p50_ms": p50_ms(v), "n": len(v)} for name, v in out.items()}
+
+
 # Parts of a drained task's time on ANT's event loop, by the first matching frame (innermost
 # first); the order of checks matters (a spawn happens inside a scheduling pass).
 PARTS: list[tuple[str, tuple[str, ...]]] = [
@@ -311,6 +349,16 @@ def print_report(r: dict[str, Any]) -> None:
             ant = d[how]["median_per_s"]
             name = f"drain {r['drain_tasks']:,} true, {slots} slots, {label} (/s)"
             print(f"{name:<58}{ant:>9.0f}{tsp:>9.0f}{ant / tsp:>9.2f}")
+    floor = r.get("post_floor")
+    if floor:
+        post = floor["post"]["p50_ms"]
+        tsp_best = max(r["drains"][f"slots_{n}"]["tsp"]["median_per_s"] for n in (2, 8))
+        print(
+            f"one POST that starts nothing: p50 {post:.2f} ms, so at most {1000 / post:.0f} "
+            f"tasks/s from a client that waits for each answer (tsp drained {tsp_best:.0f}/s); "
+            f"its floors: an empty HTTP round trip {floor['health']['p50_ms']:.2f} ms, "
+            f"an fsync'd commit {floor['commit']['p50_ms']:.2f} ms"
+        )
     q = r.get("long_queue")
     if q:
         print(
@@ -346,6 +394,7 @@ def main() -> None:
         steps = [
             ("latency", lambda: bench_latency(work, 50 if quick else 200)),
             ("drains", lambda: bench_drains(work, n, 1 if quick else args.rounds)),
+            ("post_floor", lambda: bench_post_floor(work, 50 if quick else 300)),
             (
                 "long_queue",
                 lambda: bench_long_queue(
