@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         GpuOut,
         HealthOut,
         LogOut,
+        QueueOut,
         RecoveryOut,
         ServerInfo,
         TaskOut,
@@ -602,6 +603,14 @@ class Client:
         path = f"/api/v1/gpus/{_q(str(index))}"
         data = self._json("PATCH", path, body={"enabled": enabled})
         return self._read(path, lambda: parse(GpuOut, data))
+
+    def set_paused(self, paused: bool) -> QueueOut:
+        """Pause (start no queued task; running ones go on) or resume the queue."""
+        from ant_scheduler.wire import QueueOut, parse
+
+        path = "/api/v1/queue/pause" if paused else "/api/v1/queue/resume"
+        data = self._json("POST", path)
+        return self._read(path, lambda: parse(QueueOut, data))
 
     def recovery(self) -> RecoveryOut:
         from ant_scheduler.wire import RecoveryOut, parse

@@ -74,6 +74,7 @@ class Engine(Submissions):
             lambda: self.store.begin_session(self.started_at, self.session_dir_name)
         )
         self.gpus.load()
+        self.load_pause()
         self._next_seq = self.store.max_queue_seq() + 1
         self.executor.set_exit_callback(self._on_exit)
         self.executor.set_gone_callback(self._on_gone)
@@ -397,6 +398,13 @@ class Engine(Submissions):
             return next(g for g in self.gpu_dicts() if g["index"] == slot.index)
 
         return await self._command(step)
+
+    async def pause(self) -> dict[str, Any]:
+        """Start no queued task until resume() (running ones go on); kept across restarts."""
+        return await self._command(lambda: self.set_paused(True))
+
+    async def resume(self) -> dict[str, Any]:
+        return await self._command(lambda: self.set_paused(False))
 
 
 __all__ = ["Engine"]

@@ -60,6 +60,8 @@ from ant_scheduler.views import gpu_json, task_json
 
 T = TypeVar("T")
 RETRY_FIRST_DELAY = 0.02
+PAUSED_KEY = "queue_paused_at"  # meta: when `ant pause` was asked for ("" or none: not paused)
+PAUSED_REASON = "the queue is paused: nothing new starts until `ant resume`"
 RETRY_MAX_DELAY = 0.5
 HANDLE_FLUSH_DELAY = 0.2  # a started task's handle is written with the next batch, or then
 
@@ -100,7 +102,8 @@ class Scheduler:
         self.session_dir_name = ""
         self.recovery_summary: dict[str, int] = {}
         self._plan: policy.Plan | None = None  # the last scheduling decision (reasons come from it)
-        self._held_off: str | None = None  # why the executor could not start tasks at the last pass
+        self._held_off: str | None = None  # why nothing could start at the last pass
+        self.paused_at: float | None = None  # `ant pause`: nothing new starts (load_pause)
         self._last_health: dict[str, Any] | None = None  # as last published
         self._last_gpus: list[dict[str, Any]] | None = None  # as last published
         # The changing fields (TASK_CHANGING) of each unended task as its last event carried them:
@@ -351,8 +354,34 @@ class Scheduler:
         self._retry_handle = None
         self._request_schedule()
 
+    # ------------------------------------------------------------------ pause (a drain)
+
+    def load_pause(self) -> None:
+        """The pause outlives restarts: a drain asked for before one is still on after it."""
+        text = self.store.get_meta(PAUSED_KEY)
+        try:
+            self.paused_at = float(text) if text else None
+        except ValueError:
+            self.paused_at = None
+
+    def set_paused(self, paused: bool) -> dict[str, Any]:
+        """A step: stop starting queued tasks (running ones go on), or start them again. Durable
+        first (StoreUnavailable: nothing changed). Pausing twice keeps the first time."""
+        if paused == (self.paused_at is not None):
+            return self.pause_state()
+        at = self.clock() if paused else None
+        self.store.set_meta(PAUSED_KEY, "" if at is None else repr(at))
+        self.paused_at = at
+        self._publish_health()
+        self._request_schedule()  # the pass publishes the queue's new reasons (or starts them)
+        return self.pause_state()
+
+    def pause_state(self) -> dict[str, Any]:
+        """wire.QueueOut."""
+        return {"paused": self.paused_at is not None, "paused_at": self.paused_at}
+
     def _start_what_fits(self) -> None:
-        held_off = self.executor.availability()
+        held_off = PAUSED_REASON if self.paused_at is not None else self.executor.availability()
         if held_off != self._held_off:
             self._held_off = held_off
             self._publish_health()
@@ -701,6 +730,7 @@ class Scheduler:
             "version": __version__,
             "executor": {"name": self.executor.name, "available": detail is None, "detail": detail},
             "nodes": self.gpus.node_list(),
+            **self.pause_state(),
         }
 
     def _publish_health(self, *, always: bool = False) -> None:

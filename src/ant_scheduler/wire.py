@@ -165,6 +165,18 @@ class HealthOut:
     version: str
     executor: ExecutorStatus
     nodes: list[NodeOut] = field(default_factory=list)  # empty on this machine alone
+    paused: bool = False  # `ant pause`: nothing new starts (running tasks go on)
+    paused_at: float | None = None  # since when (POSIX seconds)
+
+
+@dataclass
+class QueueOut:
+    """POST /api/v1/queue/pause and /resume, GET /api/v1/queue: whether new tasks start."""
+
+    __pydantic_config__ = _ALWAYS_SENT
+
+    paused: bool  # nothing new starts; running tasks go on
+    paused_at: float | None = None  # since when (POSIX seconds)
 
 
 # A state after which nothing more happens to a task unless someone acts (restore, restart):
@@ -368,6 +380,7 @@ __all__ = [
     "PreviewOut",
     "PreviewTask",
     "QueueChanged",
+    "QueueOut",
     "RecoveryOut",
     "ServerInfo",
     "SystemOut",

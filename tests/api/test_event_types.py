@@ -41,7 +41,10 @@ def test_every_event_the_engine_sends_has_its_declared_type(server: AntServer) -
     live = set(EVENT_TYPES) - {"resync"}  # resync: only for a client that missed events
 
     def seen_all(events: list[tuple[str, str, Any]]) -> bool:
-        return live <= {t for _, t, _ in events}
+        # and a terminal event with the task's output (under load the first may come before it)
+        return live <= {t for _, t, _ in events} and any(
+            t == "terminal" and d.get("typed", {}).get("lines") for _, t, d in events
+        )
 
     with server.client() as c:
         listener = threading.Thread(target=lambda: got.extend(read_events(c, seen_all)))
@@ -57,7 +60,7 @@ def test_every_event_the_engine_sends_has_its_declared_type(server: AntServer) -
     assert {t for _, t, _ in got} == set(EVENT_TYPES)
     for _, event_type, data in got:
         check_payload(event_type, data)
-    terminal = next(d for _, t, d in got if t == "terminal" and "typed" in d)
+    terminal = next(d for _, t, d in got if t == "terminal" and d.get("typed", {}).get("lines"))
     assert terminal["typed"]["lines"][0] == "step"
     removed = next(d for _, t, d in got if t == "task_removed")
     assert removed == {"task_id": "typed"}

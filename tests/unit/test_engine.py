@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from ant_scheduler import scheduler
 from ant_scheduler.core.errors import GpuNotFound, InvalidTransition
 from ant_scheduler.core.task import TaskState
 from ant_scheduler.engine import Engine
@@ -165,5 +166,41 @@ def test_gpu_toggles_are_kept_across_restarts(tmp_path: Path) -> None:
             await engine.set_gpu_enabled(2, True)
             await settle()
             assert engine.get("four").state is TaskState.RUNNING
+
+    asyncio.run(main())
+
+
+def test_pause_starts_nothing_new_and_outlives_a_restart(tmp_path: Path) -> None:
+    """A drain: running tasks go on, queued ones wait with the reason, until resume."""
+    ex, clock = FakeExecutor(), Clock()
+
+    async def main() -> None:
+        async with engine_for(tmp_path, ex, clock) as engine:
+            await engine.submit("a", n_gpus=1, task_id="runs")
+            await settle()
+            state = await engine.pause()
+            assert state == {"paused": True, "paused_at": clock.now}
+            clock.now += 5
+            assert await engine.pause() == state  # a second pause keeps the first time
+            assert engine.health()["paused"] is True
+            await engine.submit("b", n_gpus=1, task_id="waits")
+            await settle()
+            assert engine.get("waits").state is TaskState.QUEUED
+            assert engine.queue_info(engine.get("waits"))[1] == scheduler.PAUSED_REASON
+            ex.finish("runs", 0)  # running ones go on and end as usual
+            await settle()
+            assert engine.get("runs").state is TaskState.SUCCEEDED
+            assert engine.get("waits").state is TaskState.QUEUED  # GPUs free, still paused
+            engine.running.clear()  # ANT dies
+        async with engine_for(tmp_path, ex, clock) as engine:
+            assert engine.pause_state() == {"paused": True, "paused_at": state["paused_at"]}
+            await engine.restore(["waits"])
+            await settle()
+            assert engine.get("waits").state is TaskState.QUEUED
+            assert await engine.resume() == {"paused": False, "paused_at": None}
+            await settle()
+            assert engine.get("waits").state is TaskState.RUNNING
+            assert engine.health()["paused"] is False
+            assert ex.started == ["runs", "waits"]
 
     asyncio.run(main())

@@ -317,6 +317,67 @@ export interface paths {
         patch: operations["patch_gpu_api_v1_gpus__index__patch"];
         trace?: never;
     };
+    "/api/v1/queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Queue State
+         * @description Whether queued tasks start (also in GET /api/v1/health and its `health` event).
+         */
+        get: operations["queue_state_api_v1_queue_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/queue/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause
+         * @description Start no queued task until resume; running tasks go on. Kept across restarts; pausing a
+         *     paused queue changes nothing (it keeps its first `paused_at`).
+         */
+        post: operations["pause_api_v1_queue_pause_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/queue/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume
+         * @description Start queued tasks again, as GPUs allow.
+         */
+        post: operations["resume_api_v1_queue_resume_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/recovery": {
         parameters: {
             query?: never;
@@ -609,6 +670,13 @@ export interface components {
             executor: components["schemas"]["ExecutorStatus"];
             /** Nodes */
             nodes: components["schemas"]["NodeOut"][];
+            /**
+             * Paused
+             * @default false
+             */
+            paused: boolean;
+            /** Paused At */
+            paused_at: number | null;
         };
         /** HostOut */
         HostOut: {
@@ -686,6 +754,16 @@ export interface components {
             queued: number;
             /** Added */
             added: number;
+        };
+        /**
+         * QueueOut
+         * @description POST /api/v1/queue/pause and /resume, GET /api/v1/queue: whether new tasks start.
+         */
+        QueueOut: {
+            /** Paused */
+            paused: boolean;
+            /** Paused At */
+            paused_at: number | null;
         };
         /** RecoveryOut */
         RecoveryOut: {
@@ -985,6 +1063,7 @@ export type NodeOut = components['schemas']['NodeOut'];
 export type PreviewOut = components['schemas']['PreviewOut'];
 export type PreviewTask = components['schemas']['PreviewTask'];
 export type QueueChanged = components['schemas']['QueueChanged'];
+export type QueueOut = components['schemas']['QueueOut'];
 export type RecoveryOut = components['schemas']['RecoveryOut'];
 export type RestoreRequest = components['schemas']['RestoreRequest'];
 export type ServerInfo = components['schemas']['ServerInfo'];
@@ -1545,6 +1624,66 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    queue_state_api_v1_queue_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueOut"];
+                };
+            };
+        };
+    };
+    pause_api_v1_queue_pause_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueOut"];
+                };
+            };
+        };
+    };
+    resume_api_v1_queue_resume_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueOut"];
                 };
             };
         };

@@ -567,6 +567,45 @@ def disable(ctx: Context, indices: list[int | str], as_json: bool) -> None:
     _toggle(ctx, indices, False, as_json)
 
 
+# ---------------------------------------------------------------------------------- pause
+
+
+def _pause_said(state: Any) -> str:
+    if not state.paused:
+        return "queue resumed: queued tasks start as GPUs allow"
+    since = time.strftime("%H:%M:%S", time.localtime(state.paused_at)) if state.paused_at else "?"
+    return f"queue paused since {since}: running tasks go on, nothing new starts until `ant resume`"
+
+
+@cli.command(JSON)
+def pause(ctx: Context, as_json: bool) -> None:
+    """Start no queued task until `ant resume`; running tasks go on (a drain). Kept across
+    restarts of ANT; `ant health` and the web UI show it.
+
+    \b
+    Examples:
+      ant pause
+      ant resume
+    """
+    with client_from(ctx) as client:
+        state = client.set_paused(True)
+    if as_json:
+        emit_json(_dump(state))
+    else:
+        echo(_pause_said(state))
+
+
+@cli.command(JSON)
+def resume(ctx: Context, as_json: bool) -> None:
+    """Start queued tasks again after `ant pause`."""
+    with client_from(ctx) as client:
+        state = client.set_paused(False)
+    if as_json:
+        emit_json(_dump(state))
+    else:
+        echo(_pause_said(state))
+
+
 # ---------------------------------------------------------------------------------- recovery
 
 
@@ -660,6 +699,8 @@ def health(ctx: Context, as_json: bool) -> None:
         "uptime_seconds": round(time.time() - info.started_at, 1),
         "executor": _dump(detail.executor),
         "nodes": [_dump(n) for n in detail.nodes],
+        "paused": detail.paused,
+        "paused_at": detail.paused_at,
     }
     if as_json:
         emit_json(data)
@@ -668,6 +709,8 @@ def health(ctx: Context, as_json: bool) -> None:
         f"ok: ANT {data['version']} at {data['url']}, {data['gpus']} GPU(s) "
         f"({data['gpu_backend']}), up {age(info.started_at, time.time())}"
     )
+    if detail.paused:
+        echo(_pause_said(detail))
     for node in detail.nodes:
         state = "up" if node.alive else "gone"
         echo(f"node {printable(node.name)}: {state}, {node.usable} of {node.gpus} GPU(s) usable")
