@@ -86,6 +86,10 @@ def test_no_serious_accessibility_violations(
         page.goto(server.url + "/tasks/broken-config")
         expect(page.get_by_test_id("task-state")).to_have_text("failed")
         check("task-failed")
+        page.get_by_role("button", name="View full log").click()
+        expect(page.get_by_role("dialog", name="Log of broken-config")).to_be_visible()
+        check("log-dialog")
+        page.keyboard.press("Escape")
 
         go(page, "Completed", "/completed")
         expect(page.get_by_test_id("completed-broken-config")).to_be_visible()

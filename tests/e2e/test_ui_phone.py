@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from tests.e2e.a11y import assert_accessible
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.scenes import (
     HELD,
@@ -36,15 +37,16 @@ CUT_OFF = (Path(__file__).parent / "cut_off.js").read_text()
 
 
 def assert_usable(page: Page, where: str) -> None:
-    """At 390 px: no sideways scrolling, nothing cut off, every control shown reachable and
-    clickable (a trial click: scrolled into view, visible, enabled, not covered). With a dialog
-    open, its controls (what is behind it is covered, as it should be)."""
+    """At 390 px: no sideways scrolling, nothing cut off, no serious accessibility violation,
+    every control shown reachable and clickable (a trial click: scrolled into view, visible,
+    enabled, not covered). With a dialog open, its controls (what is behind it is covered)."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"phone-{where}.png"), full_page=True)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"{where}: the page is {width} px wide, the screen 390"
     cut = page.evaluate(CUT_OFF, [INTERACTIVE, MAY_SCROLL_X])
     assert not cut, f"{where}: cut off at 390 px:\n" + "\n".join(cut)
+    assert_accessible(page, f"{where} at 390 px")  # the phone layout has its own markup (cards)
     dialogs = page.locator("[role=dialog], [role=alertdialog]")
     scope = dialogs.last if dialogs.count() else page.locator("body")
     controls = scope.locator(INTERACTIVE).all()
@@ -55,7 +57,7 @@ def assert_usable(page: Page, where: str) -> None:
         if control.evaluate("el => !!el.closest('.sr-only, .skip')"):
             continue  # shown on keyboard focus only
         try:
-            control.click(trial=True, timeout=5_000)
+            control.click(trial=True, timeout=10_000)
         except Exception as err:  # any failure: say which control
             html = control.evaluate("el => el.outerHTML.slice(0, 200)")
             raise AssertionError(f"{where}: cannot click {html}: {err}") from err
@@ -73,7 +75,12 @@ def test_every_page_and_dialog_is_usable_at_390_px(
     browser: Browser, server_factory: type[AntServer]
 ) -> None:
     server = busy_server(server_factory)
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport=PHONE,
+        is_mobile=True,
+        has_touch=True,
+        bypass_csp=True,  # for axe: a11y.py
+    )
     page = context.new_page()
     page.set_default_timeout(15_000)
     try:
@@ -146,7 +153,7 @@ def test_the_phone_check_fails_on_a_wide_page_a_cut_off_button_and_a_covered_one
 ) -> None:
     """The checks themselves, on the login page made wrong in three ways, one at a time."""
     server = server_factory(fake_gpus=1).start()
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, bypass_csp=True)
     page = context.new_page()
     page.set_default_timeout(15_000)
     # A box (and a button far to the right in it), styled through the DOM: the CSP drops style
