@@ -40,14 +40,14 @@ def assert_usable(page: Page, where: str) -> None:
     """At 390 px: no sideways scrolling, nothing cut off, no serious accessibility violation,
     every control shown reachable and clickable (a trial click: scrolled into view, visible,
     enabled, not covered). With a dialog open, its controls (what is behind it is covered)."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"phone-{where}.png"), full_page=True)
+    dialogs = page.locator("[role=dialog], [role=alertdialog]")
+    ARTIFACTS.mkdir(exist_ok=True)  # a dialog covers the screen: a full-page picture cuts it short
+    page.screenshot(path=str(ARTIFACTS / f"phone-{where}.png"), full_page=not dialogs.count())
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"{where}: the page is {width} px wide, the screen 390"
     cut = page.evaluate(CUT_OFF, [INTERACTIVE, MAY_SCROLL_X])
     assert not cut, f"{where}: cut off at 390 px:\n" + "\n".join(cut)
     assert_accessible(page, f"{where} at 390 px")  # the phone layout has its own markup (cards)
-    dialogs = page.locator("[role=dialog], [role=alertdialog]")
     scope = dialogs.last if dialogs.count() else page.locator("body")
     controls = scope.locator(INTERACTIVE).all()
     assert controls, f"{where}: no controls found"
