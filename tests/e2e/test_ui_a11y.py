@@ -1,6 +1,7 @@
 """axe-core finds no serious or critical accessibility violation on any page or dialog, in the light
 and the dark theme (contrast differs), in real Chromium against a real `ant serve`. Every state
-checked is also saved at desktop and phone width under test-artifacts/a11y-<scheme>-<name>-*.png."""
+checked is also saved at desktop and phone width under test-artifacts/a11y-<scheme>-<name>-*.png.
+And the pages are named (title, main landmark) and the keyboard starts at their top."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tests.e2e.scenes import (
     show_preview,
 )
 from tests.e2e.screens import DESKTOP, save_screens
+from tests.e2e.test_ui import login
 from tests.server import AntServer
 
 Scheme = Literal["light", "dark"]
@@ -125,3 +127,35 @@ def test_the_check_fails_on_a_serious_violation(
         assert "button-name" in describe(serious(page))
     finally:
         context.close()
+
+
+def test_pages_are_named_and_the_keyboard_starts_at_their_top(
+    page: Page, server: AntServer
+) -> None:
+    login(page, server)
+    expect(page).to_have_title("Dashboard · ANT")
+    expect(page.get_by_role("main", name="Dashboard")).to_be_visible()
+
+    # From the top of a page, the first Tab reaches "Skip to content", shown while it has the focus.
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("main")).to_be_focused()
+    expect(skip).not_to_be_in_viewport()
+    assert "#" not in page.url
+
+    # A link followed from the keyboard: the new page has the focus at its top, named.
+    page.get_by_role("link", name="Create New Task").focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_title("Create New Task · ANT")
+    main = page.get_by_role("main", name="Create New Task")
+    expect(main).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("radio", name="Single")).to_be_focused()
+
+    with server.client() as c:
+        c.post("/api/v1/tasks", json={"command": "echo hi", "task_id": "named-one"})
+    page.goto(server.url + "/tasks/named-one")
+    expect(page).to_have_title("Task named-one · ANT")

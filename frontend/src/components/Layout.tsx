@@ -3,7 +3,7 @@
 // that says when the executor cannot start tasks (a cluster cut off), the page itself (the
 // router's Outlet, in the `main` landmark under the page's name as its h1 and the window's title)
 // and the recovery dialog.
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { NavLink, Outlet, useLocation, useNavigate } from "react-router";
 import { api } from "../api/client";
 import type { RecoveryOut } from "../api/types";
@@ -25,12 +25,25 @@ export function Layout() {
   const held = useHeld().length;
   const cannotStart = executorBanner(useHealth());
   const navigate = useNavigate();
-  const title = pageTitle(useLocation().pathname);
+  const { pathname } = useLocation();
+  const title = pageTitle(pathname);
+  const main = useRef<HTMLElement>(null);
+  const shown = useRef(false);
   useEndNotifications();
 
   useEffect(() => {
     document.title = `${title} · ANT`;
   }, [title]);
+
+  // On another page, the focus goes to its top (a screen reader reads the new page's name; Tab
+  // goes on from there), unless the page put it somewhere itself. Not on the first load.
+  useEffect(() => {
+    if (!shown.current) {
+      shown.current = true;
+      return;
+    }
+    if (!main.current?.contains(document.activeElement)) main.current?.focus({ preventScroll: true });
+  }, [pathname]);
 
   // An old `#/ongoing` link opened while the UI is already showing.
   useEffect(() => {
@@ -44,7 +57,14 @@ export function Layout() {
 
   return (
     <div className="app">
-      <a className="skip" href="#main">
+      <a
+        className="skip"
+        href="#main"
+        onClick={(e) => {
+          e.preventDefault(); // the focus moves; the address stays as it is
+          main.current?.focus();
+        }}
+      >
         Skip to content
       </a>
       <header className="top">
@@ -69,9 +89,11 @@ export function Layout() {
         </nav>
         <NotifySwitch />
       </header>
-      <main id="main" tabIndex={-1}>
+      <main id="main" ref={main} tabIndex={-1} aria-labelledby="page-title">
         {/* Screen readers and the window's title name the page; the pages' own headings are h2. */}
-        <h1 className="sr-only">{title}</h1>
+        <h1 className="sr-only" id="page-title">
+          {title}
+        </h1>
         {!connected && (
           <div className="banner" role="alert">
             Lost the connection to the ANT server; reconnecting… (the lists will reload when it is back)
