@@ -47,6 +47,12 @@ chromium:
 	@test -x /usr/bin/chromium || ($(SUDO) apt-get update -qq && \
 		$(SUDO) apt-get install -y -qq --no-install-recommends chromium)
 
+# The README's screenshots (docs/screenshots/*.png): a busy `ant serve --fake-gpus` in Chromium,
+# pictured by tests/e2e/test_ui_screenshots.py. Run it after a change to the pages it shows.
+.PHONY: screenshots
+screenshots: $(STAMP) ui chromium
+	ANT_WRITE_DOC_SCREENSHOTS=1 $(BIN)/pytest -q tests/e2e/test_ui_screenshots.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks run.py
 	$(BIN)/ruff format --check src tests benchmarks run.py

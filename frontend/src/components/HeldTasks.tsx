@@ -74,7 +74,9 @@ export function HeldTasks() {
               <th>Task</th>
               <th>Why held</th>
               <th>GPUs</th>
-              <th></th>
+              <th>
+                <span className="sr-only">Actions</span>
+              </th>
             </tr>
           </thead>
           <tbody>

@@ -1,9 +1,10 @@
 // The frame of every page: the header with the page links and the notifications switch (the
 // notifier runs here, for every page), the connection banner, the banner
 // that says when the executor cannot start tasks (a cluster cut off), the page itself (the
-// router's Outlet) and the recovery dialog.
-import { useCallback, useEffect, useState } from "react";
-import { NavLink, Outlet, useNavigate } from "react-router";
+// router's Outlet, in the `main` landmark under the page's name as its h1 and the window's title)
+// and the recovery dialog.
+import { useCallback, useEffect, useRef, useState } from "react";
+import { NavLink, Outlet, useLocation, useNavigate } from "react-router";
 import { api } from "../api/client";
 import type { RecoveryOut } from "../api/types";
 import { legacyHashPath } from "../lib/legacy";
@@ -24,7 +25,25 @@ export function Layout() {
   const held = useHeld().length;
   const cannotStart = executorBanner(useHealth());
   const navigate = useNavigate();
+  const { pathname } = useLocation();
+  const title = pageTitle(pathname);
+  const main = useRef<HTMLElement>(null);
+  const shown = useRef(false);
   useEndNotifications();
+
+  useEffect(() => {
+    document.title = `${title} · ANT`;
+  }, [title]);
+
+  // On another page, the focus goes to its top (a screen reader reads the new page's name; Tab
+  // goes on from there), unless the page put it somewhere itself. Not on the first load.
+  useEffect(() => {
+    if (!shown.current) {
+      shown.current = true;
+      return;
+    }
+    if (!main.current?.contains(document.activeElement)) main.current?.focus({ preventScroll: true });
+  }, [pathname]);
 
   // An old `#/ongoing` link opened while the UI is already showing.
   useEffect(() => {
@@ -38,6 +57,16 @@ export function Layout() {
 
   return (
     <div className="app">
+      <a
+        className="skip"
+        href="#main"
+        onClick={(e) => {
+          e.preventDefault(); // the focus moves; the address stays as it is
+          main.current?.focus();
+        }}
+      >
+        Skip to content
+      </a>
       <header className="top">
         <span className="brand">ANT</span>
         <nav>
@@ -60,21 +89,40 @@ export function Layout() {
         </nav>
         <NotifySwitch />
       </header>
-      {!connected && (
-        <div className="banner" role="alert">
-          Lost the connection to the ANT server; reconnecting… (the lists will reload when it is back)
-        </div>
-      )}
-      {connected && cannotStart && (
-        <div className="banner" role="alert" data-testid="executor-banner">
-          {cannotStart}
-        </div>
-      )}
-      {/* Pages show once the first full read is in (the stream's hello), as the lists are. */}
-      {synced ? <Outlet /> : <div className="page muted">Loading…</div>}
+      <main id="main" ref={main} tabIndex={-1} aria-labelledby="page-title">
+        {/* Screen readers and the window's title name the page; the pages' own headings are h2. */}
+        <h1 className="sr-only" id="page-title">
+          {title}
+        </h1>
+        {!connected && (
+          <div className="banner" role="alert">
+            Lost the connection to the ANT server; reconnecting… (the lists will reload when it is back)
+          </div>
+        )}
+        {connected && cannotStart && (
+          <div className="banner" role="alert" data-testid="executor-banner">
+            {cannotStart}
+          </div>
+        )}
+        {/* Pages show once the first full read is in (the stream's hello), as the lists are. */}
+        {synced ? <Outlet /> : <div className="page muted">Loading…</div>}
+      </main>
       <Recovery />
     </div>
   );
+}
+
+// The page's name, from its URL (the names of the header's links).
+function pageTitle(pathname: string): string {
+  const page = NAV.find(({ path }) => path === pathname);
+  if (page) return page.label;
+  if (!pathname.startsWith("/tasks/")) return "No such page";
+  const id = pathname.slice("/tasks/".length);
+  try {
+    return `Task ${decodeURIComponent(id)}`;
+  } catch {
+    return `Task ${id}`; // not valid percent-encoding: as it is
+  }
 }
 
 // What the Ongoing link counts: "3 running", "2 queued", and "1 held" when any are.

@@ -43,7 +43,7 @@ export function Login(props: { onLogin: () => void; reason?: string }) {
     }
   };
   return (
-    <div className="login">
+    <main className="login">
       <form onSubmit={submit} className="card">
         <h1>ANT Scheduler</h1>
         <p>Paste the token that <code>ant serve</code> printed (or open its login URL).</p>
@@ -62,6 +62,6 @@ export function Login(props: { onLogin: () => void; reason?: string }) {
           </p>
         )}
       </form>
-    </div>
+    </main>
   );
 }

@@ -52,7 +52,7 @@ export function RecoveryDialog(props: {
         </p>
         <div className="tabs">
           {(["last_session", "earlier_sessions"] as Tab[]).map((t) => (
-            <button key={t} className={tab === t ? "tab active" : "tab"} onClick={() => setTab(t)}>
+            <button key={t} className={tab === t ? "tab active" : "tab"} aria-pressed={tab === t} onClick={() => setTab(t)}>
               {t === "last_session" ? "Last Session" : "Earlier Sessions"} ({props.data[t].length})
             </button>
           ))}

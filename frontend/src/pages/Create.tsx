@@ -280,7 +280,7 @@ function PreviewTable({ preview }: { preview: PreviewOut }) {
         <span className="muted small">Nothing is queued yet; ids from templates are drawn again at submit.</span>
       </p>
       <div className="table-wrap">
-        <table className="table">
+        <table className="table cards">
           <thead>
             <tr>
               <th>Task ID</th>
@@ -293,13 +293,15 @@ function PreviewTable({ preview }: { preview: PreviewOut }) {
           <tbody>
             {tasks.map((t, i) => (
               <tr key={i} data-testid={`preview-${i}`}>
-                <td>{t.task_id}</td>
-                <td>{t.n_gpus}</td>
-                <td>{t.n_nodes}</td>
                 <td>
+                  <strong>{t.task_id}</strong>
+                </td>
+                <td data-label="GPUs">{t.n_gpus}</td>
+                <td data-label="Nodes">{t.n_nodes}</td>
+                <td data-label="Command">
                   <code className="preview-command">{t.command}</code>
                 </td>
-                <td className="small">
+                <td className="small" data-label={Object.keys(t.env).length ? "Environment" : undefined}>
                   {Object.entries(t.env).map(([k, v]) => (
                     <div key={k}>
                       <code>

@@ -87,7 +87,9 @@ export function OngoingPage() {
                 <th>Task</th>
                 <th>GPUs</th>
                 <th>Waiting because</th>
-                <th></th>
+                <th>
+                  <span className="sr-only">Actions</span>
+                </th>
               </tr>
             </thead>
             <tbody>
