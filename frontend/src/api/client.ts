@@ -2,6 +2,7 @@
 import type {
   GpuOut,
   HealthOut,
+  QueueOut,
   LogOut,
   PreviewOut,
   RecoveryOut,
@@ -89,6 +90,9 @@ export const api = {
   // By index on this machine, by label (node-b:1) on a cluster.
   setGpu: (gpu: number | string, enabled: boolean) =>
     call<GpuOut>("PATCH", `/api/v1/gpus/${enc(String(gpu))}`, { enabled }),
+  // A drain: queued tasks stop starting, running ones go on (kept across restarts of ANT).
+  pauseQueue: () => call<QueueOut>("POST", "/api/v1/queue/pause"),
+  resumeQueue: () => call<QueueOut>("POST", "/api/v1/queue/resume"),
   recovery: () => call<RecoveryOut>("GET", "/api/v1/recovery"),
   restore: (task_ids: string[]) => call<TasksOut>("POST", "/api/v1/recovery/restore", { task_ids }),
   forget: (id: string) => call<unknown>("DELETE", `/api/v1/recovery/${enc(id)}`),

@@ -16,6 +16,7 @@ import { useLive } from "../state/LiveProvider";
 import { useEndNotifications } from "../state/notifications";
 import { useNotify } from "../state/toasts";
 import { NotifySwitch } from "./NotifySwitch";
+import { PauseBanner } from "./PauseControl";
 import { RecoveryDialog } from "./RecoveryDialog";
 
 export function Layout() {
@@ -104,6 +105,7 @@ export function Layout() {
             {cannotStart}
           </div>
         )}
+        {connected && <PauseBanner />}
         {/* Pages show once the first full read is in (the stream's hello), as the lists are. */}
         {synced ? <Outlet /> : <div className="page muted">Loading…</div>}
       </main>

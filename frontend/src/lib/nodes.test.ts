@@ -28,6 +28,8 @@ const health = (over: Partial<HealthOut> = {}): HealthOut => ({
   status: "ok",
   version: "2",
   executor: { name: "ray", available: true, detail: null },
+  paused: false,
+  paused_at: null,
   nodes: [],
   ...over,
 });

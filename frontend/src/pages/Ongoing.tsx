@@ -2,6 +2,7 @@ import { Link } from "react-router";
 import { useConfirm } from "../components/ConfirmDialog";
 import { HeldTasks } from "../components/HeldTasks";
 import { LineControl } from "../components/LineControl";
+import { PauseButton } from "../components/PauseControl";
 import { Progress } from "../components/Progress";
 import { Terminal } from "../components/Terminal";
 import { duration } from "../lib/format";
@@ -76,7 +77,10 @@ export function OngoingPage() {
           </div>
         );
       })}
-      <h2>Queue ({queueLength})</h2>
+      <div className="section-head">
+        <h2>Queue ({queueLength})</h2>
+        <PauseButton />
+      </div>
       {queued.length === 0 && <p className="muted">The queue is empty.</p>}
       {queued.length > 0 && (
         <div className="table-wrap">

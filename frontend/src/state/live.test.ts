@@ -36,6 +36,8 @@ describe("live state", () => {
       version: "2",
       executor: { name: "ray", available: false, detail: "cluster unreachable" },
       nodes: [{ name: "node-a", alive: true, gpus: 2, usable: 2 }],
+      paused: false,
+      paused_at: null,
     };
     expect(initialLive.health).toBeNull();
     const s = reduceLive(initialLive, { type: "health", health: down });

@@ -1,0 +1,73 @@
+// Pausing the queue (a drain: nothing new starts, running tasks go on) and the banner that says
+// so on every page. The state comes from the server's health (its `health` event keeps it live),
+// so every open page and `ant pause` / `ant resume` agree.
+import { useState } from "react";
+import { api } from "../api/client";
+import type { HealthOut } from "../api/types";
+import { useHealth } from "../state/hooks";
+import { useLive } from "../state/LiveProvider";
+import { useNotify } from "../state/toasts";
+
+// "since 14:05" today, "since Nov 24 14:05" on an earlier day.
+export function pausedSince(health: HealthOut | null, now = new Date()): string | null {
+  if (!health?.paused) return null;
+  if (health.paused_at === null || health.paused_at === undefined) return "The queue is paused";
+  const at = new Date(health.paused_at * 1000);
+  const time = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const sameDay = at.toDateString() === now.toDateString();
+  const day = sameDay ? "" : `${at.toLocaleDateString([], { month: "short", day: "numeric" })} `;
+  return `The queue is paused since ${day}${time}`;
+}
+
+function useToggle(): [boolean, (paused: boolean) => Promise<void>] {
+  const { fail } = useLive();
+  const notify = useNotify();
+  const [busy, setBusy] = useState(false);
+  const toggle = async (paused: boolean) => {
+    setBusy(true);
+    try {
+      await (paused ? api.pauseQueue() : api.resumeQueue());
+      notify("ok", paused ? "Queue paused: running tasks go on, nothing new starts" : "Queue resumed");
+    } catch (err) {
+      fail(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return [busy, toggle];
+}
+
+// On every page while paused: what it means, and the way out.
+export function PauseBanner() {
+  const said = pausedSince(useHealth());
+  const [busy, toggle] = useToggle();
+  if (said === null) return null;
+  return (
+    <div className="banner paused" role="status" data-testid="paused-banner">
+      <span>{said}: running tasks go on, queued ones wait.</span>
+      <button type="button" disabled={busy} onClick={() => toggle(false)}>
+        Resume
+      </button>
+    </div>
+  );
+}
+
+// Next to the queue: Pause queue / Resume queue.
+export function PauseButton() {
+  const health = useHealth();
+  const [busy, toggle] = useToggle();
+  if (!health) return null;
+  const paused = Boolean(health.paused);
+  return (
+    <button
+      type="button"
+      className="pause-queue"
+      disabled={busy}
+      aria-pressed={paused}
+      title={paused ? "Start queued tasks again" : "Start no queued task; running tasks go on (a drain)"}
+      onClick={() => toggle(!paused)}
+    >
+      {paused ? "Resume queue" : "Pause queue"}
+    </button>
+  );
+}
