@@ -486,8 +486,9 @@ class Client:
         env: dict[str, str] | None = None,
         priority: int = 0,
         n_nodes: int | None = None,
+        timeout: float | None = None,
     ) -> list[TaskOut]:
-        body = _submission(command, mode, n_gpus, task_id, env, priority, n_nodes)
+        body = _submission(command, mode, n_gpus, task_id, env, priority, n_nodes, timeout)
         data = self._json("POST", "/api/v1/tasks", body=body)
         return self._read("/api/v1/tasks", lambda: _tasks(data["tasks"]))
 
@@ -501,11 +502,12 @@ class Client:
         env: dict[str, str] | None = None,
         priority: int = 0,
         n_nodes: int | None = None,
+        timeout: float | None = None,
     ) -> list[dict[str, Any]]:
         """`submit`, the new tasks given as `dataclasses.asdict` of each TaskOut: what `ant submit`
         prints. The server's answer is that already, so it is returned as it came, without loading
         wire.py (~9 ms); an answer of another shape is read as `submit` reads it."""
-        body = _submission(command, mode, n_gpus, task_id, env, priority, n_nodes)
+        body = _submission(command, mode, n_gpus, task_id, env, priority, n_nodes, timeout)
         data = self._json("POST", "/api/v1/tasks", body=body)
         items = data.get("tasks") if isinstance(data, dict) else None
         if isinstance(items, list) and all(map(_is_task_out, items)):
@@ -900,6 +902,7 @@ def _submission(
     env: dict[str, str] | None,
     priority: int,
     n_nodes: int | None,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
     """The body of POST /api/v1/tasks."""
     body: dict[str, Any] = {"command": command, "mode": mode, "priority": priority}
@@ -907,6 +910,8 @@ def _submission(
         body["n_gpus"] = n_gpus
     if n_nodes is not None:
         body["n_nodes"] = n_nodes
+    if timeout is not None:
+        body["timeout"] = timeout
     if task_id is not None:
         body["task_id"] = task_id
     if env:
@@ -939,6 +944,7 @@ _TASK_FIELDS = (
     "restarted_as",
     "n_nodes",
     "nodes",
+    "timeout",
     "queue_position",
     "pending_reason",
     "gpu_mem_used",
@@ -948,7 +954,7 @@ _TASK_FIELDS = (
 _TASK_LISTS = ("gpu_ids", "nodes")
 _TASK_DICTS = ("env", "handle")
 _TASK_STATES = frozenset(
-    {"queued", "held", "running", "succeeded", "failed", "killed", "lost"}  # TaskState's values
+    {"queued", "held", "running", "succeeded", "failed", "killed", "lost", "timed_out"}
 )
 
 

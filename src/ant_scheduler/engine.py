@@ -94,7 +94,8 @@ class Engine(Submissions):
         if self._stopped:
             return ""
         self._stopped = True
-        for handle in (self._retry_handle, self._handle_flush, *self._stray_timers.values()):
+        timers = (*self._stray_timers.values(), *self._timeouts.values())
+        for handle in (self._retry_handle, self._handle_flush, *timers):
             if handle is not None:
                 handle.cancel()
         for bg in self._background:

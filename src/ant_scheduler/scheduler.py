@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 
 from ant_scheduler import __version__
 from ant_scheduler.core import policy
+from ant_scheduler.core.durations import format_duration
 from ant_scheduler.core.errors import AntError, StoreBusy, StoreUnavailable
 from ant_scheduler.core.parsing import process_env
 from ant_scheduler.core.queue import QueueBatch, TaskQueue
@@ -115,6 +116,8 @@ class Scheduler:
         self._unsaved_handles: dict[str, Task] = {}  # running; handle not written yet (_launch)
         self._end_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._stray_timers: dict[str, asyncio.TimerHandle] = {}
+        self._timeouts: dict[str, asyncio.TimerHandle] = {}  # running tasks with a timeout
+        self._timing_out: set[str] = set()  # killed for their timeout: they end timed_out
         self._startable_since: dict[str, float] = {}
         self._next_seq = 1
         self._schedule_pending = False
@@ -270,6 +273,10 @@ class Scheduler:
         it left behind still run (`lingering`)."""
         self.running.pop(task.task_id, None)
         self._killing.discard(task.task_id)
+        self._timing_out.discard(task.task_id)
+        timer = self._timeouts.pop(task.task_id, None)
+        if timer is not None:
+            timer.cancel()
         if not recorded:  # the row was no longer running (changed outside ANT): nothing to add
             self._say(f"the end of task {task.task_id!r} was not recorded: it changed meanwhile")
         if task.started_at is not None and task.finished_at is not None:
@@ -481,6 +488,7 @@ class Scheduler:
             return False
         self._set_handle(task, handle)
         self._unsaved_handles[task.task_id] = task
+        self._arm_timeout(task)
         since = self._startable_since.pop(task.task_id, task.created_at)
         if task.started_at is not None:
             self.metrics.dispatch_latency.observe(max(0.0, task.started_at - since))
@@ -563,7 +571,10 @@ class Scheduler:
         if task is None or info.task_id in self._ended:
             return
         done = task.copy()
-        if info.killed or info.task_id in self._killing:
+        if info.task_id in self._timing_out and info.lost is None:
+            done.move_to(TaskState.TIMED_OUT)
+            done.reason = f"ran longer than its timeout ({format_duration(task.timeout or 0)})"
+        elif info.killed or info.task_id in self._killing:
             done.move_to(TaskState.KILLED)
             if info.lost is not None:
                 done.reason = info.lost
@@ -625,6 +636,24 @@ class Scheduler:
         self._say(f"killing the processes task {task_id!r} left behind")
         self._chore(self.executor.kill(task_id, self.settings.RUNNER_kill_grace_seconds))
 
+    def _arm_timeout(self, task: Task) -> None:
+        """Kill the task once it has run `timeout` seconds (from its start, also when adopted
+        after a restart of ANT: one that ran past it meanwhile is killed at once)."""
+        if task.timeout is None or task.started_at is None:
+            return
+        left = task.started_at + task.timeout - self.clock()
+        loop = asyncio.get_running_loop()
+        self._timeouts[task.task_id] = loop.call_later(max(0.0, left), self._time_out, task.task_id)
+
+    def _time_out(self, task_id: str) -> None:
+        self._timeouts.pop(task_id, None)
+        if task_id not in self.running or task_id in self._killing or self._stopped:
+            return  # ended, or a kill (the user's) is on its way already
+        self._say(f"task {task_id!r} ran longer than its timeout: killing it")
+        self._timing_out.add(task_id)
+        self._killing.add(task_id)
+        self._chore(self.executor.kill(task_id, self.settings.RUNNER_kill_grace_seconds))
+
     def _chore(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run a background job whose end nobody awaits (kept referenced until it is done)."""
         chore = asyncio.ensure_future(coro)
@@ -653,6 +682,7 @@ class Scheduler:
                 self.running[task.task_id] = task
                 self._reserve(task)
                 self.live.begin(task)  # mirror what it writes from now on, not its whole log
+                self._arm_timeout(task)  # counted from its start: ANT's restart adds nothing
                 counts["adopted"] += 1
             elif isinstance(result, Ended):
                 task.move_to(TaskState.SUCCEEDED if result.exit_code == 0 else TaskState.FAILED)

@@ -185,7 +185,12 @@ def _v6(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO tasks_fts (tasks_fts) VALUES ('rebuild')")
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6]
+def _v7(db: sqlite3.Connection) -> None:
+    # Timeouts (P12): seconds a task may run before ANT kills it (it ends timed_out).
+    db.execute("ALTER TABLE tasks ADD COLUMN timeout REAL")
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 
 # One column per field of Task (core/task.py declares a task once); these are JSON text.
 _COLUMNS = [f.name for f in dataclasses.fields(Task)]
@@ -220,7 +225,7 @@ _GROUPS: list[tuple[list[TaskState], str, str]] = [
     ([TaskState.QUEUED], "", "priority DESC, queue_seq ASC"),
     ([TaskState.HELD, TaskState.LOST], "", "created_at ASC, rowid ASC"),
     (
-        [TaskState.SUCCEEDED, TaskState.FAILED, TaskState.KILLED],
+        sorted(FINISHED_STATES),
         "INDEXED BY tasks_finished",
         "finished_at DESC, rowid DESC",
     ),

@@ -31,7 +31,9 @@ def task_json(
     data["gpu_mem_used"] = gpu_mem_used
     data["lingering_processes"] = lingering_processes
     data["nodes"] = list(task.nodes)
-    data["copy_command"] = format_copy_command(task.n_gpus, task.env, task.submitted, task.n_nodes)
+    data["copy_command"] = format_copy_command(
+        task.n_gpus, task.env, task.submitted, task.n_nodes, task.timeout
+    )
     return data
 
 

@@ -49,12 +49,15 @@ class TasksOut:
 class PreviewTask:
     """A task as a submit would queue it (POST /api/v1/tasks/preview): nothing is stored."""
 
+    __pydantic_config__ = _ALWAYS_SENT
+
     task_id: str  # after templates; a real submit draws random ones again
     n_gpus: int
     n_nodes: int
     command: str  # the final command (after ant_wd / conda wrapping and {rand})
     env: dict[str, str]
     priority: int
+    timeout: float | None = None  # seconds
 
 
 @dataclass

@@ -204,3 +204,38 @@ def test_pause_starts_nothing_new_and_outlives_a_restart(tmp_path: Path) -> None
             assert ex.started == ["runs", "waits"]
 
     asyncio.run(main())
+
+
+def test_a_timeout_kills_the_task_and_it_ends_timed_out(tmp_path: Path) -> None:
+    """Counted from its start, also across a restart of ANT; a kill by the user stays killed."""
+    ex, clock = FakeExecutor(), Clock()
+
+    async def main() -> None:
+        async with engine_for(tmp_path, ex, clock) as engine:
+            await engine.submit("a", n_gpus=1, task_id="slow", timeout=0.2)
+            await engine.submit("b", n_gpus=1, task_id="killed", timeout=0.2)
+            await engine.submit("c", n_gpus=1, task_id="quick", timeout=0.2)
+            await engine.submit("d", n_gpus=1, task_id="adopted", timeout=3600)
+            await settle()
+            assert engine.get("slow").timeout == 0.2
+            await engine.kill("killed")
+            ex.finish("quick", 0)
+            await asyncio.sleep(0.4)  # the timers run on the loop's time
+            await settle()
+            slow = engine.get("slow")
+            assert slow.state is TaskState.TIMED_OUT and slow.exit_code == 128 + 15
+            assert slow.reason == "ran longer than its timeout (0.2s)"
+            assert engine.get("killed").state is TaskState.KILLED
+            assert engine.get("quick").state is TaskState.SUCCEEDED
+            assert engine.get("adopted").state is TaskState.RUNNING
+            engine.running.clear()  # ANT dies
+        clock.now += 3600  # ...and comes back an hour after "adopted" started: past its timeout
+        async with engine_for(tmp_path, ex, clock) as engine:
+            assert engine.recovery_summary["adopted"] == 1
+            await settle()
+            await asyncio.sleep(0.05)
+            await settle()
+            assert engine.get("adopted").state is TaskState.TIMED_OUT
+            assert ex.started == ["slow", "killed", "quick", "adopted"]  # nothing ran twice
+
+    asyncio.run(main())

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ant_scheduler.core.durations import format_duration, parse_duration
 from ant_scheduler.core.errors import TaskRejected
 from ant_scheduler.core.parsing import (
     SubmitDefaults,
@@ -339,3 +340,47 @@ def test_copy_command_of_a_gang_round_trips() -> None:
     again = one(copied)
     assert (again.n_gpus, again.n_nodes, again.command) == (8, 2, "torchrun train.py")
     assert "ant_n_nodes" not in format_copy_command(1, {}, "echo")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90", 90),
+        ("90s", 90),
+        ("15m", 900),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1h30m", 5400),
+        ("1.5h", 5400),
+        (" 2H ", 7200),
+        ("1d2h3m4s", 93784),
+        ("0.5", 0.5),
+    ],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+    assert parse_duration(format_duration(seconds)) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0", "-5", "2x", "h", "1m2h", "2h2h", "inf", "nan", "400d"])
+def test_bad_durations_are_refused(text: str) -> None:
+    with pytest.raises(TaskRejected, match="timeout"):
+        parse_duration(text)
+
+
+def test_timeout_inline_env_and_field_and_its_copy_command() -> None:
+    """Inline ant_timeout= > the ant_timeout variable > the API field; it never reaches the env,
+    and the copy command carries it."""
+    assert one("python x.py").timeout is None
+    assert one("python x.py", timeout=60.0).timeout == 60
+    spec = one("python x.py", timeout=60.0, env={"ant_timeout": "15m"})
+    assert spec.timeout == 900 and "ant_timeout" not in spec.env
+    spec = one("ant_timeout=1h30m python x.py", timeout=60.0, env={"ant_timeout": "15m"})
+    assert spec.timeout == 5400 and spec.command == "python x.py"
+    copy = format_copy_command(1, {}, spec.submitted, 1, spec.timeout)
+    assert copy == "ant_n_gpus=1 ant_timeout=1h30m python x.py"
+    assert one(copy).timeout == 5400
+    with pytest.raises(TaskRejected, match="ant_timeout"):
+        one("ant_timeout=soon python x.py")
+    with pytest.raises(TaskRejected, match="line 2: ant_timeout"):
+        parse("true\nant_timeout=0 true", mode="multi")

@@ -525,7 +525,7 @@ export interface components {
          * EndedState
          * @enum {string}
          */
-        EndedState: "succeeded" | "failed" | "killed" | "lost";
+        EndedState: "succeeded" | "failed" | "killed" | "lost" | "timed_out";
         /**
          * EventPayloads
          * @description The `data` (JSON) of each event of GET /api/v1/events, by its type (the SSE `event:`).
@@ -744,6 +744,8 @@ export interface components {
             };
             /** Priority */
             priority: number;
+            /** Timeout */
+            timeout: number | null;
         };
         /**
          * QueueChanged
@@ -837,6 +839,11 @@ export interface components {
              * @default 0
              */
             priority?: number;
+            /**
+             * Timeout
+             * @description seconds it may run; then it is killed and ends timed_out (inline: ant_timeout=2h)
+             */
+            timeout?: number | null;
         };
         /** SystemOut */
         SystemOut: {
@@ -968,6 +975,8 @@ export interface components {
             n_nodes: number;
             /** Nodes */
             nodes: string[];
+            /** Timeout */
+            timeout: number | null;
             /** Queue Position */
             queue_position: number | null;
             /** Pending Reason */
@@ -1001,7 +1010,7 @@ export interface components {
          * TaskState
          * @enum {string}
          */
-        TaskState: "queued" | "held" | "running" | "succeeded" | "failed" | "killed" | "lost";
+        TaskState: "queued" | "held" | "running" | "succeeded" | "failed" | "killed" | "lost" | "timed_out";
         /** TasksOut */
         TasksOut: {
             /** Tasks */
@@ -1853,8 +1862,8 @@ type ReadonlyArray<T> = [
 ] extends [
     unknown[]
 ] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
-export const endedStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EndedState"]> = ["succeeded", "failed", "killed", "lost"];
+export const endedStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EndedState"]> = ["succeeded", "failed", "killed", "lost", "timed_out"];
 export const gpuOutStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["GpuOut"]["state"]> = ["free", "allocated", "disabled", "busy_external", "unavailable"];
 export const healthOutStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["HealthOut"]["status"]> = ["ok", "degraded"];
 export const submitRequestModeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SubmitRequest"]["mode"]> = ["single", "multi"];
-export const taskStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TaskState"]> = ["queued", "held", "running", "succeeded", "failed", "killed", "lost"];
+export const taskStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TaskState"]> = ["queued", "held", "running", "succeeded", "failed", "killed", "lost", "timed_out"];

@@ -27,3 +27,35 @@ export function smooth(values: number[], alpha: number): number[] {
   }
   return out;
 }
+
+// A timeout as users write it (90, 90s, 15m, 2h, 1h30m, 1.5h; a bare number is seconds), in
+// seconds; null when it is not one. The server checks it again (and its range).
+export function parseDuration(text: string): number | null {
+  const t = text.trim().toLowerCase().replace(/\s+/g, "");
+  if (/^\d+(\.\d+)?$/.test(t)) return Number(t);
+  const m = /^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(t);
+  if (!t || !m) return null;
+  const [d, h, min, s] = m.slice(1).map((v) => (v === undefined ? 0 : Number(v)));
+  return d * 86400 + h * 3600 + min * 60 + s;
+}
+
+// The shortest exact way to write it back: 7200 -> "2h", 5400 -> "1h30m".
+export function formatDuration(seconds: number): string {
+  if (!Number.isInteger(seconds)) return `${seconds}s`;
+  let left = seconds;
+  let out = "";
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]] as const) {
+    if (left >= size) {
+      out += `${Math.floor(left / size)}${unit}`;
+      left %= size;
+    }
+  }
+  return out || "0s";
+}
+
+// "2h" or, while it runs, "2h (1h 03m left)".
+export function timeoutText(timeout: number | null, startedAt: number | null, running: boolean, now: number): string | null {
+  if (timeout === null) return null;
+  if (!running || startedAt === null) return formatDuration(timeout);
+  return `${formatDuration(timeout)} (${duration(startedAt + timeout - now)} left)`;
+}

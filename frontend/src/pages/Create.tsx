@@ -2,6 +2,7 @@ import { Fragment, useEffect, useState } from "react";
 import { Link } from "react-router";
 import { api, ApiError } from "../api/client";
 import { submitRequestModeValues, type PreviewOut, type SubmitRequest } from "../api/types";
+import { formatDuration, parseDuration } from "../lib/format";
 import { taskPath } from "../lib/paths";
 import { load, save } from "../lib/storage";
 import { submitted } from "../state/notifications";
@@ -11,6 +12,7 @@ const SPECIAL_VARS: [string, string][] = [
   ["ant_task_id", "task id or template; overrides the Task ID field"],
   ["ant_n_gpus", "number of GPUs (on each node); overrides the GPUs field"],
   ["ant_n_nodes", "number of nodes, all at once (a gang); overrides the Nodes field"],
+  ["ant_timeout", "kill it after it has run this long (90s, 15m, 2h, 1h30m); overrides the Timeout field"],
   ["ant_wd", "working directory: runs cd <dir> && … first"],
   ["ant_conda_env", "conda env by name: conda run --live-stream -n <env> …"],
   ["ant_conda_env_path", "conda env by path: conda run --live-stream -p <path> …"],
@@ -31,6 +33,7 @@ export function CreatePage() {
   const [taskId, setTaskId] = useState("");
   const [nGpus, setNGpus] = useState("");
   const [nNodes, setNNodes] = useState("");
+  const [timeout, setTimeoutText] = useState("");
   const [command, setCommand] = useState("");
   const [env, setEnv] = useState<EnvRow[]>(() => load<EnvRow[]>("env", []));
   const [error, setError] = useState("");
@@ -43,7 +46,7 @@ export function CreatePage() {
   useEffect(() => {
     setPreview(null);
     setPreviewError("");
-  }, [mode, taskId, nGpus, nNodes, command, env]);
+  }, [mode, taskId, nGpus, nNodes, timeout, command, env]);
 
   const updateEnv = (rows: EnvRow[]) => {
     setEnv(rows);
@@ -63,11 +66,16 @@ export function CreatePage() {
     if (nodes !== undefined && (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_NODES)) {
       return `Number of nodes must be a whole number from 1 to ${MAX_NODES}`;
     }
+    const limit = timeout.trim() === "" ? undefined : parseDuration(timeout);
+    if (limit === null || (limit !== undefined && limit <= 0)) {
+      return "Timeout must be a duration such as 90s, 15m, 2h or 1h30m";
+    }
     return {
       command,
       mode,
       n_gpus: n,
       n_nodes: nodes,
+      timeout: limit,
       task_id: taskId.trim() || undefined,
       env: envObject,
     };
@@ -156,6 +164,10 @@ export function CreatePage() {
           <label className="field narrow" title="Nodes, all at once, with that many GPUs on each (a gang); 1: one node">
             Nodes
             <input aria-label="Number of nodes" inputMode="numeric" value={nNodes} onChange={(e) => setNNodes(e.target.value)} placeholder="1" />
+          </label>
+          <label className="field narrow" title="Kill it after it has run this long; it ends timed_out (90s, 15m, 2h, 1h30m)">
+            Timeout
+            <input aria-label="Timeout" value={timeout} onChange={(e) => setTimeoutText(e.target.value)} placeholder="none" />
           </label>
         </div>
         <label className="field">
@@ -286,6 +298,7 @@ function PreviewTable({ preview }: { preview: PreviewOut }) {
               <th>Task ID</th>
               <th>GPUs</th>
               <th>Nodes</th>
+              <th>Timeout</th>
               <th>Command</th>
               <th>Environment</th>
             </tr>
@@ -298,6 +311,7 @@ function PreviewTable({ preview }: { preview: PreviewOut }) {
                 </td>
                 <td data-label="GPUs">{t.n_gpus}</td>
                 <td data-label="Nodes">{t.n_nodes}</td>
+                <td data-label="Timeout">{t.timeout === null ? "none" : formatDuration(t.timeout)}</td>
                 <td data-label="Command">
                   <code className="preview-command">{t.command}</code>
                 </td>

@@ -5,7 +5,7 @@ import { LineControl } from "../components/LineControl";
 import { PauseButton } from "../components/PauseControl";
 import { Progress } from "../components/Progress";
 import { Terminal } from "../components/Terminal";
-import { duration } from "../lib/format";
+import { duration, timeoutText } from "../lib/format";
 import { taskGpuLabels, taskShape } from "../lib/nodes";
 import { taskPath } from "../lib/paths";
 import { useGpus, useServer, useTaskActions, useTasks, useTerminals } from "../state/hooks";
@@ -60,6 +60,11 @@ export function OngoingPage() {
                 GPUs {task.gpu_ids.length ? taskGpuLabels(task, gpus) : "none"}
                 {task.nodes.length > 0 && ` · ${task.nodes.length === 1 ? "node" : "nodes"} ${task.nodes.join(", ")}`} ·{" "}
                 {duration(task.started_at ? now - task.started_at : null)}
+                {task.timeout !== null && (
+                  <span data-testid={`timeout-${task.task_id}`}>
+                    {" "}· timeout {timeoutText(task.timeout, task.started_at, true, now)}
+                  </span>
+                )}
               </span>
               <span className="row">
                 <button className="ghost" onClick={() => void copy(task)}>Copy command</button>

@@ -10,7 +10,7 @@ import { LineControl } from "../components/LineControl";
 import { LogDialog, LogTail, RankTerminal } from "../components/LogView";
 import { Progress } from "../components/Progress";
 import { Terminal } from "../components/Terminal";
-import { bytes, duration, when } from "../lib/format";
+import { bytes, duration, timeoutText, when } from "../lib/format";
 import { rankOptions, taskGpuLabels } from "../lib/nodes";
 import { taskPath } from "../lib/paths";
 import { useEpoch, useGpus, useServer, useTask, useTaskActions, useTerminals } from "../state/hooks";
@@ -126,6 +126,7 @@ function TaskView({ task }: { task: TaskOut }) {
     ["Started", started ? when(started) : null],
     ["Finished", task.finished_at ? when(task.finished_at) : null],
     ["Ran for", ran !== null ? duration(ran) : null],
+    ["Timeout", timeoutText(task.timeout, started ?? null, task.state === "running", now)],
     ["Exit code", task.exit_code],
     ["Why", task.reason],
     ["Restarted as", task.restarted_as ? <Link to={taskPath(task.restarted_as)}>{task.restarted_as}</Link> : null],

@@ -61,6 +61,13 @@ class SubmitRequest(Strict):
     task_id: str | None = Field(default=None, max_length=1024, description="id or id template")
     env: dict[str, str] = Field(default_factory=dict, max_length=4096)
     priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
+    timeout: float | None = Field(
+        default=None,
+        gt=0,
+        le=366 * 86400,
+        description="seconds it may run; then it is killed and ends timed_out (inline: "
+        "ant_timeout=2h)",
+    )
 
 
 class GpuPatch(Strict):

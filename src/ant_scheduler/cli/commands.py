@@ -120,6 +120,21 @@ def _follow(client: Any, task_id: str, offset: int | None, rank: int = 0) -> Any
 # ---------------------------------------------------------------------------------- submit
 
 
+def _duration(text: str) -> float:
+    """--timeout's value in seconds; a usage error with the reason otherwise."""
+    from argparse import ArgumentTypeError
+
+    from ant_scheduler.core.durations import parse_duration
+    from ant_scheduler.core.errors import TaskRejected
+
+    try:
+        return parse_duration(text)
+    except TaskRejected as exc:
+        raise ArgumentTypeError(
+            exc.message.removeprefix("timeout: ")
+        ) from None  # argparse names it
+
+
 @cli.command(
     arg(
         "-g",
@@ -141,6 +156,12 @@ def _follow(client: Any, task_id: str, offset: int | None, rank: int = 0) -> Any
         dest="task_id",
         metavar="TEXT",
         help="Task id or template, e.g. exp-[phrase] (default [uuid]).",
+    ),
+    arg(
+        "--timeout",
+        type=_duration,
+        metavar="DURATION",
+        help="Kill it after it has run this long (90s, 15m, 2h, 1h30m); it ends timed_out.",
     ),
     arg(
         "-e", "--env", dest="env", action="append", metavar="KEY=VAL", help="Environment variable."
@@ -167,6 +188,7 @@ def submit(
     n_gpus: int | None,
     n_nodes: int | None,
     task_id: str | None,
+    timeout: float | None,
     env: list[str] | None,
     priority: int,
     multi: str | None,
@@ -207,6 +229,7 @@ def submit(
             task_id=task_id,
             env=_parse_env(env or ()),
             priority=priority,
+            timeout=timeout,
         )
         if as_json:
             emit_json({"tasks": tasks})

@@ -47,6 +47,7 @@ STATE_STYLE = {
     "failed": "red",
     "killed": "red",
     "lost": "magenta",
+    "timed_out": "red",
 }
 
 
@@ -83,7 +84,22 @@ def age(since: float | None, now: float) -> str:
     return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
 
 
-def _info(task: Any) -> str:
+def timeout_text(task: Any, now: float) -> str:
+    """`2h`, `2h (1h03m left)` while it runs, or "-"."""
+    timeout = getattr(task, "timeout", None)
+    if timeout is None:
+        return "-"
+    from ant_scheduler.core.durations import format_duration
+
+    limit = format_duration(timeout)
+    if task.state != "running" or task.started_at is None:
+        return limit
+    return f"{limit} ({age(now, task.started_at + timeout)} left)"
+
+
+def _info(task: Any, now: float) -> str:
+    if task.state == "running" and getattr(task, "timeout", None) is not None:
+        return "timeout " + timeout_text(task, now)
     if task.state == "queued":
         position = f"#{task.queue_position} " if task.queue_position else ""
         return position + (task.pending_reason or "")
@@ -116,7 +132,7 @@ def task_table(tasks: Sequence[Any], now: float) -> Table:
             state_cell(task.state),
             text(gpus),
             text(_time(task, now)),
-            text(_info(task)),
+            text(_info(task, now)),
             text(command),
         )
     return table
@@ -137,9 +153,10 @@ def task_detail(task: Any, now: float) -> Table:
         ("gpus", text(f"{task.n_gpus} requested; assigned {task.gpu_ids or '-'}")),
         ("env", text(env)),
         ("priority", text(task.priority)),
-        ("queue", text(_info(task) if task.state == "queued" else "-")),
+        ("queue", text(_info(task, now) if task.state == "queued" else "-")),
         ("created", text(age(task.created_at, now) + " ago")),
         ("ran for", text(_time(task, now) if task.started_at else "-")),
+        ("timeout", text(timeout_text(task, now))),
         ("exit code", text("-" if task.exit_code is None else task.exit_code)),
         ("reason", text(task.reason or "-")),
         ("log", text(task.log_path or "-")),

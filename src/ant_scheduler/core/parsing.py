@@ -1,8 +1,9 @@
 """What a user typed -> TaskSpecs: single/multi mode, inline ant_* arguments, env, final command.
 
 Follows the seed README: multi mode has one task per logical line (`\\` continues it, `#` lines
-are comments); a command's leading `ant_n_gpus=`, `ant_n_nodes=`, `ant_task_id=`, `ant_envar=` words
-configure the task and are removed; `ant_wd` and the `ant_conda_*` variables wrap the command.
+are comments); a command's leading `ant_n_gpus=`, `ant_n_nodes=`, `ant_task_id=`, `ant_envar=`,
+`ant_timeout=` words configure the task and are removed; `ant_wd` and the `ant_conda_*` variables
+wrap the command.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from ant_scheduler.core.durations import check_seconds, format_duration, parse_duration
 from ant_scheduler.core.errors import TaskRejected
 from ant_scheduler.core.task import TaskSpec
 from ant_scheduler.core.templates import (
@@ -31,11 +33,11 @@ MAX_GPUS = 1024
 MAX_NODES = 64  # ant_n_nodes / n_nodes: a gang of at most this many nodes
 DEFAULT_TASK_ID = "[uuid]"
 # Leading `NAME=VALUE` words that configure the task and are cut out of the command.
-INLINE_ARGS = frozenset({"ant_n_gpus", "ant_n_nodes", "ant_task_id", "ant_envar"})
+INLINE_ARGS = frozenset({"ant_n_gpus", "ant_n_nodes", "ant_task_id", "ant_envar", "ant_timeout"})
 # Kept in the task's env (so "copy command" round-trips) but never passed to the process.
 SPECIAL_ENV_VARS = frozenset({"ant_wd", "ant_conda_env", "ant_conda_env_path", "ant_conda_path"})
 # Act like the form's Task ID / GPU fields; consumed by the parser, never stored in the env.
-_FIELD_ENV_VARS = frozenset({"ant_task_id", "ant_n_gpus", "ant_n_nodes"})
+_FIELD_ENV_VARS = frozenset({"ant_task_id", "ant_n_gpus", "ant_n_nodes", "ant_timeout"})
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=")
 _GPU_COUNT = re.compile(r"[0-9]{1,6}")
@@ -56,6 +58,7 @@ class SubmitDefaults:
     priority: int = 0
     default_n_gpus: int = 0
     n_nodes: int | None = None
+    timeout: float | None = None  # seconds
 
 
 @dataclass(frozen=True)
@@ -346,6 +349,12 @@ def _parse_one(
         n_nodes = _node_count(inline_nodes, "ant_n_nodes")
     if isinstance(n_nodes, bool) or not 1 <= n_nodes <= MAX_NODES:
         raise TaskRejected(f"the number of nodes must be from 1 to {MAX_NODES}, got {n_nodes!r}")
+    timeout = None if defaults.timeout is None else check_seconds(defaults.timeout)
+    if env.get("ant_timeout", "").strip():
+        timeout = parse_duration(env["ant_timeout"], "ant_timeout")
+    inline_timeout = inline.get("ant_timeout")
+    if isinstance(inline_timeout, str):
+        timeout = parse_duration(inline_timeout, "ant_timeout")
     for key in _FIELD_ENV_VARS:
         env.pop(key, None)
 
@@ -362,6 +371,7 @@ def _parse_one(
         priority=defaults.priority,
         workdir=env.get("ant_wd") or None,
         n_nodes=n_nodes,
+        timeout=timeout,
     )
 
 
@@ -465,7 +475,11 @@ def process_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def format_copy_command(
-    n_gpus: int, env: Mapping[str, str], submitted: str, n_nodes: int = 1
+    n_gpus: int,
+    env: Mapping[str, str],
+    submitted: str,
+    n_nodes: int = 1,
+    timeout: float | None = None,
 ) -> str:
     """`[ant_task_id=…] ant_n_gpus=… [ant_n_nodes=…] [ant_envar='{…}'] <command>`: submits the
     same task again as a new one. The id is kept only as the template the submitted text gave
@@ -476,6 +490,8 @@ def format_copy_command(
     parts.append(f"ant_n_gpus={n_gpus}")
     if n_nodes != 1:
         parts.append(f"ant_n_nodes={n_nodes}")
+    if timeout is not None:
+        parts.append(f"ant_timeout={format_duration(timeout)}")
     if env:
         parts.append(f"ant_envar={shlex.quote(json.dumps(dict(env), separators=(',', ':')))}")
     parts.append(command)

@@ -18,6 +18,7 @@ class TaskState(str, enum.Enum):
     FAILED = "failed"
     KILLED = "killed"
     LOST = "lost"  # was running while ANT was down and vanished without an exit code
+    TIMED_OUT = "timed_out"  # killed by ANT when it ran longer than its timeout
 
     # Shown as its value ("queued"), in f-strings too, as a str enum should be.
     def __str__(self) -> str:
@@ -36,7 +37,9 @@ class TaskState(str, enum.Enum):
         return self in (TaskState.QUEUED, TaskState.RUNNING)
 
 
-FINISHED_STATES = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.KILLED})
+FINISHED_STATES = frozenset(
+    {TaskState.SUCCEEDED, TaskState.FAILED, TaskState.KILLED, TaskState.TIMED_OUT}
+)
 # Nothing more will happen to the task unless someone acts (restore, restart): what `ant wait`
 # waits for, and what the UI lists as completed.
 ENDED_STATES = FINISHED_STATES | {TaskState.LOST}
@@ -50,11 +53,18 @@ ALLOWED_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     # A held task is restored to the queue (forgetting it deletes the row, not a transition).
     TaskState.HELD: frozenset({TaskState.QUEUED}),
     TaskState.RUNNING: frozenset(
-        {TaskState.SUCCEEDED, TaskState.FAILED, TaskState.KILLED, TaskState.LOST}
+        {
+            TaskState.SUCCEEDED,
+            TaskState.FAILED,
+            TaskState.KILLED,
+            TaskState.LOST,
+            TaskState.TIMED_OUT,
+        }
     ),
     TaskState.SUCCEEDED: frozenset(),
     TaskState.FAILED: frozenset(),
     TaskState.KILLED: frozenset(),
+    TaskState.TIMED_OUT: frozenset(),
     # A lost task can be restored: it is queued again under the same id.
     TaskState.LOST: frozenset({TaskState.QUEUED}),
 }
@@ -78,6 +88,7 @@ class TaskSpec:
     priority: int = 0
     workdir: str | None = None  # from ant_wd; None means the directory ANT was launched from
     n_nodes: int = 1  # n_gpus GPUs on each of n_nodes distinct nodes (a gang when more than 1)
+    timeout: float | None = None  # seconds it may run before ANT kills it (timed_out)
 
 
 @dataclass
@@ -108,6 +119,7 @@ class Task:
     n_nodes: int = 1  # n_gpus GPUs on each of n_nodes distinct nodes, all at once
     # The node of each rank (rank 0 first), set when it starts; empty on this machine alone.
     nodes: list[str] = field(default_factory=list)
+    timeout: float | None = None  # seconds it may run; then ANT kills it and it ends timed_out
 
     @classmethod
     def from_spec(cls, spec: TaskSpec, *, created_at: float, queue_seq: int) -> Task:
@@ -123,6 +135,7 @@ class Task:
             workdir=spec.workdir,
             queue_seq=queue_seq,
             n_nodes=spec.n_nodes,
+            timeout=spec.timeout,
         )
 
     def move_to(self, new: TaskState) -> None:

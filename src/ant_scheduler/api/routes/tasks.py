@@ -63,6 +63,7 @@ async def submit(body: SubmitRequest, request: Request) -> Any:
         env=body.env,
         priority=body.priority,
         n_nodes=body.n_nodes,
+        timeout=body.timeout,
     )
     if len(tasks) <= STREAM_ABOVE:
         return {"tasks": tasks_json(engine, tasks)}
@@ -82,6 +83,7 @@ async def preview(body: SubmitRequest, request: Request) -> dict[str, Any]:
         env=body.env,
         priority=body.priority,
         n_nodes=body.n_nodes,
+        timeout=body.timeout,
     )
     tasks = [
         {
@@ -91,6 +93,7 @@ async def preview(body: SubmitRequest, request: Request) -> dict[str, Any]:
             "command": s.command,
             "env": s.env,
             "priority": s.priority,
+            "timeout": s.timeout,
         }
         for s in specs[:PREVIEW_MAX_TASKS]
     ]
