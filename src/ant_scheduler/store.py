@@ -190,12 +190,12 @@ def _v6(db: sqlite3.Connection) -> None:
 # read straight off one. The WHERE is part of the schema: a query uses these indexes only when its
 # own WHERE repeats `_ENDED_WHERE` word for word, so changing it takes a new migration.
 _ENDED_WHERE = "state IN ('succeeded', 'failed', 'killed', 'lost')"
-# Sort key -> the SQL it sorts by. The state (filtered from the index alone) and the end time
-# (the date range) follow it in each index, so neither needs the table row.
+# Sort key -> the SQL it sorts by: the Completed table's sortable columns. The state (filtered
+# from the index alone) and the end time (the date range) follow it in each index, so neither
+# needs the table row. Each index costs every task's end a few inserts (docs/performance.md).
 SORT_KEYS: dict[str, str] = {
     "finished_at": "finished_at",
     "started_at": "started_at",
-    "created_at": "created_at",
     "task_id": "task_id",
     "duration": "finished_at - started_at",
     "exit_code": "exit_code",

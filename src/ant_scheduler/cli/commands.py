@@ -62,7 +62,7 @@ def _exit_code_of(task: Any) -> int:
 # must stay one template (a lone brace is no brace expansion for the task's shell either).
 # What `ls --sort` takes: the API's sort keys (store.SORT_KEYS; written out, as the CLI does not
 # load the store, and a test compares them).
-SORT_KEYS = ("finished_at", "started_at", "created_at", "task_id", "duration", "exit_code")
+SORT_KEYS = ("finished_at", "started_at", "task_id", "duration", "exit_code")
 _SHELL_SAFE = re.compile(r"[\w@%+=:,./{}-]+", re.ASCII)
 _ASSIGNMENT_WORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*=)(.*)", re.DOTALL)
 

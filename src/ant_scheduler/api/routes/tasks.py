@@ -131,7 +131,7 @@ def parse_time(name: str, text: str | None) -> float | None:
     return value
 
 
-SortKey = Literal["finished_at", "started_at", "created_at", "task_id", "duration", "exit_code"]
+SortKey = Literal["finished_at", "started_at", "task_id", "duration", "exit_code"]
 SORT_HELP = (
     "sort by this field instead of the listing order (duration: finished_at - started_at; "
     "tasks without the value sort as the smallest)"
