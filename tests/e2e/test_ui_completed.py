@@ -133,6 +133,10 @@ def test_a_range_of_end_days_from_the_url(page: Page, server: AntServer) -> None
     page.get_by_label("Ended to").fill("")
     expect(page.get_by_test_id("completed-today")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/completed\?from=2000-01-01$"))
+    # A page past the end (a link from before a deletion) shows the last one.
+    page.goto(server.url + "/completed?page=7")
+    expect(page.get_by_test_id("completed-range")).to_have_text("1-1 of 1")
+    expect(page).to_have_url(re.compile(r"/completed$"))
 
 
 def test_a_thousand_rows_are_virtualised(page: Page, server: AntServer) -> None:

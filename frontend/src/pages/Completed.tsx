@@ -43,7 +43,7 @@ export function CompletedPage() {
   const lines = settings.doneLineControl ? Math.min(Math.max(1, outLines), maxLines) : settings.doneDefaultLines;
   const [ids, setIds] = useState<string[]>([]);
   const [total, setTotal] = useState(0);
-  const [loaded, setLoaded] = useState(false);
+  const [loaded, setLoaded] = useState(""); // the query the ids and total answer ("": none yet)
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [logOf, setLogOf] = useState<string | null>(null);
   const [confirm, dialog] = useConfirm();
@@ -66,7 +66,7 @@ export function CompletedPage() {
         if (live) {
           setIds(page.tasks.map((t) => t.task_id));
           setTotal(page.total);
-          setLoaded(true);
+          setLoaded(queryKey);
         }
         return { tasks: page.tasks };
       }).catch((err) => live && fail(err));
@@ -76,6 +76,12 @@ export function CompletedPage() {
       window.clearTimeout(timer);
     };
   }, [queryKey, epoch, endedChanges, read, fail]);
+
+  // Past the last page (its tasks were deleted, a hand-edited link): the last page instead.
+  const lastPage = Math.max(1, Math.ceil(total / view.size));
+  useEffect(() => {
+    if (loaded === queryKey && view.page > lastPage) setParams(writeView({ ...view, page: lastPage }), { replace: true });
+  });
 
   const setLines = (n: number) => {
     const v = Math.min(Math.max(1, Math.round(n) || 1), maxLines);
@@ -156,7 +162,6 @@ export function CompletedPage() {
   const shown = tasks.map((t) => t.task_id);
   const chosen = shown.filter((id) => selected.has(id));
   const offset = (view.page - 1) * view.size;
-  const pages = Math.max(1, Math.ceil(total / view.size));
   return (
     <div className="page completed">
       <Filters view={view} onChange={setView} />
@@ -191,7 +196,7 @@ export function CompletedPage() {
           <button className="ghost" aria-label="Previous page" disabled={view.page <= 1} onClick={() => setView({ page: view.page - 1 })}>
             ‹ Prev
           </button>
-          <button className="ghost" aria-label="Next page" disabled={view.page >= pages} onClick={() => setView({ page: view.page + 1 })}>
+          <button className="ghost" aria-label="Next page" disabled={view.page >= lastPage} onClick={() => setView({ page: view.page + 1 })}>
             Next ›
           </button>
         </span>
