@@ -90,7 +90,7 @@ export function CompletedTable(props: {
 
   return (
     <div className="table-wrap completed-wrap">
-      <table className="table cards completed-table" aria-rowcount={tasks.length}>
+      <table className="table cards completed-table">
         <thead>
           <tr>
             <th className="col-select">
