@@ -41,9 +41,10 @@ export function CompletedPage() {
   const maxLines = settings.logMaxLines;
   const [outLines, setOutLines] = useState<number>(() => load("outputLines", settings.doneDefaultLines));
   const lines = settings.doneLineControl ? Math.min(Math.max(1, outLines), maxLines) : settings.doneDefaultLines;
-  const [ids, setIds] = useState<string[]>([]);
-  const [total, setTotal] = useState(0);
-  const [loaded, setLoaded] = useState(""); // the query the ids and total answer ("": none yet)
+  // The page on screen: what the server answered, for which query ("": none read yet), from
+  // which offset. Until a new view's answer comes, the last one stays, and so does its range.
+  const [shownPage, setShownPage] = useState({ ids: [] as string[], total: 0, offset: 0, key: "" });
+  const { ids, total } = shownPage;
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [logOf, setLogOf] = useState<string | null>(null);
   const [confirm, dialog] = useConfirm();
@@ -64,9 +65,8 @@ export function CompletedPage() {
       read({}, async () => {
         const page = await api.tasks(JSON.parse(queryKey));
         if (live) {
-          setIds(page.tasks.map((t) => t.task_id));
-          setTotal(page.total);
-          setLoaded(queryKey);
+          const offset = JSON.parse(queryKey).offset as number;
+          setShownPage({ ids: page.tasks.map((t) => t.task_id), total: page.total, offset, key: queryKey });
         }
         return { tasks: page.tasks };
       }).catch((err) => live && fail(err));
@@ -80,7 +80,7 @@ export function CompletedPage() {
   // Past the last page (its tasks were deleted, a hand-edited link): the last page instead.
   const lastPage = Math.max(1, Math.ceil(total / view.size));
   useEffect(() => {
-    if (loaded === queryKey && view.page > lastPage) setParams(writeView({ ...view, page: lastPage }), { replace: true });
+    if (shownPage.key === queryKey && view.page > lastPage) setParams(writeView({ ...view, page: lastPage }), { replace: true });
   });
 
   const setLines = (n: number) => {
@@ -161,7 +161,6 @@ export function CompletedPage() {
   const tasks = ids.map((id) => byId.get(id)).filter((t): t is TaskOut => t !== undefined);
   const shown = tasks.map((t) => t.task_id);
   const chosen = shown.filter((id) => selected.has(id));
-  const offset = (view.page - 1) * view.size;
   return (
     <div className="page completed">
       <Filters view={view} onChange={setView} />
@@ -181,7 +180,7 @@ export function CompletedPage() {
         {settings.doneLineControl && <LineControl label="Output lines" value={lines} max={maxLines} onChange={setLines} />}
         <span className="row wrap pager">
           <span className="muted" data-testid="completed-range">
-            {total === 0 ? "none" : `${offset + 1}-${Math.min(offset + view.size, total)} of ${total}`}
+            {total === 0 ? "none" : ids.length ? `${shownPage.offset + 1}-${shownPage.offset + ids.length} of ${total}` : `none of ${total}`}
           </span>
           <label className="row">
             <span className="muted">Rows</span>
@@ -201,7 +200,7 @@ export function CompletedPage() {
           </button>
         </span>
       </div>
-      {loaded && total === 0 ? (
+      {shownPage.key && total === 0 ? (
         <p className="muted" data-testid="completed-empty">
           {filtered(view) ? "No ended task matches these filters." : "No task has ended yet."}
         </p>
