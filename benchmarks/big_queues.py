@@ -1,6 +1,7 @@
 """Big queues: memory while 20,000 queued tasks drain, submit latency with 100,000 queued, how
 long the event loop stalls during a 100,000-line submit, a large env copied into many lines, and
-the queries (P10): the queued page at 100,000 queued, substring search over 100,000 finished.
+the queries (P10): the queued page at 100,000 queued, substring search over 100,000 finished,
+and (P11) sorted pages of the 100,000 finished tasks, as the Completed table asks.
 
     python benchmarks/big_queues.py [--quick] [--only queries]
 
@@ -200,7 +201,27 @@ def bench_queries(work: Path, finished: int, queued: int) -> dict[str, Any]:
 
             assert get(state="queued", limit=1)["total"] == queued
             assert get(state=done, q="hist-04242")["total"] == 10
+            # The Completed table (P11): ended tasks sorted by a column, a range of end times.
+            ended = "succeeded,failed,killed,lost"
+            now = time.time()
+            window = {"since": now - finished * 0.6, "until": now - finished * 0.4}
+            assert get(state=ended, limit=1, **window)["total"] >= finished // 5
             return {
+                "sorted_duration_ms_p50": timed(
+                    lambda: get(state=ended, sort="duration", limit=50), 20
+                ),
+                "sorted_duration_deep_ms_p50": timed(
+                    lambda: get(state=ended, sort="duration", limit=50, offset=finished // 2), 20
+                ),
+                "sorted_failed_ms_p50": timed(
+                    lambda: get(state="failed", sort="started_at", order="asc", limit=50), 20
+                ),
+                "sorted_range_ms_p50": timed(
+                    lambda: get(state=ended, sort="exit_code", limit=50, **window), 20
+                ),
+                "sorted_page_1000_ms_p50": timed(
+                    lambda: get(state=ended, sort="task_id", limit=1000), 10
+                ),
                 "finished": finished,
                 "queued": queued,
                 "queued_page_ms_p50": timed(lambda: get(state="queued", limit=50), 20),
@@ -309,6 +330,11 @@ def print_queries(r: dict[str, Any]) -> None:
         ("… of all states", r["search_all_ms_p50"]),
         ("… no match (no such text)", r["search_none_ms_p50"]),
         ("… two characters (%x: scanned, no index)", r["search_2_chars_ms_p50"]),
+        (f"ended sorted by duration, page of 50 of {r['finished']:,}", r["sorted_duration_ms_p50"]),
+        (f"… {r['finished'] // 2:,} deep", r["sorted_duration_deep_ms_p50"]),
+        ("… failed only (1 in 10), by start time, oldest first", r["sorted_failed_ms_p50"]),
+        ("… by exit code, ended in a window of 20% of them", r["sorted_range_ms_p50"]),
+        ("… by id, page of 1,000 (the UI's largest)", r["sorted_page_1000_ms_p50"]),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:

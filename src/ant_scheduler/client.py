@@ -524,12 +524,19 @@ class Client:
         q: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        sort: str | None = None,
+        order: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
     ) -> tuple[list[TaskOut], int]:
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         if states:
             params["state"] = ",".join(states)
         if q:
             params["q"] = q
+        for name, value in (("sort", sort), ("order", order), ("since", since), ("until", until)):
+            if value:
+                params[name] = value
         data = self._json("GET", "/api/v1/tasks", params=params)
         return self._read("/api/v1/tasks", lambda: (_tasks(data["tasks"]), int(data["total"])))
 

@@ -158,8 +158,22 @@ class Engine(Submissions):
         q: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        *,
+        sort: str | None = None,
+        descending: bool = True,
+        ended_since: float | None = None,
+        ended_before: float | None = None,
     ) -> tuple[list[Task], int]:
-        tasks, total = self.store.list_tasks(states=states, q=q, limit=limit, offset=offset)
+        tasks, total = self.store.list_tasks(
+            states=states,
+            q=q,
+            limit=limit,
+            offset=offset,
+            sort=sort,
+            descending=descending,
+            ended_since=ended_since,
+            ended_before=ended_before,
+        )
         # Active tasks are shown as memory has them (a handle not written yet, say).
         return [self._in_memory(t.task_id) or t for t in tasks], total
 

@@ -37,7 +37,7 @@ from ant_scheduler.core.errors import (
     StoreUnavailable,
     TaskNotFound,
 )
-from ant_scheduler.core.task import FINISHED_STATES, Task, TaskState
+from ant_scheduler.core.task import ENDED_STATES, FINISHED_STATES, Task, TaskState
 from ant_scheduler.core.templates import MAX_TASK_ID_LENGTH
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -185,12 +185,37 @@ def _v6(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO tasks_fts (tasks_fts) VALUES ('rebuild')")
 
 
+# Ended tasks (the UI's Completed page) sorted by a column: an index per sort key, of ended
+# tasks only (queued and running rows, written most, are not in them), so a page in any order is
+# read straight off one. The WHERE is part of the schema: a query uses these indexes only when its
+# own WHERE repeats `_ENDED_WHERE` word for word, so changing it takes a new migration.
+_ENDED_WHERE = "state IN ('succeeded', 'failed', 'killed', 'timed_out', 'lost')"
+# Sort key -> the SQL it sorts by: the Completed table's sortable columns. The state (filtered
+# from the index alone) and the end time (the date range) follow it in each index, so neither
+# needs the table row. Each index costs every task's end a few inserts (docs/performance.md).
+SORT_KEYS: dict[str, str] = {
+    "finished_at": "finished_at",
+    "started_at": "started_at",
+    "task_id": "task_id",
+    "duration": "finished_at - started_at",
+    "exit_code": "exit_code",
+}
+
+
 def _v7(db: sqlite3.Connection) -> None:
+    for key, expr in SORT_KEYS.items():
+        rest = "state" if key == "finished_at" else "state, finished_at"
+        db.execute(
+            f"CREATE INDEX tasks_ended_by_{key} ON tasks ({expr}, {rest}) WHERE {_ENDED_WHERE}"
+        )
+
+
+def _v8(db: sqlite3.Connection) -> None:
     # Timeouts (P12): seconds a task may run before ANT kills it (it ends timed_out).
     db.execute("ALTER TABLE tasks ADD COLUMN timeout REAL")
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 
 # One column per field of Task (core/task.py declares a task once); these are JSON text.
 _COLUMNS = [f.name for f in dataclasses.fields(Task)]
@@ -343,6 +368,8 @@ class Store:
         tables = {r[0] for r in self._read("SELECT name FROM sqlite_master WHERE type = 'table'")}
         self._fts = "tasks_fts" in tables
         self._kept_counts = "task_counts" in tables
+        indexes = {r[0] for r in self._read("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        self._sort_indexes = all(f"tasks_ended_by_{key}" in indexes for key in SORT_KEYS)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -645,18 +672,30 @@ class Store:
         q: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        sort: str | None = None,
+        descending: bool = True,
+        ended_since: float | None = None,
+        ended_before: float | None = None,
     ) -> tuple[list[Task], int]:
-        """One page in listing order, and how many tasks match in all.
+        """One page, and how many tasks match in all.
 
-        The order is a sequence of state groups, so each group is read on its own with its own
-        index-friendly ORDER BY, instead of sorting the whole table. Without a search the total
-        comes from the counts the triggers keep; with one, from one count of the matches.
+        Without `sort`, in listing order: a sequence of state groups, each read on its own with
+        its own index-friendly ORDER BY, instead of sorting the whole table. With `sort` (a key
+        of SORT_KEYS), by that column (ties by state, end time, then insertion); a sort of ended
+        tasks only is read off that key's index, any other is sorted by SQLite. Tasks without
+        the value (never started: no start time or duration) sort as the smallest.
 
-        The search is a case-insensitive (ASCII, as SQLite's LIKE) substring of the id, the
-        command or the submitted text. Three characters or more are looked up in the trigram
-        index (whose candidates are then checked with the same LIKE, so the answer is LIKE's
-        to the letter); shorter ones scan the rows.
+        `ended_since` (inclusive) and `ended_before` (exclusive) keep tasks whose end time is in
+        that range (tasks that have not ended have none, so they are left out).
+
+        Without a search or a range the total comes from the counts the triggers keep; with one,
+        from one count of the matches. The search is a case-insensitive (ASCII, as SQLite's LIKE)
+        substring of the id, the command or the submitted text. Three characters or more are
+        looked up in the trigram index (whose candidates are then checked with the same LIKE, so
+        the answer is LIKE's to the letter); shorter ones scan the rows.
         """
+        if sort is not None and sort not in SORT_KEYS:
+            raise ValueError(f"unknown sort key {sort!r}")
         wanted = set(states) if states else set(TaskState)
         search = ""
         search_args: list[Any] = []
@@ -670,7 +709,17 @@ class Store:
                     " AND rowid IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH ?)" + search
                 )
                 search_args = ['"' + q.replace('"', '""') + '"', *search_args]
+        if ended_since is not None:
+            search += " AND finished_at >= ?"
+            search_args.append(ended_since)
+        if ended_before is not None:
+            search += " AND finished_at < ?"
+            search_args.append(ended_before)
         counts = self._counts(search, search_args, wanted) if search else self._counts()
+        if sort is not None:
+            return self._sorted_page(
+                wanted, counts, search, search_args, via_index, sort, descending, limit, offset
+            )
         page: list[Task] = []
         total = 0
         skip, room = offset, limit
@@ -693,6 +742,44 @@ class Store:
             else:
                 skip = max(0, skip - n)
         return page, total
+
+    def _sorted_page(
+        self,
+        wanted: set[TaskState],
+        counts: dict[str, int],
+        search: str,
+        search_args: list[Any],
+        via_index: bool,
+        sort: str,
+        descending: bool,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Task], int]:
+        chosen = [s.value for s in TaskState if s in wanted]
+        total = sum(counts.get(s, 0) for s in chosen)
+        if offset >= total:
+            return [], total
+        way = "DESC" if descending else "ASC"
+        order = f"{SORT_KEYS[sort]} {way}, state {way}"
+        if sort != "finished_at":
+            order += f", finished_at {way}"
+        order += f", rowid {way}"
+        where, hint = "WHERE", ""
+        if wanted <= ENDED_STATES and self._sort_indexes:
+            where = f"WHERE {_ENDED_WHERE} AND"
+            # A trigram search picks its few candidates first; anything else reads the index in
+            # order (left to itself, the planner would take the state index and sort).
+            hint = "" if via_index else f"INDEXED BY tasks_ended_by_{sort}"
+            if len(chosen) == 1:
+                # `state IN (x)` would become `state = x`, a constant the planner then drops
+                # from the ORDER BY, sorting every tie of the key; a state no row has keeps it.
+                chosen.append("")
+        rows = self._read(
+            f"{_SELECT} {hint} {where} state IN ({', '.join('?' * len(chosen))}){search} "
+            f"ORDER BY {order} LIMIT ? OFFSET ?",
+            [*chosen, *search_args, limit, offset],
+        )
+        return [_task(r) for r in rows], total
 
     def _counts(
         self, search: str = "", args: Sequence[Any] = (), states: Collection[TaskState] = ()

@@ -136,6 +136,11 @@ def test_ls_table_and_json(ant: Ant) -> None:
     assert ant.json("ls", "-q", "BLOCK")["total"] == 1
     ant("kill", "blocker")
     wait_for(lambda: ant.json("show", "waiter")["state"] == "succeeded")
+    ended = ("ls", "--state", "killed,succeeded", "--sort", "task_id")
+    assert [t["task_id"] for t in ant.json(*ended)["tasks"]] == ["waiter", "blocker"]
+    assert [t["task_id"] for t in ant.json(*ended, "--asc")["tasks"]] == ["blocker", "waiter"]
+    wrong = ant("ls", "--sort", "command", ok=False)
+    assert wrong.returncode == 2 and "invalid choice" in wrong.stderr
 
 
 def test_logs_tail_follow_and_json(ant: Ant) -> None:

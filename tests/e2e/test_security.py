@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect
 
 from tests.e2e.conftest import shot
-from tests.e2e.test_ui import create, go, login
+from tests.e2e.test_ui import create, details, go, login
 from tests.server import AntServer
 
 # Collects every CSP violation the page reports (init scripts run outside the page's CSP).
@@ -54,6 +54,7 @@ def test_the_ui_works_under_the_csp_with_no_violation(page: Page, server: AntSer
     go(page, "Completed Tasks")
     card = page.get_by_test_id("completed-csp-task")
     expect(card).to_contain_text("succeeded")
+    details(page, "csp-task")
     output = page.get_by_test_id("output-csp-task")
     expect(output.locator("span", has_text="green")).to_have_css("color", "rgb(51, 170, 51)")
     card.get_by_role("button", name="View full log").click()

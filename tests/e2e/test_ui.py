@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlparse
 
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Locator, Page, Request, expect
 
 from tests.api.test_tasks_api import wait_state
 from tests.e2e.conftest import shot
@@ -28,6 +28,14 @@ def login(page: Page, server: AntServer) -> None:
 def go(page: Page, name: str) -> None:
     page.get_by_role("link", name=re.compile(name)).click()
     expect(page).to_have_url(re.compile(re.escape(PAGES[name]) + "$"))
+
+
+def details(page: Page, task_id: str) -> Locator:
+    """Open a row of the Completed table (its details, actions and output) and return it."""
+    row = page.get_by_test_id(f"completed-{task_id}")
+    row.get_by_role("button", name=f"Details of {task_id}").click()
+    expect(row.get_by_role("button", name="Delete", exact=True)).to_be_visible()
+    return row
 
 
 def confirm(page: Page, button: str) -> None:
@@ -86,6 +94,7 @@ def test_submit_watch_kill_complete_restart(page: Page, server: AntServer) -> No
     go(page, "Completed Tasks")
     card = page.get_by_test_id("completed-ui-single")
     expect(card).to_contain_text("killed")
+    details(page, "ui-single")
     expect(page.get_by_test_id("output-ui-single")).to_contain_text("tick1")
     shot(page, "completed")
     card.get_by_role("button", name="Copy command").click()
@@ -273,6 +282,7 @@ def test_env_editor_is_remembered_and_used(page: Page, server: AntServer) -> Non
     create(page, 'echo "got $GREETING"', task_id="envtask")
     expect(page.get_by_test_id("created-ids")).to_have_text("Created: envtask")
     go(page, "Completed Tasks")
+    details(page, "envtask")
     expect(page.get_by_test_id("output-envtask")).to_contain_text("got hello env")
 
 
@@ -298,7 +308,7 @@ def test_download_and_bulk_restart(page: Page, server: AntServer) -> None:
     go(page, "Completed Tasks")
     expect(page.get_by_test_id("completed-b-2")).to_be_visible()
     with page.expect_download() as download:
-        page.get_by_test_id("completed-b-1").get_by_role("link", name="Download").click()
+        details(page, "b-1").get_by_role("link", name="Download").click()
     assert "content-of-b-1" in download.value.path().read_text()
     page.get_by_label("Select b-1").check()
     page.get_by_label("Select b-2").check()
@@ -342,8 +352,10 @@ def test_completed_pages_through_history(page: Page, server: AntServer) -> None:
     with server.client() as c:
         c.post("/api/v1/tasks", json={"command": text, "mode": "multi"})
     go(page, "Completed Tasks")
+    expect(page.get_by_text("1-30 of 30")).to_be_visible()
+    page.get_by_label("Rows per page").select_option("25")
     expect(page.get_by_text("1-25 of 30")).to_be_visible()
-    page.get_by_role("button", name="Older ›").click()
+    page.get_by_role("button", name="Next page").click()
     expect(page.get_by_text("26-30 of 30")).to_be_visible()
     expect(page.locator("[data-testid^=completed-h-]")).to_have_count(5)
 

@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 
 from tests.api.test_tasks_api import submit, wait_state
 from tests.e2e.conftest import shot
-from tests.e2e.test_ui import create, go, login
+from tests.e2e.test_ui import create, details, go, login
 from tests.server import AntServer
 
 
@@ -116,7 +116,7 @@ def test_remembered_env_vars_are_chips_with_a_clear(page: Page, server: AntServe
 
 def copy_command_of(page: Page, task_id: str) -> str:
     go(page, "Completed Tasks")
-    page.get_by_test_id(f"completed-{task_id}").get_by_role("button", name="Copy command").click()
+    details(page, task_id).get_by_role("button", name="Copy command").click()
     expect(page.get_by_text(f"Copied the command of {task_id}")).to_be_visible()
     return str(page.evaluate("navigator.clipboard.readText()"))
 

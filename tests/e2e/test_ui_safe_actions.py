@@ -7,7 +7,7 @@ from playwright.sync_api import Page, expect
 
 from tests.api.test_tasks_api import wait_state
 from tests.e2e.conftest import shot
-from tests.e2e.test_ui import confirm, go, login
+from tests.e2e.test_ui import confirm, details, go, login
 from tests.server import AntServer
 
 
@@ -77,7 +77,7 @@ def test_delete_asks_and_cancelling_keeps_the_task(page: Page, server: AntServer
         c.post("/api/v1/tasks", json={"command": "echo done", "task_id": "keep-me"})
         wait_state(c, "keep-me", "succeeded")
     go(page, "Completed Tasks")
-    card = page.get_by_test_id("completed-keep-me")
+    card = details(page, "keep-me")
     delete = card.get_by_role("button", name="Delete")
     # Apart from the harmless buttons: last, and a gap before it.
     assert card.locator(".actions > *").last.text_content() == "Delete"
@@ -132,7 +132,7 @@ def test_log_dialog_closes_on_escape_and_returns_the_focus(page: Page, server: A
         c.post("/api/v1/tasks", json={"command": "echo in-the-log", "task_id": "logged"})
         wait_state(c, "logged", "succeeded")
     go(page, "Completed Tasks")
-    opener = page.get_by_test_id("completed-logged").get_by_role("button", name="View full log")
+    opener = details(page, "logged").get_by_role("button", name="View full log")
     opener.click()
     dialog = page.get_by_role("dialog", name="Log of logged")
     expect(dialog.get_by_test_id("full-log")).to_contain_text("in-the-log")

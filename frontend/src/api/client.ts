@@ -66,7 +66,16 @@ export const api = {
   system: () => call<SystemOut>("GET", "/api/v1/system"),
   submit: (body: SubmitRequest) => call<TasksOut>("POST", "/api/v1/tasks", body),
   preview: (body: SubmitRequest) => call<PreviewOut>("POST", "/api/v1/tasks/preview", body),
-  tasks: (params: { state?: string; q?: string; limit?: number; offset?: number }) => {
+  tasks: (params: {
+    state?: string;
+    q?: string;
+    limit?: number;
+    offset?: number;
+    sort?: string;
+    order?: string;
+    since?: string;
+    until?: string;
+  }) => {
     const query = new URLSearchParams();
     for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== "") query.set(k, String(v));
     return call<TaskPage>("GET", `/api/v1/tasks?${query}`);

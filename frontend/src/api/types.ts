@@ -1227,6 +1227,14 @@ export interface operations {
                 q?: string | null;
                 limit?: number;
                 offset?: number;
+                /** @description sort by this field instead of the listing order (duration: finished_at - started_at; tasks without the value sort as the smallest) */
+                sort?: ("finished_at" | "started_at" | "task_id" | "duration" | "exit_code") | null;
+                /** @description with sort */
+                order?: "asc" | "desc";
+                /** @description ended at or after: POSIX seconds, or ISO 8601 (UTC unless it names its offset) */
+                since?: string | null;
+                /** @description ended before: POSIX seconds, or ISO 8601 (UTC unless it names its offset) */
+                until?: string | null;
             };
             header?: never;
             path?: never;
@@ -1862,6 +1870,8 @@ type ReadonlyArray<T> = [
 ] extends [
     unknown[]
 ] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
+export const pathsApiV1TasksGetParametersQuerySortAnyOf0Values: ReadonlyArray<FlattenedDeepRequired<paths>["/api/v1/tasks"]["get"]["parameters"]["query"]["sort"]> = ["finished_at", "started_at", "task_id", "duration", "exit_code"];
+export const pathsApiV1TasksGetParametersQueryOrderValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/v1/tasks"]["get"]["parameters"]["query"]["order"]> = ["asc", "desc"];
 export const endedStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EndedState"]> = ["succeeded", "failed", "killed", "lost", "timed_out"];
 export const gpuOutStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["GpuOut"]["state"]> = ["free", "allocated", "disabled", "busy_external", "unavailable"];
 export const healthOutStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["HealthOut"]["status"]> = ["ok", "degraded"];

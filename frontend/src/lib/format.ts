@@ -59,3 +59,17 @@ export function timeoutText(timeout: number | null, startedAt: number | null, ru
   if (!running || startedAt === null) return formatDuration(timeout);
   return `${formatDuration(timeout)} (${duration(startedAt + timeout - now)} left)`;
 }
+
+// A compact time for dense tables: the clock today, day and clock this year, else the date.
+export function shortWhen(ts: number | null | undefined, now: number = Date.now() / 1000): string {
+  if (!ts) return "-";
+  const d = new Date(ts * 1000);
+  const today = new Date(now * 1000);
+  if (d.toDateString() === today.toDateString()) {
+    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  }
+  if (d.getFullYear() === today.getFullYear()) {
+    return d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  }
+  return d.toLocaleDateString();
+}

@@ -60,6 +60,9 @@ def _exit_code_of(task: Any) -> int:
 
 # shlex.quote's safe characters, and braces: `--port {rand int 4000 5000}` typed as four words
 # must stay one template (a lone brace is no brace expansion for the task's shell either).
+# What `ls --sort` takes: the API's sort keys (store.SORT_KEYS; written out, as the CLI does not
+# load the store, and a test compares them).
+SORT_KEYS = ("finished_at", "started_at", "task_id", "duration", "exit_code")
 _SHELL_SAFE = re.compile(r"[\w@%+=:,./{}-]+", re.ASCII)
 _ASSIGNMENT_WORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*=)(.*)", re.DOTALL)
 
@@ -263,11 +266,25 @@ def submit(
         help="Rows to show.  [default: 50]",
     ),
     arg("--offset", type=int, default=0, metavar="INTEGER", help="Rows to skip."),
+    arg(
+        "--sort",
+        choices=SORT_KEYS,
+        metavar="FIELD",
+        help=f"Sort by {', '.join(SORT_KEYS)} instead (newest/largest first).",
+    ),
+    arg("--asc", action="store_true", help="With --sort: oldest/smallest first."),
     JSON,
     name="ls",
 )
 def ls_(
-    ctx: Context, states: str | None, q: str | None, limit: int, offset: int, as_json: bool
+    ctx: Context,
+    states: str | None,
+    q: str | None,
+    limit: int,
+    offset: int,
+    sort: str | None,
+    asc: bool,
+    as_json: bool,
 ) -> None:
     """List tasks: running, queued (in queue order), held/lost, then finished (newest first).
 
@@ -276,10 +293,18 @@ def ls_(
       ant ls
       ant ls --state queued,running
       ant ls -q resnet --json
+      ant ls --state failed --sort duration
     """
     state_list = [s.strip() for s in states.split(",")] if states else None
     with client_from(ctx) as client:
-        tasks, total = client.list_tasks(states=state_list, q=q, limit=limit, offset=offset)
+        tasks, total = client.list_tasks(
+            states=state_list,
+            q=q,
+            limit=limit,
+            offset=offset,
+            sort=sort,
+            order="asc" if asc else None,
+        )
     if as_json:
         emit_json({"tasks": [_dump(t) for t in tasks], "total": total})
         return

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
@@ -110,6 +112,36 @@ async def _task_list_chunks(engine: Engine, tasks: list[Task]) -> AsyncIterator[
     yield b"]}"
 
 
+def parse_time(name: str, text: str | None) -> float | None:
+    """POSIX seconds, or an ISO 8601 date or time (UTC unless it names its offset)."""
+    if text is None or not text.strip():
+        return None
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidQuery(
+                f"{name}: {text[:40]!r} is neither POSIX seconds nor an ISO 8601 date or time"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+    if not math.isfinite(value):
+        raise InvalidQuery(f"{name}: {text[:40]!r} is not a finite number of seconds")
+    return value
+
+
+SortKey = Literal["finished_at", "started_at", "task_id", "duration", "exit_code"]
+SORT_HELP = (
+    "sort by this field instead of the listing order (duration: finished_at - started_at; "
+    "tasks without the value sort as the smallest)"
+)
+TIME_HELP = "POSIX seconds, or ISO 8601 (UTC unless it names its offset)"
+
+
 @router.get("", response_model=TaskPage)
 async def list_tasks(
     request: Request,
@@ -117,9 +149,26 @@ async def list_tasks(
     q: Annotated[str | None, Query(max_length=1000)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
+    sort: Annotated[SortKey | None, Query(description=SORT_HELP)] = None,
+    order: Annotated[Literal["asc", "desc"], Query(description="with sort")] = "desc",
+    since: Annotated[
+        str | None, Query(max_length=64, description=f"ended at or after: {TIME_HELP}")
+    ] = None,
+    until: Annotated[
+        str | None, Query(max_length=64, description=f"ended before: {TIME_HELP}")
+    ] = None,
 ) -> dict[str, Any]:
     engine = engine_of(request)
-    tasks, total = engine.list_tasks(parse_states(state), q, limit, offset)
+    tasks, total = engine.list_tasks(
+        parse_states(state),
+        q,
+        limit,
+        offset,
+        sort=sort,
+        descending=order == "desc",
+        ended_since=parse_time("since", since),
+        ended_before=parse_time("until", until),
+    )
     return {"tasks": tasks_json(engine, tasks), "total": total}
 
 
