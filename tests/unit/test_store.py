@@ -267,7 +267,7 @@ def test_a_locked_database_is_busy_and_changes_nothing(store: Store) -> None:
 def test_a_full_disk_is_unavailable_and_the_store_recovers(tmp_path: Path) -> None:
     target = tmp_path / "tiny"
     target.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(target)])
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(target)])
     if r.returncode != 0:
         pytest.skip("cannot mount a tmpfs here")
     try:
