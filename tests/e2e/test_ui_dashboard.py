@@ -13,7 +13,8 @@ from tests.e2e.conftest import shot
 from tests.e2e.test_ui import login
 from tests.server import AntServer
 
-CLOCK = re.compile(r"Time: (\d\d:\d\d)(, \d\d:\d\d)+\.")
+# The axes' labels, as the chart also gives them in text: times (a day's name at midnight), values.
+CLOCK = re.compile(r"^Time: (?=[^.]*\d\d:\d\d)([\w:]+, )+[\w:]+\. Values: .+\.$")
 
 
 def points(page: Page, chart: str) -> int:
@@ -76,8 +77,11 @@ def test_dashboard_strip_charts_and_timeline(page: Page, server_factory: type[An
         f" > {shown}"
     )
     expect(gpu1).to_have_class(re.compile(r"\bu-off\b"))
-    gpu1.click()
+    expect(gpu1).to_have_attribute("aria-pressed", "false")
+    gpu1.focus()  # and from the keyboard
+    page.keyboard.press("Enter")
     expect(gpu1).not_to_have_class(re.compile(r"\bu-off\b"))
+    expect(gpu1).to_have_attribute("aria-pressed", "true")
 
     # The timeline: a bar for each task that held a GPU, none for one still waiting.
     timeline = page.get_by_test_id("gpu-timeline")

@@ -6,7 +6,7 @@ import { useEffect, useRef, useState } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { formatValue, lineStyle } from "../lib/history";
-import { clockLabel } from "../lib/timeline";
+import { axisClock } from "../lib/timeline";
 
 export interface ChartLine {
   key: string;
@@ -79,7 +79,8 @@ export function TimeChart(props: Props) {
           stroke: text,
           grid: { stroke: grid, width: 1 },
           ticks: { stroke: grid, width: 1 },
-          values: (_u, splits) => (ticks.x = splits.map((t) => clockLabel(t, view.current.now - view.current.since))),
+          space: 56, // px between time ticks at least: labels never touch
+          values: (_u, splits) => (ticks.x = splits.map(axisClock)),
         },
         {
           stroke: text,
@@ -121,12 +122,26 @@ export function TimeChart(props: Props) {
             if (!key) return;
             if (u.series[index].show) hidden.current.delete(key);
             else hidden.current.add(key);
+            const row = u.root.querySelectorAll(".u-legend .u-series")[index];
+            row?.setAttribute("aria-pressed", String(u.series[index].show !== false));
           },
         ],
       },
     };
     const u = new uPlot(opts, data(), el);
     plot.current = u;
+    // The legend's entries toggle their series with the keyboard too (uPlot: a click).
+    u.root.querySelectorAll<HTMLElement>(".u-legend .u-series").forEach((row, i) => {
+      if (i === 0) return; // the time
+      row.tabIndex = 0;
+      row.setAttribute("role", "button");
+      row.setAttribute("aria-pressed", String(u.series[i].show !== false));
+      row.addEventListener("keydown", (e) => {
+        if (e.key !== "Enter" && e.key !== " ") return;
+        e.preventDefault();
+        u.setSeries(i, { show: u.series[i].show === false });
+      });
+    });
     const resize = new ResizeObserver(() => u.setSize({ width: Math.max(200, el.clientWidth), height: HEIGHT }));
     resize.observe(el);
     return () => {

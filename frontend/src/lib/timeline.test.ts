@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { TimelineBar } from "../api/types";
-import { barText, busyShare, busyText, MIN_WIDTH, placeBars, timeTicks } from "./timeline";
+import { axisClock, barText, busyShare, busyText, MIN_WIDTH, placeBars, timeTicks } from "./timeline";
 
 const bar = (task_id: string, start: number, end: number | null, state: TimelineBar["state"] = "succeeded"): TimelineBar => ({
   task_id,
@@ -61,5 +61,13 @@ describe("barText", () => {
     const running = barText(bar("train-2", 0, null, "running"), 7200);
     expect(running.title).toBe("train-2: running");
     expect(running.lines[2]).toBe("end running · 2.0 h");
+  });
+});
+
+describe("axisClock", () => {
+  it("names the day at midnight and the time otherwise", () => {
+    expect(axisClock(new Date(2026, 0, 5, 9, 5).getTime() / 1000)).toBe("09:05");
+    const midnight = axisClock(new Date(2026, 0, 5, 0, 0).getTime() / 1000);
+    expect(midnight).toBe(new Date(2026, 0, 5).toLocaleDateString(undefined, { weekday: "short" }));
   });
 });

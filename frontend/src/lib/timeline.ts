@@ -57,6 +57,13 @@ export function clockLabel(t: number, window: number): string {
   return window > 6 * 3600 ? `${d.toLocaleDateString(undefined, { weekday: "short" })} ${hm}` : hm;
 }
 
+// A chart's time tick: "14:05", and the day's name at midnight (a 24-hour chart crosses one).
+export function axisClock(t: number): string {
+  const d = new Date(t * 1000);
+  if (d.getHours() === 0 && d.getMinutes() === 0) return d.toLocaleDateString(undefined, { weekday: "short" });
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
 // Ticks at round times (every 5 min for 15 min, 15 min for 1 h, 4 h for 24 h), each at its place.
 export function timeTicks(since: number, now: number): { t: number; left: number; label: string }[] {
   const window = now - since;

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { api } from "../api/client";
 import type { GpuOut, GpuTimelineOut, SummaryOut, SystemHistoryOut } from "../api/types";
 import { GpuTimeline } from "../components/GpuTimeline";
@@ -73,13 +73,26 @@ function GpuCard({ gpu, onToggle }: { gpu: GpuOut; onToggle: (gpu: GpuOut) => vo
   );
 }
 
-// Reads again after `delay` ms of quiet once `key` changes (bursts of task events read once).
-function useDebounced<T>(key: T, delay: number): T {
+// `key`, passed on at most once per `delay` ms (the last value always comes through): a burst of
+// task events reads the server once, and a steady stream still reads it now and then.
+function useThrottled<T>(key: T, delay: number): T {
   const [value, setValue] = useState(key);
+  const latest = useRef(key);
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  latest.current = key;
   useEffect(() => {
-    const timer = setTimeout(() => setValue(key), delay);
-    return () => clearTimeout(timer);
-  }, [key, delay]);
+    if (timer.current !== null || Object.is(key, value)) return;
+    timer.current = setTimeout(() => {
+      timer.current = null;
+      setValue(latest.current);
+    }, delay);
+  }, [key, value, delay]);
+  useEffect(
+    () => () => {
+      if (timer.current !== null) clearTimeout(timer.current);
+    },
+    [],
+  );
   return value;
 }
 
@@ -113,7 +126,7 @@ function Monitoring() {
   const [history, setHistory] = useState<SystemHistoryOut | null>(null);
   const [timeline, setTimeline] = useState<GpuTimelineOut | null>(null);
   const [tick, setTick] = useState(0);
-  const tasks = useDebounced(useTaskTable(), 1000);
+  const tasks = useThrottled(useTaskTable(), 1000);
   const labels = useMemo(() => new Map(gpus.map((g) => [g.index, g.label || String(g.index)])), [gpus]);
   const latest = recent[recent.length - 1];
 
@@ -198,8 +211,8 @@ function Summary() {
   const epoch = useEpoch();
   const { fail } = useLive();
   const [summary, setSummary] = useState<SummaryOut | null>(null);
-  const tasks = useDebounced(useTaskTable(), 500);
-  const gpus = useDebounced(useGpus().map((g) => g.task_ids.length > 0).join(), 500);
+  const tasks = useThrottled(useTaskTable(), 500);
+  const gpus = useThrottled(useGpus().map((g) => g.task_ids.length > 0).join(), 500);
   useEffect(() => {
     let stale = false;
     api.summary().then((s) => !stale && setSummary(s), fail);
