@@ -43,6 +43,13 @@ def test_dashboard_strip_charts_and_timeline(page: Page, server_factory: type[An
     expect(strip.get_by_test_id("host")).to_contain_text("% CPU")
     expect(strip.get_by_test_id("summary-failed")).to_have_attribute("href", "/completed")
 
+    # The GPU cards fill their row (the host is in the strip: no card alone on a row of its own).
+    grid = page.locator(".gpu-grid").first.bounding_box()
+    cards = [page.get_by_test_id(f"gpu-{i}").bounding_box() for i in (0, 1)]
+    assert grid is not None and cards[0] is not None and cards[1] is not None
+    assert cards[0]["y"] == cards[1]["y"]
+    assert abs(cards[1]["x"] + cards[1]["width"] - (grid["x"] + grid["width"])) <= 2
+
     # The charts: uPlot canvases with a time axis and value axes in their units.
     for chart in ("gpu-util", "gpu-mem", "cpu", "ram"):
         expect(page.get_by_test_id(f"chart-{chart}").locator("canvas").first).to_be_visible()
