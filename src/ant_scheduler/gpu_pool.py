@@ -1,6 +1,7 @@
 """The GPU pool: which GPUs exist, which the user enabled (kept across restarts), who holds each,
 what the monitor last read from it (utilisation, memory, processes), whether someone outside ANT
-is using it (ADGS), and the recent history the dashboard plots.
+is using it (ADGS), the recent samples (in memory), and the samples kept in the store for the
+dashboard's charts (monitor/sample_log.py).
 
 The engine decides who gets a GPU; the pool only records it and describes the GPUs. Its monitor
 loop samples the backend off the event loop and says when availability changed.
