@@ -57,6 +57,7 @@ def test_dashboard_strip_charts_and_timeline(page: Page, server_factory: type[An
     expect(page.get_by_test_id("chart-cpu-axes")).to_contain_text("0 %, 50 %, 100 %")
     expect(page.get_by_test_id("chart-gpu-mem-axes")).to_contain_text("16.0 GiB")
     expect(page.get_by_role("button", name="1 h")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_test_id("chart-cpu")).to_have_attribute("data-window", "3600")
 
     # Live samples are appended to the history read at load.
     before = points(page, "cpu")
@@ -105,11 +106,16 @@ def test_dashboard_strip_charts_and_timeline(page: Page, server_factory: type[An
     expect(timeline.get_by_test_id("timeline-gpu-0")).to_contain_text("GPU 0")
     expect(timeline.get_by_test_id("timeline-gpu-0")).to_contain_text("busy")
 
-    # Switching the window re-reads the charts and the timeline; the choice is remembered.
+    # Switching the window re-reads the charts and the timeline; the choice is remembered, and so
+    # are the series turned off.
+    gpu1.click()
+    expect(gpu1).to_have_class(re.compile(r"\bu-off\b"))
     page.get_by_role("button", name="15 min").click()
     expect(page.get_by_role("button", name="15 min")).to_have_attribute("aria-pressed", "true")
     expect(page.get_by_role("button", name="1 h")).to_have_attribute("aria-pressed", "false")
+    expect(util).to_have_attribute("data-window", "900")  # the chart of the new window
     expect(page.get_by_test_id("chart-cpu-axes")).to_have_text(CLOCK)
+    expect(gpu1).to_have_class(re.compile(r"\bu-off\b"))
     bar = timeline.get_by_test_id(f"timeline-bar-{job_gpu}-gpu-job")
     expect(bar).to_be_visible()
     shot(page, "dashboard-desktop")

@@ -23,6 +23,7 @@ interface Props {
   since: number;
   now: number;
   top: number | null; // the value axis' top (100 %, the memory there is); null: from the data
+  hidden?: Set<string>; // keys of the series the user turned off: shared, to outlive this chart
 }
 
 const HEIGHT = 170;
@@ -49,7 +50,8 @@ export function TimeChart(props: Props) {
   const holder = useRef<HTMLDivElement>(null);
   const axesText = useRef<HTMLParagraphElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const hidden = useRef(new Set<string>()); // series the user turned off, kept across re-creation
+  const own = useRef(new Set<string>());
+  const hidden = props.hidden ?? own.current; // series the user turned off, kept across re-creation
   const view = useRef({ since: props.since, now: props.now, top: props.top });
   view.current = { since: props.since, now: props.now, top: props.top };
   const scheme = useScheme();
@@ -98,7 +100,7 @@ export function TimeChart(props: Props) {
           const style = lineStyle(k);
           return {
             label: line.name,
-            show: !hidden.current.has(line.key),
+            show: !hidden.has(line.key),
             stroke: cssVar(el, `--series-${style.colour}`, "#4f8cff"),
             dash: style.dash,
             width: style.width,
@@ -120,8 +122,8 @@ export function TimeChart(props: Props) {
             if (index === null || index === 0) return;
             const key = props.lines[index - 1]?.key;
             if (!key) return;
-            if (u.series[index].show) hidden.current.delete(key);
-            else hidden.current.add(key);
+            if (u.series[index].show) hidden.delete(key);
+            else hidden.add(key);
             const row = u.root.querySelectorAll(".u-legend .u-series")[index];
             row?.setAttribute("aria-pressed", String(u.series[index].show !== false));
           },
@@ -157,7 +159,9 @@ export function TimeChart(props: Props) {
   }, [props.times, props.lines, props.since, props.now, props.top]);
 
   return (
-    <figure className="card chart" data-testid={`chart-${props.id}`} data-points={props.times.length} aria-label={props.title}>
+    <figure className="card chart" data-testid={`chart-${props.id}`} data-points={props.times.length}
+      data-window={Math.round(props.now - props.since)}
+      aria-label={props.title}>
       <figcaption>{props.title}</figcaption>
       <div ref={holder} className="chart-plot" />
       <p ref={axesText} className="sr-only" data-testid={`chart-${props.id}-axes`} />

@@ -129,6 +129,7 @@ function Monitoring() {
   const tasks = useThrottled(useTaskTable(), 1000);
   const labels = useMemo(() => new Map(gpus.map((g) => [g.index, g.label || String(g.index)])), [gpus]);
   const latest = recent[recent.length - 1];
+  const hidden = useRef(new Set<string>()).current; // series turned off: kept when the window changes
 
   const choose = (chosen: number) => {
     save("dashboard.window", chosen);
@@ -196,6 +197,7 @@ function Monitoring() {
                 since={since}
                 now={current.now}
                 top={axisTop(lines, chart.unit)}
+                hidden={hidden}
               />
             );
           })}
