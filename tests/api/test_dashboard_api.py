@@ -74,6 +74,9 @@ def test_history_has_units_and_survives_sigterm_and_kill_9(
 
 def test_history_refuses_windows_out_of_range(server: AntServer) -> None:
     with server.client() as c:
+        # The longest window there is, for the UI to offer (MONITORING_keep_hours, 24 h).
+        assert c.get("/api/v1/server").json()["ui"]["history_keep_seconds"] == 86400
+        assert history(c, 86400)["window"] == 86400
         for bad in ("10", "90000", "abc", "nan"):
             r = c.get("/api/v1/system/history", params={"window": bad})
             assert_error(r, 400, "invalid_request")

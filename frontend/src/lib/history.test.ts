@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { SystemHistoryOut, SystemPoint } from "../api/types";
-import { appendPoint, axisTop, formatValue, knownWindow, lineStyle, seriesFor } from "./history";
+import { appendPoint, axisTop, formatValue, knownWindow, lineStyle, seriesFor, windowsKept } from "./history";
 
 const GIB = 2 ** 30;
 
@@ -83,5 +83,10 @@ describe("charts", () => {
     expect(knownWindow(86400)).toBe(86400);
     expect(knownWindow(5)).toBe(3600);
     expect(knownWindow("900")).toBe(3600);
+    // A server that keeps less than a day: the 24 h window is not offered.
+    expect(windowsKept(3600 * 12).map((w) => w.label)).toEqual(["15 min", "1 h"]);
+    expect(windowsKept(undefined).length).toBe(3);
+    expect(knownWindow(86400, 3600 * 12)).toBe(3600);
+    expect(knownWindow(86400, 86400 * 2)).toBe(86400);
   });
 });

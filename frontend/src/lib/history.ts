@@ -10,8 +10,17 @@ export const WINDOWS = [
 ] as const;
 export const DEFAULT_WINDOW = 3600;
 
-export function knownWindow(seconds: unknown): number {
-  return WINDOWS.some((w) => w.seconds === seconds) ? (seconds as number) : DEFAULT_WINDOW;
+// The windows the server keeps samples for (MONITORING_keep_hours: 1 h at least).
+export function windowsKept(keepSeconds: number | undefined): (typeof WINDOWS)[number][] {
+  const kept = WINDOWS.filter((w) => keepSeconds === undefined || w.seconds <= keepSeconds);
+  return kept.length ? kept : [WINDOWS[0]];
+}
+
+// A remembered window, if it is one offered (else the default, or the longest one kept).
+export function knownWindow(seconds: unknown, keepSeconds?: number): number {
+  const offered = windowsKept(keepSeconds);
+  if (offered.some((w) => w.seconds === seconds)) return seconds as number;
+  return offered.some((w) => w.seconds === DEFAULT_WINDOW) ? DEFAULT_WINDOW : offered[offered.length - 1].seconds;
 }
 
 // One live sample's value for a series key, as the history has it (percent 0-100, bytes).

@@ -5,10 +5,10 @@ import { GpuTimeline } from "../components/GpuTimeline";
 import { SummaryStrip } from "../components/SummaryStrip";
 import { TimeChart } from "../components/TimeChart";
 import { bytes } from "../lib/format";
-import { appendPoint, axisTop, CHARTS, DEFAULT_WINDOW, knownWindow, seriesFor, WINDOWS } from "../lib/history";
+import { appendPoint, axisTop, CHARTS, DEFAULT_WINDOW, knownWindow, seriesFor, windowsKept } from "../lib/history";
 import { groupByNode } from "../lib/nodes";
 import { load, save } from "../lib/storage";
-import { useEpoch, useGpus, useHealth, useSystem, useTaskTable } from "../state/hooks";
+import { useEpoch, useGpus, useHealth, useServer, useSystem, useTaskTable } from "../state/hooks";
 import { useLive } from "../state/LiveProvider";
 
 function Bar(props: { value: number; label: string }) {
@@ -96,10 +96,11 @@ function useThrottled<T>(key: T, delay: number): T {
   return value;
 }
 
-function WindowPicker({ value, onChange }: { value: number; onChange: (seconds: number) => void }) {
+function WindowPicker(props: { value: number; keep: number | undefined; onChange: (seconds: number) => void }) {
+  const { value, onChange } = props;
   return (
     <div className="window-picker" role="group" aria-label="Time window">
-      {WINDOWS.map((w) => (
+      {windowsKept(props.keep).map((w) => (
         <button
           key={w.seconds}
           type="button"
@@ -122,7 +123,9 @@ function Monitoring() {
   const { history: recent } = useSystem();
   const epoch = useEpoch();
   const { fail } = useLive();
-  const [seconds, setSeconds] = useState(() => knownWindow(load("dashboard.window", DEFAULT_WINDOW)));
+  const keep = useServer()?.ui.history_keep_seconds as number | undefined;
+  const [chosen, setChosen] = useState(() => load<unknown>("dashboard.window", DEFAULT_WINDOW));
+  const seconds = knownWindow(chosen, keep);
   const [history, setHistory] = useState<SystemHistoryOut | null>(null);
   const [timeline, setTimeline] = useState<GpuTimelineOut | null>(null);
   const [tick, setTick] = useState(0);
@@ -131,9 +134,9 @@ function Monitoring() {
   const latest = recent[recent.length - 1];
   const hidden = useRef(new Set<string>()).current; // series turned off: kept when the window changes
 
-  const choose = (chosen: number) => {
-    save("dashboard.window", chosen);
-    setSeconds(chosen);
+  const choose = (picked: number) => {
+    save("dashboard.window", picked);
+    setChosen(picked);
   };
 
   // Now and then, read it all again: the coarse points replace the live ones appended meanwhile,
@@ -177,7 +180,7 @@ function Monitoring() {
     <section className="monitoring" aria-label="Monitoring">
       <div className="row spread">
         <h2>Monitoring</h2>
-        <WindowPicker value={seconds} onChange={choose} />
+        <WindowPicker value={seconds} keep={keep} onChange={choose} />
       </div>
       {!current ? (
         <div className="card muted">Loading the history…</div>

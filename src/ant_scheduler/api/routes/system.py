@@ -104,6 +104,8 @@ async def server_info(request: Request) -> dict[str, Any]:
             "output_max_lines": s.VISUALIZER_output_max_lines,
             "view_log_max_lines": s.VISUALIZER_view_log_max_lines,
             "history_size": s.MONITORING_history_size,
+            # The longest window of the dashboard's charts (GET /api/v1/system/history).
+            "history_keep_seconds": int(s.MONITORING_keep_hours * 3600),
         },
         "ended_states": list(EndedState),
     }
