@@ -35,7 +35,9 @@ function cssVar(el: Element, name: string, fallback: string): string {
 
 // Re-read the theme's colours when the system switches between light and dark.
 function useScheme(): string {
-  const query = typeof window !== "undefined" && window.matchMedia ? window.matchMedia("(prefers-color-scheme: light)") : null;
+  const [query] = useState(() =>
+    typeof window !== "undefined" && window.matchMedia ? window.matchMedia("(prefers-color-scheme: light)") : null,
+  );
   const [scheme, setScheme] = useState(query?.matches ? "light" : "dark");
   useEffect(() => {
     if (!query) return;
