@@ -26,6 +26,7 @@ from ant_scheduler.core.task import Task, TaskState
 from ant_scheduler.events import EventBus
 from ant_scheduler.executors.base import Executor, TaskOutput
 from ant_scheduler.gpu_pool import GpuPool
+from ant_scheduler.gpu_timeline import MAX_BARS, timeline
 from ant_scheduler.live_output import LiveOutput
 from ant_scheduler.metrics import state_snapshot
 from ant_scheduler.monitor.base import GpuBackend
@@ -33,6 +34,9 @@ from ant_scheduler.selfcheck import self_check
 from ant_scheduler.settings import Settings
 from ant_scheduler.store import Store
 from ant_scheduler.submissions import Submissions
+
+MIN_WINDOW = 60.0  # seconds: the shortest window of the charts and the GPU timeline
+MAX_TIMELINE_WINDOW = 31 * 86400.0
 
 
 class Engine(Submissions):
@@ -117,6 +121,7 @@ class Engine(Submissions):
         self.executor.close()
         try:
             self._write_pending(all_handles=True)  # the tasks run on: a restart adopts them
+            self.gpus.samples.write()  # the charts' last samples
             self.store.end_session(self.session_id, self.clock())
         except StoreUnavailable as exc:  # what is not written is reconciled on the next start
             self._say(f"could not record the last changes: {exc.message}")
@@ -201,6 +206,49 @@ class Engine(Submissions):
 
     def system(self) -> dict[str, Any]:
         return self.gpus.system()
+
+    def system_history(self, seconds: float) -> dict[str, Any]:
+        """The charts' samples of the last `seconds` (kept across restarts, downsampled)."""
+        keep = self.settings.MONITORING_keep_hours * 3600
+        if not MIN_WINDOW <= seconds <= keep:
+            raise InvalidQuery(
+                f"window: between {MIN_WINDOW:g} and {keep:g} seconds "
+                f"(MONITORING_keep_hours), not {seconds:g}"
+            )
+        return self.gpus.history_window(seconds)
+
+    def gpu_timeline(self, seconds: float) -> dict[str, Any]:
+        """Which task held each GPU over the last `seconds` (see gpu_timeline.py)."""
+        if not MIN_WINDOW <= seconds <= MAX_TIMELINE_WINDOW:
+            raise InvalidQuery(
+                f"window: between {MIN_WINDOW:g} and {MAX_TIMELINE_WINDOW:g} seconds, "
+                f"not {seconds:g}"
+            )
+        now = self.clock()
+        since = now - seconds
+        ended = self.store.gpu_intervals(since, MAX_BARS + 1)
+        return timeline(
+            ended[:MAX_BARS],
+            self.running.values(),
+            self.gpus.in_order(),
+            since=since,
+            now=now,
+            truncated=len(ended) > MAX_BARS,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The dashboard's strip: tasks by state now, failures of the last day, busy GPUs."""
+        counts = self.store.count_by_state()
+        slots = self.gpus.in_order()
+        return {
+            "running": len(self.running),
+            "queued": len(self.queued),
+            "held": counts[TaskState.HELD],
+            "lost": counts[TaskState.LOST],
+            "failed_24h": self.store.count_ended_since(TaskState.FAILED, self.clock() - 86400),
+            "gpus_busy": sum(1 for s in slots if s.task_ids),
+            "gpus_total": len(slots),
+        }
 
     def doctor(self) -> dict[str, Any]:
         """Compare the store, memory and the live processes (see selfcheck.py)."""

@@ -1,6 +1,7 @@
 """The GPU pool: which GPUs exist, which the user enabled (kept across restarts), who holds each,
 what the monitor last read from it (utilisation, memory, processes), whether someone outside ANT
-is using it (ADGS), and the recent history the dashboard plots.
+is using it (ADGS), the recent samples (in memory), and the samples kept in the store for the
+dashboard's charts (monitor/sample_log.py).
 
 The engine decides who gets a GPU; the pool only records it and describes the GPUs. Its monitor
 loop samples the backend off the event loop and says when availability changed.
@@ -27,7 +28,9 @@ from ant_scheduler.core.errors import GpuNotFound
 from ant_scheduler.monitor.adgs import AdgsConfig, AdgsTracker, external_use
 from ant_scheduler.monitor.attribution import ProcessOwner, attribute
 from ant_scheduler.monitor.base import GpuBackend, GpuInfo, GpuSample
+from ant_scheduler.monitor.downsample import GpuReading, Record
 from ant_scheduler.monitor.host import History, HostSample, host_dict, sample_host
+from ant_scheduler.monitor.sample_log import SampleLog
 from ant_scheduler.settings import Settings
 from ant_scheduler.store import Store
 
@@ -102,6 +105,10 @@ class GpuPool:
         self.nodes: list[str] = [""]  # the alive nodes, by name (backend.nodes())
         self._disabled: set[ToggleKey] = set()  # as stored: GPUs not here now keep theirs
         self.history = History(settings.MONITORING_history_size)
+        # Kept in the store for the charts, downsampled (what a restart keeps).
+        self.samples = SampleLog(
+            store, settings.MONITORING_keep_hours, settings.MONITORING_refresh_interval, clock
+        )
         self.host: HostSample | None = None
         self.task_gpu_mem: dict[str, int] = {}  # task id -> GPU memory its processes use now
         self.adgs = AdgsTracker(
@@ -278,6 +285,7 @@ class GpuPool:
                 before.get(i) != (s.unavailable, s.external) for i, s in self.slots.items()
             )
             self.history.add(self.point())
+            self.samples.add(self.record())
             on_sample(changed)
             await asyncio.sleep(self.settings.MONITORING_refresh_interval)
 
@@ -329,6 +337,30 @@ class GpuPool:
                 for s in self.in_order()
             ],
         }
+
+    def record(self) -> Record:
+        """This sample for the stored history: a GPU not read now has no values (a gap)."""
+        host = self.host
+        gpus = {}
+        for slot in self.in_order():
+            read = slot.sample if slot.unavailable is None else None
+            gpus[slot.index] = GpuReading(
+                util=read.util if read else None,
+                mem_used=read.mem_used if read else None,
+                mem_total=(read.mem_total if read else 0) or slot.info.mem_total,
+            )
+        return Record(
+            t=self.clock(),
+            cpu=host.cpu_percent if host else None,
+            ram=host.mem_used if host else None,
+            ram_total=host.mem_total if host else None,
+            gpus=gpus,
+        )
+
+    def history_window(self, seconds: float) -> dict[str, Any]:
+        """The stored history of the last `seconds` for the charts (wire.SystemHistoryOut)."""
+        labels = {s.index: s.info.label or str(s.index) for s in self.in_order()}
+        return self.samples.window(seconds, labels)
 
     def system(self) -> dict[str, Any]:
         """Current host and GPU readings plus the recent history (wire.SystemOut)."""

@@ -80,6 +80,8 @@ class Settings:
     RAY_address: str = "auto"  # "auto", "HOST:6379" or "ray://HOST:10001"
     RAY_agent_idle_seconds: float = 60  # an agent nobody pulls from, with nothing running, goes
     RAY_connect_timeout_seconds: float = 30  # a bridge not connected by then is started over
+    # --- the dashboard (docs/monitoring.md) ------------------------------------------------------
+    MONITORING_keep_hours: float = 24  # monitor samples kept in the store (downsampled) for charts
 
     @property
     def state_dir(self) -> Path:
@@ -139,6 +141,7 @@ def _check_ranges(s: Settings) -> None:
     need(s.RAY_agent_idle_seconds >= 1, "RAY_agent_idle_seconds", ">= 1")
     need(s.RAY_connect_timeout_seconds >= 1, "RAY_connect_timeout_seconds", ">= 1")
     need(s.MONITORING_history_size >= 1, "MONITORING_history_size", ">= 1")
+    need(s.MONITORING_keep_hours >= 1, "MONITORING_keep_hours", ">= 1")
     need(s.VISUALIZER_terminal_win_height >= 1, "VISUALIZER_terminal_win_height", ">= 1")
     need(s.VISUALIZER_view_log_max_lines >= 1, "VISUALIZER_view_log_max_lines", ">= 1")
     need(s.SERVER_max_body_bytes >= 1024, "SERVER_max_body_bytes", ">= 1024")

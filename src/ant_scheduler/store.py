@@ -23,7 +23,7 @@ import os
 import re
 import secrets
 import sqlite3
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,7 +215,20 @@ def _v8(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE tasks ADD COLUMN timeout REAL")
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
+def _v9(db: sqlite3.Connection) -> None:
+    # Monitor samples for the dashboard's charts (monitor/sample_log.py): step 0 the samples as
+    # taken, step 10 and 60 averages over those seconds; data is JSON (monitor/downsample.py).
+    db.execute(
+        """CREATE TABLE samples (
+            step REAL NOT NULL,
+            t REAL NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (step, t)
+        ) WITHOUT ROWID"""
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
 
 # One column per field of Task (core/task.py declares a task once); these are JSON text.
 _COLUMNS = [f.name for f in dataclasses.fields(Task)]
@@ -807,6 +820,45 @@ class Store:
         for state, n in self._counts().items():
             counts[TaskState(state)] = n
         return counts
+
+    def count_ended_since(self, state: TaskState, since: float) -> int:
+        """Tasks that ended in `state` at `since` or later (off the (state, finished_at) index)."""
+        rows = self._read(
+            "SELECT COUNT(*) FROM tasks WHERE state = ? AND finished_at >= ?", (state.value, since)
+        )
+        return int(rows[0][0])
+
+    def gpu_intervals(self, since: float, limit: int) -> list[tuple[Any, ...]]:
+        """Tasks that held GPUs and ended at `since` or later, newest end first, at most `limit`:
+        (task_id, command, state, started_at, finished_at, gpu_ids, exit_code). Read off the
+        finished_at index: the cost follows the window, not the history."""
+        rows = self._read(
+            "SELECT task_id, command, state, started_at, finished_at, gpu_ids, exit_code "
+            "FROM tasks INDEXED BY tasks_finished WHERE finished_at >= ? "
+            "AND started_at IS NOT NULL AND gpu_ids != '[]' ORDER BY finished_at DESC LIMIT ?",
+            (since, limit),
+        )
+        return [(*row[:5], json.loads(row[5]), row[6]) for row in rows]
+
+    # ------------------------------------------------------------------ monitor samples
+
+    def add_samples(self, rows: Sequence[tuple[float, float, str]]) -> None:
+        """(step, t, data) rows, committed without an fsync: samples are not worth one (a
+        power cut may cost the last few, never the tasks)."""
+        with self._tx("saving monitor samples", durable=False) as db:
+            db.executemany("INSERT OR REPLACE INTO samples (step, t, data) VALUES (?, ?, ?)", rows)
+
+    def samples(self, step: float, since: float) -> list[tuple[float, str]]:
+        """One tier's rows from `since` on, oldest first."""
+        rows = self._read(
+            "SELECT t, data FROM samples WHERE step = ? AND t >= ? ORDER BY t", (step, since)
+        )
+        return [(float(t), str(data)) for t, data in rows]
+
+    def prune_samples(self, oldest: Mapping[float, float]) -> None:
+        """Delete each tier's rows older than its `oldest` time (step -> t)."""
+        with self._tx("pruning monitor samples", durable=False) as db:
+            db.executemany("DELETE FROM samples WHERE step = ? AND t < ?", list(oldest.items()))
 
     def next_free_restart_id(self, base: str) -> str:
         """`<base>-restart-N` with the smallest unused N >= 1, trimmed to the id length limit.

@@ -237,6 +237,76 @@ class SystemOut:
 
 
 @dataclass
+class HistorySeries:
+    """One line of a chart: a value per time of SystemHistoryOut.times (null: not read)."""
+
+    __pydantic_config__ = _ALWAYS_SENT
+
+    key: str  # "cpu", "ram", "gpu<index>.util", "gpu<index>.mem"
+    name: str  # "CPU", "RAM", "GPU 0", "GPU node-b:1"
+    unit: Literal["percent", "bytes"]  # percent: 0 to 100
+    values: list[float | None]
+    gpu: int | None = None  # the GPU's index, for a GPU's series
+    total: float | None = None  # the most there is (RAM, a GPU's memory): the chart's top
+
+
+@dataclass
+class SystemHistoryOut:
+    """GET /api/v1/system/history: the monitor samples of a window, kept across restarts."""
+
+    window: float  # seconds
+    now: float
+    step: float  # seconds each point stands for: the sampling interval, or 10 s / 60 s averages
+    times: list[float]  # POSIX seconds, oldest first
+    series: list[HistorySeries]
+
+
+@dataclass
+class TimelineBar:
+    """A task holding a GPU from start to end (null: still running)."""
+
+    __pydantic_config__ = _ALWAYS_SENT
+
+    task_id: str
+    command: str  # cut to 300 characters
+    state: TaskState
+    start: float
+    end: float | None
+    exit_code: int | None = None
+
+
+@dataclass
+class TimelineGpu:
+    index: int
+    label: str  # "3" on this machine, "node-b:1" on a cluster
+    node: str
+    bars: list[TimelineBar]  # by start
+
+
+@dataclass
+class GpuTimelineOut:
+    """GET /api/v1/gpus/timeline: which task held each GPU over the window."""
+
+    since: float
+    now: float
+    gpus: list[TimelineGpu]
+    truncated: bool  # more tasks ended in the window than are listed (the oldest are left out)
+
+
+@dataclass
+class SummaryOut:
+    """GET /api/v1/system/summary: the dashboard's strip."""
+
+    running: int
+    queued: int
+    held: int
+    lost: int
+    failed_24h: int  # tasks that ended failed in the last 24 hours
+    gpus_busy: int  # held by ANT tasks now
+    gpus_total: int
+
+
+@dataclass
 class DoctorOut:
     ok: bool
     problems: list[str]  # each difference found, in words; empty when ok
@@ -375,8 +445,10 @@ __all__ = [
     "GpuOut",
     "GpuPoint",
     "GpuProcessOut",
+    "GpuTimelineOut",
     "Health",
     "HealthOut",
+    "HistorySeries",
     "HostOut",
     "LogOut",
     "NodeOut",
@@ -386,6 +458,8 @@ __all__ = [
     "QueueOut",
     "RecoveryOut",
     "ServerInfo",
+    "SummaryOut",
+    "SystemHistoryOut",
     "SystemOut",
     "SystemPoint",
     "TaskOut",
@@ -395,5 +469,7 @@ __all__ = [
     "TasksOut",
     "TerminalOut",
     "TerminalSnapshot",
+    "TimelineBar",
+    "TimelineGpu",
     "parse",
 ]

@@ -286,20 +286,6 @@ def test_env_editor_is_remembered_and_used(page: Page, server: AntServer) -> Non
     expect(page.get_by_test_id("output-envtask")).to_contain_text("got hello env")
 
 
-def test_dashboard_plots_fill_with_samples(page: Page, server: AntServer) -> None:
-    login(page, server)
-    plot = page.get_by_role("img", name="Host CPU and RAM").locator("polyline").first
-
-    def points() -> int:
-        return len((plot.get_attribute("points") or "").split())
-
-    page.wait_for_function(
-        "() => (document.querySelector('svg[aria-label=\"Host CPU and RAM\"] polyline')"
-        "?.getAttribute('points') || '').split(' ').length >= 3"
-    )
-    assert points() >= 3
-
-
 def test_download_and_bulk_restart(page: Page, server: AntServer) -> None:
     login(page, server)
     with server.client() as c:

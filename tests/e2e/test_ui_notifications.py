@@ -238,9 +238,11 @@ def test_themes_follow_the_system(page: Page, server: AntServer, scheme: str) ->
     assert contrast(card_text, card) >= 7
     muted, _ = colours(page, ".card .muted")
     assert contrast(muted, card) >= 4.5, (muted, card)
-    expect(page.locator(".plot polyline").first).to_be_attached()
-    stroke = page.locator(".plot polyline").first.evaluate("(el) => getComputedStyle(el).stroke")
-    assert stroke.startswith("rgb"), stroke  # the theme's chart colour
+    # The charts (uPlot, on a canvas) draw in the theme's colours: the first line's legend marker.
+    marker = page.get_by_test_id("chart-cpu").locator(".u-series .u-marker").last
+    expect(marker).to_be_attached()
+    stroke = marker.evaluate("(el) => getComputedStyle(el).borderColor")
+    assert stroke == {"dark": "rgb(79, 140, 255)", "light": "rgb(36, 88, 211)"}[scheme], stroke
     shot(page, f"theme-{scheme}-dashboard")
 
     see_state(page, "theme-run", "running")

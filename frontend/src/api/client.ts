@@ -1,6 +1,7 @@
 // The browser's API client: same-origin fetch with the session cookie and the CSRF header.
 import type {
   GpuOut,
+  GpuTimelineOut,
   HealthOut,
   QueueOut,
   LogOut,
@@ -8,6 +9,8 @@ import type {
   RecoveryOut,
   ServerInfo,
   SubmitRequest,
+  SummaryOut,
+  SystemHistoryOut,
   SystemOut,
   TaskOut,
   TaskPage,
@@ -64,6 +67,10 @@ export const api = {
   server: () => call<ServerInfo>("GET", "/api/v1/server"),
   health: () => call<HealthOut>("GET", "/api/v1/health"),
   system: () => call<SystemOut>("GET", "/api/v1/system"),
+  // The dashboard: stored samples of a window (seconds), the GPU timeline, the summary strip.
+  systemHistory: (window: number) => call<SystemHistoryOut>("GET", `/api/v1/system/history?window=${window}`),
+  gpuTimeline: (window: number) => call<GpuTimelineOut>("GET", `/api/v1/gpus/timeline?window=${window}`),
+  summary: () => call<SummaryOut>("GET", "/api/v1/system/summary"),
   submit: (body: SubmitRequest) => call<TasksOut>("POST", "/api/v1/tasks", body),
   preview: (body: SubmitRequest) => call<PreviewOut>("POST", "/api/v1/tasks/preview", body),
   tasks: (params: {

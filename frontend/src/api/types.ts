@@ -119,6 +119,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/system/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * System History
+         * @description The monitor samples of the window, kept across restarts: as taken for the last 15
+         *     minutes, averaged over 10 s up to 3 hours, over minutes beyond (MONITORING_keep_hours).
+         */
+        get: operations["system_history_api_v1_system_history_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/system/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Summary
+         * @description Running, queued, held and lost tasks now, tasks failed in the last 24 hours, busy GPUs.
+         */
+        get: operations["summary_api_v1_system_summary_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tasks": {
         parameters: {
             query?: never;
@@ -289,6 +330,26 @@ export interface paths {
         };
         /** List Gpus */
         get: operations["list_gpus_api_v1_gpus_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/gpus/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Gpu Timeline
+         * @description For each GPU, the tasks that held it over the window (a running one: end null).
+         */
+        get: operations["gpu_timeline_api_v1_gpus_timeline_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -640,6 +701,20 @@ export interface components {
             /** Command */
             command: string | null;
         };
+        /**
+         * GpuTimelineOut
+         * @description GET /api/v1/gpus/timeline: which task held each GPU over the window.
+         */
+        GpuTimelineOut: {
+            /** Since */
+            since: number;
+            /** Now */
+            now: number;
+            /** Gpus */
+            gpus: components["schemas"]["TimelineGpu"][];
+            /** Truncated */
+            truncated: boolean;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -677,6 +752,27 @@ export interface components {
             paused: boolean;
             /** Paused At */
             paused_at: number | null;
+        };
+        /**
+         * HistorySeries
+         * @description One line of a chart: a value per time of SystemHistoryOut.times (null: not read).
+         */
+        HistorySeries: {
+            /** Key */
+            key: string;
+            /** Name */
+            name: string;
+            /**
+             * Unit
+             * @enum {string}
+             */
+            unit: "percent" | "bytes";
+            /** Values */
+            values: (number | null)[];
+            /** Gpu */
+            gpu: number | null;
+            /** Total */
+            total: number | null;
         };
         /** HostOut */
         HostOut: {
@@ -844,6 +940,42 @@ export interface components {
              * @description seconds it may run; then it is killed and ends timed_out (inline: ant_timeout=2h)
              */
             timeout?: number | null;
+        };
+        /**
+         * SummaryOut
+         * @description GET /api/v1/system/summary: the dashboard's strip.
+         */
+        SummaryOut: {
+            /** Running */
+            running: number;
+            /** Queued */
+            queued: number;
+            /** Held */
+            held: number;
+            /** Lost */
+            lost: number;
+            /** Failed 24H */
+            failed_24h: number;
+            /** Gpus Busy */
+            gpus_busy: number;
+            /** Gpus Total */
+            gpus_total: number;
+        };
+        /**
+         * SystemHistoryOut
+         * @description GET /api/v1/system/history: the monitor samples of a window, kept across restarts.
+         */
+        SystemHistoryOut: {
+            /** Window */
+            window: number;
+            /** Now */
+            now: number;
+            /** Step */
+            step: number;
+            /** Times */
+            times: number[];
+            /** Series */
+            series: components["schemas"]["HistorySeries"][];
         };
         /** SystemOut */
         SystemOut: {
@@ -1032,6 +1164,34 @@ export interface components {
             /** Progress */
             progress: number | null;
         };
+        /**
+         * TimelineBar
+         * @description A task holding a GPU from start to end (null: still running).
+         */
+        TimelineBar: {
+            /** Task Id */
+            task_id: string;
+            /** Command */
+            command: string;
+            state: components["schemas"]["TaskState"];
+            /** Start */
+            start: number;
+            /** End */
+            end: number | null;
+            /** Exit Code */
+            exit_code: number | null;
+        };
+        /** TimelineGpu */
+        TimelineGpu: {
+            /** Index */
+            index: number;
+            /** Label */
+            label: string;
+            /** Node */
+            node: string;
+            /** Bars */
+            bars: components["schemas"]["TimelineBar"][];
+        };
         /** ValidationError */
         ValidationError: {
             /** Location */
@@ -1062,9 +1222,11 @@ export type GpuOut = components['schemas']['GpuOut'];
 export type GpuPatch = components['schemas']['GpuPatch'];
 export type GpuPoint = components['schemas']['GpuPoint'];
 export type GpuProcessOut = components['schemas']['GpuProcessOut'];
+export type GpuTimelineOut = components['schemas']['GpuTimelineOut'];
 export type HttpValidationError = components['schemas']['HTTPValidationError'];
 export type Health = components['schemas']['Health'];
 export type HealthOut = components['schemas']['HealthOut'];
+export type HistorySeries = components['schemas']['HistorySeries'];
 export type HostOut = components['schemas']['HostOut'];
 export type LogOut = components['schemas']['LogOut'];
 export type LoginRequest = components['schemas']['LoginRequest'];
@@ -1077,6 +1239,8 @@ export type RecoveryOut = components['schemas']['RecoveryOut'];
 export type RestoreRequest = components['schemas']['RestoreRequest'];
 export type ServerInfo = components['schemas']['ServerInfo'];
 export type SubmitRequest = components['schemas']['SubmitRequest'];
+export type SummaryOut = components['schemas']['SummaryOut'];
+export type SystemHistoryOut = components['schemas']['SystemHistoryOut'];
 export type SystemOut = components['schemas']['SystemOut'];
 export type SystemPoint = components['schemas']['SystemPoint'];
 export type TaskChange = components['schemas']['TaskChange'];
@@ -1087,6 +1251,8 @@ export type TaskState = components['schemas']['TaskState'];
 export type TasksOut = components['schemas']['TasksOut'];
 export type TerminalOut = components['schemas']['TerminalOut'];
 export type TerminalSnapshot = components['schemas']['TerminalSnapshot'];
+export type TimelineBar = components['schemas']['TimelineBar'];
+export type TimelineGpu = components['schemas']['TimelineGpu'];
 export type ValidationError = components['schemas']['ValidationError'];
 export type $defs = Record<string, never>;
 export interface operations {
@@ -1215,6 +1381,58 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SystemOut"];
+                };
+            };
+        };
+    };
+    system_history_api_v1_system_history_get: {
+        parameters: {
+            query?: {
+                /** @description seconds back from now: 900, 3600, 86400 (60 to the kept hours) */
+                window?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SystemHistoryOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    summary_api_v1_system_summary_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SummaryOut"];
                 };
             };
         };
@@ -1609,6 +1827,38 @@ export interface operations {
             };
         };
     };
+    gpu_timeline_api_v1_gpus_timeline_get: {
+        parameters: {
+            query?: {
+                /** @description seconds back from now (60 to 31 days) */
+                window?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GpuTimelineOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     patch_gpu_api_v1_gpus__index__patch: {
         parameters: {
             query?: never;
@@ -1875,5 +2125,6 @@ export const pathsApiV1TasksGetParametersQueryOrderValues: ReadonlyArray<Flatten
 export const endedStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EndedState"]> = ["succeeded", "failed", "killed", "lost", "timed_out"];
 export const gpuOutStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["GpuOut"]["state"]> = ["free", "allocated", "disabled", "busy_external", "unavailable"];
 export const healthOutStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["HealthOut"]["status"]> = ["ok", "degraded"];
+export const historySeriesUnitValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["HistorySeries"]["unit"]> = ["percent", "bytes"];
 export const submitRequestModeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SubmitRequest"]["mode"]> = ["single", "multi"];
 export const taskStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TaskState"]> = ["queued", "held", "running", "succeeded", "failed", "killed", "lost", "timed_out"];

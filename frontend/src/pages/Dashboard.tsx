@@ -1,7 +1,14 @@
-import type { GpuOut } from "../api/types";
-import { bytes, smooth } from "../lib/format";
+import { useEffect, useMemo, useRef, useState } from "react";
+import { api } from "../api/client";
+import type { GpuOut, GpuTimelineOut, SummaryOut, SystemHistoryOut } from "../api/types";
+import { GpuTimeline } from "../components/GpuTimeline";
+import { SummaryStrip } from "../components/SummaryStrip";
+import { TimeChart } from "../components/TimeChart";
+import { bytes } from "../lib/format";
+import { appendPoint, axisTop, CHARTS, DEFAULT_WINDOW, knownWindow, seriesFor, windowsKept } from "../lib/history";
 import { groupByNode } from "../lib/nodes";
-import { useGpus, useHealth, useSystem } from "../state/hooks";
+import { load, save } from "../lib/storage";
+import { useEpoch, useGpus, useHealth, useServer, useSystem, useTaskTable } from "../state/hooks";
 import { useLive } from "../state/LiveProvider";
 
 function Bar(props: { value: number; label: string }) {
@@ -21,39 +28,6 @@ export function gpuStateText(gpu: GpuOut): string {
   if (gpu.state === "busy_external") return `busy outside ANT${gpu.external ? ` (${gpu.external})` : ""}`;
   if (gpu.state === "unavailable") return `unavailable${gpu.error ? ` (${gpu.error})` : ""}`;
   return gpu.state;
-}
-
-// The charts' colours are the theme's (--series-0 … --series-7 in styles.css): darker when light.
-const SERIES_COLOURS = 8;
-const seriesColour = (k: number) => `var(--series-${k % SERIES_COLOURS})`;
-
-function Plot(props: { title: string; series: { name: string; values: number[] }[]; alpha: number; size: number }) {
-  const width = 600;
-  const height = 140;
-  return (
-    <div className="card plot">
-      <h3>{props.title}</h3>
-      <svg viewBox={`0 0 ${width} ${height}`} preserveAspectRatio="none" role="img" aria-label={props.title}>
-        <rect x="0" y="0" width={width} height={height} className="plot-bg" />
-        {props.series.map((s, k) => {
-          const values = smooth(s.values, props.alpha);
-          const step = width / Math.max(1, props.size - 1);
-          const offset = props.size - values.length;
-          const points = values
-            .map((v, i) => `${((offset + i) * step).toFixed(1)},${(height - Math.max(0, Math.min(1, v)) * height).toFixed(1)}`)
-            .join(" ");
-          return <polyline key={s.name} points={points} fill="none" style={{ stroke: seriesColour(k) }} strokeWidth="2" />;
-        })}
-      </svg>
-      <div className="legend">
-        {props.series.map((s, k) => (
-          <span key={s.name} style={{ color: seriesColour(k) }}>
-            ■ {s.name}
-          </span>
-        ))}
-      </div>
-    </div>
-  );
 }
 
 // One GPU's card. Its name is its label: the index on this machine, node:index on a cluster.
@@ -99,29 +73,170 @@ function GpuCard({ gpu, onToggle }: { gpu: GpuOut; onToggle: (gpu: GpuOut) => vo
   );
 }
 
+// `key`, passed on at most once per `delay` ms (the last value always comes through): a burst of
+// task events reads the server once, and a steady stream still reads it now and then.
+function useThrottled<T>(key: T, delay: number): T {
+  const [value, setValue] = useState(key);
+  const latest = useRef(key);
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  latest.current = key;
+  useEffect(() => {
+    if (timer.current !== null || Object.is(key, value)) return;
+    timer.current = setTimeout(() => {
+      timer.current = null;
+      setValue(latest.current);
+    }, delay);
+  }, [key, value, delay]);
+  useEffect(
+    () => () => {
+      if (timer.current !== null) clearTimeout(timer.current);
+    },
+    [],
+  );
+  return value;
+}
+
+function WindowPicker(props: { value: number; keep: number | undefined; onChange: (seconds: number) => void }) {
+  const { value, onChange } = props;
+  return (
+    <div className="window-picker" role="group" aria-label="Time window">
+      {windowsKept(props.keep).map((w) => (
+        <button
+          key={w.seconds}
+          type="button"
+          className={w.seconds === value ? "tab active" : "tab"}
+          aria-pressed={w.seconds === value}
+          onClick={() => onChange(w.seconds)}
+        >
+          {w.label}
+        </button>
+      ))}
+    </div>
+  );
+}
+
+// The charts and the GPU timeline over the chosen window (remembered by this browser). The
+// history is read from the server when the window changes (and now and then), and each live
+// sample is appended to it.
+function Monitoring() {
+  const gpus = useGpus();
+  const { history: recent } = useSystem();
+  const epoch = useEpoch();
+  const { fail } = useLive();
+  const keep = useServer()?.ui.history_keep_seconds as number | undefined;
+  const [chosen, setChosen] = useState(() => load<unknown>("dashboard.window", DEFAULT_WINDOW));
+  const seconds = knownWindow(chosen, keep);
+  const [history, setHistory] = useState<SystemHistoryOut | null>(null);
+  const [timeline, setTimeline] = useState<GpuTimelineOut | null>(null);
+  const [tick, setTick] = useState(0);
+  const tasks = useThrottled(useTaskTable(), 1000);
+  const labels = useMemo(() => new Map(gpus.map((g) => [g.index, g.label || String(g.index)])), [gpus]);
+  const latest = recent[recent.length - 1];
+  const hidden = useRef(new Set<string>()).current; // series turned off: kept when the window changes
+
+  const choose = (picked: number) => {
+    save("dashboard.window", picked);
+    setChosen(picked);
+  };
+
+  // Now and then, read it all again: the coarse points replace the live ones appended meanwhile,
+  // and running tasks' bars reach the new now.
+  useEffect(() => {
+    const timer = setInterval(() => setTick((t) => t + 1), seconds > 900 ? 300_000 : 120_000);
+    return () => clearInterval(timer);
+  }, [seconds]);
+
+  useEffect(() => {
+    let stale = false;
+    api.systemHistory(seconds).then((h) => !stale && setHistory(h), fail);
+    return () => {
+      stale = true;
+    };
+  }, [seconds, epoch, tick, fail]);
+
+  // The timeline is read again when tasks change, and often enough that running tasks' bars grow
+  // (every 5 s over 15 minutes, every 5 minutes over a day).
+  const [timelineTick, setTimelineTick] = useState(0);
+  useEffect(() => {
+    const timer = setInterval(() => setTimelineTick((t) => t + 1), Math.max(5, seconds / 300) * 1000);
+    return () => clearInterval(timer);
+  }, [seconds]);
+  useEffect(() => {
+    let stale = false;
+    api.gpuTimeline(seconds).then((t) => !stale && setTimeline(t), fail);
+    return () => {
+      stale = true;
+    };
+  }, [seconds, epoch, tick, timelineTick, tasks, fail]);
+
+  // Each new sample is appended (to the history of the window shown).
+  useEffect(() => {
+    if (latest) setHistory((h) => (h && h.window === seconds ? appendPoint(h, latest, labels) : h));
+  }, [latest, seconds, labels]);
+
+  const current = history && history.window === seconds ? history : null;
+  const since = current ? current.now - seconds : 0;
+  return (
+    <section className="monitoring" aria-label="Monitoring">
+      <div className="row spread">
+        <h2>Monitoring</h2>
+        <WindowPicker value={seconds} keep={keep} onChange={choose} />
+      </div>
+      {!current ? (
+        <div className="card muted">Loading the history…</div>
+      ) : (
+        <div className="charts">
+          {CHARTS.map((chart) => {
+            const lines = seriesFor(current, chart.kind);
+            if (lines.length === 0) return null;
+            return (
+              <TimeChart
+                key={chart.kind}
+                id={chart.kind}
+                title={chart.title}
+                unit={chart.unit}
+                times={current.times}
+                lines={lines}
+                since={since}
+                now={current.now}
+                top={axisTop(lines, chart.unit)}
+                hidden={hidden}
+              />
+            );
+          })}
+        </div>
+      )}
+      <GpuTimeline data={timeline && Math.abs(timeline.now - timeline.since - seconds) < 1 ? timeline : null} />
+    </section>
+  );
+}
+
+function Summary() {
+  const { history } = useSystem();
+  const epoch = useEpoch();
+  const { fail } = useLive();
+  const [summary, setSummary] = useState<SummaryOut | null>(null);
+  const tasks = useThrottled(useTaskTable(), 500);
+  const gpus = useThrottled(useGpus().map((g) => g.task_ids.length > 0).join(), 500);
+  useEffect(() => {
+    let stale = false;
+    api.summary().then((s) => !stale && setSummary(s), fail);
+    return () => {
+      stale = true;
+    };
+  }, [tasks, gpus, epoch, fail]);
+  return <SummaryStrip summary={summary} host={history[history.length - 1]?.host} />;
+}
+
 export function DashboardPage() {
   const gpus = useGpus();
   const health = useHealth();
-  const { history, size, alpha } = useSystem();
   const { toggleGpu } = useLive();
-  const current = history[history.length - 1];
-  const host = current?.host;
   const toggle = (gpu: GpuOut) => void toggleGpu(gpu);
-  const named = gpus.map((g) => ({ index: g.index, name: `GPU ${g.label || g.index}` }));
-  const utilSeries = named.map(({ index, name }) => ({
-    name,
-    values: history.map((p) => p.gpus.find((g) => g.index === index)?.util ?? 0),
-  }));
-  const memSeries = named.map(({ index, name }) => ({
-    name,
-    values: history.map((p) => {
-      const g = p.gpus.find((x) => x.index === index);
-      return g && g.mem_total ? g.mem_used / g.mem_total : 0;
-    }),
-  }));
   const groups = groupByNode(gpus, health);
   return (
-    <div className="page">
+    <div className="page dashboard">
+      <Summary />
       {groups.map((group) =>
         group.node ? (
           <section key={group.node} className="node" data-testid={`node-${group.node}`}>
@@ -133,44 +248,23 @@ export function DashboardPage() {
                 {group.alive ? "" : " · left the cluster"}
               </span>
             </h3>
-            <div className="grid">
+            <div className="grid gpu-grid">
               {group.gpus.length === 0 && <div className="card muted">No GPUs: CPU (0-GPU) tasks run here.</div>}
               {group.gpus.map((gpu) => (
                 <GpuCard key={gpu.index} gpu={gpu} onToggle={toggle} />
               ))}
             </div>
           </section>
-        ) : null,
+        ) : (
+          <section key="" className="grid gpu-grid">
+            {gpus.length === 0 && <div className="card">No GPUs: only CPU (0-GPU) tasks run here.</div>}
+            {group.gpus.map((gpu) => (
+              <GpuCard key={gpu.index} gpu={gpu} onToggle={toggle} />
+            ))}
+          </section>
+        ),
       )}
-      <section className="grid">
-        {gpus.length === 0 && !groups[0].node && <div className="card">No GPUs: only CPU (0-GPU) tasks run here.</div>}
-        {groups.length === 1 && !groups[0].node && groups[0].gpus.map((gpu) => <GpuCard key={gpu.index} gpu={gpu} onToggle={toggle} />)}
-        <div className="card host">
-          <strong>Host</strong>
-          {host ? (
-            <>
-              <Bar value={host.cpu_percent / 100} label={`CPU ${host.cpu_percent.toFixed(0)}% (${host.per_core.length} cores)`} />
-              <Bar value={host.mem_total ? host.mem_used / host.mem_total : 0} label={`RAM ${bytes(host.mem_used)} / ${bytes(host.mem_total)}`} />
-              <div className="muted">load {host.load_avg.map((l) => l.toFixed(2)).join(" ")}</div>
-            </>
-          ) : (
-            <div className="muted">waiting for the first sample…</div>
-          )}
-        </div>
-      </section>
-      <section className="plots">
-        <Plot title="GPU utilisation" series={utilSeries} alpha={alpha} size={size} />
-        <Plot title="GPU memory" series={memSeries} alpha={alpha} size={size} />
-        <Plot
-          title="Host CPU and RAM"
-          series={[
-            { name: "CPU", values: history.map((p) => (p.host ? p.host.cpu_percent / 100 : 0)) },
-            { name: "RAM", values: history.map((p) => (p.host && p.host.mem_total ? p.host.mem_used / p.host.mem_total : 0)) },
-          ]}
-          alpha={alpha}
-          size={size}
-        />
-      </section>
+      <Monitoring />
     </div>
   );
 }

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from ant_scheduler.api.deps import engine_of
-from ant_scheduler.api.schemas import GpuOut, GpuPatch
+from ant_scheduler.api.schemas import GpuOut, GpuPatch, GpuTimelineOut
 
 router = APIRouter(prefix="/api/v1/gpus", tags=["gpus"])
 
@@ -15,6 +15,15 @@ router = APIRouter(prefix="/api/v1/gpus", tags=["gpus"])
 @router.get("", response_model=list[GpuOut])
 async def list_gpus(request: Request) -> list[dict[str, Any]]:
     return engine_of(request).gpu_dicts()
+
+
+@router.get("/timeline", response_model=GpuTimelineOut)
+async def gpu_timeline(
+    request: Request,
+    window: Annotated[float, Query(description="seconds back from now (60 to 31 days)")] = 3600,
+) -> dict[str, Any]:
+    """For each GPU, the tasks that held it over the window (a running one: end null)."""
+    return engine_of(request).gpu_timeline(window)
 
 
 @router.patch("/{index}", response_model=GpuOut)

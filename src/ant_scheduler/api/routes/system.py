@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from ant_scheduler import __version__
@@ -17,6 +17,8 @@ from ant_scheduler.api.schemas import (
     HealthOut,
     LoginRequest,
     ServerInfo,
+    SummaryOut,
+    SystemHistoryOut,
     SystemOut,
 )
 from ant_scheduler.core.errors import WrongToken
@@ -102,6 +104,8 @@ async def server_info(request: Request) -> dict[str, Any]:
             "output_max_lines": s.VISUALIZER_output_max_lines,
             "view_log_max_lines": s.VISUALIZER_view_log_max_lines,
             "history_size": s.MONITORING_history_size,
+            # The longest window of the dashboard's charts (GET /api/v1/system/history).
+            "history_keep_seconds": int(s.MONITORING_keep_hours * 3600),
         },
         "ended_states": list(EndedState),
     }
@@ -111,3 +115,21 @@ async def server_info(request: Request) -> dict[str, Any]:
 async def system(request: Request) -> dict[str, Any]:
     """Host CPU/RAM and GPU readings now, and the last MONITORING_history_size samples."""
     return engine_of(request).system()
+
+
+@router.get("/api/v1/system/history", response_model=SystemHistoryOut)
+async def system_history(
+    request: Request,
+    window: Annotated[
+        float, Query(description="seconds back from now: 900, 3600, 86400 (60 to the kept hours)")
+    ] = 3600,
+) -> dict[str, Any]:
+    """The monitor samples of the window, kept across restarts: as taken for the last 15
+    minutes, averaged over 10 s up to 3 hours, over minutes beyond (MONITORING_keep_hours)."""
+    return engine_of(request).system_history(window)
+
+
+@router.get("/api/v1/system/summary", response_model=SummaryOut)
+async def summary(request: Request) -> dict[str, Any]:
+    """Running, queued, held and lost tasks now, tasks failed in the last 24 hours, busy GPUs."""
+    return engine_of(request).summary()
