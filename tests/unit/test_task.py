@@ -22,6 +22,7 @@ EXPECTED_ALLOWED = {
     ("running", "failed"),
     ("running", "killed"),
     ("running", "lost"),
+    ("running", "timed_out"),
     ("lost", "queued"),
 }
 
@@ -33,7 +34,7 @@ def make_task(state: TaskState = TaskState.QUEUED) -> Task:
     return task
 
 
-def test_states_are_the_documented_seven() -> None:
+def test_states_are_the_documented_eight() -> None:
     assert [s.value for s in TaskState] == [
         "queued",
         "held",
@@ -42,6 +43,7 @@ def test_states_are_the_documented_seven() -> None:
         "failed",
         "killed",
         "lost",
+        "timed_out",
     ]
 
 
