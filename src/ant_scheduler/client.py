@@ -930,6 +930,7 @@ _TASK_FIELDS = (
     "restarted_as",
     "n_nodes",
     "nodes",
+    "restarted_from",
     "queue_position",
     "pending_reason",
     "gpu_mem_used",

@@ -185,7 +185,12 @@ def _v6(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO tasks_fts (tasks_fts) VALUES ('rebuild')")
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6]
+def _v7(db: sqlite3.Connection) -> None:
+    # restarted_from: the task a restart copy was made from (restarted_as points the other way).
+    db.execute("ALTER TABLE tasks ADD COLUMN restarted_from TEXT")
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 
 # One column per field of Task (core/task.py declares a task once); these are JSON text.
 _COLUMNS = [f.name for f in dataclasses.fields(Task)]

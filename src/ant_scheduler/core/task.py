@@ -108,6 +108,7 @@ class Task:
     n_nodes: int = 1  # n_gpus GPUs on each of n_nodes distinct nodes, all at once
     # The node of each rank (rank 0 first), set when it starts; empty on this machine alone.
     nodes: list[str] = field(default_factory=list)
+    restarted_from: str | None = None  # the task whose restart queued this one (its lineage)
 
     @classmethod
     def from_spec(cls, spec: TaskSpec, *, created_at: float, queue_seq: int) -> Task:
