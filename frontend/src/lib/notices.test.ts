@@ -26,6 +26,7 @@ const task = (id: string, over: Partial<TaskOut> = {}): TaskOut => ({
   restarted_as: null,
   n_nodes: 1,
   nodes: [],
+  restarted_from: null,
   queue_position: null,
   pending_reason: null,
   gpu_mem_used: null,

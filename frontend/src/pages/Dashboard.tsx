@@ -1,6 +1,8 @@
+import { Link } from "react-router";
 import type { GpuOut } from "../api/types";
 import { bytes, smooth } from "../lib/format";
 import { groupByNode } from "../lib/nodes";
+import { taskPath } from "../lib/paths";
 import { useGpus, useHealth, useSystem } from "../state/hooks";
 import { useLive } from "../state/LiveProvider";
 
@@ -21,6 +23,22 @@ export function gpuStateText(gpu: GpuOut): string {
   if (gpu.state === "busy_external") return `busy outside ANT${gpu.external ? ` (${gpu.external})` : ""}`;
   if (gpu.state === "unavailable") return `unavailable${gpu.error ? ` (${gpu.error})` : ""}`;
   return gpu.state;
+}
+
+// gpuStateText, with the tasks holding the GPU as links to their pages.
+function GpuState({ gpu }: { gpu: GpuOut }) {
+  if (gpu.state !== "allocated" || gpu.note) return <>{gpuStateText(gpu)}</>;
+  return (
+    <>
+      in use by{" "}
+      {gpu.task_ids.map((id, i) => (
+        <span key={id}>
+          {i > 0 && ", "}
+          <Link to={taskPath(id)}>{id}</Link>
+        </span>
+      ))}
+    </>
+  );
 }
 
 // The charts' colours are the theme's (--series-0 … --series-7 in styles.css): darker when light.
@@ -74,7 +92,9 @@ function GpuCard({ gpu, onToggle }: { gpu: GpuOut; onToggle: (gpu: GpuOut) => vo
         </label>
       </div>
       <div className="muted">{gpu.name}</div>
-      <div className="gpu-state" data-testid={`gpu-${gpu.index}-state`}>{gpuStateText(gpu)}</div>
+      <div className="gpu-state" data-testid={`gpu-${gpu.index}-state`}>
+        <GpuState gpu={gpu} />
+      </div>
       {(gpu.temperature !== null && gpu.temperature !== undefined) && (
         <div className="muted small">
           {gpu.temperature.toFixed(0)}°C{gpu.power_watts ? ` · ${gpu.power_watts.toFixed(0)} W` : ""}
@@ -89,7 +109,14 @@ function GpuCard({ gpu, onToggle }: { gpu: GpuOut; onToggle: (gpu: GpuOut) => vo
         <ul className="procs small" data-testid={`gpu-${gpu.index}-processes`}>
           {(gpu.processes ?? []).map((p) => (
             <li key={p.pid}>
-              {p.task_id ? `task ${p.task_id}` : `outside ANT: ${p.user ?? "?"} ${p.command ?? ""}`} · pid {p.pid} ·{" "}
+              {p.task_id ? (
+                <>
+                  task <Link to={taskPath(p.task_id)}>{p.task_id}</Link>
+                </>
+              ) : (
+                `outside ANT: ${p.user ?? "?"} ${p.command ?? ""}`
+              )}{" "}
+              · pid {p.pid} ·{" "}
               {bytes(p.used_memory)}
             </li>
           ))}
