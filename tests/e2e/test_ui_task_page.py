@@ -149,3 +149,31 @@ def test_lineage_after_restarts_and_a_cut_line(page: Page, server: AntServer) ->
     page.get_by_test_id("lineage").get_by_role("link", name="flaky", exact=True).click()
     expect(page).to_have_url(server.url + "/tasks/flaky")
     expect(page.get_by_test_id("task-flaky")).to_contain_text("Restarted as")
+
+
+def test_past_what_a_browser_can_scroll_the_viewer_says_which_part_it_shows(
+    page: Page, server: AntServer
+) -> None:
+    login(page, server)
+    command = "python3 -c \"[print(f'row {i}') for i in range(1, 600001)]\""
+    with server.client() as c:
+        c.post("/api/v1/tasks", json={"command": command, "task_id": "huge", "n_gpus": 0})
+        wait_state(c, "huge", "succeeded")
+    page.goto(server.url + "/tasks/huge")
+    viewer = page.get_by_test_id("output-huge")
+    notice = viewer.get_by_test_id("log-window")
+    expect(notice).to_contain_text("Showing lines 100,001–600,000 of 600,000")
+    expect(notice.get_by_role("link", name="download")).to_be_visible()
+    shown(page, "huge", 600_000)
+    viewer.get_by_role("button", name="Start").click()
+    expect(notice).to_contain_text("Showing lines 1–500,000 of 600,000")
+    shown(page, "huge", 1)
+    notice.get_by_role("button", name="Later lines").click()
+    expect(notice).to_contain_text("Showing lines 100,001–600,000")
+    search = viewer.get_by_label("Search in log")
+    search.fill("row 42")
+    search.press("Enter")  # no match after the view among the first 1,000: it wraps to row 42
+    expect(viewer.get_by_test_id("log-matches")).to_have_text("1 of 1,000+ lines")
+    expect(line(page, "huge", 42)).to_have_class(re.compile("logv-current"))
+    expect(notice).to_contain_text("Showing lines 1–500,000")
+    shown(page, "huge", 42)

@@ -50,7 +50,9 @@ export function LogViewer(props: {
   const [meta, setMeta] = useState<Meta | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [base, setBase] = useState(0); // the first line of the window the scroller covers
-  const [follow, setFollow] = useState(live);
+  // Keep the last line in view: while the task runs (Follow), and while a big log is still being
+  // counted (its end moves on) until the reader goes elsewhere.
+  const [follow, setFollow] = useState(true);
   const [search, setSearch] = useState<Search>(NO_SEARCH);
   const [query, setQuery] = useState("");
   const [matchCase, setMatchCase] = useState(false);
@@ -135,14 +137,13 @@ export function LogViewer(props: {
     return () => window.clearInterval(timer);
   }, [live, counting, follow, read, jump]);
 
-  // The task ended: read the end once more, then stop following.
+  // The task ended: read the end once more.
   useEffect(() => {
     if (live || metaRef.current === null) return;
     read({ fromEnd: true, count: 500 }).then(
       (answer) => follow && jump(answer.total_lines - 1, "end"),
       () => undefined,
     );
-    setFollow(false);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [live]);
 
@@ -178,7 +179,7 @@ export function LogViewer(props: {
     const el = scroller.current;
     if (!el || !touched.current) return;
     const atEnd = el.scrollHeight - el.scrollTop - el.clientHeight < ROW * 2 && base + count >= total;
-    if (live) setFollow(atEnd); // scrolling up to read stops following; back at the end, it goes on
+    setFollow(atEnd); // scrolling up to read stops following; back at the end, it goes on
   };
   const onTouch = () => {
     touched.current = true;
@@ -189,7 +190,7 @@ export function LogViewer(props: {
     jump(0, "start");
   };
   const toEnd = () => {
-    setFollow(live);
+    setFollow(true);
     jump(total - 1, "end");
   };
 
