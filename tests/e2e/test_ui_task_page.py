@@ -146,6 +146,12 @@ def test_lineage_after_restarts_and_a_cut_line(page: Page, server: AntServer) ->
     expect(page).to_have_url(server.url + "/tasks/flaky-restart-2")
     expect(page.get_by_test_id("lineage")).to_have_text("flaky → flaky-restart-1 → flaky-restart-2")
     shot(page, "task-lineage")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: every control reachable
+    for control in ("Start", "End", "Find"):
+        expect(page.get_by_role("button", name=control, exact=True)).to_be_visible()
+    expect(page.get_by_label("Search in log")).to_be_visible()
+    shot(page, "task-lineage-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_test_id("lineage").get_by_role("link", name="flaky", exact=True).click()
     expect(page).to_have_url(server.url + "/tasks/flaky")
     expect(page.get_by_test_id("task-flaky")).to_contain_text("Restarted as")

@@ -290,7 +290,7 @@ export function LogViewer(props: {
       )}
       <div
         ref={scroller}
-        className="logv-scroll"
+        className="terminal logv-scroll"
         style={{ maxHeight: props.height ?? "min(70vh, 640px)", minHeight: ROW * 2 }}
         onScroll={onScroll}
         onWheel={onTouch}
