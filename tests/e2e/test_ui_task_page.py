@@ -183,3 +183,7 @@ def test_past_what_a_browser_can_scroll_the_viewer_says_which_part_it_shows(
     expect(line(page, "huge", 42)).to_have_class(re.compile("logv-current"))
     expect(notice).to_contain_text("Showing lines 1–500,000")
     shown(page, "huge", 42)
+    # A search that stopped at its limit goes on from where it stopped.
+    viewer.get_by_role("button", name=re.compile("Search on from line")).click()
+    expect(viewer.get_by_test_id("log-matches")).to_have_text("1,001 of 2,000+ lines")
+    expect(line(page, "huge", 42_889)).to_have_class(re.compile("logv-current"))

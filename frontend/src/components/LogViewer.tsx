@@ -200,11 +200,14 @@ export function LogViewer(props: {
     try {
       const found = await api.logSearch(taskId, { q, start: from, case: matchCase, rank });
       const lines = [...previous, ...found.lines];
-      const at = previous.length ? previous.length : lines.length ? nextMatch(lines, first) : -1;
-      setSearch({ q, matchCase, lines, next: found.next_line ?? null, at: lines.length ? at : -1, busy: false });
-      if (lines.length) {
+      // A first search: the first match after where the reader is. Searching on: the first new
+      // match, if any (else the reader stays where they are).
+      const fresh = previous.length === 0 ? nextMatch(lines, first) : found.lines.length ? previous.length : -1;
+      const at = lines.length ? (fresh >= 0 ? fresh : Math.max(0, search.at)) : -1;
+      setSearch({ q, matchCase, lines, next: found.next_line ?? null, at, busy: false });
+      if (fresh >= 0 && lines.length) {
         setFollow(false);
-        jump(lines[at], "center");
+        jump(lines[fresh], "center");
       }
     } catch (err) {
       setSearch({ ...NO_SEARCH, q });
@@ -364,7 +367,7 @@ function matchesText(search: Search): string {
   const more = search.next !== null ? "+" : "";
   if (!search.lines.length) return search.next !== null ? "no match so far" : "no match";
   const n = `${search.lines.length.toLocaleString()}${more}`;
-  return `${search.at + 1} of ${n} line${search.lines.length === 1 && !more ? "" : "s"}`;
+  return `${(search.at + 1).toLocaleString()} of ${n} line${search.lines.length === 1 && !more ? "" : "s"}`;
 }
 
 function sizeText(meta: Meta): string {
