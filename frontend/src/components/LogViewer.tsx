@@ -317,7 +317,7 @@ export function LogViewer(props: {
               >
                 <span className="logv-num">{n + 1}</span>
                 {raw === undefined ? (
-                  <span className="muted">…</span>
+                  <span className="logv-pending">…</span>
                 ) : (
                   <LineText raw={raw} query={search.lines.length ? search.q : ""} matchCase={search.matchCase} />
                 )}
