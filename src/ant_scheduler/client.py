@@ -952,6 +952,7 @@ _TASK_FIELDS = (
     "n_nodes",
     "nodes",
     "timeout",
+    "restarted_from",
     "queue_position",
     "pending_reason",
     "gpu_mem_used",

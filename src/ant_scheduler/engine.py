@@ -372,6 +372,7 @@ class Engine(Submissions):
         new = self._requeued(task, self._free_restart_id(task_id))
         new.created_at = self.clock()
         new.restarted_as = None
+        new.restarted_from = task_id
         original = task.copy()
         original.restarted_as = new.task_id
         self.store.apply(inserts=[new], updates=[(original, task.state)], strict=True)

@@ -81,6 +81,36 @@ class LogOut:
 
 
 @dataclass
+class LogLinesOut:
+    """Lines of a task's log by number (GET /tasks/{id}/log/lines); numbers are 0-based."""
+
+    task_id: str
+    rank: int
+    start: int  # the number of the first line in `lines`
+    lines: list[str]  # raw text (colour codes and carriage returns kept), without the newline
+    cut: list[int]  # lines shown cut at max_line_bytes (the download has them whole)
+    total_lines: int  # lines counted so far (all of them when counted_bytes == size)
+    counted_bytes: int  # how far the count has read
+    size: int  # the log's size in bytes now
+    available: bool  # False: no output of this task here (not started, or no local log)
+    max_line_bytes: int
+
+
+@dataclass
+class LogSearchOut:
+    """Lines of a task's log holding a text (GET /tasks/{id}/log/search)."""
+
+    task_id: str
+    rank: int
+    q: str
+    lines: list[int]  # numbers (0-based) of the lines holding q, in order
+    next_line: int | None  # not searched from this line on (limit or time ran out): go on there
+    total_lines: int  # lines counted so far
+    counted_bytes: int
+    size: int
+
+
+@dataclass
 class TerminalOut:
     task_id: str
     lines: list[str]
@@ -450,7 +480,9 @@ __all__ = [
     "HealthOut",
     "HistorySeries",
     "HostOut",
+    "LogLinesOut",
     "LogOut",
+    "LogSearchOut",
     "NodeOut",
     "PreviewOut",
     "PreviewTask",

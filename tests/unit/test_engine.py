@@ -109,6 +109,8 @@ def test_kill_restart_and_their_records(tmp_path: Path) -> None:
         await settle()
         assert engine.get("job-restart-1").state is TaskState.RUNNING
         assert engine.get("job").restarted_as == "job-restart-1"
+        assert engine.get("job-restart-1").restarted_from == "job"  # its lineage
+        assert engine.get("job").restarted_from is None
         with pytest.raises(InvalidTransition, match="nothing to kill"):
             await engine.kill("job")
 

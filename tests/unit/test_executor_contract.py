@@ -186,6 +186,10 @@ def test_a_task_ends_once_with_its_code_and_its_output_kept(driver: Any, tmp_pat
         follower = out.follower(0)
         assert "hello-contract" in follower.read_new_text()
         assert follower.offset == size
+        whole, total = out.read_range(0, size + 100)  # the log viewer's reads
+        assert total == size and len(whole) == size and b"hello-contract" in whole
+        assert out.read_range(1, 4) == (whole[1:5], size)
+        assert out.read_range(size, 10) == (b"", size)
         assert ex.running_ids() == set()
 
     scenario(driver, tmp_path, body)

@@ -3,8 +3,10 @@ import type {
   GpuOut,
   GpuTimelineOut,
   HealthOut,
+  LogLinesOut,
   QueueOut,
   LogOut,
+  LogSearchOut,
   PreviewOut,
   RecoveryOut,
   ServerInfo,
@@ -99,6 +101,18 @@ export const api = {
     if (!r.ok) throw new ApiError(r.status, "http_error", `HTTP ${r.status}`);
     return r.text();
   },
+  // The log by line number, and search in it (the log viewer; see docs/api.md).
+  logLines: (id: string, p: { start?: number; count: number; fromEnd?: boolean; rank?: number }) =>
+    call<LogLinesOut>(
+      "GET",
+      `/api/v1/tasks/${enc(id)}/log/lines?count=${p.count}${p.fromEnd ? "&from_end=true" : `&start=${p.start ?? 0}`}${rankParam(p.rank ?? 0)}`,
+    ),
+  logSearch: (id: string, p: { q: string; start?: number; case?: boolean; limit?: number; rank?: number }) =>
+    call<LogSearchOut>(
+      "GET",
+      `/api/v1/tasks/${enc(id)}/log/search?q=${enc(p.q)}&start=${p.start ?? 0}&case=${p.case ? "true" : "false"}` +
+        `${p.limit ? `&limit=${p.limit}` : ""}${rankParam(p.rank ?? 0)}`,
+    ),
   downloadUrl: (id: string, rank = 0) => `/api/v1/tasks/${enc(id)}/log?full=true${rankParam(rank)}`,
   terminal: (id: string, rank = 0, lines?: number) =>
     call<TerminalOut>("GET", `/api/v1/tasks/${enc(id)}/terminal?rank=${rank}${lines ? `&lines=${lines}` : ""}`),

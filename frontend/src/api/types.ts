@@ -321,6 +321,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tasks/{task_id}/log/lines": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Log Lines
+         * @description Lines of the log by number; the log is counted on as far as COUNT_SECONDS allow
+         *     (`counted_bytes` < `size`: ask again for the rest).
+         */
+        get: operations["log_lines_api_v1_tasks__task_id__log_lines_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{task_id}/log/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Log Search
+         * @description Numbers of the lines holding `q`, in order. The search stops at `limit` lines or after
+         *     SEARCH_SECONDS, and `next_line` says where to go on (null: searched to the end).
+         */
+        get: operations["log_search_api_v1_tasks__task_id__log_search_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/gpus": {
         parameters: {
             query?: never;
@@ -787,6 +829,32 @@ export interface components {
             /** Load Avg */
             load_avg: number[];
         };
+        /**
+         * LogLinesOut
+         * @description Lines of a task's log by number (GET /tasks/{id}/log/lines); numbers are 0-based.
+         */
+        LogLinesOut: {
+            /** Task Id */
+            task_id: string;
+            /** Rank */
+            rank: number;
+            /** Start */
+            start: number;
+            /** Lines */
+            lines: string[];
+            /** Cut */
+            cut: number[];
+            /** Total Lines */
+            total_lines: number;
+            /** Counted Bytes */
+            counted_bytes: number;
+            /** Size */
+            size: number;
+            /** Available */
+            available: boolean;
+            /** Max Line Bytes */
+            max_line_bytes: number;
+        };
         /** LogOut */
         LogOut: {
             /** Task Id */
@@ -795,6 +863,28 @@ export interface components {
             text: string;
             /** Lines */
             lines: number;
+            /** Size */
+            size: number;
+        };
+        /**
+         * LogSearchOut
+         * @description Lines of a task's log holding a text (GET /tasks/{id}/log/search).
+         */
+        LogSearchOut: {
+            /** Task Id */
+            task_id: string;
+            /** Rank */
+            rank: number;
+            /** Q */
+            q: string;
+            /** Lines */
+            lines: number[];
+            /** Next Line */
+            next_line: number | null;
+            /** Total Lines */
+            total_lines: number;
+            /** Counted Bytes */
+            counted_bytes: number;
             /** Size */
             size: number;
         };
@@ -1109,6 +1199,8 @@ export interface components {
             nodes: string[];
             /** Timeout */
             timeout: number | null;
+            /** Restarted From */
+            restarted_from: string | null;
             /** Queue Position */
             queue_position: number | null;
             /** Pending Reason */
@@ -1228,7 +1320,9 @@ export type Health = components['schemas']['Health'];
 export type HealthOut = components['schemas']['HealthOut'];
 export type HistorySeries = components['schemas']['HistorySeries'];
 export type HostOut = components['schemas']['HostOut'];
+export type LogLinesOut = components['schemas']['LogLinesOut'];
 export type LogOut = components['schemas']['LogOut'];
+export type LogSearchOut = components['schemas']['LogSearchOut'];
 export type LoginRequest = components['schemas']['LoginRequest'];
 export type NodeOut = components['schemas']['NodeOut'];
 export type PreviewOut = components['schemas']['PreviewOut'];
@@ -1795,6 +1889,87 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    log_lines_api_v1_tasks__task_id__log_lines_get: {
+        parameters: {
+            query?: {
+                /** @description first line (0-based) */
+                start?: number;
+                count?: number;
+                /** @description the last `count` lines; start ignored */
+                from_end?: boolean;
+                /** @description rank: 0 is the first node */
+                rank?: number;
+            };
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogLinesOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    log_search_api_v1_tasks__task_id__log_search_get: {
+        parameters: {
+            query: {
+                /** @description text to find */
+                q: string;
+                /** @description first line searched (0-based) */
+                start?: number;
+                /** @description at most this many lines */
+                limit?: number;
+                /** @description match case (default: ASCII case ignored) */
+                case?: boolean;
+                /** @description rank: 0 is the first node */
+                rank?: number;
+            };
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogSearchOut"];
+                };
             };
             /** @description Validation Error */
             422: {

@@ -169,7 +169,8 @@ function Recovery() {
       onRestore={async (ids) => {
         try {
           const r = await api.restore(ids);
-          notify("ok", `Restored ${r.tasks.map((t) => t.task_id).join(", ")}`);
+          const restored = r.tasks.map((t) => t.task_id);
+          notify("ok", `Restored ${restored.join(", ")}`, restored.slice(0, 100));
           setRecovery(await api.recovery());
         } catch (err) {
           fail(err);

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "react";
-import { api, ApiError } from "../api/client";
+import { api } from "../api/client";
 import { terminalLines } from "../lib/terminal";
+import { LogViewer } from "./LogViewer";
 import { Terminal } from "./Terminal";
 import { useModal } from "./useModal";
 
@@ -37,21 +38,10 @@ export function LogTail(props: {
   );
 }
 
-// The whole log (of one rank) in a dialog.
+// The whole log (of one rank) in a dialog: the log viewer, which reads it by line as it scrolls.
 export function LogDialog(props: { taskId: string; onClose: () => void; rank?: number }) {
-  const [text, setText] = useState<string | null>(null);
   const rank = props.rank ?? 0;
   const box = useModal<HTMLDivElement>(props.onClose);
-  useEffect(() => {
-    let live = true;
-    api.fullLog(props.taskId, rank).then(
-      (t) => live && setText(t),
-      (err) => live && setText(`(cannot read the log: ${err instanceof ApiError ? err.message : String(err)})`),
-    );
-    return () => {
-      live = false;
-    };
-  }, [props.taskId, rank]);
   return (
     <div className="overlay" onClick={props.onClose}>
       <div
@@ -70,11 +60,7 @@ export function LogDialog(props: { taskId: string; onClose: () => void; rank?: n
           </h2>
           <button className="ghost" aria-label="Close log" onClick={props.onClose}>✕</button>
         </div>
-        {text === null ? (
-          <div className="muted">loading the log…</div>
-        ) : (
-          <Terminal lines={terminalLines(text, 100000)} minLines={5} maxLines={40} testId="full-log" />
-        )}
+        <LogViewer taskId={props.taskId} rank={rank} live={false} testId="full-log" height="min(70vh, 720px)" />
       </div>
     </div>
   );

@@ -27,6 +27,7 @@ const task = (id: string, over: Partial<TaskOut> = {}): TaskOut => ({
   n_nodes: 1,
   nodes: [],
   timeout: null,
+  restarted_from: null,
   queue_position: null,
   pending_reason: null,
   gpu_mem_used: null,

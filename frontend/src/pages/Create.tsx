@@ -99,7 +99,7 @@ export function CreatePage() {
       setCreated(ids);
       setCommand(""); // submitted: the same text again would be a second task (or a duplicate id)
       setTaskId("");
-      notify("ok", `Queued ${ids.length} task(s): ${ids.join(", ")}`);
+      notify("ok", `Queued ${ids.length} task(s): ${ids.join(", ")}`, ids.slice(0, 100));
     } catch (err) {
       const message = err instanceof ApiError ? err.message : String(err);
       setError(message);

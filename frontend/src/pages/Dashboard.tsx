@@ -1,4 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from "react";
+import { Link } from "react-router";
 import { api } from "../api/client";
 import type { GpuOut, GpuTimelineOut, SummaryOut, SystemHistoryOut } from "../api/types";
 import { GpuTimeline } from "../components/GpuTimeline";
@@ -7,6 +8,7 @@ import { TimeChart } from "../components/TimeChart";
 import { bytes } from "../lib/format";
 import { appendPoint, axisTop, CHARTS, DEFAULT_WINDOW, knownWindow, seriesFor, windowsKept } from "../lib/history";
 import { groupByNode } from "../lib/nodes";
+import { taskPath } from "../lib/paths";
 import { load, save } from "../lib/storage";
 import { useEpoch, useGpus, useHealth, useServer, useSystem, useTaskTable } from "../state/hooks";
 import { useLive } from "../state/LiveProvider";
@@ -30,6 +32,22 @@ export function gpuStateText(gpu: GpuOut): string {
   return gpu.state;
 }
 
+// gpuStateText, with the tasks holding the GPU as links to their pages.
+function GpuState({ gpu }: { gpu: GpuOut }) {
+  if (gpu.state !== "allocated" || gpu.note) return <>{gpuStateText(gpu)}</>;
+  return (
+    <>
+      in use by{" "}
+      {gpu.task_ids.map((id, i) => (
+        <span key={id}>
+          {i > 0 && ", "}
+          <Link to={taskPath(id)}>{id}</Link>
+        </span>
+      ))}
+    </>
+  );
+}
+
 // One GPU's card. Its name is its label: the index on this machine, node:index on a cluster.
 function GpuCard({ gpu, onToggle }: { gpu: GpuOut; onToggle: (gpu: GpuOut) => void }) {
   const name = gpu.label || String(gpu.index);
@@ -48,7 +66,9 @@ function GpuCard({ gpu, onToggle }: { gpu: GpuOut; onToggle: (gpu: GpuOut) => vo
         </label>
       </div>
       <div className="muted">{gpu.name}</div>
-      <div className="gpu-state" data-testid={`gpu-${gpu.index}-state`}>{gpuStateText(gpu)}</div>
+      <div className="gpu-state" data-testid={`gpu-${gpu.index}-state`}>
+        <GpuState gpu={gpu} />
+      </div>
       {(gpu.temperature !== null && gpu.temperature !== undefined) && (
         <div className="muted small">
           {gpu.temperature.toFixed(0)}°C{gpu.power_watts ? ` · ${gpu.power_watts.toFixed(0)} W` : ""}
@@ -63,7 +83,14 @@ function GpuCard({ gpu, onToggle }: { gpu: GpuOut; onToggle: (gpu: GpuOut) => vo
         <ul className="procs small" data-testid={`gpu-${gpu.index}-processes`}>
           {(gpu.processes ?? []).map((p) => (
             <li key={p.pid}>
-              {p.task_id ? `task ${p.task_id}` : `outside ANT: ${p.user ?? "?"} ${p.command ?? ""}`} · pid {p.pid} ·{" "}
+              {p.task_id ? (
+                <>
+                  task <Link to={taskPath(p.task_id)}>{p.task_id}</Link>
+                </>
+              ) : (
+                `outside ANT: ${p.user ?? "?"} ${p.command ?? ""}`
+              )}{" "}
+              · pid {p.pid} ·{" "}
               {bytes(p.used_memory)}
             </li>
           ))}

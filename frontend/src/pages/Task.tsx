@@ -7,7 +7,8 @@ import { api, ApiError } from "../api/client";
 import type { TaskOut } from "../api/types";
 import { useConfirm } from "../components/ConfirmDialog";
 import { LineControl } from "../components/LineControl";
-import { LogDialog, LogTail, RankTerminal } from "../components/LogView";
+import { RankTerminal } from "../components/LogView";
+import { LogViewer } from "../components/LogViewer";
 import { Progress } from "../components/Progress";
 import { Terminal } from "../components/Terminal";
 import { bytes, duration, timeoutText, when } from "../lib/format";
@@ -69,7 +70,6 @@ function TaskView({ task }: { task: TaskOut }) {
   const { act, copy } = useTaskActions();
   const navigate = useNavigate();
   const [lines, setLines] = useLiveLines(server);
-  const [showLog, setShowLog] = useState(false);
   const [rank, setRank] = useState(0);
   const gpus = useGpus();
   const now = useNow();
@@ -129,7 +129,9 @@ function TaskView({ task }: { task: TaskOut }) {
     ["Timeout", timeoutText(task.timeout, started ?? null, task.state === "running", now)],
     ["Exit code", task.exit_code],
     ["Why", task.reason],
+    ["Restarted from", task.restarted_from ? <Link to={taskPath(task.restarted_from)}>{task.restarted_from}</Link> : null],
     ["Restarted as", task.restarted_as ? <Link to={taskPath(task.restarted_as)}>{task.restarted_as}</Link> : null],
+    ["Lineage", task.restarted_from ? <Lineage task={task} /> : null],
     ["GPU memory", task.gpu_mem_used !== null ? bytes(task.gpu_mem_used) : null],
     ["Left running", task.lingering_processes ? `${task.lingering_processes} process(es) (they keep its GPUs)` : null],
     ["Working directory", task.workdir],
@@ -176,7 +178,6 @@ function TaskView({ task }: { task: TaskOut }) {
           <button className="ghost" onClick={() => void copy(task)}>Copy command</button>
           {task.state !== "queued" && (
             <>
-              <button className="ghost" onClick={() => setShowLog(true)}>View full log</button>
               <a
                 className="button ghost"
                 href={api.downloadUrl(id, rankShown)}
@@ -233,21 +234,59 @@ function TaskView({ task }: { task: TaskOut }) {
           )}
         </div>
       )}
-      {task.state !== "running" && task.state !== "queued" && (
+      {task.state !== "queued" && (
         <div className="card">
-          <h3>Output{gang ? ` · ${ranks[rankShown].label}` : ""}</h3>
-          <LogTail
+          <h3>Log{gang ? ` · ${ranks[rankShown].label}` : ""}</h3>
+          <LogViewer
+            key={`${id}:${rankShown}:${task.started_at}`}
             taskId={id}
             rank={rankShown}
-            lines={settings.logMaxLines}
-            minLines={settings.minLines}
-            maxLines={settings.maxLines}
-            version={`${task.state}:${task.finished_at}`}
+            live={task.state === "running"}
+            testId={`output-${id}`}
           />
         </div>
       )}
-      {showLog && <LogDialog taskId={id} rank={rankShown} onClose={() => setShowLog(false)} />}
       {dialog}
     </div>
+  );
+}
+
+// Where this task comes from: the chain of restarts back to the first run (read from the server,
+// at most LINEAGE_MAX back), then this task and the copy it was restarted as.
+const LINEAGE_MAX = 20;
+
+function Lineage({ task }: { task: TaskOut }) {
+  const [before, setBefore] = useState<string[] | null>(null);
+  const from = task.restarted_from;
+  useEffect(() => {
+    let live = true;
+    (async () => {
+      const chain: string[] = [];
+      let next = from;
+      while (next && chain.length < LINEAGE_MAX) {
+        chain.unshift(next);
+        try {
+          next = (await api.task(next)).restarted_from;
+        } catch {
+          break; // deleted: the chain stops there
+        }
+      }
+      if (live) setBefore(chain);
+    })();
+    return () => {
+      live = false;
+    };
+  }, [from]);
+  if (!before) return <span className="muted">…</span>;
+  const ids = [...before, task.task_id, ...(task.restarted_as ? [task.restarted_as] : [])];
+  return (
+    <span data-testid="lineage">
+      {ids.map((tid, i) => (
+        <span key={tid}>
+          {i > 0 && " → "}
+          {tid === task.task_id ? <strong>{tid}</strong> : <Link to={taskPath(tid)}>{tid}</Link>}
+        </span>
+      ))}
+    </span>
   );
 }

@@ -69,7 +69,8 @@ export function useTaskActions() {
         else task = await api.restart(taskId);
         // Run again from this browser: watched, as a submission from here is.
         if (task && (what === "restart" || what === "restore")) submitted([task.task_id]);
-        notify("ok", DONE[what](task && what === "restart" ? task.task_id : taskId));
+        const named = task && what === "restart" ? task.task_id : taskId;
+        notify("ok", DONE[what](named), what === "remove" ? [] : [named]);
         return { ok: true, task };
       } catch (err) {
         fail(err);
@@ -82,7 +83,7 @@ export function useTaskActions() {
     async (task: TaskOut) => {
       try {
         await navigator.clipboard.writeText(task.copy_command);
-        notify("ok", `Copied the command of ${task.task_id}`);
+        notify("ok", `Copied the command of ${task.task_id}`, [task.task_id]);
       } catch {
         window.prompt("Copy the command:", task.copy_command);
       }

@@ -21,6 +21,11 @@ let watched = new Set(load<string[]>("watched", []));
 const openPages = new Map<string, number>(); // task id → task pages showing it
 const recentEnds = new RecentEnds();
 let openPath = (path: string) => window.location.assign(path); // the router's, once the frame is up
+
+// Go to a page of the app from outside the router (a toast's link): no reload once the frame is up.
+export function openInApp(path: string): void {
+  openPath(path);
+}
 let version = 0; // bumped on every change, for useSyncExternalStore
 const listeners = new Set<() => void>();
 

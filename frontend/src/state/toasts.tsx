@@ -2,7 +2,8 @@
 import { createContext, useCallback, useContext, useRef, useState, type ReactNode } from "react";
 import { Toasts, type Toast } from "../components/Toasts";
 
-type Notify = (kind: "ok" | "error", message: string) => void;
+// taskIds: ids named in the message, shown as links to their task pages.
+type Notify = (kind: "ok" | "error", message: string, taskIds?: string[]) => void;
 
 const ToastContext = createContext<Notify | null>(null);
 
@@ -11,9 +12,9 @@ export function ToastProvider(props: { children: ReactNode }) {
   const next = useRef(0);
   const dismiss = useCallback((id: number) => setToasts((t) => t.filter((x) => x.id !== id)), []);
   const notify = useCallback<Notify>(
-    (kind, message) => {
+    (kind, message, taskIds) => {
       const id = ++next.current;
-      setToasts((t) => [...t, { id, kind, message }]);
+      setToasts((t) => [...t, { id, kind, message, taskIds }]);
       window.setTimeout(() => dismiss(id), kind === "error" ? 8000 : 4000);
     },
     [dismiss],

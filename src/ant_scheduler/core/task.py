@@ -120,6 +120,7 @@ class Task:
     # The node of each rank (rank 0 first), set when it starts; empty on this machine alone.
     nodes: list[str] = field(default_factory=list)
     timeout: float | None = None  # seconds it may run; then ANT kills it and it ends timed_out
+    restarted_from: str | None = None  # the task whose restart queued this one (its lineage)
 
     @classmethod
     def from_spec(cls, spec: TaskSpec, *, created_at: float, queue_seq: int) -> Task:

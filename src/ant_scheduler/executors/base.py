@@ -152,6 +152,10 @@ class TaskOutput(Protocol):
     def follower(self, offset: int | None = None) -> Follower:
         """Reads what is written from `offset` on (None: from the current end)."""
 
+    def read_range(self, offset: int, max_bytes: int) -> tuple[bytes, int]:
+        """Up to max_bytes from byte `offset` on (b"" at or past the end), and the size in bytes
+        when read. Called from worker threads (the log viewer's reads and searches)."""
+
     def file(self) -> Path | None:
         """A local file holding all of it (for a download), if there is one."""
 

@@ -84,6 +84,10 @@ class FakeOutput:
     def follower(self, offset: int | None = None) -> FakeFollower:
         return FakeFollower(self._data, len(self._data) if offset is None else offset)
 
+    def read_range(self, offset: int, max_bytes: int) -> tuple[bytes, int]:
+        size = len(self._data)
+        return bytes(self._data[offset : offset + max(0, max_bytes)]), size
+
     def file(self) -> Path | None:
         return None
 

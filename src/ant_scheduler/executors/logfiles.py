@@ -43,6 +43,20 @@ def read_tail_bytes(path: Path, max_bytes: int) -> bytes:
         return b""
 
 
+def read_range(path: Path, offset: int, max_bytes: int) -> tuple[bytes, int]:
+    """Up to max_bytes from `offset` on, and the file's size then ((b"", 0) if it is missing)."""
+    try:
+        f = path.open("rb")
+    except _ABSENT:
+        return b"", 0
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if offset >= size or max_bytes <= 0:
+            return b"", size
+        f.seek(offset)
+        return f.read(min(max_bytes, size - offset)), size
+
+
 def read_last_lines(path: Path, n: int, *, max_bytes: int = 8 * 1024 * 1024) -> str:
     """The last n lines of a file, read backwards in blocks from the end: a 1 GB log answers at
     once. A final line without a newline counts as a line; the text keeps the file's final
@@ -160,6 +174,9 @@ class LogFileOutput:
 
     def follower(self, offset: int | None = None) -> LogFollower:
         return LogFollower(self.path, self._size() if offset is None else offset)
+
+    def read_range(self, offset: int, max_bytes: int) -> tuple[bytes, int]:
+        return read_range(self.path, offset, max_bytes)
 
     def file(self) -> Path | None:
         return self.path if self.path.is_file() else None
