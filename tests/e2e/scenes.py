@@ -36,7 +36,9 @@ def busy_server(server_factory: type[AntServer]) -> AntServer:
     server.start()
     with server.client() as c:
         c.post("/api/v1/tasks", json={"command": "echo done; echo ok", "task_id": "prep-data"})
-        c.post("/api/v1/tasks", json={"command": "exit 3", "task_id": "broken-config"})
+        # ANSI colours in its log: the log viewer's contrast is checked with them (axe).
+        colours = "printf '\\033[30mblack \\033[31mred \\033[34mblue \\033[35mmagenta\\033[0m\\n'"
+        c.post("/api/v1/tasks", json={"command": f"{colours}; exit 3", "task_id": "broken-config"})
         wait_state(c, "prep-data", "succeeded")
         wait_state(c, "broken-config", "failed")
         for name in RUNNING:

@@ -22,7 +22,7 @@ from tests.e2e.scenes import (
     show_preview,
 )
 from tests.e2e.screens import DESKTOP, save_screens
-from tests.e2e.test_ui import login
+from tests.e2e.test_ui import details, login
 from tests.server import AntServer
 
 Scheme = Literal["light", "dark"]
@@ -87,15 +87,15 @@ def test_no_serious_accessibility_violations(
         check("task-running")
         page.goto(server.url + "/tasks/broken-config")
         expect(page.get_by_test_id("task-state")).to_have_text("failed")
+        expect(page.get_by_text("magenta", exact=True)).to_be_visible()  # coloured output
         check("task-failed")
-        page.get_by_role("button", name="View full log").click()
-        expect(page.get_by_role("dialog", name="Log of broken-config")).to_be_visible()
-        check("log-dialog")
-        page.keyboard.press("Escape")
-
         go(page, "Completed", "/completed")
         expect(page.get_by_test_id("completed-broken-config")).to_be_visible()
         check("completed")
+        details(page, "broken-config").get_by_role("button", name="View full log").click()
+        expect(page.get_by_role("dialog", name="Log of broken-config")).to_be_visible()
+        check("log-dialog")
+        page.keyboard.press("Escape")
     finally:
         context.close()
     assert not problems, "serious accessibility violations:\n" + "\n".join(problems)

@@ -23,6 +23,7 @@ from tests.e2e.scenes import (
     show_preview,
 )
 from tests.e2e.screens import PHONE
+from tests.e2e.test_ui import details
 from tests.server import AntServer
 
 INTERACTIVE = "button, a[href], input, select, textarea, summary"
@@ -56,6 +57,10 @@ def assert_usable(page: Page, where: str) -> None:
             continue
         if control.evaluate("el => !!el.closest('.sr-only, .skip')"):
             continue  # shown on keyboard focus only
+        if control.evaluate("el => el.classList.contains('tl-bar')"):
+            # A timeline bar drawn on a few pixels may lie under a neighbour's (tasks seconds
+            # apart in a window of hours); each task is reachable from its own list too.
+            continue
         try:
             control.click(trial=True, timeout=10_000)
         except Exception as err:  # any failure: say which control
@@ -135,15 +140,15 @@ def test_every_page_and_dialog_is_usable_at_390_px(
         assert_usable(page, "task-running")
         page.goto(server.url + "/tasks/broken-config")
         expect(page.get_by_test_id("task-state")).to_have_text("failed")
+        expect(page.get_by_text("magenta", exact=True)).to_be_visible()  # coloured output
         assert_usable(page, "task-failed")
-        page.get_by_role("button", name="View full log").click()
-        expect(page.get_by_role("dialog", name="Log of broken-config")).to_be_visible()
-        assert_usable(page, "log-dialog")
-        page.keyboard.press("Escape")
-
         go(page, "Completed", "/completed")
         expect(page.get_by_test_id("completed-broken-config")).to_be_visible()
         assert_usable(page, "completed")
+        details(page, "broken-config").get_by_role("button", name="View full log").click()
+        expect(page.get_by_role("dialog", name="Log of broken-config")).to_be_visible()
+        assert_usable(page, "log-dialog")
+        page.keyboard.press("Escape")
     finally:
         context.close()
 

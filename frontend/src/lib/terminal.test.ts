@@ -29,7 +29,7 @@ describe("ansiToSegments", () => {
     const segs = ansiToSegments("plain \x1b[1;31mred bold\x1b[0m end");
     expect(segs).toEqual([
       { text: "plain " },
-      { text: "red bold", bold: true, fg: "#c33" },
+      { text: "red bold", bold: true, fg: "#e86a6a" },
       { text: " end" },
     ]);
   });
@@ -102,7 +102,7 @@ describe("hidden sequences and bidi controls", () => {
 
   it("keeps right-to-left text itself and the colours around it", () => {
     const segs = ansiToSegments("\x1b[31m\u05e9\u05dc\u05d5\u05dd\u202e\x1b[0m ok");
-    expect(segs).toEqual([{ text: "\u05e9\u05dc\u05d5\u05dd", fg: "#c33" }, { text: " ok" }]);
+    expect(segs).toEqual([{ text: "\u05e9\u05dc\u05d5\u05dd", fg: "#e86a6a" }, { text: " ok" }]);
   });
 
   it("drops control characters, C1 included, but keeps tabs", () => {

@@ -73,8 +73,10 @@ export function applyCarriageReturns(text: string): string {
     .join("\n");
 }
 
-const COLORS = ["#000", "#c33", "#3a3", "#c90", "#36c", "#a3a", "#2aa", "#ccc"];
-const BRIGHT = ["#666", "#f55", "#5d5", "#fd5", "#59f", "#d6d", "#5dd", "#fff"];
+// Readable on the terminals' dark background in both themes (contrast >= 4.5:1, the axe check):
+// black is a grey and the dark red, blue and magenta are lighter than a classic xterm's.
+const COLORS = ["#8c8c8c", "#e86a6a", "#3a3", "#c90", "#5b94ea", "#d070d0", "#2aa", "#ccc"];
+const BRIGHT = ["#a0a0a0", "#f55", "#5d5", "#fd5", "#59f", "#d6d", "#5dd", "#fff"];
 
 function color256(n: number): string {
   if (n < 8) return COLORS[n];

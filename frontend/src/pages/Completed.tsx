@@ -193,7 +193,7 @@ export function CompletedPage() {
             </select>
           </label>
           <button className="ghost" aria-label="Previous page" disabled={view.page <= 1} onClick={() => setView({ page: view.page - 1 })}>
-            ‹ Prev
+            ‹ Previous
           </button>
           <button className="ghost" aria-label="Next page" disabled={view.page >= lastPage} onClick={() => setView({ page: view.page + 1 })}>
             Next ›
