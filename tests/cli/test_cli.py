@@ -395,6 +395,7 @@ def test_version_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
         (["-e", "A=1", "-e=B", "--env", "C=a=b", "x"], {"env": ["A=1", "=B", "C=a=b"]}, ["x"]),
         (["--multi", "-", "-g", "1"], {"multi": "-", "n_gpus": 1}, []),
         (["--js", "x"], {}, ["--js", "x"]),  # no abbreviations: not ant's
+        (["--timeout", "1h30m", "python", "x.py"], {"timeout": 5400.0}, ["python", "x.py"]),
     ],
 )
 def test_submit_takes_its_options_and_passes_the_rest_on(
@@ -410,6 +411,7 @@ def test_submit_takes_its_options_and_passes_the_rest_on(
         "n_gpus": None,
         "n_nodes": None,
         "task_id": None,
+        "timeout": None,
         "env": None,
         "priority": 0,
         "multi": None,
