@@ -85,7 +85,7 @@ def test_submit_watch_kill_complete_restart(page: Page, server: AntServer) -> No
     terminal = page.get_by_test_id("terminal-ui-single")
     expect(terminal).to_contain_text("tick3")
     expect(terminal).to_contain_text("30%|###| 30/100")
-    expect(terminal.locator("span", has_text="red text")).to_have_css("color", "rgb(204, 51, 51)")
+    expect(terminal.locator("span", has_text="red text")).to_have_css("color", "rgb(232, 106, 106)")
     expect(page.get_by_test_id("progress-ui-single")).to_contain_text("30%")
     shot(page, "ongoing")
     page.get_by_test_id("running-ui-single").get_by_role("button", name="Kill").click()
