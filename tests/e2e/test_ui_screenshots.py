@@ -54,6 +54,7 @@ def test_readme_screenshots(browser: Browser, server_factory: type[AntServer]) -
         for name in RUNNING:
             expect(page.get_by_text(name).first).to_be_visible()  # on the GPU cards
         # Some samples on the charts (a picture, not a check): more for the README's.
+        page.get_by_role("button", name="15 min").click()  # a fresh server has minutes of data
         page.wait_for_timeout(30_000 if WRITE_DOCS else 2_000)
         save("dashboard")
         show_ongoing(page)
