@@ -279,7 +279,7 @@ def test_wait_timeout_has_its_own_exit_code(ant: Ant) -> None:
     assert r.returncode == app.EXIT_TIMEOUT == 11
     assert r.stderr == "ant: error: timed out waiting for never\n"
     ant("submit", "--id", "ok", "--", "true")
-    r = ant("wait", "--timeout", "30", "ok", "never", ok=False)
+    r = ant("wait", "--timeout", "5", "ok", "never", ok=False)
     assert r.returncode == 11 and "never" in r.stderr and "ok" not in r.stderr
 
 

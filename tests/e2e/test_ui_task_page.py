@@ -96,7 +96,11 @@ def test_a_long_log_from_start_to_end_searched_and_downloaded(
 def test_follow_shows_new_lines_of_a_running_task(page: Page, server: AntServer) -> None:
     login(page, server)
     with server.client() as c:
-        command = "for i in $(seq 1 400); do echo tick-$i; sleep 0.05; done; sleep 60"
+        # 400 lines over ~5 s, in bursts: most come while the page follows.
+        command = (
+            "for i in $(seq 1 400); do echo tick-$i; [ $((i % 40)) = 0 ] && sleep 0.5; done; "
+            "sleep 60"
+        )
         c.post("/api/v1/tasks", json={"command": command, "task_id": "ticker", "n_gpus": 1})
         wait_state(c, "ticker", "running")
     page.goto(server.url + "/tasks/ticker")
