@@ -635,19 +635,18 @@ def pause(ctx: Context, as_json: bool) -> None:
       ant pause
       ant resume
     """
-    with client_from(ctx) as client:
-        state = client.set_paused(True)
-    if as_json:
-        emit_json(_dump(state))
-    else:
-        echo(_pause_said(state))
+    _set_paused(ctx, True, as_json)
 
 
 @cli.command(JSON)
 def resume(ctx: Context, as_json: bool) -> None:
     """Start queued tasks again after `ant pause`."""
+    _set_paused(ctx, False, as_json)
+
+
+def _set_paused(ctx: Context, paused: bool, as_json: bool) -> None:
     with client_from(ctx) as client:
-        state = client.set_paused(False)
+        state = client.set_paused(paused)
     if as_json:
         emit_json(_dump(state))
     else:

@@ -54,19 +54,16 @@ STREAM_ABOVE = 1000
 PREVIEW_MAX_TASKS = 1000  # a preview lists at most this many tasks (and says how many in all)
 
 
+def _options(body: SubmitRequest) -> dict[str, Any]:
+    """The body's fields but the command: submit()'s and preview()'s keyword arguments (the same
+    names, so a new field reaches both)."""
+    return body.model_dump(exclude={"command"})
+
+
 @router.post("", status_code=201, response_model=TasksOut)
 async def submit(body: SubmitRequest, request: Request) -> Any:
     engine = engine_of(request)
-    tasks = await engine.submit(
-        body.command,
-        mode=body.mode,
-        n_gpus=body.n_gpus,
-        task_id=body.task_id,
-        env=body.env,
-        priority=body.priority,
-        n_nodes=body.n_nodes,
-        timeout=body.timeout,
-    )
+    tasks = await engine.submit(body.command, **_options(body))
     if len(tasks) <= STREAM_ABOVE:
         return {"tasks": tasks_json(engine, tasks)}
     return StreamingResponse(
@@ -77,16 +74,7 @@ async def submit(body: SubmitRequest, request: Request) -> Any:
 @router.post("/preview", response_model=PreviewOut)
 async def preview(body: SubmitRequest, request: Request) -> dict[str, Any]:
     """What `POST /api/v1/tasks` with this body would queue, or its error; nothing is stored."""
-    specs = await engine_of(request).preview(
-        body.command,
-        mode=body.mode,
-        n_gpus=body.n_gpus,
-        task_id=body.task_id,
-        env=body.env,
-        priority=body.priority,
-        n_nodes=body.n_nodes,
-        timeout=body.timeout,
-    )
+    specs = await engine_of(request).preview(body.command, **_options(body))
     tasks = [
         {
             "task_id": s.task_id,
