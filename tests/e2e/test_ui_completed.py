@@ -115,6 +115,11 @@ def test_filter_sort_page_size_and_details(page: Page, server: AntServer) -> Non
     expect(page.locator("tbody.task-rows").first).to_have_attribute(
         "data-testid", "completed-fail-a"
     )
+    # fail-a may have been first before the sort too: wait for the sorted page to be drawn.
+    expect(page).to_have_url(re.compile(r"sort=task_id"))
+    expect(page.locator("tbody.task-rows").nth(1)).to_have_attribute(
+        "data-testid", "completed-fail-b"
+    )
     drawn = row_ids(page)  # the rows on screen and a few more: not all 34 (virtualised)
     assert len(drawn) > 10 and drawn == sorted(tasks)[: len(drawn)]
     shot(page, "completed-table")
