@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from tests.reliability.reality import check_reality, gpu_sharing, kill_processes_of, server_id
 from tests.server import AntServer, wait_for
@@ -26,6 +27,8 @@ def alive(pid: int) -> bool:
         return False
 
 
+# Bounded by its rounds, not by time: 40 s on a quiet machine, more under load.
+@pytest.mark.timeout(600)
 def test_sigkill_at_random_moments(server_factory: type[AntServer], tmp_path: Path) -> None:
     rng = random.Random(1234)
     server = server_factory(

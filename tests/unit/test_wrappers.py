@@ -95,7 +95,7 @@ def run_both(tmp: Path, command: str, env: dict[str, str]) -> dict[str, tuple[Ex
                 req = Req(shell, command, env, (), str(tmp), log, log.with_suffix(".exit"))
                 wrapper = psutil.Process(launch(ex, req).pid)
                 try:
-                    name = wrapper.exe()
+                    name = wrapper.exe() or "gone"  # a zombie's is empty
                 except psutil.Error:
                     name = "gone"  # `true` may be over before we look
                 info = await asyncio.wait_for(exits.get(), 20)
