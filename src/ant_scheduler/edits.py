@@ -75,6 +75,8 @@ class Edits(Scheduler):
     def _must_be_queued(self, task_id: str) -> None:
         if task_id in self.queued:
             return
+        if task_id in self._submitting:
+            raise InvalidTransition(f"task {task_id!r} is still being submitted; try again")
         task = self._in_memory(task_id) or self.store.get_task(task_id)
         if task is None:
             raise TaskNotFound(f"no task with id {task_id!r}")

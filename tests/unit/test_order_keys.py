@@ -3,12 +3,18 @@ plain list as the model."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ant_scheduler.core import order_keys
+from ant_scheduler.core.order_keys import GAP
 from ant_scheduler.core.policy import QueuedTask
 from ant_scheduler.core.queue import TaskQueue
+from ant_scheduler.core.task import TaskState
+from ant_scheduler.store import MIGRATIONS, Store
+from tests.unit.test_store import insert_into_old_schema, task
 
 bounds = st.one_of(st.none(), st.integers(-(2**40), 2**40))
 
@@ -91,3 +97,19 @@ def test_a_move_to_where_the_task_is_changes_nothing() -> None:
     assert queue.plan_move("t1", before="t2") == []
     [moved] = queue.plan_move("t2", before="t1")
     assert moved.queue_seq == order_keys.GAP // 2  # one key changes: no renumbering
+
+
+def test_the_migration_spaces_the_keys_of_an_old_database(tmp_path: Path) -> None:
+    """Keys 1 apart (before _v14) become GAP apart: the order is the same, and a move has room."""
+    path = tmp_path / "ant.db"
+    old = [task(f"q{i}", queue_seq=seq) for i, seq in enumerate([3, -1, 7, 4])]
+    with Store(path, migrations=MIGRATIONS[:-1]) as s:
+        insert_into_old_schema(s, old)
+    with Store(path) as s:
+        seqs = {t.task_id: t.queue_seq for t in s.load_tasks([TaskState.QUEUED])}
+        assert seqs == {"q0": 3 * GAP, "q1": -GAP, "q2": 7 * GAP, "q3": 4 * GAP}
+        assert s.max_queue_seq() == 7 * GAP
+        plan = s._read(
+            "EXPLAIN QUERY PLAN UPDATE tasks SET restarted_as = 'b' WHERE restarted_as = 'a'"
+        )
+        assert "tasks_restarted_as" in str(plan)  # a rename updates references by index
