@@ -478,8 +478,9 @@ def move(
 
 @cli.command(arg("old_id", metavar="OLD"), arg("new_id", metavar="NEW"), JSON)
 def rename(ctx: Context, old_id: str, new_id: str, as_json: bool) -> None:
-    """Give a queued, held or finished task a new id (not a running one). The new id is checked
-    as at submit and must be free; the log file takes the new name.
+    """Give a queued, held or finished task a new id; its log file follows.
+
+    A running task is refused. The new id is checked as at submit and must be free.
 
     \b
     Example:
