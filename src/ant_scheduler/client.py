@@ -557,9 +557,27 @@ class Client:
     def promote(self, task_id: str) -> TaskOut:
         return self._task_action(task_id, "promote")
 
-    def _task_action(self, task_id: str, action: str) -> TaskOut:
+    def move(
+        self,
+        task_id: str,
+        *,
+        before: str | None = None,
+        after: str | None = None,
+        to: str | None = None,
+    ) -> TaskOut:
+        """Move a queued task: before or after another queued task, or `to` "top"/"bottom"."""
+        place = {"before": before, "after": after, "to": to}
+        body = {k: v for k, v in place.items() if v is not None}
+        return self._task_action(task_id, "move", body)
+
+    def rename(self, task_id: str, new_id: str) -> TaskOut:
+        return self._task_action(task_id, "rename", {"new_id": new_id})
+
+    def _task_action(
+        self, task_id: str, action: str, body: dict[str, Any] | None = None
+    ) -> TaskOut:
         path = f"/api/v1/tasks/{_q(task_id)}/{action}"
-        data = self._json("POST", path)
+        data = self._json("POST", path, body=body)
         return self._read(path, lambda: _task(data))
 
     def log(self, task_id: str, lines: int | None = None, *, rank: int = 0) -> LogOut:

@@ -1,7 +1,7 @@
 """The engine: the one owner of ANT's state. It starts and stops a server session, answers
 queries, and carries out users' commands (submit, kill, delete, restart, promote, restore, forget,
-GPU toggles), each as one durable step (see scheduler.py for how a change is made, the
-scheduling pass, task ends and recovery). The routes call only this.
+GPU toggles; moving and renaming are in edits.py), each as one durable step (see scheduler.py for
+how a change is made, the scheduling pass, task ends and recovery). The routes call only this.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from ant_scheduler.core.errors import (
     StoreUnavailable,
     TaskNotFound,
 )
+from ant_scheduler.core.order_keys import GAP
 from ant_scheduler.core.task import Task, TaskState
+from ant_scheduler.edits import Edits
 from ant_scheduler.events import EventBus
 from ant_scheduler.executors.base import Executor, TaskOutput
 from ant_scheduler.gpu_pool import GpuPool
@@ -39,7 +41,7 @@ MIN_WINDOW = 60.0  # seconds: the shortest window of the charts and the GPU time
 MAX_TIMELINE_WINDOW = 31 * 86400.0
 
 
-class Engine(Submissions):
+class Engine(Edits, Submissions):
     def __init__(
         self,
         settings: Settings,
@@ -79,7 +81,7 @@ class Engine(Submissions):
         )
         self.gpus.load()
         self.load_pause()
-        self._next_seq = self.store.max_queue_seq() + 1
+        self._next_seq = self.store.max_queue_seq() + GAP
         self.executor.set_exit_callback(self._on_exit)
         self.executor.set_gone_callback(self._on_gone)
         self.executor.set_wake_callback(self._on_wake)
@@ -402,16 +404,7 @@ class Engine(Submissions):
             raise InvalidTransition(
                 f"task {task_id!r} is {task.state.value}; only queued tasks move"
             )
-        moved = task.copy()
-        moved.priority = self.queue.max_priority()
-        moved.queue_seq = self.queue.min_seq() - 1
-        self.store.apply(updates=[(moved, TaskState.QUEUED)], strict=True)
-        self._dequeue(task_id)
-        self._enqueue(moved)
-        self._publish_tasks("task_changed", [moved])
-        self._publish_queue()
-        self._request_schedule()
-        return moved
+        return self._move_step(task_id, None, None, "top")
 
     async def restore(self, task_ids: Iterable[str]) -> list[Task]:
         """Put held or lost tasks back in the queue under the same id."""
@@ -425,6 +418,8 @@ class Engine(Submissions):
                 raise InvalidTransition(
                     f"task {task.task_id!r} is {task.state.value}, not held/lost"
                 )
+        # Back in the order they had (ant move's too), after the tasks queued meanwhile.
+        tasks.sort(key=Task.queue_order_key)
         restored = [self._requeued(task) for task in tasks]
         self.store.apply(
             updates=[(new, old.state) for new, old in zip(restored, tasks, strict=True)],

@@ -37,6 +37,7 @@ from ant_scheduler.core.errors import (
     StoreUnavailable,
     TaskNotFound,
 )
+from ant_scheduler.core.order_keys import GAP
 from ant_scheduler.core.task import ENDED_STATES, FINISHED_STATES, Task, TaskState
 from ant_scheduler.core.templates import MAX_TASK_ID_LENGTH
 
@@ -233,7 +234,16 @@ def _v10(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE tasks ADD COLUMN restarted_from TEXT")
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
+def _v14(db: sqlite3.Connection) -> None:
+    # Reordering (P12): queue_seq keys get gaps (core/order_keys.py) so that a move changes one
+    # row. The order is unchanged. One statement; no trigger watches queue_seq.
+    db.execute(f"UPDATE tasks SET queue_seq = queue_seq * {GAP}")
+    # Renaming (P12) updates the rows that name the task; these keep that to a lookup.
+    for column in ("restarted_as", "restarted_from"):
+        db.execute(f"CREATE INDEX tasks_{column} ON tasks ({column}) WHERE {column} IS NOT NULL")
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v14]
 
 # One column per field of Task (core/task.py declares a task once); these are JSON text.
 _COLUMNS = [f.name for f in dataclasses.fields(Task)]
@@ -625,6 +635,38 @@ class Store:
         except sqlite3.IntegrityError:
             self._raise_duplicate([t.task_id for t in inserts])
         return missed
+
+    def rename_task(self, old_id: str, renamed: Task, expected: TaskState) -> None:
+        """Give a task a new id, in one fsync'd transaction: its row (`renamed`, written whole:
+        the new id, the handle that names the moved files) and every reference to it.
+
+        InvalidTransition if the row is gone or no longer in `expected`; DuplicateTaskId if the
+        new id is taken (nothing is written then).
+        """
+        # Every table or column that names a task by id gets one UPDATE here (P12: the `after`
+        # dependencies and the tags, once they exist, add theirs).
+        new_id = renamed.task_id
+        row = _row(renamed)
+        try:
+            with self._tx("renaming a task") as db:
+                cur = db.execute(
+                    f"UPDATE tasks SET {', '.join(f'{c} = ?' for c in _COLUMNS)} "
+                    "WHERE task_id = ? AND state = ?",
+                    (*row, old_id, expected.value),
+                )
+                if cur.rowcount == 0:
+                    raise InvalidTransition(
+                        f"task {old_id!r} changed meanwhile; nothing was done, try again"
+                    )
+                db.execute(
+                    "UPDATE tasks SET restarted_as = ? WHERE restarted_as = ?", (new_id, old_id)
+                )
+                db.execute(
+                    "UPDATE tasks SET restarted_from = ? WHERE restarted_from = ?",
+                    (new_id, old_id),
+                )
+        except sqlite3.IntegrityError:
+            raise DuplicateTaskId(f"task id {new_id!r} is taken") from None
 
     def update_task(self, task: Task) -> None:
         self.update_tasks([task])

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Literal
 
 from ant_scheduler.core.errors import DuplicateTaskId, PayloadTooLarge, StoreUnavailable
+from ant_scheduler.core.order_keys import GAP
 from ant_scheduler.core.parsing import SubmitDefaults, iter_submission
 from ant_scheduler.core.queue import QueueBatch
 from ant_scheduler.core.task import Task, TaskSpec
@@ -126,13 +127,14 @@ class Submissions(Scheduler):
         """Tasks for specs, in queue order from first_seq."""
         tasks = []
         for offset, spec in enumerate(specs):
-            task = Task.from_spec(spec, created_at=now, queue_seq=first_seq + offset)
+            task = Task.from_spec(spec, created_at=now, queue_seq=first_seq + offset * GAP)
             task.session_id = self.session_id
             tasks.append(task)
         return tasks
 
     def _take_seqs(self, n: int) -> int:
-        first, self._next_seq = self._next_seq, self._next_seq + n
+        """The first of n queue_seqs, GAP apart (room for moves between them: core/order_keys)."""
+        first, self._next_seq = self._next_seq, self._next_seq + n * GAP
         return first
 
     def _add(self, specs: list[TaskSpec]) -> list[Task]:
@@ -178,7 +180,9 @@ class Submissions(Scheduler):
             opened = True
             for start in range(0, len(specs), WRITE_CHUNK):
                 # Made here, a piece at a time: 100,000 Task objects at once are a long stall.
-                chunk = self._new_tasks(specs[start : start + WRITE_CHUNK], first_seq + start, now)
+                chunk = self._new_tasks(
+                    specs[start : start + WRITE_CHUNK], first_seq + start * GAP, now
+                )
 
                 def write(chunk: list[Task] = chunk) -> None:
                     self.store.insert_tasks(chunk, staged=token)

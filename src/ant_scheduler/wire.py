@@ -354,6 +354,7 @@ class Empty:
 @dataclass
 class TaskRemoved:
     task_id: str
+    renamed_to: str | None = None  # set when the task was renamed: it lives on under this id
 
 
 @dataclass

@@ -89,7 +89,7 @@ def test_every_skill_command_runs(server_factory: type[AntServer]) -> None:
                 if sub == "kill":
                     task_id = fresh(f"k{ran}", "sleep 30")
                     wait_for(lambda t=task_id: '"running"' in sh(f"ant show {t} --json").stdout)
-                elif sub == "promote":
+                elif sub in ("promote", "move"):
                     fresh(f"blk{ran}", "sleep 30", gpus=4)
                     task_id = fresh(f"p{ran}", "true", gpus=1)
                 elif sub == "recover":
@@ -97,6 +97,7 @@ def test_every_skill_command_runs(server_factory: type[AntServer]) -> None:
                 else:
                     task_id = fresh(f"t{ran}", "echo skill")
                     sh(f"ant wait {task_id}")
+            command = command.replace("<new_id>", f"renamed-{ran}")
             r = sh(command.replace("<task_id>", task_id))
             assert r.returncode == 0
             ran += 1

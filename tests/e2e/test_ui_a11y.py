@@ -89,6 +89,11 @@ def test_no_serious_accessibility_violations(
         expect(page.get_by_test_id("task-state")).to_have_text("failed")
         expect(page.get_by_text("magenta", exact=True)).to_be_visible()  # coloured output
         check("task-failed")
+        page.get_by_role("button", name="Rename").click()
+        expect(page.get_by_role("dialog", name="Rename task broken-config")).to_be_visible()
+        check("rename-dialog")
+        page.keyboard.press("Escape")
+        expect(page.get_by_role("dialog")).to_have_count(0)
         go(page, "Completed", "/completed")
         expect(page.get_by_test_id("completed-broken-config")).to_be_visible()
         check("completed")

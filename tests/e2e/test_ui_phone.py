@@ -125,6 +125,7 @@ def test_every_page_and_dialog_is_usable_at_390_px(
         for name in QUEUED:
             row = page.get_by_test_id(f"queued-{name}")
             on_screen(row.get_by_role("button", name="Move to top"))
+            on_screen(row.get_by_role("button", name=f"Reorder {name}"))
             on_screen(row.get_by_role("button", name="Delete"))
         for name in RUNNING:
             on_screen(page.get_by_test_id(f"running-{name}").get_by_role("button", name="Kill"))
@@ -142,6 +143,10 @@ def test_every_page_and_dialog_is_usable_at_390_px(
         expect(page.get_by_test_id("task-state")).to_have_text("failed")
         expect(page.get_by_text("magenta", exact=True)).to_be_visible()  # coloured output
         assert_usable(page, "task-failed")
+        page.get_by_role("button", name="Rename").click()
+        expect(page.get_by_role("dialog", name="Rename task broken-config")).to_be_visible()
+        assert_usable(page, "rename-dialog")
+        page.keyboard.press("Escape")
         go(page, "Completed", "/completed")
         expect(page.get_by_test_id("completed-broken-config")).to_be_visible()
         assert_usable(page, "completed")

@@ -18,6 +18,7 @@ from tests.unit.test_executor_contract import (
     LocalDriver,
     _placed_on_the_drivers_node,  # noqa: F401  (the autouse fixture, for this module too)
     test_a_task_ends_once_with_its_code_and_its_output_kept,  # noqa: F401
+    test_an_ended_task_renamed_keeps_its_output_under_the_new_name,  # noqa: F401
     test_kill_reports_a_killed_exit,  # noqa: F401
     test_placement_ranks_and_availability,  # noqa: F401
     test_processes_left_behind_are_counted_and_reported_gone,  # noqa: F401

@@ -298,3 +298,22 @@ def test_placement_ranks_and_availability(driver: Any, tmp_path: Path) -> None:
             ex.output(handle, 1)
 
     scenario(driver, tmp_path, body)
+
+
+def test_an_ended_task_renamed_keeps_its_output_under_the_new_name(
+    driver: Any, tmp_path: Path
+) -> None:
+    async def body(ex: Executor, exits: asyncio.Queue[ExitInfo], gone: asyncio.Queue[str]) -> None:
+        handle = await launch(driver, ex, tmp_path, "old-name", "renamed-contract", 0)
+        assert (await exits.get()).exit_code == 0
+        renamed = ex.rename_files(handle, "old-name", "new-name")
+        json.dumps(renamed)  # the store keeps it as JSON
+        assert b"renamed-contract" in ex.output(renamed).tail_bytes(1000)
+        assert b"renamed-contract" in ex.output(handle).tail_bytes(1000)  # until drop_names
+        ex.drop_names(handle, "old-name")
+        assert ex.output(handle).tail_bytes(1000) == b""
+        assert b"renamed-contract" in ex.output(renamed).tail_bytes(1000)
+        _, location = ex.describe(renamed)
+        assert location is None or "new-name" in location
+
+    scenario(driver, tmp_path, body)

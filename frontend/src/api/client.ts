@@ -64,6 +64,9 @@ const enc = encodeURIComponent;
 // `&rank=N` for a rank other than 0 (the first node: what the routes give by default).
 const rankParam = (rank: number) => (rank ? `&rank=${rank}` : "");
 
+// Where `move` puts a queued task: before or after another queued task, or at the top or bottom.
+export type Place = { before: string } | { after: string } | { to: "top" | "bottom" };
+
 export const api = {
   login: (token: string) => call<void>("POST", "/api/v1/login", { token }),
   server: () => call<ServerInfo>("GET", "/api/v1/server"),
@@ -93,6 +96,10 @@ export const api = {
   kill: (id: string) => call<TaskOut>("POST", `/api/v1/tasks/${enc(id)}/kill`),
   restart: (id: string) => call<TaskOut>("POST", `/api/v1/tasks/${enc(id)}/restart`),
   promote: (id: string) => call<TaskOut>("POST", `/api/v1/tasks/${enc(id)}/promote`),
+  // Exactly one of before, after (queued task ids) or to: see docs/api.md, "Reordering".
+  move: (id: string, place: Place) =>
+    call<TaskOut>("POST", `/api/v1/tasks/${enc(id)}/move`, place),
+  rename: (id: string, newId: string) => call<TaskOut>("POST", `/api/v1/tasks/${enc(id)}/rename`, { new_id: newId }),
   remove: (id: string) => call<unknown>("DELETE", `/api/v1/tasks/${enc(id)}`),
   log: (id: string, lines: number, rank = 0) =>
     call<LogOut>("GET", `/api/v1/tasks/${enc(id)}/log?lines=${lines}${rankParam(rank)}`),

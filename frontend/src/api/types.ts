@@ -267,6 +267,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tasks/{task_id}/move": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move Task
+         * @description Move a queued task before or after another queued one, or to the top or bottom. It
+         *     takes the priority of its new place, so the queue's order stays the order of starts.
+         */
+        post: operations["move_task_api_v1_tasks__task_id__move_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{task_id}/rename": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rename Task
+         * @description Give a queued, held or ended task a new id (not a running one): 409 if it is taken.
+         */
+        post: operations["rename_task_api_v1_tasks__task_id__rename_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tasks/{task_id}/terminal": {
         parameters: {
             query?: never;
@@ -893,6 +934,24 @@ export interface components {
             /** Token */
             token: string;
         };
+        /**
+         * MoveRequest
+         * @description Where to move a queued task: exactly one of before, after, to.
+         */
+        MoveRequest: {
+            /**
+             * Before
+             * @description a queued task's id
+             */
+            before?: string | null;
+            /**
+             * After
+             * @description a queued task's id
+             */
+            after?: string | null;
+            /** To */
+            to?: ("top" | "bottom") | null;
+        };
         /** NodeOut */
         NodeOut: {
             /** Name */
@@ -959,6 +1018,14 @@ export interface components {
             last_session: components["schemas"]["TaskOut"][];
             /** Earlier Sessions */
             earlier_sessions: components["schemas"]["TaskOut"][];
+        };
+        /** RenameRequest */
+        RenameRequest: {
+            /**
+             * New Id
+             * @description validated as a submitted task id
+             */
+            new_id: string;
         };
         /** RestoreRequest */
         RestoreRequest: {
@@ -1229,6 +1296,8 @@ export interface components {
         TaskRemoved: {
             /** Task Id */
             task_id: string;
+            /** Renamed To */
+            renamed_to?: string | null;
         };
         /**
          * TaskState
@@ -1324,12 +1393,14 @@ export type LogLinesOut = components['schemas']['LogLinesOut'];
 export type LogOut = components['schemas']['LogOut'];
 export type LogSearchOut = components['schemas']['LogSearchOut'];
 export type LoginRequest = components['schemas']['LoginRequest'];
+export type MoveRequest = components['schemas']['MoveRequest'];
 export type NodeOut = components['schemas']['NodeOut'];
 export type PreviewOut = components['schemas']['PreviewOut'];
 export type PreviewTask = components['schemas']['PreviewTask'];
 export type QueueChanged = components['schemas']['QueueChanged'];
 export type QueueOut = components['schemas']['QueueOut'];
 export type RecoveryOut = components['schemas']['RecoveryOut'];
+export type RenameRequest = components['schemas']['RenameRequest'];
 export type RestoreRequest = components['schemas']['RestoreRequest'];
 export type ServerInfo = components['schemas']['ServerInfo'];
 export type SubmitRequest = components['schemas']['SubmitRequest'];
@@ -1774,6 +1845,76 @@ export interface operations {
             cookie?: never;
         };
         requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    move_task_api_v1_tasks__task_id__move_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MoveRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    rename_task_api_v1_tasks__task_id__rename_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RenameRequest"];
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {
@@ -2301,5 +2442,6 @@ export const endedStateValues: ReadonlyArray<FlattenedDeepRequired<components>["
 export const gpuOutStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["GpuOut"]["state"]> = ["free", "allocated", "disabled", "busy_external", "unavailable"];
 export const healthOutStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["HealthOut"]["status"]> = ["ok", "degraded"];
 export const historySeriesUnitValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["HistorySeries"]["unit"]> = ["percent", "bytes"];
+export const moveRequestToAnyOf0Values: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MoveRequest"]["to"]> = ["top", "bottom"];
 export const submitRequestModeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SubmitRequest"]["mode"]> = ["single", "multi"];
 export const taskStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TaskState"]> = ["queued", "held", "running", "succeeded", "failed", "killed", "lost", "timed_out"];

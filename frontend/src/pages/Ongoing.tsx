@@ -3,12 +3,13 @@ import { useConfirm } from "../components/ConfirmDialog";
 import { HeldTasks } from "../components/HeldTasks";
 import { LineControl } from "../components/LineControl";
 import { PauseButton } from "../components/PauseControl";
+import { DragHandle, SortableQueue, SortableRow } from "../components/SortableQueue";
 import { Progress } from "../components/Progress";
 import { Terminal } from "../components/Terminal";
 import { duration, timeoutText } from "../lib/format";
 import { taskGpuLabels, taskShape } from "../lib/nodes";
 import { taskPath } from "../lib/paths";
-import { useGpus, useServer, useTaskActions, useTasks, useTerminals } from "../state/hooks";
+import { useGpus, useMoveTask, useServer, useTaskActions, useTasks, useTerminals } from "../state/hooks";
 import { uiSettings, useLiveLines, useNow } from "../state/ui";
 
 const MAX_QUEUE_ROWS = 1000;
@@ -20,6 +21,7 @@ export function OngoingPage() {
   const terminals = useTerminals();
   const gpus = useGpus();
   const { act, copy } = useTaskActions();
+  const move = useMoveTask();
   const [lines, setLines] = useLiveLines(server);
   const now = useNow();
   const [confirm, dialog] = useConfirm();
@@ -92,6 +94,9 @@ export function OngoingPage() {
           <table className="table cards">
             <thead>
               <tr>
+                <th>
+                  <span className="sr-only">Reorder</span>
+                </th>
                 <th>#</th>
                 <th>Task</th>
                 <th>GPUs</th>
@@ -101,34 +106,41 @@ export function OngoingPage() {
                 </th>
               </tr>
             </thead>
-            <tbody>
-              {queued.slice(0, MAX_QUEUE_ROWS).map((task) => (
-                <tr key={task.task_id} data-testid={`queued-${task.task_id}`}>
-                  <td data-label="Position">{task.queue_position}</td>
-                  <td>
-                    <Link to={taskPath(task.task_id)}>
-                      <strong>{task.task_id}</strong>
-                    </Link>
-                    <div className="muted small">{task.command}</div>
-                  </td>
-                  <td
-                    data-label="GPUs"
-                    title={task.n_nodes > 1 ? `${task.n_nodes} nodes × ${task.n_gpus} GPUs each` : undefined}
-                  >
-                    {taskShape(task)}
-                  </td>
-                  <td className="reason" data-label="Waiting because">
-                    {task.pending_reason ?? "starting…"}
-                  </td>
-                  <td className="actions">
-                    <button className="ghost" title="Move to top" onClick={() => void act("promote", task.task_id)}>
-                      Move to top
-                    </button>
-                    <button className="danger apart" onClick={() => void remove(task.task_id)}>Delete</button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
+            <SortableQueue tasks={queued.slice(0, MAX_QUEUE_ROWS)} move={move}>
+              {(rows) => (
+                <tbody>
+                  {rows.map((task) => (
+                    <SortableRow key={task.task_id} id={task.task_id} testId={`queued-${task.task_id}`}>
+                      <td className="handle">
+                        <DragHandle id={task.task_id} />
+                      </td>
+                      <td data-label="Position">{task.queue_position}</td>
+                      <td>
+                        <Link to={taskPath(task.task_id)}>
+                          <strong>{task.task_id}</strong>
+                        </Link>
+                        <div className="muted small">{task.command}</div>
+                      </td>
+                      <td
+                        data-label="GPUs"
+                        title={task.n_nodes > 1 ? `${task.n_nodes} nodes × ${task.n_gpus} GPUs each` : undefined}
+                      >
+                        {taskShape(task)}
+                      </td>
+                      <td className="reason" data-label="Waiting because">
+                        {task.pending_reason ?? "starting…"}
+                      </td>
+                      <td className="actions">
+                        <button className="ghost" title="Move to top" onClick={() => void act("promote", task.task_id)}>
+                          Move to top
+                        </button>
+                        <button className="danger apart" onClick={() => void remove(task.task_id)}>Delete</button>
+                      </td>
+                    </SortableRow>
+                  ))}
+                </tbody>
+              )}
+            </SortableQueue>
           </table>
           {queueLength > MAX_QUEUE_ROWS && (
             <p className="muted">… and {queueLength - MAX_QUEUE_ROWS} more (`ant ls` lists them all)</p>

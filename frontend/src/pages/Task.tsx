@@ -9,12 +9,13 @@ import { useConfirm } from "../components/ConfirmDialog";
 import { LineControl } from "../components/LineControl";
 import { RankTerminal } from "../components/LogView";
 import { LogViewer } from "../components/LogViewer";
+import { RenameDialog } from "../components/RenameDialog";
 import { Progress } from "../components/Progress";
 import { Terminal } from "../components/Terminal";
 import { bytes, duration, timeoutText, when } from "../lib/format";
 import { rankOptions, taskGpuLabels } from "../lib/nodes";
 import { taskPath } from "../lib/paths";
-import { useEpoch, useGpus, useServer, useTask, useTaskActions, useTerminals } from "../state/hooks";
+import { useEpoch, useGpus, useLiveState, useServer, useTask, useTaskActions, useTerminals } from "../state/hooks";
 import { useLive } from "../state/LiveProvider";
 import { useWatched, useWatchWhileOpen, watch } from "../state/notifications";
 import { isEnded } from "../state/tasks";
@@ -27,6 +28,13 @@ export function TaskPage() {
   const { read, fail } = useLive();
   const [status, setStatus] = useState<"reading" | "read" | "missing">("reading");
   useWatchWhileOpen(taskId); // its end notifies while this page shows it (notifications on)
+  // Renamed (here or elsewhere): the page follows it to its new id.
+  const renamedTo = useLiveState((s) => s.tasks.renamed.get(taskId));
+  const navigate = useNavigate();
+  const here = task !== undefined;
+  useEffect(() => {
+    if (renamedTo && !here) navigate(taskPath(renamedTo), { replace: true });
+  }, [renamedTo, here, navigate]);
 
   useEffect(() => {
     let live = true;
@@ -87,6 +95,7 @@ function TaskView({ task }: { task: TaskOut }) {
     const done = await act("restart", id);
     if (done.task) navigate(taskPath(done.task.task_id));
   };
+  const [renaming, setRenaming] = useState(false);
   const [confirm, dialog] = useConfirm();
   const kill = async () => {
     const ok = await confirm({
@@ -176,6 +185,9 @@ function TaskView({ task }: { task: TaskOut }) {
             <button className="ghost" onClick={() => void act("promote", id)}>Move to top</button>
           )}
           <button className="ghost" onClick={() => void copy(task)}>Copy command</button>
+          {task.state !== "running" && (
+            <button className="ghost" onClick={() => setRenaming(true)}>Rename</button>
+          )}
           {task.state !== "queued" && (
             <>
               <a
@@ -247,6 +259,16 @@ function TaskView({ task }: { task: TaskOut }) {
         </div>
       )}
       {dialog}
+      {renaming && (
+        <RenameDialog
+          taskId={id}
+          onCancel={() => setRenaming(false)}
+          onDone={(renamed) => {
+            setRenaming(false);
+            navigate(taskPath(renamed.task_id), { replace: true });
+          }}
+        />
+      )}
     </div>
   );
 }

@@ -1,6 +1,6 @@
 // Data hooks: each reads one slice of the live store and re-renders only when that slice changes.
 import { useCallback, useMemo, useSyncExternalStore } from "react";
-import { api, ApiError } from "../api/client";
+import { api, ApiError, type Place } from "../api/client";
 import type { TaskOut } from "../api/types";
 import type { LiveState } from "./live";
 import { useLive } from "./LiveProvider";
@@ -95,4 +95,21 @@ export function useTaskActions() {
 
 export function errorText(err: unknown): string {
   return err instanceof ApiError ? err.message : String(err);
+}
+
+// Moving a queued task (drag and drop on Ongoing): its answer goes into the task store at once,
+// so the rows stand as dropped; the other tasks' positions come with the queue's next read.
+export function useMoveTask() {
+  const { read, fail } = useLive();
+  return useCallback(
+    async (taskId: string, place: Place) => {
+      try {
+        const task = await api.move(taskId, place);
+        await read({ ids: [taskId] }, async () => ({ tasks: [task] }));
+      } catch (err) {
+        fail(err);
+      }
+    },
+    [read, fail],
+  );
 }

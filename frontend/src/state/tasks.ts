@@ -37,6 +37,8 @@ export interface TasksState {
   seq: number; // task events applied so far
   journal: readonly { seq: number; event: TaskEvent }[]; // events kept for reads in flight
   pending: readonly number[]; // the `since` of each read in flight
+  // Renamed tasks, old id -> new id (the last RENAMES_KEPT), so a page showing the old id follows.
+  renamed: ReadonlyMap<string, string>;
 }
 
 export type TasksAction =
@@ -50,6 +52,7 @@ export type TasksAction =
 // written longest ago are dropped (a view that still shows one reads it again when it needs it).
 export const MAX_TASKS = 5000;
 const PRUNE_TO = 4000;
+const RENAMES_KEPT = 100;
 
 const ENDED: ReadonlySet<string> = new Set(endedStateValues);
 
@@ -65,6 +68,7 @@ export const emptyTasks: TasksState = {
   seq: 0,
   journal: [],
   pending: [],
+  renamed: new Map(),
 };
 
 function put(byId: Map<string, TaskOut>, task: TaskOut): void {
@@ -117,6 +121,25 @@ function keepJournal(state: TasksState, pending: readonly number[], added: TaskE
   return kept;
 }
 
+// Renames as the events tell them; an id in use again (renamed back, or a new task) is dropped.
+function withRenames(renamed: ReadonlyMap<string, string>, events: readonly TaskEvent[]): ReadonlyMap<string, string> {
+  let next: Map<string, string> | null = null;
+  for (const event of events) {
+    const id = event.data.task_id;
+    if (event.type === "task_removed" && event.data.renamed_to) {
+      next ??= new Map(renamed);
+      next.delete(event.data.renamed_to);
+      next.delete(id); // set again below: the newest last, for the bound
+      next.set(id, event.data.renamed_to);
+      if (next.size > RENAMES_KEPT) next.delete(next.keys().next().value as string);
+    } else if (event.type === "task_added" && (next ?? renamed).has(id)) {
+      next ??= new Map(renamed);
+      next.delete(id);
+    }
+  }
+  return next ?? renamed;
+}
+
 export function reduceTasks(state: TasksState, action: TasksAction): TasksState {
   switch (action.type) {
     case "events": {
@@ -135,6 +158,7 @@ export function reduceTasks(state: TasksState, action: TasksAction): TasksState 
       return {
         ...state,
         byId,
+        renamed: withRenames(state.renamed, action.events),
         ended: state.ended + (touchedEnded ? 1 : 0),
         justEnded,
         seq: state.seq + action.events.length,

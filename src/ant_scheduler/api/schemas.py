@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ant_scheduler.wire import (
     Deleted,
@@ -78,6 +78,24 @@ class SubmitRequest(Strict):
     )
 
 
+class MoveRequest(Strict):
+    """Where to move a queued task: exactly one of before, after, to."""
+
+    before: str | None = Field(default=None, max_length=1024, description="a queued task's id")
+    after: str | None = Field(default=None, max_length=1024, description="a queued task's id")
+    to: Literal["top", "bottom"] | None = None
+
+    @model_validator(mode="after")
+    def _one_place(self) -> MoveRequest:
+        if sum(x is not None for x in (self.before, self.after, self.to)) != 1:
+            raise ValueError("give exactly one of before, after, to")
+        return self
+
+
+class RenameRequest(Strict):
+    new_id: str = Field(max_length=1024, description="validated as a submitted task id")
+
+
 class GpuPatch(Strict):
     enabled: bool
 
@@ -110,11 +128,13 @@ __all__ = [
     "LogOut",
     "LogSearchOut",
     "LoginRequest",
+    "MoveRequest",
     "NodeOut",
     "PreviewOut",
     "PreviewTask",
     "QueueOut",
     "RecoveryOut",
+    "RenameRequest",
     "RestoreRequest",
     "ServerInfo",
     "Strict",

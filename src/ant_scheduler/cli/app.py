@@ -50,6 +50,7 @@ _EXIT_BY_ERROR: dict[type[errors.AntError] | type[ClientError], int] = {
     errors.PayloadTooLarge: EXIT_REJECTED,
     errors.StoreUnavailable: EXIT_UNAVAILABLE,  # StoreBusy too: it shares the code
     errors.LaunchError: EXIT_OTHER,
+    errors.RenameFailed: EXIT_OTHER,
     errors.ConfigError: EXIT_OTHER,
     # The client's own: no answer, or one it cannot read.
     ConnectionFailed: EXIT_UNREACHABLE,

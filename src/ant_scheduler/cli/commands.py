@@ -436,6 +436,64 @@ def promote(ctx: Context, task_id: str, as_json: bool) -> None:
     _each(ctx, (task_id,), "promote", as_json)
 
 
+@cli.command(
+    arg("task_id", metavar="TASK_ID"),
+    arg("--before", metavar="ID", help="Put it just before this queued task."),
+    arg("--after", metavar="ID", help="Put it just after this queued task."),
+    arg("--top", action="store_true", help="Put it first in the queue."),
+    arg("--bottom", action="store_true", help="Put it last in the queue."),
+    JSON,
+)
+def move(
+    ctx: Context,
+    task_id: str,
+    before: str | None,
+    after: str | None,
+    top: bool,
+    bottom: bool,
+    as_json: bool,
+) -> None:
+    """Move a queued task in the queue. It takes the priority of its new place (its
+    neighbour's; the highest at the top, the lowest at the bottom), so the queue as listed is
+    the order tasks start in.
+
+    \b
+    Examples:
+      ant move eval-3 --top
+      ant move eval-3 --before train-2
+      ant move sweep-9 --bottom
+    """
+    places = [p for p in (before, after, "top" if top else None, "bottom" if bottom else None) if p]
+    if len(places) != 1:
+        raise UsageError("say where to move it: one of --before ID, --after ID, --top, --bottom")
+    to = "top" if top else "bottom" if bottom else None
+    with client_from(ctx) as client:
+        task = client.move(task_id, before=before, after=after, to=to)
+    if as_json:
+        emit_json({"tasks": [_dump(task)]})
+        return
+    where = f"before {before}" if before else f"after {after}" if after else f"to the {to}"
+    echo(f"moved {task.task_id} {where} (position {task.queue_position})")
+
+
+@cli.command(arg("old_id", metavar="OLD"), arg("new_id", metavar="NEW"), JSON)
+def rename(ctx: Context, old_id: str, new_id: str, as_json: bool) -> None:
+    """Give a queued, held or finished task a new id; its log file follows.
+
+    A running task is refused. The new id is checked as at submit and must be free.
+
+    \b
+    Example:
+      ant rename run-1 lr-0.01-baseline
+    """
+    with client_from(ctx) as client:
+        task = client.rename(old_id, new_id)
+    if as_json:
+        emit_json({"tasks": [_dump(task)]})
+        return
+    echo(f"renamed {old_id} -> {task.task_id}")
+
+
 def _wait(
     client: Client, task_ids: list[str], deadline: float | None
 ) -> tuple[dict[str, Any], list[str]]:

@@ -39,6 +39,13 @@ class InvalidTransition(AntError):
     status = 409
 
 
+class RenameFailed(AntError):
+    """A task's files could not take its new name (nothing was changed)."""
+
+    code = "rename_failed"
+    status = 500
+
+
 class GpuNotFound(AntError):
     code = "gpu_not_found"
     status = 404

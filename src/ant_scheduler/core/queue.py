@@ -7,7 +7,9 @@ single CPU tasks, (2, 1) 2-GPU tasks, (4, 2) gangs of 2 nodes x 4 GPUs. The poli
 buckets that could still start and drops a bucket as soon as its shape no longer fits what is open
 (see `policy.plan`).
 
-Add, remove and position cost O(log n); building from n tasks sorts once, O(n log n).
+Add, remove and position cost O(log n); building from n tasks sorts once, O(n log n). A move
+(`plan_move`, then `reorder`) changes the keys of the moved task, and rarely of a few neighbours
+(core/order_keys.py): O(log n) too.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 from sortedcontainers import SortedList
+
+from ant_scheduler.core import order_keys
 
 if TYPE_CHECKING:
     from ant_scheduler.core.policy import QueuedTask
@@ -124,6 +128,82 @@ class TaskQueue:
         task = dataclasses.replace(self.remove(task_id), priority=priority, queue_seq=seq)
         self.add(task)
         return task
+
+    def plan_move(
+        self,
+        task_id: str,
+        *,
+        before: str | None = None,
+        after: str | None = None,
+        to: Literal["top", "bottom"] | None = None,
+    ) -> list[QueuedTask]:
+        """Where a move puts a task: the entries whose priority or queue_seq change, as they will
+        be (the moved task and, rarely, a few neighbours spread out), in start order; [] if the
+        task is there already. Changes nothing: `reorder` applies it.
+
+        Exactly one of before, after, to. The task adopts the priority of the place it goes to
+        (its neighbour's; the highest for the top, the lowest for the bottom), so the order
+        shown is the order of starts. KeyError if a task is not queued; ValueError if it is
+        moved relative to itself.
+        """
+        if sum(x is not None for x in (before, after, to)) != 1:
+            raise ValueError("say one of before, after, to")
+        moved = self._tasks[task_id]
+        other = before if before is not None else after
+        if other == task_id:
+            raise ValueError("a task cannot move relative to itself")
+        keys = self._order
+        here = keys.index(start_key(moved))
+        size = len(keys) - 1  # the order without the moved task
+
+        def at(i: int) -> StartKey:
+            return keys[i if i < here else i + 1]
+
+        if other is not None:
+            neighbour = self._tasks[other]
+            i = keys.index(start_key(neighbour))
+            slot = (i if i < here else i - 1) + (after is not None)
+            priority = neighbour.priority
+        elif to == "top":
+            slot, priority = 0, -keys[0][0]
+        else:
+            slot, priority = size, -keys[-1][0]
+        if priority == moved.priority and slot == here:
+            return []
+
+        def same(i: int) -> bool:
+            return 0 <= i < size and -at(i)[0] == priority
+
+        seq = order_keys.between(
+            at(slot - 1)[1] if same(slot - 1) else None, at(slot)[1] if same(slot) else None
+        )
+        if seq is not None:
+            return [dataclasses.replace(moved, priority=priority, queue_seq=seq)]
+        # No room between the neighbours: spread out the moved task and a few around it.
+        width = 1
+        while True:
+            left = [i for i in range(slot - 1, slot - 1 - width, -1) if same(i)][::-1]
+            right = [i for i in range(slot, slot + width) if same(i)]
+            low, high = (left[0] if left else slot) - 1, (right[-1] if right else slot - 1) + 1
+            seqs = order_keys.spread(
+                len(left) + len(right) + 1,
+                at(low)[1] if same(low) else None,
+                at(high)[1] if same(high) else None,
+            )
+            if seqs is not None:
+                break
+            width *= 2
+        entries = [self._tasks[at(i)[2]] for i in left]
+        entries.append(dataclasses.replace(moved, priority=priority))
+        entries += [self._tasks[at(i)[2]] for i in right]
+        planned = [dataclasses.replace(e, queue_seq=s) for e, s in zip(entries, seqs, strict=True)]
+        return [e for e in planned if e != self._tasks[e.task_id]]
+
+    def reorder(self, entries: Iterable[QueuedTask]) -> None:
+        """Give queued tasks new priorities and queue_seqs (as `plan_move` planned them)."""
+        for entry in entries:
+            self.remove(entry.task_id)
+            self.add(entry)
 
     # ------------------------------------------------------------------ reading
 

@@ -215,6 +215,15 @@ class Executor(Protocol):
         """The output of one rank (0: the first node) of the task with this handle (running or
         long finished). Raises InvalidQuery for a rank it has no output of."""
 
+    def rename_files(self, handle: Handle, old_id: str, new_id: str) -> Handle:
+        """Give the files of a task that is not running (its log, exit file) the new id's names
+        and return the handle naming them. The old names stay until `drop_names` (called once
+        the rename is stored; with the new handle and id instead if storing it failed). Raises
+        OSError (having undone its part) when a file cannot be given its new name."""
+
+    def drop_names(self, handle: Handle, task_id: str) -> None:
+        """Remove the names this handle gives the task's files (see rename_files)."""
+
     async def kill(self, task_id: str, grace_seconds: float) -> None:
         """End the task and every process it started (SIGTERM, SIGKILL after the grace), also
         when its main process has already ended and only lingering ones are left. A no-op for

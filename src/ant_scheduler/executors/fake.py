@@ -121,6 +121,7 @@ class FakeExecutor:
         self._on_wake: WakeCallback = lambda: None
         self._killed: set[str] = set()
         self.unavailable: str | None = None  # what availability() says
+        self.rename_error: OSError | None = None  # rename_files raises it (tests)
 
     # ------------------------------------------------------------------ the contract
 
@@ -201,6 +202,18 @@ class FakeExecutor:
     def lingering(self, task_id: str) -> int:
         proc = self.procs.get(task_id)
         return len(proc.strays) if proc is not None and proc.ended else 0
+
+    def rename_files(self, handle: Handle, old_id: str, new_id: str) -> Handle:
+        if self.rename_error is not None:
+            raise self.rename_error
+        proc = self.procs.get(str(handle.get("fake")))
+        if proc is not None:
+            self.procs[new_id] = proc
+        return {**handle, "fake": new_id}
+
+    def drop_names(self, handle: Handle, task_id: str) -> None:
+        if handle.get("fake") == task_id:
+            self.procs.pop(task_id, None)
 
     def output(self, handle: Handle, rank: int = 0) -> FakeOutput:
         proc = self.procs.get(str(handle.get("fake")))

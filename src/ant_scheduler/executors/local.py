@@ -93,7 +93,15 @@ from ant_scheduler.executors.base import (
     Running,
     WakeCallback,
 )
-from ant_scheduler.executors.logfiles import LogFileOutput, exit_path_for, log_path_for
+from ant_scheduler.executors.logfiles import (
+    LogFileOutput,
+    exit_path_for,
+    link_files,
+    log_path_for,
+    renamed_handle,
+    task_files,
+    unlink_files,
+)
 from ant_scheduler.executors.processes import START_TIME_TOLERANCE, ProcStat
 from ant_scheduler.executors.spare_files import SpareFiles
 from ant_scheduler.executors.wrappers import (
@@ -380,6 +388,14 @@ class LocalExecutor:
     def describe(self, handle: Handle) -> tuple[int | None, str | None]:
         pid, log = handle.get("pid"), handle.get("log")
         return (pid if isinstance(pid, int) else None), (log if isinstance(log, str) else None)
+
+    def rename_files(self, handle: Handle, old_id: str, new_id: str) -> Handle:
+        renamed, pairs = renamed_handle(handle, old_id, new_id)
+        link_files(pairs)
+        return renamed
+
+    def drop_names(self, handle: Handle, task_id: str) -> None:
+        unlink_files(task_files(handle, task_id))
 
     def output(self, handle: Handle, rank: int = 0) -> LogFileOutput:
         if rank != 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 _BLOCK = 64 * 1024
 # A log that is not there (yet) or not ours to read; any other OSError is a real failure.
@@ -186,3 +187,72 @@ class LogFileOutput:
             return self.path.stat().st_size
         except OSError:
             return 0
+
+
+# ---------------------------------------------------------------------------- renaming a task
+
+_FILE_KEYS = ("log", "exit")  # where a handle names the task's files (and each rank's, "ranks")
+
+
+def renamed_handle(
+    handle: dict[str, Any], old_id: str, new_id: str
+) -> tuple[dict[str, Any], list[tuple[Path, Path]]]:
+    """The handle with every file named after the task (its log, exit file, rank logs: any name
+    that starts with `<old_id>.`) named after new_id in the same directory, and the (old, new)
+    pairs of paths. Files the executor names otherwise are left as they are."""
+    pairs: list[tuple[Path, Path]] = []
+
+    def rename(value: Any) -> Any:
+        if not isinstance(value, str) or not value:
+            return value
+        path = Path(value)
+        if not path.name.startswith(f"{old_id}."):
+            return value
+        new = path.with_name(new_id + path.name[len(old_id) :])
+        pairs.append((path, new))
+        return str(new)
+
+    def walk(part: dict[str, Any]) -> dict[str, Any]:
+        out = dict(part)
+        for key in _FILE_KEYS:
+            if key in out:
+                out[key] = rename(out[key])
+        if isinstance(out.get("ranks"), list):
+            out["ranks"] = [walk(r) if isinstance(r, dict) else r for r in out["ranks"]]
+        return out
+
+    return walk(handle), pairs
+
+
+def link_files(pairs: list[tuple[Path, Path]]) -> None:
+    """Give each existing file its new name too (a hard link: the old name stays until
+    `unlink_files`, so a crash in between loses neither). A file left at a new name by a deleted
+    task is replaced. OSError (after undoing the links made) if a link cannot be made."""
+    made: list[Path] = []
+    try:
+        for old, new in pairs:
+            try:
+                os.link(old, new, follow_symlinks=False)
+            except FileExistsError:
+                new.unlink()
+                os.link(old, new, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # never written (e.g. no exit file yet): nothing to carry over
+            made.append(new)
+    except OSError:
+        unlink_files(made)
+        raise
+
+
+def unlink_files(paths: list[Path]) -> None:
+    """Remove these names of files (missing ones are fine)."""
+    for path in paths:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def task_files(handle: dict[str, Any], task_id: str) -> list[Path]:
+    """The files a handle names after the task (log, exit file, rank logs)."""
+    return [old for old, _ in renamed_handle(handle, task_id, task_id)[1]]

@@ -46,7 +46,14 @@ from ant_scheduler.executors.base import (
     Recovery,
     Running,
 )
-from ant_scheduler.executors.logfiles import LogFileOutput, log_path_for
+from ant_scheduler.executors.logfiles import (
+    LogFileOutput,
+    link_files,
+    log_path_for,
+    renamed_handle,
+    task_files,
+    unlink_files,
+)
 from ant_scheduler.monitor.base import GpuInfo, GpuProcess, GpuSample
 
 BRIDGE_RESTART_SECONDS = 2.0
@@ -204,6 +211,14 @@ class RayExecutor:
 
     def settle(self, handle: Handle) -> Handle:
         return handle
+
+    def rename_files(self, handle: Handle, old_id: str, new_id: str) -> Handle:
+        renamed, pairs = renamed_handle(handle, old_id, new_id)
+        link_files(pairs)
+        return renamed
+
+    def drop_names(self, handle: Handle, task_id: str) -> None:
+        unlink_files(task_files(handle, task_id))
 
     def output(self, handle: Handle, rank: int = 0) -> LogFileOutput:
         ranks = handle.get("ranks") or []

@@ -1,4 +1,4 @@
-"""/api/v1/tasks: submit, list, inspect, kill, restart, promote, delete, logs."""
+"""/api/v1/tasks: submit, list, inspect, kill, restart, promote, move, rename, delete, logs."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from ant_scheduler.api.deps import engine_of, tasks_json
 from ant_scheduler.api.schemas import (
     Deleted,
     LogOut,
+    MoveRequest,
     PreviewOut,
+    RenameRequest,
     SubmitRequest,
     TaskOut,
     TaskPage,
@@ -188,6 +190,22 @@ async def restart_task(task_id: str, request: Request) -> dict[str, Any]:
 async def promote_task(task_id: str, request: Request) -> dict[str, Any]:
     engine = engine_of(request)
     return engine.task_dict(await engine.promote(task_id))
+
+
+@router.post("/{task_id}/move", response_model=TaskOut)
+async def move_task(task_id: str, body: MoveRequest, request: Request) -> dict[str, Any]:
+    """Move a queued task before or after another queued one, or to the top or bottom. It
+    takes the priority of its new place, so the queue's order stays the order of starts."""
+    engine = engine_of(request)
+    moved = await engine.move(task_id, before=body.before, after=body.after, to=body.to)
+    return engine.task_dict(moved)
+
+
+@router.post("/{task_id}/rename", response_model=TaskOut)
+async def rename_task(task_id: str, body: RenameRequest, request: Request) -> dict[str, Any]:
+    """Give a queued, held or ended task a new id (not a running one): 409 if it is taken."""
+    engine = engine_of(request)
+    return engine.task_dict(await engine.rename(task_id, body.new_id))
 
 
 @router.get("/{task_id}/terminal", response_model=TerminalOut)
