@@ -23,7 +23,7 @@ from ant_scheduler.core.errors import (
     TaskNotFound,
 )
 from ant_scheduler.core.order_keys import GAP
-from ant_scheduler.core.task import Task, TaskState
+from ant_scheduler.core.task import FAILURE_STATES, Task, TaskState
 from ant_scheduler.edits import Edits
 from ant_scheduler.events import EventBus
 from ant_scheduler.executors.base import Executor, TaskOutput
@@ -247,7 +247,7 @@ class Engine(Edits, Submissions):
             "queued": len(self.queued),
             "held": counts[TaskState.HELD],
             "lost": counts[TaskState.LOST],
-            "failed_24h": self.store.count_ended_since(TaskState.FAILED, self.clock() - 86400),
+            "failed_24h": self.store.count_ended_since(FAILURE_STATES, self.clock() - 86400),
             "gpus_busy": sum(1 for s in slots if s.task_ids),
             "gpus_total": len(slots),
         }

@@ -868,10 +868,14 @@ class Store:
             counts[TaskState(state)] = n
         return counts
 
-    def count_ended_since(self, state: TaskState, since: float) -> int:
-        """Tasks that ended in `state` at `since` or later (off the (state, finished_at) index)."""
+    def count_ended_since(self, states: Iterable[TaskState], since: float) -> int:
+        """Tasks that ended in one of `states` at `since` or later (off the (state, finished_at)
+        index: one search per state)."""
+        values = [state.value for state in states]
+        marks = ", ".join("?" * len(values))
         rows = self._read(
-            "SELECT COUNT(*) FROM tasks WHERE state = ? AND finished_at >= ?", (state.value, since)
+            f"SELECT COUNT(*) FROM tasks WHERE state IN ({marks}) AND finished_at >= ?",
+            (*values, since),
         )
         return int(rows[0][0])
 

@@ -195,6 +195,7 @@ def test_timeline_and_failure_counts_read_the_window_off_indexes(tmp_path: Path)
         task("gpu-bad", TaskState.FAILED, started_at=1e6, finished_at=1e6 + 9, gpu_ids=[0]),
         task("cpu-bad", TaskState.FAILED, started_at=1e6, finished_at=1e6 + 9, exit_code=3),
         task("never-ran", TaskState.FAILED, finished_at=1e6 + 1, gpu_ids=[]),
+        task("too-long", TaskState.TIMED_OUT, started_at=1e6, finished_at=1e6 + 9),
         task("running", TaskState.RUNNING, started_at=1e6, gpu_ids=[3]),
     ]
     store.insert_tasks(old + recent)
@@ -205,13 +206,14 @@ def test_timeline_and_failure_counts_read_the_window_off_indexes(tmp_path: Path)
     ]
     assert rows[1][3:5] == (1e6, 1e6 + 5)
     assert [r[0] for r in store.gpu_intervals(1e6, 1)] == ["gpu-bad"]  # newest ends first
-    assert store.count_ended_since(TaskState.FAILED, 1e6) == 3
-    assert store.count_ended_since(TaskState.FAILED, 1e6 + 2) == 2
+    assert store.count_ended_since([TaskState.FAILED], 1e6) == 3
+    assert store.count_ended_since([TaskState.FAILED], 1e6 + 2) == 2
+    assert store.count_ended_since([TaskState.FAILED, TaskState.TIMED_OUT], 1e6 + 2) == 3
     # Both read the window through an index: the cost follows the window, not the history.
     for sql in (
         "SELECT 1 FROM tasks INDEXED BY tasks_finished WHERE finished_at >= 1 "
         "AND started_at IS NOT NULL AND gpu_ids != '[]' ORDER BY finished_at DESC LIMIT 5",
-        "SELECT COUNT(*) FROM tasks WHERE state = 'failed' AND finished_at >= 1",
+        "SELECT COUNT(*) FROM tasks WHERE state IN ('failed', 'timed_out') AND finished_at >= 1",
     ):
         plan = " ".join(str(row[-1]) for row in store._read("EXPLAIN QUERY PLAN " + sql))
         assert plan.startswith("SEARCH tasks USING") and "INDEX" in plan, plan

@@ -43,6 +43,9 @@ FINISHED_STATES = frozenset(
 # Nothing more will happen to the task unless someone acts (restore, restart): what `ant wait`
 # waits for, and what the UI lists as completed.
 ENDED_STATES = FINISHED_STATES | {TaskState.LOST}
+# Ends that count as failures where ANT sums them up (the dashboard's "failed in 24 h"): the
+# command went wrong, not the user's own kill nor ANT losing it.
+FAILURE_STATES = frozenset({TaskState.FAILED, TaskState.TIMED_OUT})
 
 # The single source of truth for the lifecycle. Anything not listed is refused.
 ALLOWED_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
