@@ -327,15 +327,18 @@ class GpuPool:
         return {
             "time": self.clock(),
             "host": host_dict(self.host) if self.host else None,
-            "gpus": [
-                {
-                    "index": s.info.index,
-                    "util": s.sample.util if s.sample else 0.0,
-                    "mem_used": s.sample.mem_used if s.sample else 0,
-                    "mem_total": s.info.mem_total,
-                }
-                for s in self.in_order()
-            ],
+            "gpus": [self._point_of(s) for s in self.in_order()],
+        }
+
+    @staticmethod
+    def _point_of(slot: GpuSlot) -> dict[str, Any]:
+        # As the stored history (record): a GPU not read now has no values, a gap not a zero.
+        read = slot.sample if slot.unavailable is None else None
+        return {
+            "index": slot.info.index,
+            "util": read.util if read else None,
+            "mem_used": read.mem_used if read else None,
+            "mem_total": slot.info.mem_total,
         }
 
     def record(self) -> Record:

@@ -246,8 +246,8 @@ class HostOut:
 @dataclass
 class GpuPoint:
     index: int
-    util: float
-    mem_used: int
+    util: float | None  # None: not read this time (a gap in the charts, not a 0)
+    mem_used: int | None
     mem_total: int
 
 

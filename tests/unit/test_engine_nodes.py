@@ -227,6 +227,13 @@ def test_a_node_that_leaves_loses_its_tasks_and_its_gpus_go_offline(tmp_path: Pa
             assert by_label[label]["state"] == "unavailable"
             assert by_label[label]["error"] == LEFT
             assert by_label[label]["task_ids"] == []
+        # The live chart point of a GPU not read is a gap, as in the stored history, not a 0 %.
+        point = {g["index"]: g for g in engine.gpus.point()["gpus"]}
+        read = {g["label"]: g["index"] for g in engine.gpu_dicts()}
+        assert (
+            point[read["node-b:0"]]["util"] is None and point[read["node-b:0"]]["mem_used"] is None
+        )
+        assert point[read["node-a:0"]]["util"] is not None
         assert engine.health()["nodes"] == [
             {"name": "node-a", "alive": True, "gpus": 2, "usable": 2},
             {"name": "node-b", "alive": False, "gpus": 2, "usable": 0},

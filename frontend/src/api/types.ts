@@ -765,9 +765,9 @@ export interface components {
             /** Index */
             index: number;
             /** Util */
-            util: number;
+            util: number | null;
             /** Mem Used */
-            mem_used: number;
+            mem_used: number | null;
             /** Mem Total */
             mem_total: number;
         };

@@ -31,6 +31,11 @@ describe("appendPoint", () => {
     expect(h.series.map((s) => s.values[3])).toEqual([42, 2 * GIB, 25.5, 2 * GIB]);
   });
 
+  it("leaves a gap for a GPU not read, not a zero", () => {
+    const h = appendPoint(history(), point(103, [{ index: 0, util: null, mem_used: null, mem_total: 16 * GIB }]));
+    expect(h.series.map((s) => s.values[3])).toEqual([42, 2 * GIB, null, null]);
+  });
+
   it("ignores a sample the history already has, and drops what left the window", () => {
     const h = history();
     expect(appendPoint(h, point(102))).toBe(h);

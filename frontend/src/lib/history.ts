@@ -31,7 +31,8 @@ function valueOf(key: string, p: SystemPoint): number | null {
   if (!m) return null;
   const gpu = p.gpus.find((g) => g.index === Number(m[1]));
   if (!gpu) return null;
-  return m[2] === "util" ? Math.round(gpu.util * 10000) / 100 : gpu.mem_used;
+  if (m[2] === "mem") return gpu.mem_used ?? null;
+  return gpu.util == null ? null : Math.round(gpu.util * 10000) / 100;
 }
 
 // The history with a live sample added at its end, and the points older than the window dropped.
