@@ -794,6 +794,7 @@ export interface components {
             paused: boolean;
             /** Paused At */
             paused_at: number | null;
+            notifications: components["schemas"]["NotificationsOut"];
         };
         /**
          * HistorySeries
@@ -904,6 +905,34 @@ export interface components {
             /** Usable */
             usable: number;
         };
+        /**
+         * NotificationsOut
+         * @description Webhook deliveries since ANT started (docs/workflows.md, Notifications).
+         */
+        NotificationsOut: {
+            /**
+             * Sent
+             * @default 0
+             */
+            sent: number;
+            /**
+             * Failed
+             * @default 0
+             */
+            failed: number;
+            /**
+             * Dropped
+             * @default 0
+             */
+            dropped: number;
+            /**
+             * Pending
+             * @default 0
+             */
+            pending: number;
+            /** Last Error */
+            last_error: string | null;
+        };
         /** PreviewOut */
         PreviewOut: {
             /** Tasks */
@@ -932,6 +961,8 @@ export interface components {
             priority: number;
             /** Timeout */
             timeout: number | null;
+            /** Notify */
+            notify: string | null;
         };
         /**
          * QueueChanged
@@ -1030,6 +1061,11 @@ export interface components {
              * @description seconds it may run; then it is killed and ends timed_out (inline: ant_timeout=2h)
              */
             timeout?: number | null;
+            /**
+             * Notify
+             * @description a webhook URL (http/https) POSTed to when the task ends, besides the server's NOTIFY_webhook_url (inline: ant_notify=URL)
+             */
+            notify?: string | null;
         };
         /**
          * SummaryOut
@@ -1201,6 +1237,8 @@ export interface components {
             timeout: number | null;
             /** Restarted From */
             restarted_from: string | null;
+            /** Notify */
+            notify: string | null;
             /** Queue Position */
             queue_position: number | null;
             /** Pending Reason */
@@ -1325,6 +1363,7 @@ export type LogOut = components['schemas']['LogOut'];
 export type LogSearchOut = components['schemas']['LogSearchOut'];
 export type LoginRequest = components['schemas']['LoginRequest'];
 export type NodeOut = components['schemas']['NodeOut'];
+export type NotificationsOut = components['schemas']['NotificationsOut'];
 export type PreviewOut = components['schemas']['PreviewOut'];
 export type PreviewTask = components['schemas']['PreviewTask'];
 export type QueueChanged = components['schemas']['QueueChanged'];
