@@ -196,3 +196,30 @@ def test_no_url_no_work(tmp_path: Path) -> None:
             assert engine.notifier.status()["pending"] == 0
 
     asyncio.run(main())
+
+
+def test_ends_found_when_ant_restarts_are_told(tmp_path: Path) -> None:
+    """A task that ended while ANT was down, and one lost then, are told once ANT is back."""
+    ex, clock = FakeExecutor(), Clock()
+
+    async def main() -> None:
+        with webhook_receiver() as hook:
+            async with engine_for(tmp_path, ex, clock) as engine:
+                await engine.submit("run", n_gpus=1, task_id="done-meanwhile", notify=hook.url)
+                await engine.submit("run", n_gpus=1, task_id="vanished", notify=hook.url)
+                await settle()
+                engine.running.clear()  # ANT dies with both running
+            ex.procs["done-meanwhile"].ended = True
+            ex.procs["done-meanwhile"].exit_code = 0
+            del ex.procs["vanished"]
+            async with engine_for(tmp_path, ex, clock) as engine:
+                assert engine.recovery_summary["finished_while_down"] == 1
+                assert engine.recovery_summary["lost"] == 1
+                told = await until(lambda: len(hook.received) == 2 and hook.by_task())
+        assert {k: v["state"] for k, v in told.items()} == {
+            "done-meanwhile": "succeeded",
+            "vanished": "lost",
+        }
+        assert told["vanished"]["reason"] == "no process of it was found"
+
+    asyncio.run(main())
