@@ -64,6 +64,11 @@ def test_real_ends_are_posted_with_their_state_exit_code_and_last_lines(
         }
         assert hook.by_task("/api") == {"slow": everyone["slow"]}
         assert notifications(server)["sent"] == 7
+        with server.client() as c:
+            metrics = c.get("/metrics").text
+        assert 'ant_notifications_total{result="sent"} 7.0' in metrics
+        assert 'ant_notifications_total{result="failed"} 0.0' in metrics
+        assert "ant_notifications_pending 0.0" in metrics
         health = ant("health").stdout
         assert "notifications: 7 sent, 0 failed, 0 dropped, 0 pending" in health
         # The CLI's --notify, shown masked by `ant show`.
