@@ -68,6 +68,7 @@ class Notifier:
         self._opener = urllib.request.build_opener(_NoRedirect)
         self._stopping = False
         self._sending = 0  # POSTs in flight
+        self._dropping = False  # the last one was dropped: say so once per run of drops
         self.sent = 0
         self.failed = 0  # given up after every retry
         self.dropped = 0  # the queue was full
@@ -86,8 +87,10 @@ class Notifier:
             urls.append(server_url)
         if task.notify and task.notify not in urls:
             urls.append(task.notify)  # a task's own URL adds to the server's
+        if not urls:
+            return
+        output = self._output(task) if task.handle is not None else None
         for url in urls:
-            output = self._output(task) if task.handle is not None else None
             self._put(Delivery(url, task.copy(), output))
 
     def status(self) -> dict[str, Any]:
@@ -135,14 +138,18 @@ class Notifier:
     def _put(self, delivery: Delivery) -> None:
         try:
             self._queue.put_nowait(delivery)
+            self._dropping = False
         except asyncio.QueueFull:
             self.dropped += 1
-            self.last_error = f"queue full ({self.settings.NOTIFY_queue_size}): dropped one"
-            self._say(
-                f"notification of task {delivery.task.task_id!r} to {mask_url(delivery.url)} "
-                f"dropped: {self.settings.NOTIFY_queue_size} are waiting already "
-                "(NOTIFY_queue_size)"
-            )
+            size = self.settings.NOTIFY_queue_size
+            self.last_error = f"{size} notifications were waiting (NOTIFY_queue_size): dropped"
+            if not self._dropping:  # a burst of ends to a dead receiver: one line, not thousands
+                self._dropping = True
+                self._say(
+                    f"notification of task {delivery.task.task_id!r} to "
+                    f"{mask_url(delivery.url)} dropped, and the next ones until there is room: "
+                    f"{size} are waiting already (NOTIFY_queue_size; `ant health` counts them)"
+                )
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()

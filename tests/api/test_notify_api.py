@@ -63,7 +63,7 @@ def test_real_ends_are_posted_with_their_state_exit_code_and_last_lines(
             copy["task_id"]: everyone[copy["task_id"]],
         }
         assert hook.by_task("/api") == {"slow": everyone["slow"]}
-        assert notifications(server)["sent"] == 7
+        wait_for(lambda: notifications(server)["sent"] == 7)  # counted once answered
         with server.client() as c:
             metrics = c.get("/metrics").text
         assert 'ant_notifications_total{result="sent"} 7.0' in metrics
@@ -78,6 +78,7 @@ def test_real_ends_are_posted_with_their_state_exit_code_and_last_lines(
             r"\nnotify +http://127\.0\.0\.1:\d+/… *\n", ant("show", cli["task_id"]).stdout
         )
         wait_for(lambda: hook.by_task("/cli?token=x"))
+        wait_for(lambda: notifications(server)["sent"] == 9)  # /all and /cli
         assert "t0ken" not in server.output()
 
 

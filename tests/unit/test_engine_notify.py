@@ -52,6 +52,7 @@ def test_every_end_is_told_to_the_server_url_and_the_task_url(tmp_path: Path) ->
                 await settle()
                 told = await until(lambda: len(hook.bodies("/server")) == 4 and hook.by_task())
                 mine = await until(lambda: hook.bodies("/mine/secret"))
+                await until(lambda: engine.notifier.sent == 5)  # counted once answered
                 assert engine.health()["notifications"] == {
                     "sent": 5,
                     "failed": 0,
@@ -102,9 +103,9 @@ def test_failures_only_for_the_server_url_and_slack_format(tmp_path: Path) -> No
                 ex.finish("fine", 0)
                 ex.finish("broke", 2)
                 await settle()
-                await until(lambda: len(hook.received) == 2)
+                await until(lambda: engine.notifier.sent == 2)
                 await asyncio.sleep(0.2)  # nothing more comes
-                assert engine.notifier.sent == 2
+                assert engine.notifier.sent == 2 and len(hook.received) == 2
         [team] = hook.bodies("/team")
         [me] = hook.bodies("/me")
         assert team["text"].startswith("ANT on ") and "task broke failed (exit 2)" in team["text"]
@@ -221,5 +222,34 @@ def test_ends_found_when_ant_restarts_are_told(tmp_path: Path) -> None:
             "vanished": "lost",
         }
         assert told["vanished"]["reason"] == "no process of it was found"
+
+    asyncio.run(main())
+
+
+def test_a_full_queue_drops_and_says_so_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ex, clock = FakeExecutor(), Clock()
+
+    async def main() -> None:
+        with webhook_receiver() as hook:
+            async with engine_for(
+                tmp_path, ex, clock, NOTIFY_webhook_url=hook.url, NOTIFY_queue_size=1
+            ) as engine:
+                await engine.submit("run", n_gpus=1, task_id="a")
+                await settle()
+                done = engine.get("a").copy()
+                done.move_to(TaskState.FAILED)
+                for _ in range(6):  # six ends at once, before a worker takes any
+                    engine.notifier.task_ended(done)
+                await until(lambda: engine.notifier.sent == 1)
+                status = engine.health()["notifications"]
+                assert status["dropped"] == 5 and status["pending"] == 0
+                assert "dropped" in status["last_error"]
+                assert len(hook.received) == 1
+                ex.finish("a", 0)
+                await settle()
+        drops = [line for line in capsys.readouterr().err.splitlines() if "dropped" in line]
+        assert len(drops) == 1 and "NOTIFY_queue_size" in drops[0]
 
     asyncio.run(main())
