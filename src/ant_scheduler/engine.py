@@ -128,7 +128,7 @@ class Engine(Submissions):
             self._say(f"could not record the last changes: {exc.message}")
         self._syncer.shutdown(wait=True)
         # Ends recorded just now (a terminate) are told too, for a moment at most.
-        await self.notifier.stop(grace=self.settings.NOTIFY_timeout_seconds)
+        await self.notifier.stop()
         error: StoreUnavailable | None = None
         try:
             self.store.sync()  # even if the last durable commit above failed

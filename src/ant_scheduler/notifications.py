@@ -2,12 +2,13 @@
 
 The scheduler hands each durable end to `Notifier.task_ended` (a few dict lookups on the loop);
 a bounded queue holds what is to be sent, and WORKERS asyncio workers send it, each POST in a
-thread of their own (the stdlib's urllib: ANT adds no HTTP client for this). A failed POST is
+daemon thread of its own (the stdlib's urllib: ANT adds no HTTP client for this; a daemon thread,
+so a receiver that hangs never keeps ANT from exiting). A failed POST is
 tried again after NOTIFY_backoff_seconds, doubled each time, NOTIFY_retries times, then given up;
 every failed attempt is one line on the console (the URL masked). Counters go to the health.
 
 Best effort, in memory: notifications waiting (or waiting to be retried) when ANT stops are not
-sent — but for a short grace at the stop, for those already queued.
+sent — but for a short grace at the stop (STOP_GRACE at most), for those already queued.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import asyncio
 import http.client
 import json
 import socket
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ from ant_scheduler.executors.base import TaskOutput
 from ant_scheduler.settings import Settings
 
 WORKERS = 2  # POSTs at once: a slow receiver delays the other receivers' notifications less
+STOP_GRACE = 5.0  # seconds a stopping ANT gives the queued notifications at most
 
 
 @dataclass
@@ -64,7 +66,6 @@ class Notifier:
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue(settings.NOTIFY_queue_size)
         self._waiting: dict[int, asyncio.TimerHandle] = {}  # retries due later, by delivery id
         self._workers: list[asyncio.Task[None]] = []
-        self._pool: ThreadPoolExecutor | None = None
         self._opener = urllib.request.build_opener(_NoRedirect)
         self._stopping = False
         self._sending = 0  # POSTs in flight
@@ -106,28 +107,26 @@ class Notifier:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="ant-notify")
         self._workers = [asyncio.create_task(self._work()) for _ in range(WORKERS)]
 
-    async def stop(self, grace: float) -> None:
-        """Send what is queued for up to `grace` seconds (retries are not waited for), then
-        stop; say how many notifications were not sent."""
+    async def stop(self) -> None:
+        """Send what is queued for NOTIFY_timeout_seconds, STOP_GRACE at most (retries are not
+        waited for), then stop; say how many notifications were not sent."""
+        grace = min(STOP_GRACE, self.settings.NOTIFY_timeout_seconds)
         self._stopping = True
         for timer in self._waiting.values():
             timer.cancel()
         lost = len(self._waiting)
         self._waiting.clear()
-        if self._workers and not self._queue.empty():
+        if self._workers and (self._sending or not self._queue.empty()):
             try:
-                await asyncio.wait_for(self._queue.join(), grace)
+                await asyncio.wait_for(self._queue.join(), grace)  # in flight ones too
             except asyncio.TimeoutError:
                 pass
-        lost += self._queue.qsize()
+        lost += self._queue.qsize() + self._sending
         for worker in self._workers:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
         if lost:
             self._say(
                 f"{lost} notification(s) not sent: ANT stopped (they are kept in memory only)"
@@ -152,14 +151,11 @@ class Notifier:
                 )
 
     async def _work(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             delivery = await self._queue.get()
             self._sending += 1
             try:
-                error = await loop.run_in_executor(self._pool, self._send, delivery)
-            except Exception as exc:  # a bug here must not stop the worker, nor print a trace
-                error = f"{type(exc).__name__}: {exc}"
+                error = await self._in_thread(delivery)
             finally:
                 self._sending -= 1
                 self._queue.task_done()
@@ -168,6 +164,28 @@ class Notifier:
                 self.sent += 1
             else:
                 self._failed(delivery, error)
+
+    def _in_thread(self, delivery: Delivery) -> asyncio.Future[str | None]:
+        """_send in a daemon thread; its answer comes back on the loop."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[str | None] = loop.create_future()
+
+        def answer(result: str | None) -> None:
+            if not future.done():
+                future.set_result(result)
+
+        def run() -> None:
+            try:
+                result = self._send(delivery)
+            except Exception as exc:  # a bug here must not lose the answer, nor print a trace
+                result = f"{type(exc).__name__}: {exc}"
+            try:
+                loop.call_soon_threadsafe(answer, result)
+            except RuntimeError:
+                pass  # the loop is closed: ANT has stopped
+
+        threading.Thread(target=run, name="ant-notify", daemon=True).start()
+        return future
 
     def _send(self, delivery: Delivery) -> str | None:
         """One POST (in a worker thread): None when the receiver took it (2xx), else why not."""

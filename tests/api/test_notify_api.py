@@ -123,6 +123,19 @@ def test_a_hung_receiver_does_not_hold_up_the_next_tasks(server_factory: type[An
         assert sorted(b["task_id"] for b in hook.bodies()) == ["one", "three", "two"]
 
 
+def test_a_stop_does_not_wait_for_a_hung_receiver(server_factory: type[AntServer]) -> None:
+    """ANT stops although a POST hangs (its timeout is a minute), saying what it did not send."""
+    with webhook_receiver(hang=True) as hook:
+        config = {"NOTIFY_webhook_url": hook.url, "NOTIFY_timeout_seconds": 60}
+        server = server_factory(config=config).start()
+        with server.client() as c:
+            submit(c, "true", n_gpus=1, task_id="t")
+            wait_state(c, "t", "succeeded")
+        wait_for(lambda: hook.received)
+        assert server.sigterm(timeout=30) == 0
+    assert "ant: 1 notification(s) not sent: ANT stopped" in server.output()
+
+
 def test_a_dead_receiver_is_retried_then_given_up(server_factory: type[AntServer]) -> None:
     dead = f"http://127.0.0.1:{free_port()}/hook/secret-token"  # nothing listens there
     config = {"NOTIFY_webhook_url": dead, "NOTIFY_retries": 2, "NOTIFY_backoff_seconds": 0.1}
