@@ -487,8 +487,9 @@ class Client:
         priority: int = 0,
         n_nodes: int | None = None,
         timeout: float | None = None,
+        notify: str | None = None,
     ) -> list[TaskOut]:
-        body = _submission(command, mode, n_gpus, task_id, env, priority, n_nodes, timeout)
+        body = _submission(command, mode, n_gpus, task_id, env, priority, n_nodes, timeout, notify)
         data = self._json("POST", "/api/v1/tasks", body=body)
         return self._read("/api/v1/tasks", lambda: _tasks(data["tasks"]))
 
@@ -503,11 +504,12 @@ class Client:
         priority: int = 0,
         n_nodes: int | None = None,
         timeout: float | None = None,
+        notify: str | None = None,
     ) -> list[dict[str, Any]]:
         """`submit`, the new tasks given as `dataclasses.asdict` of each TaskOut: what `ant submit`
         prints. The server's answer is that already, so it is returned as it came, without loading
         wire.py (~9 ms); an answer of another shape is read as `submit` reads it."""
-        body = _submission(command, mode, n_gpus, task_id, env, priority, n_nodes, timeout)
+        body = _submission(command, mode, n_gpus, task_id, env, priority, n_nodes, timeout, notify)
         data = self._json("POST", "/api/v1/tasks", body=body)
         items = data.get("tasks") if isinstance(data, dict) else None
         if isinstance(items, list) and all(map(_is_task_out, items)):
@@ -928,6 +930,7 @@ def _submission(
     priority: int,
     n_nodes: int | None,
     timeout: float | None = None,
+    notify: str | None = None,
 ) -> dict[str, Any]:
     """The body of POST /api/v1/tasks."""
     body: dict[str, Any] = {"command": command, "mode": mode, "priority": priority}
@@ -937,6 +940,8 @@ def _submission(
         body["n_nodes"] = n_nodes
     if timeout is not None:
         body["timeout"] = timeout
+    if notify is not None:
+        body["notify"] = notify
     if task_id is not None:
         body["task_id"] = task_id
     if env:
@@ -971,6 +976,7 @@ _TASK_FIELDS = (
     "nodes",
     "timeout",
     "restarted_from",
+    "notify",
     "queue_position",
     "pending_reason",
     "gpu_mem_used",

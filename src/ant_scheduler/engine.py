@@ -89,6 +89,7 @@ class Engine(Edits, Submissions):
         if dropped:
             self._say(f"dropped {dropped} task(s) of a submission that was never acknowledged")
         await self._command(self._recover)
+        self.notifier.start()
         loops = [self.live.terminal_loop(), self.gpus.monitor(self._task_pids, self._sampled)]
         if self.settings.LOGGER_log_to_stdout:
             loops.append(self.live.mirror_loop())
@@ -128,6 +129,8 @@ class Engine(Edits, Submissions):
         except StoreUnavailable as exc:  # what is not written is reconciled on the next start
             self._say(f"could not record the last changes: {exc.message}")
         self._syncer.shutdown(wait=True)
+        # Ends recorded just now (a terminate) are told too, for a moment at most.
+        await self.notifier.stop()
         error: StoreUnavailable | None = None
         try:
             self.store.sync()  # even if the last durable commit above failed
@@ -298,6 +301,7 @@ class Engine(Edits, Submissions):
             self.store.apply(updates=[(done, TaskState.QUEUED)], strict=True)
             self._dequeue(task_id)
             self._publish_tasks("task_changed", [done])
+            self._announce_end([done])
             self._publish_queue()
             self._request_schedule()
             return done

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -23,6 +23,7 @@ def state_snapshot(engine: Engine) -> dict[str, Any]:
     return {
         "tasks_by_state": {state.value: n for state, n in counts.items()},
         "queue_length": len(engine.queued),
+        "notifications": engine.notifier.status(),
         "gpus": [
             {
                 "index": s.info.index,
@@ -66,13 +67,23 @@ class _StateCollector(Collector):
     def __init__(self, snapshot: Callable[[], dict[str, Any]]) -> None:
         self.snapshot = snapshot
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         data = self.snapshot()
         tasks = GaugeMetricFamily("ant_tasks", "Tasks by state.", labels=["state"])
         for state, n in data["tasks_by_state"].items():
             tasks.add_metric([state], n)
         yield tasks
         yield GaugeMetricFamily("ant_queue_length", "Queued tasks.", value=data["queue_length"])
+        notes = data["notifications"]
+        told = CounterMetricFamily(
+            "ant_notifications", "Webhook notifications since ANT started.", labels=["result"]
+        )
+        for result in ("sent", "failed", "dropped"):
+            told.add_metric([result], notes[result])
+        yield told
+        yield GaugeMetricFamily(
+            "ant_notifications_pending", "Notifications waiting to be sent.", value=notes["pending"]
+        )
         specs = {
             "util": ("ant_gpu_utilization_ratio", "GPU utilisation, 0-1."),
             "mem_used": ("ant_gpu_memory_used_bytes", "GPU memory in use."),

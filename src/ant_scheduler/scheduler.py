@@ -51,10 +51,12 @@ from ant_scheduler.executors.base import (
     LeftBehind,
     RankPlacement,
     Running,
+    TaskOutput,
 )
 from ant_scheduler.gpu_pool import GpuPool
 from ant_scheduler.live_output import LiveOutput
 from ant_scheduler.metrics import Metrics
+from ant_scheduler.notifications import Notifier
 from ant_scheduler.settings import Settings
 from ant_scheduler.store import Store
 from ant_scheduler.views import gpu_json, task_json
@@ -95,6 +97,7 @@ class Scheduler:
         self.clock = clock
         self.launch_dir = launch_dir
         self.metrics = Metrics()
+        self.notifier = Notifier(settings, output=self._output_for_notice, say=self._say)
         self.queued: dict[str, Task] = {}
         self.queue = TaskQueue()
         self.running: dict[str, Task] = {}
@@ -279,6 +282,8 @@ class Scheduler:
             timer.cancel()
         if not recorded:  # the row was no longer running (changed outside ANT): nothing to add
             self._say(f"the end of task {task.task_id!r} was not recorded: it changed meanwhile")
+        else:
+            self._announce_end([task])
         if task.started_at is not None and task.finished_at is not None:
             self.metrics.task_duration.labels(task.state.value).observe(
                 max(0.0, task.finished_at - task.started_at)
@@ -457,6 +462,7 @@ class Scheduler:
                 self._reserve(task)
                 launched.append(task)
         self._publish_tasks("task_changed", [t for t in refused if t.task_id not in missed])
+        self._announce_end([t for t in refused if t.task_id not in missed])
         started = [task for task in launched if self._launch(task)]
         self._show_ant_processes()  # now with the pids
         self._publish_tasks("task_changed", started)
@@ -654,6 +660,21 @@ class Scheduler:
         self._killing.add(task_id)
         self._chore(self.executor.kill(task_id, self.settings.RUNNER_kill_grace_seconds))
 
+    # ------------------------------------------------------------------ notifications
+
+    def _announce_end(self, tasks: list[Task]) -> None:
+        """Tasks whose end is durable now: the webhooks hear of it (notifications.py queues it,
+        never blocking). Called wherever a task reaches an ended state — a task going back to
+        the queue (a retry) is not an end: the notifier skips states that are not ended."""
+        for task in tasks:
+            self.notifier.task_ended(task)
+
+    def _output_for_notice(self, task: Task) -> TaskOutput | None:
+        try:
+            return self.executor.output(task.handle, 0) if task.handle is not None else None
+        except Exception:  # no output to read: the notice goes without its log
+            return None
+
     def _chore(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run a background job whose end nobody awaits (kept referenced until it is done)."""
         chore = asyncio.ensure_future(coro)
@@ -708,6 +729,7 @@ class Scheduler:
                 task.session_id = self.session_id
                 self._enqueue(task)
         self.store.update_tasks(writes + queued)
+        self._announce_end([t for t in writes if t.state is not TaskState.RUNNING])
         for task_id, behind in left.items():
             task = self.store.get_task(task_id) or ghost(task_id, behind, self.clock())
             task.gpu_ids = task.gpu_ids or list(behind.gpu_ids)
@@ -761,6 +783,7 @@ class Scheduler:
             "executor": {"name": self.executor.name, "available": detail is None, "detail": detail},
             "nodes": self.gpus.node_list(),
             **self.pause_state(),
+            "notifications": self.notifier.status(),
         }
 
     def _publish_health(self, *, always: bool = False) -> None:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ant_scheduler.core.errors import ConfigError
+from ant_scheduler.core.errors import ConfigError, TaskRejected
+from ant_scheduler.core.notification import check_webhook_url
 
 
 class UnknownConfigKey(UserWarning):
@@ -82,6 +83,14 @@ class Settings:
     RAY_connect_timeout_seconds: float = 30  # a bridge not connected by then is started over
     # --- the dashboard (docs/monitoring.md) ------------------------------------------------------
     MONITORING_keep_hours: float = 24  # monitor samples kept in the store (downsampled) for charts
+    # --- notifications when a task ends (docs/workflows.md, Notifications) ---------------------
+    NOTIFY_webhook_url: str | None = None  # every task's end is POSTed here (null: none)
+    NOTIFY_on: str = "all"  # "all" ends, or "failures" (all but succeeded): the server-wide URL
+    NOTIFY_format: str = "json"  # "json" (ANT's payload) or "slack" ({"text": ...})
+    NOTIFY_timeout_seconds: float = 5  # one POST's timeout (connecting, then each read)
+    NOTIFY_retries: int = 3  # attempts after the first one failed; then it is given up
+    NOTIFY_backoff_seconds: float = 2  # before the first retry; doubled before each next one
+    NOTIFY_queue_size: int = 1000  # notifications waiting at most; more are dropped (counted)
 
     @property
     def state_dir(self) -> Path:
@@ -97,6 +106,8 @@ class Settings:
 _CHOICES: dict[str, tuple[str, ...]] = {
     "RUNNER_policy": ("fifo", "backfill"),
     "RUNNER_on_shutdown": ("keep", "terminate"),
+    "NOTIFY_on": ("all", "failures"),
+    "NOTIFY_format": ("json", "slack"),
 }
 _TYPE_HINTS = typing.get_type_hints(Settings)
 
@@ -148,6 +159,15 @@ def _check_ranges(s: Settings) -> None:
     need(s.SERVER_max_expanded_bytes >= 1024, "SERVER_max_expanded_bytes", ">= 1024")
     need(s.STORE_retry_seconds >= 0, "STORE_retry_seconds", ">= 0")
     need(s.RUNNER_stray_grace_seconds >= 0, "RUNNER_stray_grace_seconds", ">= 0")
+    need(s.NOTIFY_timeout_seconds > 0, "NOTIFY_timeout_seconds", "greater than 0")
+    need(0 <= s.NOTIFY_retries <= 100, "NOTIFY_retries", "from 0 to 100")
+    need(s.NOTIFY_backoff_seconds >= 0, "NOTIFY_backoff_seconds", ">= 0")
+    need(s.NOTIFY_queue_size >= 1, "NOTIFY_queue_size", ">= 1")
+    if s.NOTIFY_webhook_url:
+        try:
+            check_webhook_url(s.NOTIFY_webhook_url, "NOTIFY_webhook_url")
+        except TaskRejected as exc:
+            raise ConfigError(f"config key {exc.message}") from None
     for key, allowed in _CHOICES.items():
         need(getattr(s, key) in allowed, key, "one of " + ", ".join(repr(a) for a in allowed))
 

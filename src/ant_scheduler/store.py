@@ -243,7 +243,12 @@ def _v14(db: sqlite3.Connection) -> None:
         db.execute(f"CREATE INDEX tasks_{column} ON tasks ({column}) WHERE {column} IS NOT NULL")
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v14]
+def _v15(db: sqlite3.Connection) -> None:
+    # Notifications (P12): a task's own webhook URL, POSTed to when it ends.
+    db.execute("ALTER TABLE tasks ADD COLUMN notify TEXT")
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v14, _v15]
 
 # One column per field of Task (core/task.py declares a task once); these are JSON text.
 _COLUMNS = [f.name for f in dataclasses.fields(Task)]

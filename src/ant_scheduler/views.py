@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ant_scheduler.core.notification import mask_url
 from ant_scheduler.core.parsing import format_copy_command
 from ant_scheduler.core.task import Task
 from ant_scheduler.gpu_pool import GpuSlot
@@ -31,6 +32,7 @@ def task_json(
     data["gpu_mem_used"] = gpu_mem_used
     data["lingering_processes"] = lingering_processes
     data["nodes"] = list(task.nodes)
+    data["notify"] = mask_url(task.notify)  # it may hold a token: shown only where it goes
     data["copy_command"] = format_copy_command(
         task.n_gpus, task.env, task.submitted, task.n_nodes, task.timeout
     )

@@ -58,6 +58,7 @@ class PreviewTask:
     env: dict[str, str]
     priority: int
     timeout: float | None = None  # seconds
+    notify: str | None = None  # the task's webhook URL, masked
 
 
 @dataclass
@@ -189,6 +190,19 @@ class NodeOut:
 
 
 @dataclass
+class NotificationsOut:
+    """Webhook deliveries since ANT started (docs/workflows.md, Notifications)."""
+
+    __pydantic_config__ = _ALWAYS_SENT
+
+    sent: int = 0  # taken by the receiver (2xx)
+    failed: int = 0  # given up after NOTIFY_retries retries
+    dropped: int = 0  # not queued: NOTIFY_queue_size were waiting already
+    pending: int = 0  # queued, being sent, or waiting to be retried
+    last_error: str | None = None  # the last failure, its URL masked
+
+
+@dataclass
 class HealthOut:
     """GET /api/v1/health: ANT is up; can it start tasks; on which nodes."""
 
@@ -200,6 +214,7 @@ class HealthOut:
     nodes: list[NodeOut] = field(default_factory=list)  # empty on this machine alone
     paused: bool = False  # `ant pause`: nothing new starts (running tasks go on)
     paused_at: float | None = None  # since when (POSIX seconds)
+    notifications: NotificationsOut = field(default_factory=NotificationsOut)
 
 
 @dataclass

@@ -384,3 +384,20 @@ def test_timeout_inline_env_and_field_and_its_copy_command() -> None:
         one("ant_timeout=soon python x.py")
     with pytest.raises(TaskRejected, match="line 2: ant_timeout"):
         parse("true\nant_timeout=0 true", mode="multi")
+
+
+def test_notify_inline_env_and_field_and_the_submitted_text_keeps_no_url() -> None:
+    """Inline ant_notify= > the ant_notify variable > the API field; the URL (it may hold a
+    token) is neither in the env nor in the submitted text nor in the copy command."""
+    assert one("python x.py").notify is None
+    assert one("python x.py", notify="https://a.example/1").notify == "https://a.example/1"
+    spec = one("python x.py", notify="https://a.example/1", env={"ant_notify": "http://b/2"})
+    assert spec.notify == "http://b/2" and "ant_notify" not in spec.env
+    spec = one("ant_n_gpus=1 ant_notify='https://c.example/3?t=s' python x.py", env={})
+    assert spec.notify == "https://c.example/3?t=s" and spec.command == "python x.py"
+    assert spec.submitted == "ant_n_gpus=1 python x.py"
+    assert "c.example" not in format_copy_command(1, {}, spec.submitted)
+    with pytest.raises(TaskRejected, match="ant_notify: the webhook URL"):
+        one("ant_notify=ftp://x python x.py")
+    with pytest.raises(TaskRejected, match="line 2: ant_notify"):
+        parse("true\nant_notify=nope true", mode="multi")

@@ -835,6 +835,7 @@ export interface components {
             paused: boolean;
             /** Paused At */
             paused_at: number | null;
+            notifications: components["schemas"]["NotificationsOut"];
         };
         /**
          * HistorySeries
@@ -963,6 +964,34 @@ export interface components {
             /** Usable */
             usable: number;
         };
+        /**
+         * NotificationsOut
+         * @description Webhook deliveries since ANT started (docs/workflows.md, Notifications).
+         */
+        NotificationsOut: {
+            /**
+             * Sent
+             * @default 0
+             */
+            sent: number;
+            /**
+             * Failed
+             * @default 0
+             */
+            failed: number;
+            /**
+             * Dropped
+             * @default 0
+             */
+            dropped: number;
+            /**
+             * Pending
+             * @default 0
+             */
+            pending: number;
+            /** Last Error */
+            last_error: string | null;
+        };
         /** PreviewOut */
         PreviewOut: {
             /** Tasks */
@@ -991,6 +1020,8 @@ export interface components {
             priority: number;
             /** Timeout */
             timeout: number | null;
+            /** Notify */
+            notify: string | null;
         };
         /**
          * QueueChanged
@@ -1097,6 +1128,11 @@ export interface components {
              * @description seconds it may run; then it is killed and ends timed_out (inline: ant_timeout=2h)
              */
             timeout?: number | null;
+            /**
+             * Notify
+             * @description a webhook URL (http/https) POSTed to when the task ends, besides the server's NOTIFY_webhook_url (inline: ant_notify=URL)
+             */
+            notify?: string | null;
         };
         /**
          * SummaryOut
@@ -1268,6 +1304,8 @@ export interface components {
             timeout: number | null;
             /** Restarted From */
             restarted_from: string | null;
+            /** Notify */
+            notify: string | null;
             /** Queue Position */
             queue_position: number | null;
             /** Pending Reason */
@@ -1395,6 +1433,7 @@ export type LogSearchOut = components['schemas']['LogSearchOut'];
 export type LoginRequest = components['schemas']['LoginRequest'];
 export type MoveRequest = components['schemas']['MoveRequest'];
 export type NodeOut = components['schemas']['NodeOut'];
+export type NotificationsOut = components['schemas']['NotificationsOut'];
 export type PreviewOut = components['schemas']['PreviewOut'];
 export type PreviewTask = components['schemas']['PreviewTask'];
 export type QueueChanged = components['schemas']['QueueChanged'];

@@ -9,6 +9,7 @@ const health = (paused: boolean, paused_at: number | null): HealthOut => ({
   nodes: [],
   paused,
   paused_at,
+  notifications: { sent: 0, failed: 0, dropped: 0, pending: 0, last_error: null },
 });
 
 describe("pausedSince", () => {

@@ -30,6 +30,7 @@ const health = (over: Partial<HealthOut> = {}): HealthOut => ({
   executor: { name: "ray", available: true, detail: null },
   paused: false,
   paused_at: null,
+  notifications: { sent: 0, failed: 0, dropped: 0, pending: 0, last_error: null },
   nodes: [],
   ...over,
 });

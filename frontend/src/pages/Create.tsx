@@ -13,6 +13,7 @@ const SPECIAL_VARS: [string, string][] = [
   ["ant_n_gpus", "number of GPUs (on each node); overrides the GPUs field"],
   ["ant_n_nodes", "number of nodes, all at once (a gang); overrides the Nodes field"],
   ["ant_timeout", "kill it after it has run this long (90s, 15m, 2h, 1h30m); overrides the Timeout field"],
+  ["ant_notify", "webhook URL POSTed to when it ends; overrides the Webhook field"],
   ["ant_wd", "working directory: runs cd <dir> && … first"],
   ["ant_conda_env", "conda env by name: conda run --live-stream -n <env> …"],
   ["ant_conda_env_path", "conda env by path: conda run --live-stream -p <path> …"],
@@ -34,6 +35,7 @@ export function CreatePage() {
   const [nGpus, setNGpus] = useState("");
   const [nNodes, setNNodes] = useState("");
   const [timeout, setTimeoutText] = useState("");
+  const [webhook, setWebhook] = useState("");
   const [command, setCommand] = useState("");
   const [env, setEnv] = useState<EnvRow[]>(() => load<EnvRow[]>("env", []));
   const [error, setError] = useState("");
@@ -46,7 +48,7 @@ export function CreatePage() {
   useEffect(() => {
     setPreview(null);
     setPreviewError("");
-  }, [mode, taskId, nGpus, nNodes, timeout, command, env]);
+  }, [mode, taskId, nGpus, nNodes, timeout, webhook, command, env]);
 
   const updateEnv = (rows: EnvRow[]) => {
     setEnv(rows);
@@ -76,6 +78,7 @@ export function CreatePage() {
       n_gpus: n,
       n_nodes: nodes,
       timeout: limit,
+      notify: webhook.trim() || undefined, // checked by the server (http/https URL)
       task_id: taskId.trim() || undefined,
       env: envObject,
     };
@@ -170,6 +173,18 @@ export function CreatePage() {
             <input aria-label="Timeout" value={timeout} onChange={(e) => setTimeoutText(e.target.value)} placeholder="none" />
           </label>
         </div>
+        <label className="field" title="ANT POSTs the task's end (state, exit code, last lines) to this URL, besides the server's NOTIFY_webhook_url">
+          Webhook
+          <input
+            aria-label="Webhook URL"
+            inputMode="url"
+            autoComplete="off"
+            spellCheck={false}
+            value={webhook}
+            onChange={(e) => setWebhook(e.target.value)}
+            placeholder="none  e.g. https://hooks.slack.com/services/…  (told when it ends)"
+          />
+        </label>
         <label className="field">
           {mode === "single" ? "Command" : "Commands (one per line; \\ continues a line; # comments)"}
           <textarea

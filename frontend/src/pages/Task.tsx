@@ -136,6 +136,7 @@ function TaskView({ task }: { task: TaskOut }) {
     ["Finished", task.finished_at ? when(task.finished_at) : null],
     ["Ran for", ran !== null ? duration(ran) : null],
     ["Timeout", timeoutText(task.timeout, started ?? null, task.state === "running", now)],
+    ["Webhook", task.notify],
     ["Exit code", task.exit_code],
     ["Why", task.reason],
     ["Restarted from", task.restarted_from ? <Link to={taskPath(task.restarted_from)}>{task.restarted_from}</Link> : null],

@@ -38,6 +38,7 @@ describe("live state", () => {
       nodes: [{ name: "node-a", alive: true, gpus: 2, usable: 2 }],
       paused: false,
       paused_at: null,
+      notifications: { sent: 0, failed: 0, dropped: 0, pending: 0, last_error: null },
     };
     expect(initialLive.health).toBeNull();
     const s = reduceLive(initialLive, { type: "health", health: down });

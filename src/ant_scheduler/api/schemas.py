@@ -76,6 +76,12 @@ class SubmitRequest(Strict):
         description="seconds it may run; then it is killed and ends timed_out (inline: "
         "ant_timeout=2h)",
     )
+    notify: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="a webhook URL (http/https) POSTed to when the task ends, besides the "
+        "server's NOTIFY_webhook_url (inline: ant_notify=URL)",
+    )
 
 
 class MoveRequest(Strict):

@@ -138,6 +138,19 @@ def _duration(text: str) -> float:
         ) from None  # argparse names it
 
 
+def _webhook_url(text: str) -> str:
+    """--notify's URL, checked here as the server would (a usage error, one line, otherwise)."""
+    from argparse import ArgumentTypeError
+
+    from ant_scheduler.core.errors import TaskRejected
+    from ant_scheduler.core.notification import check_webhook_url
+
+    try:
+        return check_webhook_url(text)
+    except TaskRejected as exc:
+        raise ArgumentTypeError(exc.message.removeprefix("notify: ")) from None
+
+
 @cli.command(
     arg(
         "-g",
@@ -167,6 +180,12 @@ def _duration(text: str) -> float:
         help="Kill it after it has run this long (90s, 15m, 2h, 1h30m); it ends timed_out.",
     ),
     arg(
+        "--notify",
+        type=_webhook_url,
+        metavar="URL",
+        help="POST to this webhook (http/https) when it ends, besides the server's.",
+    ),
+    arg(
         "-e", "--env", dest="env", action="append", metavar="KEY=VAL", help="Environment variable."
     ),
     arg(
@@ -192,6 +211,7 @@ def submit(
     n_nodes: int | None,
     task_id: str | None,
     timeout: float | None,
+    notify: str | None,
     env: list[str] | None,
     priority: int,
     multi: str | None,
@@ -212,6 +232,7 @@ def submit(
       ant submit --multi jobs.txt
       printf 'python a.py\\npython b.py\\n' | ant submit --multi - -g 1
       ant submit -f -- python eval.py          # follow its output, exit with its exit code
+      ant submit --notify https://hooks.slack.com/services/… -- python train.py
     """
     multi_file = _open_multi(multi) if multi is not None else None
     if multi_file is not None and command:
@@ -233,6 +254,7 @@ def submit(
             env=_parse_env(env or ()),
             priority=priority,
             timeout=timeout,
+            notify=notify,
         )
         if as_json:
             emit_json({"tasks": tasks})
@@ -806,6 +828,7 @@ def health(ctx: Context, as_json: bool) -> None:
         "nodes": [_dump(n) for n in detail.nodes],
         "paused": detail.paused,
         "paused_at": detail.paused_at,
+        "notifications": _dump(detail.notifications),
     }
     if as_json:
         emit_json(data)
@@ -816,6 +839,13 @@ def health(ctx: Context, as_json: bool) -> None:
     )
     if detail.paused:
         echo(_pause_said(detail))
+    notes = detail.notifications
+    if notes.sent or notes.failed or notes.dropped or notes.pending:
+        echo(
+            f"notifications: {notes.sent} sent, {notes.failed} failed, {notes.dropped} dropped, "
+            f"{notes.pending} pending"
+            + (f"; last error: {notes.last_error}" if notes.last_error else "")
+        )
     for node in detail.nodes:
         state = "up" if node.alive else "gone"
         echo(f"node {printable(node.name)}: {state}, {node.usable} of {node.gpus} GPU(s) usable")

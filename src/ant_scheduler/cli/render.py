@@ -157,6 +157,7 @@ def task_detail(task: Any, now: float) -> Table:
         ("created", text(age(task.created_at, now) + " ago")),
         ("ran for", text(_time(task, now) if task.started_at else "-")),
         ("timeout", text(timeout_text(task, now))),
+        ("notify", text(getattr(task, "notify", None) or "-")),
         ("exit code", text("-" if task.exit_code is None else task.exit_code)),
         ("reason", text(task.reason or "-")),
         ("log", text(task.log_path or "-")),

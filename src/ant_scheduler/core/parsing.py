@@ -2,8 +2,8 @@
 
 Follows the seed README: multi mode has one task per logical line (`\\` continues it, `#` lines
 are comments); a command's leading `ant_n_gpus=`, `ant_n_nodes=`, `ant_task_id=`, `ant_envar=`,
-`ant_timeout=` words configure the task and are removed; `ant_wd` and the `ant_conda_*` variables
-wrap the command.
+`ant_timeout=`, `ant_notify=` words configure the task and are removed; `ant_wd` and the
+`ant_conda_*` variables wrap the command.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Literal
 
 from ant_scheduler.core.durations import check_seconds, format_duration, parse_duration
 from ant_scheduler.core.errors import TaskRejected
+from ant_scheduler.core.notification import check_webhook_url
 from ant_scheduler.core.task import TaskSpec
 from ant_scheduler.core.templates import (
     expand_rand,
@@ -33,11 +34,15 @@ MAX_GPUS = 1024
 MAX_NODES = 64  # ant_n_nodes / n_nodes: a gang of at most this many nodes
 DEFAULT_TASK_ID = "[uuid]"
 # Leading `NAME=VALUE` words that configure the task and are cut out of the command.
-INLINE_ARGS = frozenset({"ant_n_gpus", "ant_n_nodes", "ant_task_id", "ant_envar", "ant_timeout"})
+INLINE_ARGS = frozenset(
+    {"ant_n_gpus", "ant_n_nodes", "ant_task_id", "ant_envar", "ant_timeout", "ant_notify"}
+)
 # Kept in the task's env (so "copy command" round-trips) but never passed to the process.
 SPECIAL_ENV_VARS = frozenset({"ant_wd", "ant_conda_env", "ant_conda_env_path", "ant_conda_path"})
 # Act like the form's Task ID / GPU fields; consumed by the parser, never stored in the env.
-_FIELD_ENV_VARS = frozenset({"ant_task_id", "ant_n_gpus", "ant_n_nodes", "ant_timeout"})
+_FIELD_ENV_VARS = frozenset(
+    {"ant_task_id", "ant_n_gpus", "ant_n_nodes", "ant_timeout", "ant_notify"}
+)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=")
 _GPU_COUNT = re.compile(r"[0-9]{1,6}")
@@ -59,6 +64,7 @@ class SubmitDefaults:
     default_n_gpus: int = 0
     n_nodes: int | None = None
     timeout: float | None = None  # seconds
+    notify: str | None = None  # a webhook URL told when the task ends
 
 
 @dataclass(frozen=True)
@@ -155,13 +161,15 @@ def _leading_assignments(text: str) -> tuple[list[_Assignment], int]:
     return found, pos
 
 
-def _without_inline_args(text: str, assignments: list[_Assignment]) -> str:
+def _without_inline_args(
+    text: str, assignments: list[_Assignment], names: frozenset[str] = INLINE_ARGS
+) -> str:
     # Cut the ant_* words out and keep every other character as typed, so spacing, quoting
     # and other assignments (`PORT=1 ant_n_gpus=2 python x.py`) survive exactly.
     pieces: list[str] = []
     pos = 0
     for a in assignments:
-        if a.name in INLINE_ARGS:
+        if a.name in names:
             pieces.append(text[pos : a.start])
             pos = _skip_blanks(text, a.end)
     pieces.append(text[pos:])
@@ -355,6 +363,14 @@ def _parse_one(
     inline_timeout = inline.get("ant_timeout")
     if isinstance(inline_timeout, str):
         timeout = parse_duration(inline_timeout, "ant_timeout")
+    notify = None if defaults.notify is None else check_webhook_url(defaults.notify)
+    if env.get("ant_notify", "").strip():
+        notify = check_webhook_url(env["ant_notify"], "ant_notify")
+    inline_notify = inline.get("ant_notify")
+    if isinstance(inline_notify, str):
+        notify = check_webhook_url(inline_notify, "ant_notify")
+        # The URL may hold a token: the submitted text, shown by the API, keeps no copy of it.
+        submitted = _without_inline_args(submitted, assignments, frozenset({"ant_notify"}))
     for key in _FIELD_ENV_VARS:
         env.pop(key, None)
 
@@ -372,6 +388,7 @@ def _parse_one(
         workdir=env.get("ant_wd") or None,
         n_nodes=n_nodes,
         timeout=timeout,
+        notify=notify,
     )
 
 

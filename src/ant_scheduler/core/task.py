@@ -92,6 +92,7 @@ class TaskSpec:
     workdir: str | None = None  # from ant_wd; None means the directory ANT was launched from
     n_nodes: int = 1  # n_gpus GPUs on each of n_nodes distinct nodes (a gang when more than 1)
     timeout: float | None = None  # seconds it may run before ANT kills it (timed_out)
+    notify: str | None = None  # a webhook URL told when it ends (core/notification.py)
 
 
 @dataclass
@@ -124,6 +125,9 @@ class Task:
     nodes: list[str] = field(default_factory=list)
     timeout: float | None = None  # seconds it may run; then ANT kills it and it ends timed_out
     restarted_from: str | None = None  # the task whose restart queued this one (its lineage)
+    # A webhook URL (http/https) that gets a POST when the task ends, besides NOTIFY_webhook_url.
+    # It may hold a token: the API shows it masked (core/notification.py mask_url).
+    notify: str | None = None
 
     @classmethod
     def from_spec(cls, spec: TaskSpec, *, created_at: float, queue_seq: int) -> Task:
@@ -140,6 +144,7 @@ class Task:
             queue_seq=queue_seq,
             n_nodes=spec.n_nodes,
             timeout=spec.timeout,
+            notify=spec.notify,
         )
 
     def move_to(self, new: TaskState) -> None:

@@ -26,6 +26,7 @@ from ant_scheduler.api.schemas import (
     TerminalOut,
 )
 from ant_scheduler.core.errors import InvalidQuery
+from ant_scheduler.core.notification import mask_url
 from ant_scheduler.core.task import Task, TaskState
 from ant_scheduler.core.terminal import parse_progress
 from ant_scheduler.engine import Engine
@@ -86,6 +87,7 @@ async def preview(body: SubmitRequest, request: Request) -> dict[str, Any]:
             "env": s.env,
             "priority": s.priority,
             "timeout": s.timeout,
+            "notify": mask_url(s.notify),
         }
         for s in specs[:PREVIEW_MAX_TASKS]
     ]
