@@ -76,6 +76,27 @@ class SubmitRequest(Strict):
         description="seconds it may run; then it is killed and ends timed_out (inline: "
         "ant_timeout=2h)",
     )
+    retries: int | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="run it again up to this many times when an attempt ends as retry_on says "
+        "(inline: ant_retries=3; default 0)",
+    )
+    retry_on: list[Literal["failure", "lost", "timeout"]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=3,
+        description="which ends of an attempt are retried (default: failure only; inline: "
+        "ant_retry_on=failure,lost,timeout). A user's kill never is",
+    )
+    retry_backoff: float | None = Field(
+        default=None,
+        ge=0,
+        le=86400,
+        description="seconds to wait before the first retry, doubling each retry up to an hour "
+        "(default 30; inline: ant_retry_backoff=30s)",
+    )
 
 
 class GpuPatch(Strict):

@@ -52,8 +52,11 @@ ALLOWED_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     ),
     # A held task is restored to the queue (forgetting it deletes the row, not a transition).
     TaskState.HELD: frozenset({TaskState.QUEUED}),
+    # QUEUED: an attempt ended and the task will be retried (core/retries.py): it goes straight
+    # back to the queue, so no end is ever recorded for it (`ant wait` and dependents see none).
     TaskState.RUNNING: frozenset(
         {
+            TaskState.QUEUED,
             TaskState.SUCCEEDED,
             TaskState.FAILED,
             TaskState.KILLED,
@@ -89,6 +92,23 @@ class TaskSpec:
     workdir: str | None = None  # from ant_wd; None means the directory ANT was launched from
     n_nodes: int = 1  # n_gpus GPUs on each of n_nodes distinct nodes (a gang when more than 1)
     timeout: float | None = None  # seconds it may run before ANT kills it (timed_out)
+    retries: int = 0  # how many times it is run again after an attempt ends as `retry_on` says
+    retry_on: list[str] = field(default_factory=lambda: ["failure"])  # failure, lost, timeout
+    retry_backoff: float = 30.0  # seconds before the first retry; doubles each retry (retries.py)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One run of a task that ended: each keeps its own log and exit code."""
+
+    attempt: int  # 1-based
+    state: TaskState  # how it ended (succeeded, failed, killed, lost, timed_out)
+    exit_code: int | None
+    started_at: float | None
+    finished_at: float | None
+    log_path: str | None  # read it with GET /api/v1/tasks/{id}/log?attempt=N
+    reason: str | None = None
+    handle: dict[str, Any] | None = None  # the executor's, to read this attempt's output
 
 
 @dataclass
@@ -121,6 +141,12 @@ class Task:
     nodes: list[str] = field(default_factory=list)
     timeout: float | None = None  # seconds it may run; then ANT kills it and it ends timed_out
     restarted_from: str | None = None  # the task whose restart queued this one (its lineage)
+    retries: int = 0  # runs again (up to this many times) after an attempt ends as retry_on says
+    retry_on: list[str] = field(default_factory=lambda: ["failure"])  # failure, lost, timeout
+    retry_backoff: float = 30.0  # seconds before the first retry, doubling each retry
+    attempt: int = 1  # the current (or last) attempt, 1-based
+    attempts: list[Attempt] = field(default_factory=list)  # the attempts that ended, in order
+    retry_at: float | None = None  # queued for a retry: it may not start before this time
 
     @classmethod
     def from_spec(cls, spec: TaskSpec, *, created_at: float, queue_seq: int) -> Task:
@@ -137,6 +163,9 @@ class Task:
             queue_seq=queue_seq,
             n_nodes=spec.n_nodes,
             timeout=spec.timeout,
+            retries=spec.retries,
+            retry_on=list(spec.retry_on),
+            retry_backoff=spec.retry_backoff,
         )
 
     def move_to(self, new: TaskState) -> None:
@@ -152,6 +181,8 @@ class Task:
             gpu_ids=list(self.gpu_ids),
             handle=handle,
             nodes=list(self.nodes),
+            retry_on=list(self.retry_on),
+            attempts=list(self.attempts),
         )
 
     def queue_order_key(self) -> tuple[int, int]:
