@@ -306,6 +306,7 @@ class Engine(Submissions):
             self._publish_tasks("task_changed", [done])
             self._publish_queue()
             self._request_schedule()
+            self._ended_for_good(done)
             return done
         if task.state is TaskState.RUNNING:
             self._killing.add(task_id)

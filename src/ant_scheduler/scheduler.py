@@ -310,9 +310,11 @@ class Scheduler:
             self._ended_for_good(task)
 
     def _ended_for_good(self, task: Task) -> None:
-        """The one place where a run's end is final (recorded and applied): the task will not be
-        retried and nothing more happens to it unless someone acts. What should follow a task's
-        end (a notification, dependents) hangs here; retried attempts never come here."""
+        """The one place where a task's end is final, once it is recorded and applied: a run's
+        end (_finish) that is not retried, a queued task cancelled (engine's _kill_step) or one
+        the executor refused to start, an end found at recovery. Nothing more happens to the task
+        unless someone acts. What should follow a task's end (a notification, dependents) hangs
+        here; retried attempts never come here."""
 
     def _attempt_ended(self, done: Task, lingering: int) -> Task:
         """What an attempt's end becomes: the task queued again for a retry (RUNNING -> QUEUED,
@@ -511,6 +513,9 @@ class Scheduler:
                 self._reserve(task)
                 launched.append(task)
         self._publish_tasks("task_changed", [t for t in refused if t.task_id not in missed])
+        for task in refused:
+            if task.task_id not in missed:
+                self._ended_for_good(task)
         started = [task for task in launched if self._launch(task)]
         self._show_ant_processes()  # now with the pids
         self._publish_tasks("task_changed", started)
@@ -770,6 +775,9 @@ class Scheduler:
                 task.session_id = self.session_id
                 self._enqueue(task)
         self.store.update_tasks(writes + queued)
+        for task in writes:
+            if task.state in ENDED_STATES:
+                self._ended_for_good(task)
         for task_id, behind in left.items():
             task = self.store.get_task(task_id) or ghost(task_id, behind, self.clock())
             task.gpu_ids = task.gpu_ids or list(behind.gpu_ids)

@@ -295,3 +295,21 @@ def test_retry_words_are_checked() -> None:
         retries.parse_retries("101")
     with pytest.raises(TaskRejected, match="from 0 s to 1 day"):
         retries.parse_backoff("2d")
+
+
+def test_the_self_check_counts_tasks_waiting_for_a_retry(tmp_path: Path) -> None:
+    async def body(engine: Engine, ex: FakeExecutor, clock: Clock) -> None:
+        await engine.submit("x", n_gpus=1, task_id="waits", retries=1, retry_backoff=3600)
+        await engine.submit("y", n_gpus=4, task_id="queued-behind")
+        await settle()
+        ex.finish("waits", 1)
+        await settle()
+        assert engine.get("waits").state is TaskState.QUEUED
+        assert engine.get("queued-behind").state is TaskState.RUNNING
+        await engine.submit("z", n_gpus=1, task_id="in-the-queue")
+        await settle()
+        assert engine.doctor()["ok"], engine.doctor()["problems"]
+        await engine.delete("waits")  # a waiting task can be deleted like any queued one
+        assert "waits" not in engine.queued and not engine._backoffs
+
+    run(tmp_path, body)
