@@ -5,13 +5,17 @@ each with its own exit code and log, and that no end is recorded before the last
 from __future__ import annotations
 
 import asyncio
+import random
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ant_scheduler.core import retries
 from ant_scheduler.core.errors import InvalidQuery, TaskRejected
-from ant_scheduler.core.task import Task, TaskState
+from ant_scheduler.core.parsing import SubmitDefaults, format_copy_command, parse_submission
+from ant_scheduler.core.task import Task, TaskSpec, TaskState
 from ant_scheduler.engine import Engine
 from ant_scheduler.executors.fake import FakeExecutor
 from tests.unit.test_engine import Clock, engine_for, run
@@ -313,3 +317,69 @@ def test_the_self_check_counts_tasks_waiting_for_a_retry(tmp_path: Path) -> None
         assert "waits" not in engine.queued and not engine._backoffs
 
     run(tmp_path, body)
+
+
+def parse(text: str, mode: str = "single", **defaults: Any) -> list[TaskSpec]:
+    return parse_submission(
+        text,
+        mode=mode,  # type: ignore[arg-type]
+        defaults=SubmitDefaults(**defaults),
+        rng=random.Random(1),
+        now=datetime(2026, 1, 1),
+    )
+
+
+def test_inline_words_variables_and_fields_and_the_copy_command() -> None:
+    """Inline word > ant_* variable > field > default; per line in multi mode; the copy command
+    writes them back so a copy retries the same way."""
+    [plain] = parse("python x.py")
+    assert (plain.retries, plain.retry_on, plain.retry_backoff) == (0, ["failure"], 30.0)
+    [inline] = parse(
+        "ant_retries=2 ant_retry_on=lost,failure ant_retry_backoff=1m python x.py",
+        retries=5,
+        retry_on=["timeout"],
+    )
+    assert inline.command == "python x.py" and "ant_retr" not in inline.env
+    assert (inline.retries, inline.retry_on, inline.retry_backoff) == (2, ["failure", "lost"], 60)
+    [by_var] = parse("python x.py", env={"ant_retries": "4"}, retries=1, retry_backoff=0.0)
+    assert (by_var.retries, by_var.retry_backoff) == (4, 0.0) and "ant_retries" not in by_var.env
+    first, second = parse("ant_retries=1 a\nb", mode="multi", retries=3)
+    assert (first.retries, second.retries) == (1, 3)
+    with pytest.raises(TaskRejected, match="ant_retry_backoff"):
+        parse("ant_retries=1 ant_retry_backoff=soon a")
+    task = Task.from_spec(inline, created_at=0.0, queue_seq=1)
+    copy = format_copy_command(
+        task.n_gpus, task.env, task.submitted, retries=retries.retry_words(task)
+    )
+    assert "ant_retries=2 ant_retry_on=failure,lost ant_retry_backoff=1m" in copy
+    [again] = parse(copy)
+    assert (again.retries, again.retry_on, again.retry_backoff) == (2, ["failure", "lost"], 60)
+
+
+def test_a_restored_lost_task_goes_on_with_its_next_attempt(tmp_path: Path) -> None:
+    async def body(engine: Engine, ex: FakeExecutor, clock: Clock) -> None:
+        await engine.submit("x", n_gpus=1, task_id="gone")  # no retries
+        await settle()
+        ex.lose("gone", "its node died")
+        await settle()
+        assert engine.get("gone").state is TaskState.LOST
+        [restored] = await engine.restore(["gone"])
+        assert restored.attempt == 2 and attempts_of(restored) == [(1, TaskState.LOST, None)]
+        await settle()
+        assert ex.procs["gone"].request.attempt == 2  # a log of its own
+        ex.finish("gone", 0)
+        await settle()
+        done = engine.get("gone")
+        assert done.state is TaskState.SUCCEEDED
+        assert attempts_of(done) == [(1, TaskState.LOST, None), (2, TaskState.SUCCEEDED, 0)]
+
+    run(tmp_path, body)
+
+
+def test_each_attempt_has_a_log_file_of_its_own(tmp_path: Path) -> None:
+    from ant_scheduler.executors.logfiles import exit_path_for, log_path_for
+
+    first = log_path_for(tmp_path, "s1", "train.v2")
+    second = log_path_for(tmp_path, "s1", "train.v2", attempt=2)
+    assert (first.name, second.name) == ("train.v2.log", "train.v2.attempt2.log")
+    assert exit_path_for(second).name == "train.v2.attempt2.exit"
