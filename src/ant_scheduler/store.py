@@ -299,7 +299,7 @@ def _row(task: Task) -> tuple[Any, ...]:
     for name in _COLUMNS:
         value = getattr(task, name)
         if name == "attempts":
-            value = json.dumps([_attempt_row(a) for a in value]) if value else "[]"
+            value = json.dumps([a.as_json() for a in value]) if value else "[]"
         elif name in _JSON_COLUMNS:
             value = json.dumps(value)
         elif isinstance(value, TaskState):
@@ -316,10 +316,6 @@ def _task(row: Sequence[Any]) -> Task:
     values["state"] = TaskState(values["state"])
     values["attempts"] = [_attempt(a) for a in values["attempts"] or ()]
     return Task(**values)
-
-
-def _attempt_row(attempt: Attempt) -> dict[str, Any]:
-    return {**dataclasses.asdict(attempt), "state": attempt.state.value}
 
 
 def _attempt(data: dict[str, Any]) -> Attempt:

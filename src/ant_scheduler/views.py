@@ -8,7 +8,7 @@ from typing import Any
 
 from ant_scheduler.core.parsing import format_copy_command
 from ant_scheduler.core.retries import retry_words
-from ant_scheduler.core.task import Attempt, Task
+from ant_scheduler.core.task import Task
 from ant_scheduler.gpu_pool import GpuSlot
 
 TASK_FIELDS = tuple(f.name for f in dataclasses.fields(Task))
@@ -33,17 +33,10 @@ def task_json(
     data["lingering_processes"] = lingering_processes
     data["nodes"] = list(task.nodes)
     data["retry_on"] = list(task.retry_on)
-    data["attempts"] = [attempt_json(a) for a in task.attempts]
+    data["attempts"] = [a.as_json() for a in task.attempts]
     data["copy_command"] = format_copy_command(
         task.n_gpus, task.env, task.submitted, task.n_nodes, task.timeout, retry_words(task)
     )
-    return data
-
-
-def attempt_json(attempt: Attempt) -> dict[str, Any]:
-    """wire's Attempt as JSON (its log: GET /api/v1/tasks/{id}/log?attempt=N)."""
-    data = dataclasses.asdict(attempt)
-    data["state"] = attempt.state.value
     return data
 
 
