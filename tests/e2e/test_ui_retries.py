@@ -48,6 +48,7 @@ def journey(page: Page, server: AntServer, tmp_path: Path) -> None:
     expect(page.get_by_test_id("preview-0").locator('[data-label="Retries"]')).to_have_text(
         "3 on failure, timeout"
     )
+    save_screens(page, "create-retries")
     assert_accessible(page, "Create with the retry fields")
     page.get_by_role("button", name="Submit").click()
     expect(page.get_by_test_id("created-ids")).to_have_text("Created: flaky")
