@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import sys
 import time
-from typing import Any
 
 from ant_scheduler.cli.app import (
     EXIT_REJECTED,
