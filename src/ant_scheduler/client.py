@@ -488,8 +488,13 @@ class Client:
         n_nodes: int | None = None,
         timeout: float | None = None,
         notify: str | None = None,
+        retries: int | None = None,
+        retry_on: list[str] | None = None,
+        retry_backoff: float | None = None,
     ) -> list[TaskOut]:
         body = _submission(command, mode, n_gpus, task_id, env, priority, n_nodes, timeout, notify)
+        retry = {"retries": retries, "retry_on": retry_on, "retry_backoff": retry_backoff}
+        body.update({k: v for k, v in retry.items() if v is not None})
         data = self._json("POST", "/api/v1/tasks", body=body)
         return self._read("/api/v1/tasks", lambda: _tasks(data["tasks"]))
 
@@ -505,11 +510,16 @@ class Client:
         n_nodes: int | None = None,
         timeout: float | None = None,
         notify: str | None = None,
+        retries: int | None = None,
+        retry_on: list[str] | None = None,
+        retry_backoff: float | None = None,
     ) -> list[dict[str, Any]]:
         """`submit`, the new tasks given as `dataclasses.asdict` of each TaskOut: what `ant submit`
         prints. The server's answer is that already, so it is returned as it came, without loading
         wire.py (~9 ms); an answer of another shape is read as `submit` reads it."""
         body = _submission(command, mode, n_gpus, task_id, env, priority, n_nodes, timeout, notify)
+        retry = {"retries": retries, "retry_on": retry_on, "retry_backoff": retry_backoff}
+        body.update({k: v for k, v in retry.items() if v is not None})
         data = self._json("POST", "/api/v1/tasks", body=body)
         items = data.get("tasks") if isinstance(data, dict) else None
         if isinstance(items, list) and all(map(_is_task_out, items)):
@@ -582,22 +592,29 @@ class Client:
         data = self._json("POST", path, body=body)
         return self._read(path, lambda: _task(data))
 
-    def log(self, task_id: str, lines: int | None = None, *, rank: int = 0) -> LogOut:
-        """The last lines of the task's output (of one rank of a gang: 0 is the first node)."""
+    def log(
+        self, task_id: str, lines: int | None = None, *, rank: int = 0, attempt: int | None = None
+    ) -> LogOut:
+        """The last lines of the task's output (of one rank of a gang: 0 is the first node), of
+        its current attempt or of the one asked for (a retried task keeps each one's log)."""
         from ant_scheduler.wire import LogOut, parse
 
         path = f"/api/v1/tasks/{_q(task_id)}/log"
         params: dict[str, Any] = {"lines": lines} if lines is not None else {}
         if rank:
             params["rank"] = rank
+        if attempt is not None:
+            params["attempt"] = attempt
         data = self._json("GET", path, params=params)
         return self._read(path, lambda: parse(LogOut, data))
 
-    def full_log(self, task_id: str, *, rank: int = 0) -> bytes:
+    def full_log(self, task_id: str, *, rank: int = 0, attempt: int | None = None) -> bytes:
         path = f"/api/v1/tasks/{_q(task_id)}/log"
         params: dict[str, Any] = {"full": "true"}
         if rank:
             params["rank"] = rank
+        if attempt is not None:
+            params["attempt"] = attempt
         return self._request("GET", path, params=params)[1]
 
     def terminal(self, task_id: str, lines: int | None = None, *, rank: int = 0) -> TerminalOut:
@@ -977,13 +994,19 @@ _TASK_FIELDS = (
     "timeout",
     "restarted_from",
     "notify",
+    "retries",
+    "retry_on",
+    "retry_backoff",
+    "attempt",
+    "attempts",
+    "retry_at",
     "queue_position",
     "pending_reason",
     "gpu_mem_used",
     "lingering_processes",
     "copy_command",
 )
-_TASK_LISTS = ("gpu_ids", "nodes")
+_TASK_LISTS = ("gpu_ids", "nodes", "retry_on", "attempts")
 _TASK_DICTS = ("env", "handle")
 _TASK_STATES = frozenset(
     {"queued", "held", "running", "succeeded", "failed", "killed", "lost", "timed_out"}
@@ -998,6 +1021,8 @@ def _is_task_out(item: Any) -> bool:
     state = item["state"]
     if state is not None and not (isinstance(state, str) and state in _TASK_STATES):
         return False
+    if item["attempts"]:  # each one a dataclass of its own: parse() reads them (a new task has
+        return False  # none, so `ant submit` is not slowed)
     lists = all(item[name] is None or isinstance(item[name], list) for name in _TASK_LISTS)
     return lists and all(item[name] is None or isinstance(item[name], dict) for name in _TASK_DICTS)
 

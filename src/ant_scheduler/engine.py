@@ -101,7 +101,7 @@ class Engine(Edits, Submissions):
         if self._stopped:
             return ""
         self._stopped = True
-        timers = (*self._stray_timers.values(), *self._timeouts.values())
+        timers = (*self._stray_timers.values(), *self._timeouts.values(), *self._backoffs.values())
         for handle in (self._retry_handle, self._handle_flush, *timers):
             if handle is not None:
                 handle.cancel()
@@ -187,13 +187,15 @@ class Engine(Edits, Submissions):
         # Active tasks are shown as memory has them (a handle not written yet, say).
         return [self._in_memory(t.task_id) or t for t in tasks], total
 
-    def output(self, task: Task, rank: int = 0) -> TaskOutput | None:
+    def output(self, task: Task, rank: int = 0, attempt: int | None = None) -> TaskOutput | None:
         """The output of one rank of the task (0: its first node), as its executor keeps it
-        (None before it started). InvalidQuery for a rank the task does not have."""
+        (None before it started), of its current attempt or of the one asked for (1-based).
+        InvalidQuery for a rank or an attempt the task does not have."""
         if not 0 <= rank < task.n_nodes:
             ranks = "rank 0 only" if task.n_nodes == 1 else f"ranks 0 to {task.n_nodes - 1}"
             raise InvalidQuery(f"rank: task {task.task_id!r} has {ranks}, not {rank}")
-        return self.executor.output(task.handle, rank) if task.handle is not None else None
+        handle = task.handle if attempt is None else attempt_handle(task, attempt)
+        return self.executor.output(handle, rank) if handle is not None else None
 
     def terminal(self, task: Task, lines: int | None = None, rank: int = 0) -> list[str]:
         return self.live.terminal(task, lines, rank)
@@ -265,8 +267,14 @@ class Engine(Edits, Submissions):
         return set(self._ended), set(self._unsaved_handles)
 
     def _requeued(self, task: Task, task_id: str | None = None) -> Task:
-        """A copy of the task back in the queue (restart: under a new id; restore: the same)."""
+        """A copy of the task back in the queue (restart: under a new id, a fresh series of
+        attempts; restore: the same id, its next attempt, after those it ran)."""
         new = task.copy()
+        new.retry_at = None
+        if task_id is not None:
+            new.attempt, new.attempts = 1, []
+        elif task.attempts and task.attempts[-1].attempt == task.attempt:
+            new.attempt = task.attempt + 1  # its last attempt ended (lost): this is the next
         new.task_id = task_id or task.task_id
         new.state = TaskState.QUEUED
         new.session_id = self.session_id
@@ -301,12 +309,13 @@ class Engine(Edits, Submissions):
             self.store.apply(updates=[(done, TaskState.QUEUED)], strict=True)
             self._dequeue(task_id)
             self._publish_tasks("task_changed", [done])
-            self._announce_end([done])
             self._publish_queue()
             self._request_schedule()
+            self._ended_for_good(done)
             return done
         if task.state is TaskState.RUNNING:
             self._killing.add(task_id)
+            self._no_retry.add(task_id)  # a user's kill is final, whatever its retries say
             return "running"
         if task_id in self.lingering:
             return "strays"
@@ -468,6 +477,18 @@ class Engine(Edits, Submissions):
 
     async def resume(self) -> dict[str, Any]:
         return await self._command(lambda: self.set_paused(False))
+
+
+def attempt_handle(task: Task, attempt: int) -> dict[str, Any] | None:
+    """The executor's handle of one attempt of the task: one that ended, or the current one."""
+    for ended in task.attempts:
+        if ended.attempt == attempt:
+            return ended.handle
+    if attempt == task.attempt:
+        return task.handle
+    raise InvalidQuery(
+        f"attempt: task {task.task_id!r} has attempts 1 to {task.attempt}, not {attempt}"
+    )
 
 
 __all__ = ["Engine"]

@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ant_scheduler import __version__
-from ant_scheduler.core import policy
+from ant_scheduler.core import policy, retries
 from ant_scheduler.core.durations import format_duration
 from ant_scheduler.core.errors import AntError, StoreBusy, StoreUnavailable
 from ant_scheduler.core.parsing import process_env
@@ -121,6 +121,8 @@ class Scheduler:
         self._stray_timers: dict[str, asyncio.TimerHandle] = {}
         self._timeouts: dict[str, asyncio.TimerHandle] = {}  # running tasks with a timeout
         self._timing_out: set[str] = set()  # killed for their timeout: they end timed_out
+        self._no_retry: set[str] = set()  # killed by the user: that end is final (never retried)
+        self._backoffs: dict[str, asyncio.TimerHandle] = {}  # queued, waiting out a retry backoff
         self._startable_since: dict[str, float] = {}
         self._next_seq = 1
         self._schedule_pending = False
@@ -272,41 +274,91 @@ class Scheduler:
         await waiter
 
     def _finish(self, task: Task, *, recorded: bool, lingering: int) -> None:
-        """Apply a durable end: the task leaves `running`; its GPUs are freed unless processes
-        it left behind still run (`lingering`)."""
-        self.running.pop(task.task_id, None)
+        """Apply a durable end of a run: the task leaves `running`; its GPUs are freed unless
+        processes it left behind still run (`lingering`). A retried task (recorded as queued
+        again, core/retries.py) goes back to the queue after its backoff; any other task has
+        ended for good (_ended_for_good)."""
+        ran = self.running.pop(task.task_id, None)
         self._killing.discard(task.task_id)
         self._timing_out.discard(task.task_id)
+        self._no_retry.discard(task.task_id)
         timer = self._timeouts.pop(task.task_id, None)
         if timer is not None:
             timer.cancel()
         if not recorded:  # the row was no longer running (changed outside ANT): nothing to add
             self._say(f"the end of task {task.task_id!r} was not recorded: it changed meanwhile")
-        else:
-            self._announce_end([task])
-        if task.started_at is not None and task.finished_at is not None:
-            self.metrics.task_duration.labels(task.state.value).observe(
-                max(0.0, task.finished_at - task.started_at)
+        retry = task.state is TaskState.QUEUED
+        run = _last_run(task) if retry else task  # the attempt that ended
+        if run.started_at is not None and run.finished_at is not None:
+            self.metrics.task_duration.labels(run.state.value).observe(
+                max(0.0, run.finished_at - run.started_at)
             )
-        self.live.flush(task)
+        self.live.flush(run)
+        holder = task  # what holds the GPUs: a retried task's are its last run's
+        if retry and ran is not None:
+            holder = task.copy()
+            holder.gpu_ids, holder.nodes = list(ran.gpu_ids), list(ran.nodes)
         if recorded and lingering > 0:
-            self._hold(task)
+            self._hold(holder)
         else:
-            self._release(task)
+            self._release(holder)
         for waiter in self._end_waiters.pop(task.task_id, []):
             if not waiter.done():
                 waiter.set_result(None)
+        if retry and recorded:
+            self._say(f"task {task.task_id!r}: {task.reason}")
+            self._enqueue(task)
+            self._publish_queue()
+        elif not retry:
+            self._ended_for_good(task)
+
+    def _ended_for_good(self, task: Task) -> None:
+        """The one place where a task's end is final, once it is recorded and applied: a run's
+        end (_finish) that is not retried, a queued task cancelled (engine's _kill_step) or one
+        the executor refused to start, an end found at recovery. Nothing more happens to the task
+        unless someone acts. What should follow a task's end (a notification, dependents) hangs
+        here; retried attempts never come here."""
+        self._announce_end([task])
+
+    def _attempt_ended(self, done: Task, lingering: int) -> Task:
+        """What an attempt's end becomes: the task queued again for a retry (RUNNING -> QUEUED,
+        no end recorded) when its rules say so, else its end, with the attempt kept in
+        `attempts`. `done` is the task moved to the state the attempt ended in."""
+        if done.task_id not in self._no_retry and retries.wants_retry(done, lingering):
+            return retries.retried(done, self.clock())
+        retries.record_end(done)
+        return done
 
     # ------------------------------------------------------------------ the queue
 
     def _enqueue(self, task: Task) -> None:
+        """Queue a task; one waiting for a retry joins the queue once its backoff is over (a
+        timer of its own: no pass looks at tasks that cannot start yet)."""
         self.queued[task.task_id] = task
+        wait = 0.0 if task.retry_at is None else task.retry_at - self.clock()
+        if wait > 0 and not self._stopped:
+            loop = asyncio.get_running_loop()
+            self._backoffs[task.task_id] = loop.call_later(wait, self._backoff_over, task.task_id)
+            return
         self.queue.add(queued_entry(task))
         self._startable_since.setdefault(task.task_id, self.clock())
 
+    def _backoff_over(self, task_id: str) -> None:
+        if self._backoffs.pop(task_id, None) is None or self._stopped:
+            return
+        task = self.queued[task_id]
+        self.queue.add(queued_entry(task))
+        self._startable_since.setdefault(task_id, self.clock())
+        self._publish_queue()
+        self._request_schedule()  # the pass publishes its new reason (or starts it)
+
     def _dequeue(self, task_id: str) -> Task:
         task = self.queued.pop(task_id)
-        self.queue.remove(task_id)
+        timer = self._backoffs.pop(task_id, None)
+        if timer is not None:
+            timer.cancel()
+        else:
+            self.queue.remove(task_id)
         self._startable_since.pop(task_id, None)
         return task
 
@@ -437,10 +489,13 @@ class Scheduler:
                 task.reason = failure_reason(exc)
                 task.gpu_ids = []
                 task.nodes = []
+                retries.record_end(task)  # a start the executor refuses is never retried
                 refused.append(task)
                 continue
             task.move_to(TaskState.RUNNING)
             task.started_at = now
+            if task.retry_at is not None:  # a retry starts: its wait and reason are over
+                task.retry_at = task.reason = None
             task.session_id = self.session_id
             self._set_handle(task, handle)  # "starting": recover() settles it after a crash
             starting.append(task)
@@ -462,7 +517,9 @@ class Scheduler:
                 self._reserve(task)
                 launched.append(task)
         self._publish_tasks("task_changed", [t for t in refused if t.task_id not in missed])
-        self._announce_end([t for t in refused if t.task_id not in missed])
+        for task in refused:
+            if task.task_id not in missed:
+                self._ended_for_good(task)
         started = [task for task in launched if self._launch(task)]
         self._show_ant_processes()  # now with the pids
         self._publish_tasks("task_changed", started)
@@ -490,7 +547,7 @@ class Scheduler:
             failed.move_to(TaskState.FAILED)
             failed.finished_at = self.clock()
             failed.reason = failure_reason(exc)
-            self._ended[task.task_id] = failed
+            self._ended[task.task_id] = self._attempt_ended(failed, 0)
             return False
         self._set_handle(task, handle)
         self._unsaved_handles[task.task_id] = task
@@ -516,6 +573,7 @@ class Scheduler:
             conda=conda,
             n_nodes=task.n_nodes,
             placement=self._placement(task),
+            attempt=task.attempt,
         )
 
     def _placement(self, task: Task) -> tuple[RankPlacement, ...]:
@@ -599,7 +657,7 @@ class Scheduler:
         done.finished_at = self.clock()
         if info.lingering:
             done.reason = join(done.reason, f"left {info.lingering} process(es) running")
-        self._ended[info.task_id] = done
+        self._ended[info.task_id] = self._attempt_ended(done, info.lingering)
         self._request_schedule()
 
     def _on_wake(self) -> None:
@@ -693,7 +751,7 @@ class Scheduler:
         """
         rows = self.store.load_tasks([TaskState.RUNNING])
         recovery = self.executor.recover({t.task_id: t.handle for t in rows})
-        counts = dict.fromkeys(("adopted", "finished_while_down", "lost"), 0)
+        counts = dict.fromkeys(("adopted", "finished_while_down", "lost", "retried"), 0)
         left = dict(recovery.left_behind)
         writes: list[Task] = []
         for task in rows:
@@ -716,20 +774,29 @@ class Scheduler:
                 task.finished_at = self.clock()
                 task.reason = result.reason
                 counts["lost"] += 1
-            if not isinstance(result, Running) and result.lingering:
-                left[task.task_id] = LeftBehind(result.lingering, tuple(task.gpu_ids))
+            if not isinstance(result, Running):
+                # A lost task is retried only when no process of it is left (never run twice).
+                task = self._attempt_ended(task, result.lingering)
+                if result.lingering:
+                    left[task.task_id] = LeftBehind(result.lingering, tuple(task.gpu_ids))
+                if task.state is TaskState.QUEUED:
+                    counts["retried"] += 1
+                    task.session_id = self.session_id
+                    self._enqueue(task)
             writes.append(task)
         hold = self.settings.RECOVERY_enabled and not self.settings.RECOVERY_auto_restore
         queued = self.store.load_tasks([TaskState.QUEUED])
         for task in queued:
-            if hold:
+            if hold and task.retry_at is None:  # a retry series goes on: its backoff is kept
                 task.move_to(TaskState.HELD)
                 task.reason = "queued when ANT stopped; restore it to run it"
             else:
                 task.session_id = self.session_id
                 self._enqueue(task)
         self.store.update_tasks(writes + queued)
-        self._announce_end([t for t in writes if t.state is not TaskState.RUNNING])
+        for task in writes:
+            if task.state in ENDED_STATES:
+                self._ended_for_good(task)
         for task_id, behind in left.items():
             task = self.store.get_task(task_id) or ghost(task_id, behind, self.clock())
             task.gpu_ids = task.gpu_ids or list(behind.gpu_ids)
@@ -740,8 +807,8 @@ class Scheduler:
             )
         self.recovery_summary = {
             **counts,
-            "held": len(queued) if hold else 0,
-            "requeued": 0 if hold else len(queued),
+            "held": sum(1 for t in queued if t.state is TaskState.HELD),
+            "requeued": sum(1 for t in queued if t.state is TaskState.QUEUED),
             "left_processes": len(left),
         }
 
@@ -764,6 +831,8 @@ class Scheduler:
 
     def queue_info(self, task: Task) -> tuple[int | None, str | None]:
         """(queue position counting from 1, pending reason) for a queued task, computed now."""
+        if task.task_id in self._backoffs and task.state is TaskState.QUEUED:
+            return None, retries.waiting_reason(task, self.clock())
         entry = self.queue.get(task.task_id)
         if task.state is not TaskState.QUEUED or entry is None:
             return None, None
@@ -859,6 +928,9 @@ TASK_CHANGING = (
     "pending_reason",
     "gpu_mem_used",
     "lingering_processes",
+    "attempt",
+    "attempts",
+    "retry_at",
 )
 # Fields only a task in the given state has (null in any other): computed when read, they change
 # without an event (the queue moves, memory use varies). A client sets them to null when the task
@@ -889,6 +961,15 @@ def _without(views: list[policy.GpuView], freed: set[str]) -> list[policy.GpuVie
         else v
         for v in views
     ]
+
+
+def _last_run(task: Task) -> Task:
+    """A retried task as its last attempt ended (state, times, handle): for what reads a run."""
+    run = task.copy()
+    last = task.attempts[-1]
+    run.state, run.started_at, run.finished_at = last.state, last.started_at, last.finished_at
+    run.handle, run.exit_code, run.log_path = last.handle, last.exit_code, last.log_path
+    return run
 
 
 def failure_reason(exc: Exception) -> str:

@@ -39,7 +39,9 @@ def self_check(engine: Engine) -> dict[str, Any]:
     for task_id in stored_queued ^ engine.queued.keys():
         where = "the store" if task_id in stored_queued else "ANT's queue"
         problems.append(f"task {task_id!r} is queued only in {where}")
-    if engine.queue and len(engine.queue) != len(engine.queued):
+    # Tasks waiting out a retry backoff are queued but not in the queue order yet.
+    waiting = len(engine._backoffs)
+    if (engine.queue or waiting) and len(engine.queue) + waiting != len(engine.queued):
         problems.append("the queue order and the queued tasks disagree")
     holders: dict[tuple[str, int], set[str]] = {}  # (node, index there) -> tasks
     for slot in engine.gpus.in_order():

@@ -38,7 +38,7 @@ from ant_scheduler.core.errors import (
     TaskNotFound,
 )
 from ant_scheduler.core.order_keys import GAP
-from ant_scheduler.core.task import ENDED_STATES, FINISHED_STATES, Task, TaskState
+from ant_scheduler.core.task import ENDED_STATES, FINISHED_STATES, Attempt, Task, TaskState
 from ant_scheduler.core.templates import MAX_TASK_ID_LENGTH
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -234,6 +234,17 @@ def _v10(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE tasks ADD COLUMN restarted_from TEXT")
 
 
+def _v12(db: sqlite3.Connection) -> None:
+    # Retries (P12): how a task retries, its current attempt, the attempts that ended (JSON, each
+    # with its exit code and log) and, while it waits out its backoff, when it may start again.
+    db.execute("ALTER TABLE tasks ADD COLUMN retries INTEGER NOT NULL DEFAULT 0")
+    db.execute("""ALTER TABLE tasks ADD COLUMN retry_on TEXT NOT NULL DEFAULT '["failure"]'""")
+    db.execute("ALTER TABLE tasks ADD COLUMN retry_backoff REAL NOT NULL DEFAULT 30")
+    db.execute("ALTER TABLE tasks ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE tasks ADD COLUMN attempts TEXT NOT NULL DEFAULT '[]'")
+    db.execute("ALTER TABLE tasks ADD COLUMN retry_at REAL")
+
+
 def _v14(db: sqlite3.Connection) -> None:
     # Reordering (P12): queue_seq keys get gaps (core/order_keys.py) so that a move changes one
     # row. The order is unchanged. One statement; no trigger watches queue_seq.
@@ -248,12 +259,12 @@ def _v15(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE tasks ADD COLUMN notify TEXT")
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v14, _v15]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v12, _v14, _v15]
 
 # One column per field of Task (core/task.py declares a task once); these are JSON text.
 _COLUMNS = [f.name for f in dataclasses.fields(Task)]
 assert _COLUMNS[0] == "task_id"  # the key: _UPDATE and the row tuples rely on its place
-_JSON_COLUMNS = frozenset({"env", "gpu_ids", "handle", "nodes"})
+_JSON_COLUMNS = frozenset({"env", "gpu_ids", "handle", "nodes", "retry_on", "attempts"})
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tasks"
 _MARKS = ", ".join("?" * (len(_COLUMNS) + 1))
 _INSERT = f"INSERT INTO tasks ({', '.join(_COLUMNS)}, staged) VALUES ({_MARKS})"
@@ -302,7 +313,9 @@ def _row(task: Task) -> tuple[Any, ...]:
     values = []
     for name in _COLUMNS:
         value = getattr(task, name)
-        if name in _JSON_COLUMNS:
+        if name == "attempts":
+            value = json.dumps([a.as_json() for a in value]) if value else "[]"
+        elif name in _JSON_COLUMNS:
             value = json.dumps(value)
         elif isinstance(value, TaskState):
             value = value.value
@@ -316,7 +329,12 @@ def _task(row: Sequence[Any]) -> Task:
         raw = values[name]
         values[name] = None if raw is None else json.loads(raw)
     values["state"] = TaskState(values["state"])
+    values["attempts"] = [_attempt(a) for a in values["attempts"] or ()]
     return Task(**values)
+
+
+def _attempt(data: dict[str, Any]) -> Attempt:
+    return Attempt(**{**data, "state": TaskState(data["state"])})
 
 
 def _check_unique(ids: Iterable[str]) -> None:

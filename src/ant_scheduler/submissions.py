@@ -5,6 +5,7 @@ requests in between, and stays all or nothing (provisional until its last piece 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import secrets
 from datetime import datetime
@@ -40,9 +41,15 @@ class Submissions(Scheduler):
         n_nodes: int | None = None,
         timeout: float | None = None,
         notify: str | None = None,
+        retries: int | None = None,
+        retry_on: list[str] | None = None,
+        retry_backoff: float | None = None,
     ) -> list[Task]:
         """Parse, validate and durably store new tasks (all or nothing), then schedule."""
         defaults = self._defaults(n_gpus, task_id, env, priority, n_nodes, timeout, notify)
+        defaults = dataclasses.replace(
+            defaults, retries=retries, retry_on=retry_on, retry_backoff=retry_backoff
+        )
         specs = await self._parse(text, mode, defaults, self.rng)
         if len(specs) <= SUBMIT_CHUNK:
             tasks = await self._command(lambda: self._add(specs))
@@ -71,11 +78,17 @@ class Submissions(Scheduler):
         n_nodes: int | None = None,
         timeout: float | None = None,
         notify: str | None = None,
+        retries: int | None = None,
+        retry_on: list[str] | None = None,
+        retry_backoff: float | None = None,
     ) -> list[TaskSpec]:
         """What submit() would queue, or the error it would raise; nothing is stored and no id
         is taken. Id templates and {rand} are drawn from a generator of their own (the engine's
         draws stay as they were), so a real submit draws them again."""
         defaults = self._defaults(n_gpus, task_id, env, priority, n_nodes, timeout, notify)
+        defaults = dataclasses.replace(
+            defaults, retries=retries, retry_on=retry_on, retry_backoff=retry_backoff
+        )
         specs = await self._parse(text, mode, defaults, random.Random())
         clash = await self._first_taken([s.task_id for s in specs])
         if clash is not None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from ant_scheduler.core.notification import mask_url
 from ant_scheduler.core.parsing import format_copy_command
+from ant_scheduler.core.retries import retry_words
 from ant_scheduler.core.task import Task
 from ant_scheduler.gpu_pool import GpuSlot
 
@@ -33,8 +34,10 @@ def task_json(
     data["lingering_processes"] = lingering_processes
     data["nodes"] = list(task.nodes)
     data["notify"] = mask_url(task.notify)  # it may hold a token: shown only where it goes
+    data["retry_on"] = list(task.retry_on)
+    data["attempts"] = [a.as_json() for a in task.attempts]
     data["copy_command"] = format_copy_command(
-        task.n_gpus, task.env, task.submitted, task.n_nodes, task.timeout
+        task.n_gpus, task.env, task.submitted, task.n_nodes, task.timeout, retry_words(task)
     )
     return data
 

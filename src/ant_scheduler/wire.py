@@ -17,7 +17,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from ant_scheduler.core.task import ENDED_STATES, Task, TaskState
+from ant_scheduler.core.task import ENDED_STATES, Attempt, Task, TaskState
 
 # Fields with a default are still always present in answers: the schema says they are required
 # (pydantic reads this from plain dataclasses, so the UI's types do not make them optional).
@@ -59,6 +59,9 @@ class PreviewTask:
     priority: int
     timeout: float | None = None  # seconds
     notify: str | None = None  # the task's webhook URL, masked
+    retries: int = 0
+    retry_on: list[str] = field(default_factory=lambda: ["failure"])
+    retry_backoff: float = 30.0  # seconds
 
 
 @dataclass
@@ -398,6 +401,9 @@ class TaskChange:
     pending_reason: str | None = None
     gpu_mem_used: int | None = None
     lingering_processes: int = 0
+    attempt: int = 1
+    attempts: list[Attempt] = field(default_factory=list)
+    retry_at: float | None = None
 
 
 @dataclass
@@ -482,6 +488,7 @@ def _hints(cls: type) -> dict[str, Any]:
 __all__ = [
     "EVENT_TYPES",
     "AnswerError",
+    "Attempt",
     "Deleted",
     "DoctorOut",
     "Empty",

@@ -397,6 +397,11 @@ def test_version_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
         (["--js", "x"], {}, ["--js", "x"]),  # no abbreviations: not ant's
         (["--timeout", "1h30m", "python", "x.py"], {"timeout": 5400.0}, ["python", "x.py"]),
         (["--notify", "https://h.example/x", "true"], {"notify": "https://h.example/x"}, ["true"]),
+        (
+            ["--retries", "3", "--retry-on", "lost,failure", "--retry-backoff", "1m", "x"],
+            {"retries": 3, "retry_on": ["failure", "lost"], "retry_backoff": 60.0},
+            ["x"],
+        ),
     ],
 )
 def test_submit_takes_its_options_and_passes_the_rest_on(
@@ -414,6 +419,9 @@ def test_submit_takes_its_options_and_passes_the_rest_on(
         "task_id": None,
         "timeout": None,
         "notify": None,
+        "retries": None,
+        "retry_on": None,
+        "retry_backoff": None,
         "env": None,
         "priority": 0,
         "multi": None,

@@ -423,6 +423,8 @@ def submit_answers() -> Iterator[Any]:
     task |= dict.fromkeys(("started_at", "finished_at", "log_path", "pid", "handle"))
     task |= dict.fromkeys(("session_id", "reason", "restarted_as", "queue_position"))
     task |= {"restarted_from": None, "timeout": None, "notify": None}
+    task |= {"retries": 2, "retry_on": ["failure"], "retry_backoff": 30.0}
+    task |= {"attempt": 1, "attempts": [], "retry_at": None}
     task |= {"n_nodes": 1, "nodes": [], "pending_reason": "no GPU", "gpu_mem_used": None}
     task |= {"lingering_processes": 0, "copy_command": "true", "env": {"K": "V"}}
     from ant_scheduler.client import _TASK_FIELDS
@@ -434,6 +436,9 @@ def submit_answers() -> Iterator[Any]:
     yield {"tasks": [{k: v for k, v in exact.items() if k != "copy_command"}]}  # default
     yield {"tasks": [dict(reversed(exact.items()))]}  # in TaskOut's order again
     yield {"tasks": [{**exact, "state": None, "env": None, "nodes": None}]}
+    ended = {"attempt": 1, "state": "failed", "exit_code": 1, "started_at": 1.0}
+    ended |= {"finished_at": 2.0, "log_path": "/l", "reason": None, "handle": None}
+    yield {"tasks": [{**exact, "attempts": [ended]}]}  # read as parse() reads it
     yield {"tasks": [{**exact, "gpu_ids": "01", "env": [["K", "V"]]}]}  # as parse() reads them
     yield {"tasks": [{**exact, "state": "paused"}]}  # BadResponse, both ways
     yield {"tasks": [{"task_id": "x"}]}

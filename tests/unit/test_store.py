@@ -15,7 +15,7 @@ from ant_scheduler.core.errors import (
     StoreUnavailable,
     TaskNotFound,
 )
-from ant_scheduler.core.task import Task, TaskState
+from ant_scheduler.core.task import Attempt, Task, TaskState
 from ant_scheduler.store import MIGRATIONS, Store
 from tests.unit.executor_requests import fill
 
@@ -456,3 +456,26 @@ def test_migration_builds_the_index_and_counts(tmp_path: Path) -> None:
         assert [t.task_id for t in s.list_tasks(q="python train")[0]] == ["waiting"]
         assert s.count_by_state()[TaskState.SUCCEEDED] == 50
         assert s.list_tasks()[1] == 51
+
+
+def test_tasks_from_before_retries_get_none_and_attempts_round_trip(tmp_path: Path) -> None:
+    """A database of schema 10 (before retries) gains retries 0, retry on failure, attempt 1 and
+    no attempts; a task's ended attempts are stored and read back as they were."""
+    path = tmp_path / "ant.db"
+    with Store(path, migrations=MIGRATIONS[:10]) as s:
+        insert_into_old_schema(s, [task("old", TaskState.FAILED, finished_at=5.0)])
+    with Store(path) as s:
+        old = s.get_task("old")
+        assert old is not None
+        assert (old.retries, old.retry_on, old.retry_backoff) == (0, ["failure"], 30.0)
+        assert (old.attempt, old.attempts, old.retry_at) == (1, [], None)
+        retried = task("again")
+        retried.retries, retried.retry_on, retried.retry_backoff = 2, ["failure", "lost"], 0.0
+        retried.attempt, retried.retry_at = 2, 99.5
+        first = Attempt(1, TaskState.FAILED, 3, 1.0, 2.0, "/l/again.log", "x", {"log": "/l"})
+        retried.attempts = [first]
+        s.insert_tasks([retried])
+        back = s.get_task("again")
+        assert back is not None and back.attempts == [first]
+        assert (back.retries, back.retry_on, back.retry_backoff) == (2, ["failure", "lost"], 0.0)
+        assert (back.attempt, back.retry_at) == (2, 99.5)

@@ -23,6 +23,7 @@ EXPECTED_ALLOWED = {
     ("running", "killed"),
     ("running", "lost"),
     ("running", "timed_out"),
+    ("running", "queued"),  # an attempt ended and the task is retried
     ("lost", "queued"),
 }
 

@@ -63,6 +63,8 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
 const enc = encodeURIComponent;
 // `&rank=N` for a rank other than 0 (the first node: what the routes give by default).
 const rankParam = (rank: number) => (rank ? `&rank=${rank}` : "");
+// `&attempt=K` for one attempt of a retried task (each keeps its log); none: the current one.
+const attemptParam = (attempt?: number | null) => (attempt ? `&attempt=${attempt}` : "");
 
 // Where `move` puts a queued task: before or after another queued task, or at the top or bottom.
 export type Place = { before: string } | { after: string } | { to: "top" | "bottom" };
@@ -109,18 +111,20 @@ export const api = {
     return r.text();
   },
   // The log by line number, and search in it (the log viewer; see docs/api.md).
-  logLines: (id: string, p: { start?: number; count: number; fromEnd?: boolean; rank?: number }) =>
+  logLines: (id: string, p: { start?: number; count: number; fromEnd?: boolean; rank?: number; attempt?: number | null }) =>
     call<LogLinesOut>(
       "GET",
-      `/api/v1/tasks/${enc(id)}/log/lines?count=${p.count}${p.fromEnd ? "&from_end=true" : `&start=${p.start ?? 0}`}${rankParam(p.rank ?? 0)}`,
+      `/api/v1/tasks/${enc(id)}/log/lines?count=${p.count}${p.fromEnd ? "&from_end=true" : `&start=${p.start ?? 0}`}${rankParam(p.rank ?? 0)}` +
+        attemptParam(p.attempt),
     ),
-  logSearch: (id: string, p: { q: string; start?: number; case?: boolean; limit?: number; rank?: number }) =>
+  logSearch: (id: string, p: { q: string; start?: number; case?: boolean; limit?: number; rank?: number; attempt?: number | null }) =>
     call<LogSearchOut>(
       "GET",
       `/api/v1/tasks/${enc(id)}/log/search?q=${enc(p.q)}&start=${p.start ?? 0}&case=${p.case ? "true" : "false"}` +
-        `${p.limit ? `&limit=${p.limit}` : ""}${rankParam(p.rank ?? 0)}`,
+        `${p.limit ? `&limit=${p.limit}` : ""}${rankParam(p.rank ?? 0)}${attemptParam(p.attempt)}`,
     ),
-  downloadUrl: (id: string, rank = 0) => `/api/v1/tasks/${enc(id)}/log?full=true${rankParam(rank)}`,
+  downloadUrl: (id: string, rank = 0, attempt?: number | null) =>
+    `/api/v1/tasks/${enc(id)}/log?full=true${rankParam(rank)}${attemptParam(attempt)}`,
   terminal: (id: string, rank = 0, lines?: number) =>
     call<TerminalOut>("GET", `/api/v1/tasks/${enc(id)}/terminal?rank=${rank}${lines ? `&lines=${lines}` : ""}`),
   gpus: () => call<GpuOut[]>("GET", "/api/v1/gpus"),

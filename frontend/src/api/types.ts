@@ -639,6 +639,29 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * Attempt
+         * @description One run of a task that ended: each keeps its own log and exit code.
+         */
+        Attempt: {
+            /** Attempt */
+            attempt: number;
+            state: components["schemas"]["TaskState"];
+            /** Exit Code */
+            exit_code: number | null;
+            /** Started At */
+            started_at: number | null;
+            /** Finished At */
+            finished_at: number | null;
+            /** Log Path */
+            log_path: string | null;
+            /** Reason */
+            reason: string | null;
+            /** Handle */
+            handle: {
+                [key: string]: unknown;
+            } | null;
+        };
         /** Deleted */
         Deleted: {
             /** Task Id */
@@ -1022,6 +1045,18 @@ export interface components {
             timeout: number | null;
             /** Notify */
             notify: string | null;
+            /**
+             * Retries
+             * @default 0
+             */
+            retries: number;
+            /** Retry On */
+            retry_on: string[];
+            /**
+             * Retry Backoff
+             * @default 30
+             */
+            retry_backoff: number;
         };
         /**
          * QueueChanged
@@ -1133,6 +1168,21 @@ export interface components {
              * @description a webhook URL (http/https) POSTed to when the task ends, besides the server's NOTIFY_webhook_url (inline: ant_notify=URL)
              */
             notify?: string | null;
+            /**
+             * Retries
+             * @description run it again up to this many times when an attempt ends as retry_on says (inline: ant_retries=3; default 0)
+             */
+            retries?: number | null;
+            /**
+             * Retry On
+             * @description which ends of an attempt are retried (default: failure only; inline: ant_retry_on=failure,lost,timeout). A user's kill never is
+             */
+            retry_on?: ("failure" | "lost" | "timeout")[] | null;
+            /**
+             * Retry Backoff
+             * @description seconds to wait before the first retry, doubling each retry up to an hour (default 30; inline: ant_retry_backoff=30s)
+             */
+            retry_backoff?: number | null;
         };
         /**
          * SummaryOut
@@ -1241,6 +1291,15 @@ export interface components {
              * @default 0
              */
             lingering_processes?: number;
+            /**
+             * Attempt
+             * @default 1
+             */
+            attempt?: number;
+            /** Attempts */
+            attempts?: components["schemas"]["Attempt"][];
+            /** Retry At */
+            retry_at?: number | null;
         };
         /**
          * TaskOut
@@ -1306,6 +1365,27 @@ export interface components {
             restarted_from: string | null;
             /** Notify */
             notify: string | null;
+            /**
+             * Retries
+             * @default 0
+             */
+            retries: number;
+            /** Retry On */
+            retry_on: string[];
+            /**
+             * Retry Backoff
+             * @default 30
+             */
+            retry_backoff: number;
+            /**
+             * Attempt
+             * @default 1
+             */
+            attempt: number;
+            /** Attempts */
+            attempts: components["schemas"]["Attempt"][];
+            /** Retry At */
+            retry_at: number | null;
             /** Queue Position */
             queue_position: number | null;
             /** Pending Reason */
@@ -1411,6 +1491,7 @@ export interface components {
     headers: never;
     pathItems: never;
 }
+export type Attempt = components['schemas']['Attempt'];
 export type Deleted = components['schemas']['Deleted'];
 export type DoctorOut = components['schemas']['DoctorOut'];
 export type Empty = components['schemas']['Empty'];
@@ -2017,6 +2098,8 @@ export interface operations {
                 full?: boolean;
                 /** @description rank: 0 is the first node */
                 rank?: number;
+                /** @description attempt (1-based); default: the current one */
+                attempt?: number | null;
             };
             header?: never;
             path: {
@@ -2091,6 +2174,8 @@ export interface operations {
                 from_end?: boolean;
                 /** @description rank: 0 is the first node */
                 rank?: number;
+                /** @description attempt (1-based); default: the current one */
+                attempt?: number | null;
             };
             header?: never;
             path: {
@@ -2133,6 +2218,8 @@ export interface operations {
                 case?: boolean;
                 /** @description rank: 0 is the first node */
                 rank?: number;
+                /** @description attempt (1-based); default: the current one */
+                attempt?: number | null;
             };
             header?: never;
             path: {
@@ -2483,4 +2570,5 @@ export const healthOutStatusValues: ReadonlyArray<FlattenedDeepRequired<componen
 export const historySeriesUnitValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["HistorySeries"]["unit"]> = ["percent", "bytes"];
 export const moveRequestToAnyOf0Values: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MoveRequest"]["to"]> = ["top", "bottom"];
 export const submitRequestModeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SubmitRequest"]["mode"]> = ["single", "multi"];
+export const submitRequestRetry_onAnyOf0Values: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SubmitRequest"]["retry_on"]> = ["failure", "lost", "timeout"];
 export const taskStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TaskState"]> = ["queued", "held", "running", "succeeded", "failed", "killed", "lost", "timed_out"];

@@ -38,12 +38,14 @@ const NO_SEARCH: Search = { q: "", matchCase: false, lines: [], next: null, at: 
 export function LogViewer(props: {
   taskId: string;
   rank?: number;
+  attempt?: number | null; // one attempt of a retried task (none: the current one)
   live: boolean; // the task runs: read on, follow the end
   testId?: string;
   height?: string; // at most this tall (a short log takes less)
 }) {
   const { taskId, live } = props;
   const rank = props.rank ?? 0;
+  const attempt = props.attempt ?? null;
   const cache = useRef(new Map<number, string>());
   const cut = useRef(new Set<number>());
   const [version, setVersion] = useState(0);
@@ -61,7 +63,8 @@ export function LogViewer(props: {
   const touched = useRef(false); // the reader scrolled the log themself
   const pending = useRef<{ line: number; align: "start" | "center" | "end" } | null>(null);
   const scroller = useRef<HTMLDivElement>(null);
-  const download = api.downloadUrl(taskId, rank);
+  const download = api.downloadUrl(taskId, rank, attempt);
+  const fileName = `${taskId}${rank ? `.rank${rank}` : ""}${attempt && attempt > 1 ? `.attempt${attempt}` : ""}.log`;
 
   const total = meta?.total ?? 0;
   const count = Math.max(0, Math.min(WINDOW_LINES, total - base));
@@ -75,7 +78,7 @@ export function LogViewer(props: {
   // One read: its lines go into the cache, its counts into meta.
   const read = useCallback(
     async (params: { start?: number; count: number; fromEnd?: boolean }) => {
-      const answer: LogLinesOut = await api.logLines(taskId, { ...params, rank });
+      const answer: LogLinesOut = await api.logLines(taskId, { ...params, rank, attempt });
       const before = metaRef.current;
       if (before && answer.total_lines > before.total) cache.current.delete(before.total - 1); // it was unfinished
       answer.lines.forEach((line, i) => {
@@ -96,7 +99,7 @@ export function LogViewer(props: {
       setVersion((v) => v + 1);
       return answer;
     },
-    [taskId, rank],
+    [taskId, rank, attempt],
   );
 
   const jump = useCallback((line: number, align: "start" | "center" | "end") => {
@@ -198,7 +201,7 @@ export function LogViewer(props: {
     const q = query;
     setSearch((s) => ({ ...s, q, matchCase, busy: true }));
     try {
-      const found = await api.logSearch(taskId, { q, start: from, case: matchCase, rank });
+      const found = await api.logSearch(taskId, { q, start: from, case: matchCase, rank, attempt });
       const lines = [...previous, ...found.lines];
       // A first search: the first match after where the reader is. Searching on: the first new
       // match, if any (else the reader stays where they are).
@@ -269,7 +272,7 @@ export function LogViewer(props: {
         <span className="logv-size muted" data-testid="log-size">
           {meta ? sizeText(meta) : ""}
         </span>
-        <a className="button ghost" href={download} download={rank ? `${taskId}.rank${rank}.log` : `${taskId}.log`}>
+        <a className="button ghost" href={download} download={fileName}>
           Download
         </a>
       </div>

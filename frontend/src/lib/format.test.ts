@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { duration, formatDuration, parseDuration, smooth, timeoutText } from "./format";
+import { duration, formatDuration, parseDuration, retriesText, smooth, timeoutText } from "./format";
 
 describe("format", () => {
   it("durations", () => {
@@ -27,5 +27,16 @@ describe("durations (timeouts)", () => {
     expect(timeoutText(null, 0, true, 10)).toBeNull();
     expect(timeoutText(7200, 1000, false, 5000)).toBe("2h");
     expect(timeoutText(7200, 1000, true, 1000 + 3600 - 180)).toBe("2h (1h 03m left)");
+  });
+});
+
+describe("retries", () => {
+  it("says how a task retries and which attempt it is on", () => {
+    const plain = { retries: 0, retry_on: ["failure"], retry_backoff: 30, attempt: 1, attempts: [] };
+    expect(retriesText(plain)).toBeNull();
+    expect(retriesText({ ...plain, retries: 3, retry_on: ["failure", "lost"], attempt: 2, attempts: [{}] })).toBe(
+      "3 on failure, lost · backoff 30s, doubling · attempt 2 of 4",
+    );
+    expect(retriesText({ ...plain, retries: 1, retry_backoff: 0 })).toBe("1 on failure · no backoff · attempt 1 of 2");
   });
 });

@@ -73,3 +73,17 @@ export function shortWhen(ts: number | null | undefined, now: number = Date.now(
   }
   return d.toLocaleDateString();
 }
+
+// How a task retries: "3 on failure, lost · backoff 30s, doubling · attempt 2 of 4" (null: it
+// does not, and never ran more than once).
+export function retriesText(task: {
+  retries: number;
+  retry_on: string[];
+  retry_backoff: number;
+  attempt: number;
+  attempts: unknown[];
+}): string | null {
+  if (task.retries === 0 && task.attempts.length <= 1) return null;
+  const backoff = task.retry_backoff > 0 ? `backoff ${formatDuration(task.retry_backoff)}, doubling` : "no backoff";
+  return `${task.retries} on ${task.retry_on.join(", ")} · ${backoff} · attempt ${task.attempt} of ${task.retries + 1}`;
+}

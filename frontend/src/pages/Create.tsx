@@ -14,6 +14,9 @@ const SPECIAL_VARS: [string, string][] = [
   ["ant_n_nodes", "number of nodes, all at once (a gang); overrides the Nodes field"],
   ["ant_timeout", "kill it after it has run this long (90s, 15m, 2h, 1h30m); overrides the Timeout field"],
   ["ant_notify", "webhook URL POSTed to when it ends; overrides the Webhook field"],
+  ["ant_retries", "run it again up to N times when an attempt fails (or as ant_retry_on says); overrides the Retries field"],
+  ["ant_retry_on", "which ends are retried: failure, lost, timeout (comma-separated) or all; default failure"],
+  ["ant_retry_backoff", "wait before the first retry (30s, 2m; 0: none), doubling each retry up to 1h; default 30s"],
   ["ant_wd", "working directory: runs cd <dir> && … first"],
   ["ant_conda_env", "conda env by name: conda run --live-stream -n <env> …"],
   ["ant_conda_env_path", "conda env by path: conda run --live-stream -p <path> …"],
@@ -27,6 +30,9 @@ interface EnvRow {
 
 type Mode = NonNullable<SubmitRequest["mode"]>;
 const MAX_NODES = 64;
+const MAX_RETRIES = 100;
+const RETRY_CONDITIONS = ["failure", "lost", "timeout"] as const;
+type RetryCondition = (typeof RETRY_CONDITIONS)[number];
 
 export function CreatePage() {
   const notify = useNotify();
@@ -36,6 +42,9 @@ export function CreatePage() {
   const [nNodes, setNNodes] = useState("");
   const [timeout, setTimeoutText] = useState("");
   const [webhook, setWebhook] = useState("");
+  const [retries, setRetries] = useState("");
+  const [retryOn, setRetryOn] = useState<RetryCondition[]>(["failure"]);
+  const [backoff, setBackoff] = useState("");
   const [command, setCommand] = useState("");
   const [env, setEnv] = useState<EnvRow[]>(() => load<EnvRow[]>("env", []));
   const [error, setError] = useState("");
@@ -48,7 +57,7 @@ export function CreatePage() {
   useEffect(() => {
     setPreview(null);
     setPreviewError("");
-  }, [mode, taskId, nGpus, nNodes, timeout, webhook, command, env]);
+  }, [mode, taskId, nGpus, nNodes, timeout, webhook, retries, retryOn, backoff, command, env]);
 
   const updateEnv = (rows: EnvRow[]) => {
     setEnv(rows);
@@ -72,6 +81,16 @@ export function CreatePage() {
     if (limit === null || (limit !== undefined && limit <= 0)) {
       return "Timeout must be a duration such as 90s, 15m, 2h or 1h30m";
     }
+    const retryCount = retries.trim() === "" ? undefined : Number(retries);
+    if (retryCount !== undefined && (!Number.isInteger(retryCount) || retryCount < 0 || retryCount > MAX_RETRIES)) {
+      return `Retries must be a whole number from 0 to ${MAX_RETRIES}`;
+    }
+    const wait = backoff.trim() === "" ? undefined : ["0", "0s"].includes(backoff.trim()) ? 0 : parseDuration(backoff);
+    if (wait === null || (wait !== undefined && (wait < 0 || wait > 86400))) {
+      return "Backoff must be a duration such as 30s, 2m or 0, at most 1 day";
+    }
+    if (retryCount && retryOn.length === 0) return "Retry on: choose failure, lost or timeout";
+    const retrying = retryCount ? { retries: retryCount, retry_on: retryOn, retry_backoff: wait } : {};
     return {
       command,
       mode,
@@ -79,6 +98,7 @@ export function CreatePage() {
       n_nodes: nodes,
       timeout: limit,
       notify: webhook.trim() || undefined, // checked by the server (http/https URL)
+      ...retrying,
       task_id: taskId.trim() || undefined,
       env: envObject,
     };
@@ -172,6 +192,32 @@ export function CreatePage() {
             Timeout
             <input aria-label="Timeout" value={timeout} onChange={(e) => setTimeoutText(e.target.value)} placeholder="none" />
           </label>
+          <label className="field narrow" title="Run it again up to this many times when an attempt ends as Retry on says; each attempt keeps its own log">
+            Retries
+            <input aria-label="Retries" inputMode="numeric" value={retries} onChange={(e) => setRetries(e.target.value)} placeholder="0" />
+          </label>
+          {Number(retries) > 0 && (
+            <>
+              <fieldset className="field narrow retry-on">
+                <legend>Retry on</legend>
+                {RETRY_CONDITIONS.map((c) => (
+                  <label key={c} className="row">
+                    <input
+                      type="checkbox"
+                      aria-label={`Retry on ${c}`}
+                      checked={retryOn.includes(c)}
+                      onChange={(e) => setRetryOn(e.target.checked ? RETRY_CONDITIONS.filter((x) => x === c || retryOn.includes(x)) : retryOn.filter((x) => x !== c))}
+                    />
+                    {c}
+                  </label>
+                ))}
+              </fieldset>
+              <label className="field narrow" title="Wait before the first retry, doubling each retry up to 1h (30s, 2m; 0: none)">
+                Backoff
+                <input aria-label="Retry backoff" value={backoff} onChange={(e) => setBackoff(e.target.value)} placeholder="30s" />
+              </label>
+            </>
+          )}
         </div>
         <label className="field" title="ANT POSTs the task's end (state, exit code, last lines) to this URL, besides the server's NOTIFY_webhook_url">
           Webhook
@@ -314,6 +360,7 @@ function PreviewTable({ preview }: { preview: PreviewOut }) {
               <th>GPUs</th>
               <th>Nodes</th>
               <th>Timeout</th>
+              <th>Retries</th>
               <th>Command</th>
               <th>Environment</th>
             </tr>
@@ -327,6 +374,7 @@ function PreviewTable({ preview }: { preview: PreviewOut }) {
                 <td data-label="GPUs">{t.n_gpus}</td>
                 <td data-label="Nodes">{t.n_nodes}</td>
                 <td data-label="Timeout">{t.timeout === null ? "none" : formatDuration(t.timeout)}</td>
+                <td data-label="Retries">{t.retries ? `${t.retries} on ${t.retry_on.join(", ")}` : "none"}</td>
                 <td data-label="Command">
                   <code className="preview-command">{t.command}</code>
                 </td>

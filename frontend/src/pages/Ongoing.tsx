@@ -62,6 +62,11 @@ export function OngoingPage() {
                 GPUs {task.gpu_ids.length ? taskGpuLabels(task, gpus) : "none"}
                 {task.nodes.length > 0 && ` · ${task.nodes.length === 1 ? "node" : "nodes"} ${task.nodes.join(", ")}`} ·{" "}
                 {duration(task.started_at ? now - task.started_at : null)}
+                {task.attempt > 1 && (
+                  <span data-testid={`attempt-${task.task_id}`}>
+                    {" "}· attempt {task.attempt} of {task.retries + 1}
+                  </span>
+                )}
                 {task.timeout !== null && (
                   <span data-testid={`timeout-${task.task_id}`}>
                     {" "}· timeout {timeoutText(task.timeout, task.started_at, true, now)}

@@ -4,7 +4,7 @@
 import { useEffect, useState, type ReactNode } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { api, ApiError } from "../api/client";
-import type { TaskOut } from "../api/types";
+import type { Attempt, TaskOut } from "../api/types";
 import { useConfirm } from "../components/ConfirmDialog";
 import { LineControl } from "../components/LineControl";
 import { RankTerminal } from "../components/LogView";
@@ -12,7 +12,7 @@ import { LogViewer } from "../components/LogViewer";
 import { RenameDialog } from "../components/RenameDialog";
 import { Progress } from "../components/Progress";
 import { Terminal } from "../components/Terminal";
-import { bytes, duration, timeoutText, when } from "../lib/format";
+import { bytes, duration, retriesText, timeoutText, when } from "../lib/format";
 import { rankOptions, taskGpuLabels } from "../lib/nodes";
 import { taskPath } from "../lib/paths";
 import { useEpoch, useGpus, useLiveState, useServer, useTask, useTaskActions, useTerminals } from "../state/hooks";
@@ -79,6 +79,9 @@ function TaskView({ task }: { task: TaskOut }) {
   const navigate = useNavigate();
   const [lines, setLines] = useLiveLines(server);
   const [rank, setRank] = useState(0);
+  // The attempt whose log is shown (null: the current one; a task waiting for a retry shows its
+  // last attempt's).
+  const [attemptShown, setAttemptShown] = useState<number | null>(null);
   const gpus = useGpus();
   const now = useNow();
   const id = task.task_id;
@@ -90,6 +93,9 @@ function TaskView({ task }: { task: TaskOut }) {
   const started = task.started_at;
   const ran = started ? (task.finished_at ?? now) - started : null;
   const watched = useWatched(id);
+  const lastEnded = task.attempts.length ? task.attempts[task.attempts.length - 1].attempt : null;
+  const logAttempt =
+    attemptShown !== null && attemptShown !== task.attempt ? attemptShown : task.state === "queued" ? lastEnded : null;
 
   const restart = async () => {
     const done = await act("restart", id);
@@ -137,6 +143,7 @@ function TaskView({ task }: { task: TaskOut }) {
     ["Ran for", ran !== null ? duration(ran) : null],
     ["Timeout", timeoutText(task.timeout, started ?? null, task.state === "running", now)],
     ["Webhook", task.notify],
+    ["Retries", retriesText(task)],
     ["Exit code", task.exit_code],
     ["Why", task.reason],
     ["Restarted from", task.restarted_from ? <Link to={taskPath(task.restarted_from)}>{task.restarted_from}</Link> : null],
@@ -193,8 +200,8 @@ function TaskView({ task }: { task: TaskOut }) {
             <>
               <a
                 className="button ghost"
-                href={api.downloadUrl(id, rankShown)}
-                download={rankShown ? `${id}.rank${rankShown}.log` : `${id}.log`}
+                href={api.downloadUrl(id, rankShown, logAttempt)}
+                download={`${id}${rankShown ? `.rank${rankShown}` : ""}${logAttempt && logAttempt > 1 ? `.attempt${logAttempt}` : ""}.log`}
               >
                 Download
               </a>
@@ -247,14 +254,21 @@ function TaskView({ task }: { task: TaskOut }) {
           )}
         </div>
       )}
-      {task.state !== "queued" && (
+      {(task.retries > 0 || task.attempts.length > 1) && (
+        <Attempts task={task} shown={logAttempt} onShow={setAttemptShown} now={now} />
+      )}
+      {(task.state !== "queued" || logAttempt !== null) && (
         <div className="card">
-          <h3>Log{gang ? ` · ${ranks[rankShown].label}` : ""}</h3>
+          <h3>
+            Log{gang ? ` · ${ranks[rankShown].label}` : ""}
+            {logAttempt !== null && logAttempt !== task.attempt ? ` · attempt ${logAttempt}` : ""}
+          </h3>
           <LogViewer
-            key={`${id}:${rankShown}:${task.started_at}`}
+            key={`${id}:${rankShown}:${logAttempt}:${task.started_at}`}
             taskId={id}
             rank={rankShown}
-            live={task.state === "running"}
+            attempt={logAttempt}
+            live={task.state === "running" && logAttempt === null}
             testId={`output-${id}`}
           />
         </div>
@@ -270,6 +284,67 @@ function TaskView({ task }: { task: TaskOut }) {
           }}
         />
       )}
+    </div>
+  );
+}
+
+// Every attempt of a retried task: how each ended, its exit code and how long it ran, and a button
+// that shows its own log below. The current attempt is last while it runs or waits.
+function Attempts(props: { task: TaskOut; shown: number | null; onShow: (attempt: number | null) => void; now: number }) {
+  const { task, shown, onShow, now } = props;
+  const current = task.attempts.some((a) => a.attempt === task.attempt) ? null : task.attempt;
+  const row = (a: Attempt) => (
+    <tr key={a.attempt} data-testid={`attempt-${a.attempt}`} className={shown === a.attempt ? "selected" : undefined}>
+      <td data-label="Attempt">{a.attempt}</td>
+      <td data-label="State">
+        <span className={`badge badge-${a.state}`}>{a.state}</span>
+      </td>
+      <td data-label="Exit code">{a.exit_code ?? "–"}</td>
+      <td data-label="Started">{a.started_at ? when(a.started_at) : "–"}</td>
+      <td data-label="Ran for">{a.started_at && a.finished_at ? duration(a.finished_at - a.started_at) : "–"}</td>
+      <td>
+        <button className="ghost" aria-label={`Log of attempt ${a.attempt}`} onClick={() => onShow(a.attempt)}>
+          Log
+        </button>
+      </td>
+    </tr>
+  );
+  return (
+    <div className="card" data-testid="attempts">
+      <h3>Attempts</h3>
+      <table className="table cards attempts">
+        <thead>
+          <tr>
+            <th>Attempt</th>
+            <th>State</th>
+            <th>Exit code</th>
+            <th>Started</th>
+            <th>Ran for</th>
+            <th>Log</th>
+          </tr>
+        </thead>
+        <tbody>
+          {task.attempts.map(row)}
+          {current !== null && (
+            <tr data-testid={`attempt-${current}`} className={shown === null && task.state === "running" ? "selected" : undefined}>
+              <td data-label="Attempt">{current}</td>
+              <td data-label="State">
+                <span className={`badge badge-${task.state}`}>{task.state === "queued" ? "waiting" : task.state}</span>
+              </td>
+              <td data-label="Exit code">–</td>
+              <td data-label="Started">{task.started_at ? when(task.started_at) : "–"}</td>
+              <td data-label="Ran for">{task.started_at ? duration(now - task.started_at) : "–"}</td>
+              <td>
+                {task.state === "running" && (
+                  <button className="ghost" aria-label={`Log of attempt ${current}`} onClick={() => onShow(null)}>
+                    Log
+                  </button>
+                )}
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
     </div>
   );
 }

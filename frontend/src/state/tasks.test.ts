@@ -28,6 +28,12 @@ const task = (id: string, over: Partial<TaskOut> = {}): TaskOut => ({
   timeout: null,
   restarted_from: null,
   notify: null,
+  retries: 0,
+  retry_on: ["failure"],
+  retry_backoff: 30,
+  attempt: 1,
+  attempts: [],
+  retry_at: null,
   queue_position: null,
   pending_reason: null,
   gpu_mem_used: null,
@@ -225,5 +231,20 @@ describe("selectors", () => {
     s = run(s, events(change({ task_id: "older", state: "queued" }), removed("gone")));
     expect(selectHeld(s.byId).map((t) => t.task_id)).toEqual(["newer"]);
     expect(selectQueued(s.byId).map((t) => t.task_id)).toContain("older");
+  });
+});
+
+describe("retries", () => {
+  it("a retried attempt goes from running back to the queue, not ended, its attempt kept", () => {
+    let s = run(emptyTasks, events(added(task("r", { retries: 2 })), change({ task_id: "r", state: "running", started_at: 5, pid: 7 })));
+    const attempt = { attempt: 1, state: "failed" as const, exit_code: 1, started_at: 5, finished_at: 6, log_path: "/l/r.log", reason: null, handle: null };
+    s = run(s, events(change({ task_id: "r", state: "queued", started_at: null, pid: null, attempt: 2, attempts: [attempt], retry_at: 36, pending_reason: "retrying in 30s (attempt 2 of 3; attempt 1 failed with exit 1)" })));
+    expect(selectRunning(s.byId)).toEqual([]);
+    const [r] = selectQueued(s.byId);
+    expect(r).toMatchObject({ task_id: "r", attempt: 2, retry_at: 36, started_at: null, pid: null });
+    expect(r.attempts).toEqual([attempt]);
+    expect(r.pending_reason).toContain("retrying in 30s");
+    expect(s.justEnded).toEqual([]);
+    expect(s.ended).toBe(0);
   });
 });

@@ -83,6 +83,28 @@ class SubmitRequest(Strict):
         "server's NOTIFY_webhook_url (inline: ant_notify=URL)",
     )
 
+    retries: int | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="run it again up to this many times when an attempt ends as retry_on says "
+        "(inline: ant_retries=3; default 0)",
+    )
+    retry_on: list[Literal["failure", "lost", "timeout"]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=3,
+        description="which ends of an attempt are retried (default: failure only; inline: "
+        "ant_retry_on=failure,lost,timeout). A user's kill never is",
+    )
+    retry_backoff: float | None = Field(
+        default=None,
+        ge=0,
+        le=86400,
+        description="seconds to wait before the first retry, doubling each retry up to an hour "
+        "(default 30; inline: ant_retry_backoff=30s)",
+    )
+
 
 class MoveRequest(Strict):
     """Where to move a queued task: exactly one of before, after, to."""

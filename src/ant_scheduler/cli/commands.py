@@ -151,6 +151,40 @@ def _webhook_url(text: str) -> str:
         raise ArgumentTypeError(exc.message.removeprefix("notify: ")) from None
 
 
+def _retry_rule(parse: Any) -> Any:
+    """An argparse type from a core.retries parser: a usage error with its reason."""
+
+    def convert(text: str) -> Any:
+        from argparse import ArgumentTypeError
+
+        from ant_scheduler.core.errors import TaskRejected
+
+        try:
+            return parse(text, "")
+        except TaskRejected as exc:
+            raise ArgumentTypeError(exc.message.lstrip(": ").removeprefix("must be ")) from None
+
+    return convert
+
+
+def _retries(text: str) -> int:
+    from ant_scheduler.core.retries import parse_retries
+
+    return int(_retry_rule(parse_retries)(text))
+
+
+def _retry_on(text: str) -> list[str]:
+    from ant_scheduler.core.retries import parse_retry_on
+
+    return list(_retry_rule(parse_retry_on)(text))
+
+
+def _retry_backoff(text: str) -> float:
+    from ant_scheduler.core.retries import parse_backoff
+
+    return float(_retry_rule(parse_backoff)(text))
+
+
 @cli.command(
     arg(
         "-g",
@@ -186,6 +220,24 @@ def _webhook_url(text: str) -> str:
         help="POST to this webhook (http/https) when it ends, besides the server's.",
     ),
     arg(
+        "--retries",
+        type=_retries,
+        metavar="N",
+        help="Run it again up to N times when an attempt ends as --retry-on says.",
+    ),
+    arg(
+        "--retry-on",
+        type=_retry_on,
+        metavar="LIST",
+        help="Which ends are retried: failure, lost, timeout, or all.  [default: failure]",
+    ),
+    arg(
+        "--retry-backoff",
+        type=_retry_backoff,
+        metavar="DURATION",
+        help="Wait before the first retry, doubling each retry up to 1h.  [default: 30s]",
+    ),
+    arg(
         "-e", "--env", dest="env", action="append", metavar="KEY=VAL", help="Environment variable."
     ),
     arg(
@@ -212,6 +264,9 @@ def submit(
     task_id: str | None,
     timeout: float | None,
     notify: str | None,
+    retries: int | None,
+    retry_on: list[str] | None,
+    retry_backoff: float | None,
     env: list[str] | None,
     priority: int,
     multi: str | None,
@@ -232,6 +287,7 @@ def submit(
       ant submit --multi jobs.txt
       printf 'python a.py\\npython b.py\\n' | ant submit --multi - -g 1
       ant submit -f -- python eval.py          # follow its output, exit with its exit code
+      ant submit --retries 3 --retry-on failure,lost -- python train.py
       ant submit --notify https://hooks.slack.com/services/… -- python train.py
     """
     multi_file = _open_multi(multi) if multi is not None else None
@@ -255,6 +311,9 @@ def submit(
             priority=priority,
             timeout=timeout,
             notify=notify,
+            retries=retries,
+            retry_on=retry_on,
+            retry_backoff=retry_backoff,
         )
         if as_json:
             emit_json({"tasks": tasks})
@@ -362,10 +421,22 @@ def show(ctx: Context, task_id: str, as_json: bool) -> None:
         metavar="INTEGER",
         help="Which node's output of a task on several nodes.  [default: 0]",
     ),
+    arg(
+        "--attempt",
+        type=int,
+        metavar="K",
+        help="The log of attempt K of a retried task (1 is the first).  [default: current]",
+    ),
     JSON,
 )
 def logs(
-    ctx: Context, task_id: str, lines: int | None, follow: bool, rank: int, as_json: bool
+    ctx: Context,
+    task_id: str,
+    lines: int | None,
+    follow: bool,
+    rank: int,
+    attempt: int | None,
+    as_json: bool,
 ) -> None:
     """Print a task's log. With -f, follow it and exit with the task's exit code.
 
@@ -374,9 +445,12 @@ def logs(
       ant logs exp-1 -n 100
       ant logs -f exp-1
       ant logs --rank 1 gang-1     # the second node's output of a gang task
+      ant logs --attempt 1 exp-1   # the first attempt's log of a retried task
     """
+    if follow and attempt is not None:
+        fail("--follow follows the current attempt: leave out --attempt", EXIT_REJECTED)
     with client_from(ctx) as client:
-        log = client.log(task_id, lines, rank=rank)
+        log = client.log(task_id, lines, rank=rank, attempt=attempt)
         if as_json and not follow:
             emit_json(_dump(log))
             return

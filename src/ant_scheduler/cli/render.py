@@ -97,6 +97,32 @@ def timeout_text(task: Any, now: float) -> str:
     return f"{limit} ({age(now, task.started_at + timeout)} left)"
 
 
+def retries_text(task: Any) -> str:
+    """`3 on failure, lost; backoff 30s (doubling); attempt 2 of 4`."""
+    from ant_scheduler.core.durations import format_duration
+
+    backoff = format_duration(task.retry_backoff) if task.retry_backoff else "none"
+    on = ", ".join(task.retry_on)
+    total = task.retries + 1
+    return (
+        f"{task.retries} on {on}; backoff {backoff} (doubling); attempt {task.attempt} of {total}"
+    )
+
+
+def attempts_text(task: Any, now: float) -> str:
+    """One line per attempt: number, how it ended, exit code, how long, its log (`ant logs
+    --attempt K ID` reads it); the current one last while it runs or waits."""
+    lines = []
+    for a in task.attempts:
+        took = age(a.started_at, a.finished_at) if a.started_at and a.finished_at else "-"
+        code = "-" if a.exit_code is None else a.exit_code
+        lines.append(f"{a.attempt}  {a.state}  exit {code}  {took}  {a.log_path or '-'}")
+    if task.state in ("running", "queued") and task.attempt > len(task.attempts):
+        now_doing = "running" if task.state == "running" else "waiting"
+        lines.append(f"{task.attempt}  {now_doing}  {task.log_path or ''}".rstrip())
+    return "\n".join(lines) or "-"
+
+
 def _info(task: Any, now: float) -> str:
     if task.state == "running" and getattr(task, "timeout", None) is not None:
         return "timeout " + timeout_text(task, now)
@@ -162,6 +188,9 @@ def task_detail(task: Any, now: float) -> Table:
         ("reason", text(task.reason or "-")),
         ("log", text(task.log_path or "-")),
     ]
+    if getattr(task, "retries", 0) or len(getattr(task, "attempts", ())) > 1:
+        rows.insert(-3, ("retries", text(retries_text(task))))
+        rows.append(("attempts", text(attempts_text(task, now), newlines=True)))
     if getattr(task, "n_nodes", 1) > 1 or getattr(task, "nodes", None):
         nodes = ", ".join(task.nodes) if task.nodes else "-"
         rows.insert(5, ("nodes", text(f"{task.n_nodes} requested; on {nodes}")))

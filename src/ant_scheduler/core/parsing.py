@@ -2,8 +2,8 @@
 
 Follows the seed README: multi mode has one task per logical line (`\\` continues it, `#` lines
 are comments); a command's leading `ant_n_gpus=`, `ant_n_nodes=`, `ant_task_id=`, `ant_envar=`,
-`ant_timeout=`, `ant_notify=` words configure the task and are removed; `ant_wd` and the
-`ant_conda_*` variables wrap the command.
+`ant_timeout=`, `ant_notify=`, `ant_retries=`, `ant_retry_on=`, `ant_retry_backoff=` words
+configure the task and are removed; `ant_wd` and the `ant_conda_*` variables wrap the command.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from ant_scheduler.core import retries as retries_rules
 from ant_scheduler.core.durations import check_seconds, format_duration, parse_duration
 from ant_scheduler.core.errors import TaskRejected
 from ant_scheduler.core.notification import check_webhook_url
@@ -34,14 +35,19 @@ MAX_GPUS = 1024
 MAX_NODES = 64  # ant_n_nodes / n_nodes: a gang of at most this many nodes
 DEFAULT_TASK_ID = "[uuid]"
 # Leading `NAME=VALUE` words that configure the task and are cut out of the command.
-INLINE_ARGS = frozenset(
-    {"ant_n_gpus", "ant_n_nodes", "ant_task_id", "ant_envar", "ant_timeout", "ant_notify"}
+_RETRY_ARGS = frozenset({"ant_retries", "ant_retry_on", "ant_retry_backoff"})
+INLINE_ARGS = (
+    frozenset(
+        {"ant_n_gpus", "ant_n_nodes", "ant_task_id", "ant_envar", "ant_timeout", "ant_notify"}
+    )
+    | _RETRY_ARGS
 )
 # Kept in the task's env (so "copy command" round-trips) but never passed to the process.
 SPECIAL_ENV_VARS = frozenset({"ant_wd", "ant_conda_env", "ant_conda_env_path", "ant_conda_path"})
 # Act like the form's Task ID / GPU fields; consumed by the parser, never stored in the env.
-_FIELD_ENV_VARS = frozenset(
-    {"ant_task_id", "ant_n_gpus", "ant_n_nodes", "ant_timeout", "ant_notify"}
+_FIELD_ENV_VARS = (
+    frozenset({"ant_task_id", "ant_n_gpus", "ant_n_nodes", "ant_timeout", "ant_notify"})
+    | _RETRY_ARGS
 )
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=")
@@ -65,6 +71,9 @@ class SubmitDefaults:
     n_nodes: int | None = None
     timeout: float | None = None  # seconds
     notify: str | None = None  # a webhook URL told when the task ends
+    retries: int | None = None  # None: 0, or what the inline words say
+    retry_on: list[str] | None = None  # None: failure only
+    retry_backoff: float | None = None  # seconds; None: 30
 
 
 @dataclass(frozen=True)
@@ -371,6 +380,7 @@ def _parse_one(
         notify = check_webhook_url(inline_notify, "ant_notify")
         # The URL may hold a token: the submitted text, shown by the API, keeps no copy of it.
         submitted = _without_inline_args(submitted, assignments, frozenset({"ant_notify"}))
+    retries, retry_on, retry_backoff = _retry_settings(defaults, env, inline)
     for key in _FIELD_ENV_VARS:
         env.pop(key, None)
 
@@ -389,7 +399,34 @@ def _parse_one(
         n_nodes=n_nodes,
         timeout=timeout,
         notify=notify,
+        retries=retries,
+        retry_on=retry_on,
+        retry_backoff=retry_backoff,
     )
+
+
+def _retry_settings(
+    defaults: SubmitDefaults, env: dict[str, str], inline: dict[str, str | dict[str, object]]
+) -> tuple[int, list[str], float]:
+    """retries, retry_on, retry_backoff: inline word > ant_* variable > field > default."""
+    retries = 0 if defaults.retries is None else retries_rules.check_retries(defaults.retries)
+    retry_on = list(retries_rules.DEFAULT_RETRY_ON)
+    if defaults.retry_on is not None:
+        retry_on = retries_rules.check_retry_on(defaults.retry_on)
+    backoff = retries_rules.DEFAULT_BACKOFF
+    if defaults.retry_backoff is not None:
+        backoff = retries_rules.check_backoff(defaults.retry_backoff)
+    for source in (env, inline):
+        value = source.get("ant_retries")
+        if isinstance(value, str) and value.strip():
+            retries = retries_rules.parse_retries(value)
+        value = source.get("ant_retry_on")
+        if isinstance(value, str) and value.strip():
+            retry_on = retries_rules.parse_retry_on(value)
+        value = source.get("ant_retry_backoff")
+        if isinstance(value, str) and value.strip():
+            backoff = retries_rules.parse_backoff(value)
+    return retries, retry_on, backoff
 
 
 def _ends_in_continuation(line: str) -> bool:
@@ -497,11 +534,12 @@ def format_copy_command(
     submitted: str,
     n_nodes: int = 1,
     timeout: float | None = None,
+    retries: str = "",
 ) -> str:
-    """`[ant_task_id=…] ant_n_gpus=… [ant_n_nodes=…] [ant_envar='{…}'] <command>`: submits the
-    same task again as a new one. The id is kept only as the template the submitted text gave
-    (`ant_task_id=exp-[phrase]`), drawn anew; a literal or generated id is left out (it is
-    taken), so the new task gets the default id."""
+    """`[ant_task_id=…] ant_n_gpus=… [ant_n_nodes=…] [ant_timeout=…] [ant_retries=… …]
+    [ant_envar='{…}'] <command>`: submits the same task again as a new one. The id is kept
+    only as the template the submitted text gave (`ant_task_id=exp-[phrase]`), drawn anew; a
+    literal or generated id is left out (it is taken), so the new task gets the default id."""
     template, command = _split_submitted(submitted)
     parts = [f"ant_task_id={shlex.quote(template)}"] if template is not None else []
     parts.append(f"ant_n_gpus={n_gpus}")
@@ -509,6 +547,8 @@ def format_copy_command(
         parts.append(f"ant_n_nodes={n_nodes}")
     if timeout is not None:
         parts.append(f"ant_timeout={format_duration(timeout)}")
+    if retries:
+        parts.append(retries)  # retries.retry_words
     if env:
         parts.append(f"ant_envar={shlex.quote(json.dumps(dict(env), separators=(',', ':')))}")
     parts.append(command)

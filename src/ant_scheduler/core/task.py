@@ -55,8 +55,11 @@ ALLOWED_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     ),
     # A held task is restored to the queue (forgetting it deletes the row, not a transition).
     TaskState.HELD: frozenset({TaskState.QUEUED}),
+    # QUEUED: an attempt ended and the task will be retried (core/retries.py): it goes straight
+    # back to the queue, so no end is ever recorded for it (`ant wait` and dependents see none).
     TaskState.RUNNING: frozenset(
         {
+            TaskState.QUEUED,
             TaskState.SUCCEEDED,
             TaskState.FAILED,
             TaskState.KILLED,
@@ -93,6 +96,36 @@ class TaskSpec:
     n_nodes: int = 1  # n_gpus GPUs on each of n_nodes distinct nodes (a gang when more than 1)
     timeout: float | None = None  # seconds it may run before ANT kills it (timed_out)
     notify: str | None = None  # a webhook URL told when it ends (core/notification.py)
+    retries: int = 0  # how many times it is run again after an attempt ends as `retry_on` says
+    retry_on: list[str] = field(default_factory=lambda: ["failure"])  # failure, lost, timeout
+    retry_backoff: float = 30.0  # seconds before the first retry; doubles each retry (retries.py)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One run of a task that ended: each keeps its own log and exit code."""
+
+    attempt: int  # 1-based
+    state: TaskState  # how it ended (succeeded, failed, killed, lost, timed_out)
+    exit_code: int | None
+    started_at: float | None
+    finished_at: float | None
+    log_path: str | None  # read it with GET /api/v1/tasks/{id}/log?attempt=N
+    reason: str | None = None
+    handle: dict[str, Any] | None = None  # the executor's, to read this attempt's output
+
+    def as_json(self) -> dict[str, Any]:
+        """As stored and sent (dataclasses.asdict is ~10x slower: a deep copy; every end pays)."""
+        return {
+            "attempt": self.attempt,
+            "state": self.state.value,
+            "exit_code": self.exit_code,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "log_path": self.log_path,
+            "reason": self.reason,
+            "handle": self.handle,
+        }
 
 
 @dataclass
@@ -128,6 +161,12 @@ class Task:
     # A webhook URL (http/https) that gets a POST when the task ends, besides NOTIFY_webhook_url.
     # It may hold a token: the API shows it masked (core/notification.py mask_url).
     notify: str | None = None
+    retries: int = 0  # runs again (up to this many times) after an attempt ends as retry_on says
+    retry_on: list[str] = field(default_factory=lambda: ["failure"])  # failure, lost, timeout
+    retry_backoff: float = 30.0  # seconds before the first retry, doubling each retry
+    attempt: int = 1  # the current (or last) attempt, 1-based
+    attempts: list[Attempt] = field(default_factory=list)  # the attempts that ended, in order
+    retry_at: float | None = None  # queued for a retry: it may not start before this time
 
     @classmethod
     def from_spec(cls, spec: TaskSpec, *, created_at: float, queue_seq: int) -> Task:
@@ -145,6 +184,9 @@ class Task:
             n_nodes=spec.n_nodes,
             timeout=spec.timeout,
             notify=spec.notify,
+            retries=spec.retries,
+            retry_on=list(spec.retry_on),
+            retry_backoff=spec.retry_backoff,
         )
 
     def move_to(self, new: TaskState) -> None:
@@ -160,6 +202,8 @@ class Task:
             gpu_ids=list(self.gpu_ids),
             handle=handle,
             nodes=list(self.nodes),
+            retry_on=list(self.retry_on),
+            attempts=list(self.attempts),
         )
 
     def queue_order_key(self) -> tuple[int, int]:

@@ -54,6 +54,7 @@ class LaunchRequest:
     n_nodes: int = 1  # ranks: one per node
     # One per rank, rank 0 first (filled by the scheduler; empty only in tests of one executor).
     placement: tuple[RankPlacement, ...] = ()
+    attempt: int = 1  # a retry's number: each attempt gets a log of its own
 
 
 @dataclass(frozen=True)

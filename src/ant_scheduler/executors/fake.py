@@ -138,7 +138,7 @@ class FakeExecutor:
         return self.unavailable
 
     def prepare(self, request: LaunchRequest) -> Handle:
-        return {"fake": request.task_id}
+        return {"fake": request.task_id, "attempt": request.attempt}
 
     def start(self, request: LaunchRequest, handle: Handle) -> Handle:
         self.started.append(request.task_id)

@@ -340,7 +340,9 @@ class LocalExecutor:
                 f"node(s) ({nodes})"
             )
         try:
-            log_path = log_path_for(self._log_dir, request.session, request.task_id)
+            log_path = log_path_for(
+                self._log_dir, request.session, request.task_id, request.attempt
+            )
         except ValueError as exc:
             raise LaunchError(str(exc)) from None
         return {"log": str(log_path), "exit": str(exit_path_for(log_path))}

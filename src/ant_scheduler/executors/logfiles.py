@@ -13,17 +13,19 @@ _ABSENT = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionE
 _CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
 
 
-def log_path_for(log_dir: Path, session_dir_name: str, task_id: str) -> Path:
-    """`log_dir / session_dir_name / "<task_id>.log"`.
+def log_path_for(log_dir: Path, session_dir_name: str, task_id: str, attempt: int = 1) -> Path:
+    """`log_dir / session_dir_name / "<task_id>.log"` (`<task_id>.attempt<N>.log` for a retry:
+    each attempt keeps its own log).
 
     Raises ValueError if the path would not be inside log_dir. The check is on the names alone:
     task ids are validated where they are accepted, and resolving the path here would follow a
     symlink planted at it (opening it is the executor's job, and it never follows one).
     """
-    for name in (session_dir_name, f"{task_id}.log"):
+    file_name = f"{task_id}.log" if attempt == 1 else f"{task_id}.attempt{attempt}.log"
+    for name in (session_dir_name, file_name):
         if name in ("", ".", "..") or "/" in name or "\0" in name:
             raise ValueError(f"the log of task {task_id!r} would be outside {log_dir}")
-    return log_dir / session_dir_name / f"{task_id}.log"
+    return log_dir / session_dir_name / file_name
 
 
 def exit_path_for(log_path: Path) -> Path:

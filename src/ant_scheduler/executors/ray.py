@@ -150,7 +150,7 @@ class RayExecutor:
             if node is None or not node.alive:
                 raise LaunchError(f"node {rank.node!r} is not in the Ray cluster")
             try:
-                log = log_path_for(self.log_dir, request.session, request.task_id)
+                log = log_path_for(self.log_dir, request.session, request.task_id, request.attempt)
             except ValueError as exc:
                 raise LaunchError(str(exc)) from None
             if index:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from ant_scheduler.api.deps import engine_of
-from ant_scheduler.api.routes.tasks import RankQuery
+from ant_scheduler.api.routes.tasks import AttemptQuery, RankQuery
 from ant_scheduler.api.schemas import LogLinesOut, LogSearchOut
 from ant_scheduler.core.task import Task
 from ant_scheduler.executors.base import TaskOutput
@@ -33,9 +33,13 @@ def _indexes(request: Request) -> LineIndexes:
     return indexes
 
 
-def _index_of(request: Request, task: Task, rank: int) -> LineIndex:
+def _index_of(request: Request, task: Task, rank: int, attempt: int | None) -> LineIndex:
     # A restored task writes another log under the same id: the start time tells them apart.
-    return _indexes(request).get((task.task_id, rank, task.log_path, task.started_at))
+    log, started = task.log_path, task.started_at
+    for ended in task.attempts:  # each attempt of a retried task has a log of its own
+        if ended.attempt == attempt:
+            log, started = ended.log_path, ended.started_at
+    return _indexes(request).get((task.task_id, rank, log, started))
 
 
 def _counted(index: LineIndex) -> dict[str, int]:
@@ -50,12 +54,13 @@ async def log_lines(
     count: Annotated[int, Query(ge=1, le=MAX_LINES)] = 1000,
     from_end: Annotated[bool, Query(description="the last `count` lines; start ignored")] = False,
     rank: RankQuery = 0,
+    attempt: AttemptQuery = None,
 ) -> dict[str, Any]:
     """Lines of the log by number; the log is counted on as far as COUNT_SECONDS allow
     (`counted_bytes` < `size`: ask again for the rest)."""
     engine = engine_of(request)
     task = engine.get(task_id)
-    output = engine.output(task, rank)
+    output = engine.output(task, rank, attempt)
     answer: dict[str, Any] = {
         "task_id": task_id,
         "rank": rank,
@@ -65,7 +70,7 @@ async def log_lines(
     if output is None:
         empty = {"total_lines": 0, "counted_bytes": 0, "size": 0}
         return answer | {"start": 0, "lines": [], "cut": []} | empty
-    index = _index_of(request, task, rank)
+    index = _index_of(request, task, rank, attempt)
 
     def work(out: TaskOutput) -> dict[str, Any]:
         with index.lock:
@@ -86,17 +91,18 @@ async def log_search(
     limit: Annotated[int, Query(ge=1, le=10_000, description="at most this many lines")] = 1000,
     case: Annotated[bool, Query(description="match case (default: ASCII case ignored)")] = False,
     rank: RankQuery = 0,
+    attempt: AttemptQuery = None,
 ) -> dict[str, Any]:
     """Numbers of the lines holding `q`, in order. The search stops at `limit` lines or after
     SEARCH_SECONDS, and `next_line` says where to go on (null: searched to the end)."""
     engine = engine_of(request)
     task = engine.get(task_id)
-    output = engine.output(task, rank)
+    output = engine.output(task, rank, attempt)
     answer: dict[str, Any] = {"task_id": task_id, "rank": rank, "q": q}
     if output is None:
         empty = {"total_lines": 0, "counted_bytes": 0, "size": 0}
         return answer | {"lines": [], "next_line": None} | empty
-    index = _index_of(request, task, rank)
+    index = _index_of(request, task, rank, attempt)
     needle = (q if case else q.lower()).encode()
 
     def work(out: TaskOutput) -> dict[str, Any]:

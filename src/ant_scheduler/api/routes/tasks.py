@@ -50,6 +50,10 @@ def parse_states(text: str | None) -> list[TaskState] | None:
 
 # Which rank's output (0: the task's first node; a gang has one per node).
 RankQuery = Annotated[int, Query(ge=0, le=1000, description="rank: 0 is the first node")]
+# Which attempt's output (a retried task keeps each attempt's log); default: the current one.
+AttemptQuery = Annotated[
+    int | None, Query(ge=1, le=1000, description="attempt (1-based); default: the current one")
+]
 
 FULL_LOG_MAX_BYTES = 1 << 30  # an executor without a local file: at most this much at once
 # Above this many tasks the answer is streamed in pieces, the event loop serving others between.
@@ -88,6 +92,9 @@ async def preview(body: SubmitRequest, request: Request) -> dict[str, Any]:
             "priority": s.priority,
             "timeout": s.timeout,
             "notify": mask_url(s.notify),
+            "retries": s.retries,
+            "retry_on": s.retry_on,
+            "retry_backoff": s.retry_backoff,
         }
         for s in specs[:PREVIEW_MAX_TASKS]
     ]
@@ -233,14 +240,17 @@ async def get_log(
     lines: Annotated[int | None, Query(ge=0)] = None,
     full: bool = False,
     rank: RankQuery = 0,
+    attempt: AttemptQuery = None,
 ) -> Any:
     engine = engine_of(request)
     task = engine.get(task_id)
-    output = engine.output(task, rank)
+    output = engine.output(task, rank, attempt)
     if full:
         path = output.file() if output is not None else None
         if path is not None:
             name = task.task_id if rank == 0 else f"{task.task_id}.rank{rank}"
+            if attempt is not None and attempt > 1:
+                name += f".attempt{attempt}"
             return FileResponse(
                 path, media_type="text/plain; charset=utf-8", filename=f"{name}.log"
             )
