@@ -609,11 +609,15 @@ def test_a_simple_command_is_the_wrappers_own_child(tmp_path: Path) -> None:
         def children(pid: int) -> list[psutil.Process]:
             return psutil.Process(pid).children()
 
-        await until(lambda: bool(children(simple.pid)) and bool(children(listed.pid)))
-        await asyncio.sleep(0.05)  # past the exec of the child
-        assert [p.name() for p in children(simple.pid)] == ["sleep"]
+        def names(procs: list[psutil.Process]) -> list[str]:
+            return [p.name() for p in procs]
+
+        # Each child is the shell until it has exec'd: wait for the exec (until() gives up).
+        await until(lambda: names(children(simple.pid)) == ["sleep"])
+        await until(lambda: len(children(listed.pid)) == 1)
         (sub,) = children(listed.pid)
-        assert sub.name() == "bash" and [p.name() for p in sub.children()] == ["sleep"]
+        await until(lambda: names(sub.children()) == ["sleep"])
+        assert sub.name() == "bash" and names(children(simple.pid)) == ["sleep"]
         await ex.kill("simple", grace_seconds=5)
         await ex.kill("listed", grace_seconds=5)
         got = await collect(exits, 2)

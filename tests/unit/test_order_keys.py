@@ -13,7 +13,7 @@ from ant_scheduler.core.order_keys import GAP
 from ant_scheduler.core.policy import QueuedTask
 from ant_scheduler.core.queue import TaskQueue
 from ant_scheduler.core.task import TaskState
-from ant_scheduler.store import MIGRATIONS, Store
+from ant_scheduler.store import MIGRATIONS, Store, _v14
 from tests.unit.test_store import insert_into_old_schema, task
 
 bounds = st.one_of(st.none(), st.integers(-(2**40), 2**40))
@@ -103,7 +103,7 @@ def test_the_migration_spaces_the_keys_of_an_old_database(tmp_path: Path) -> Non
     """Keys 1 apart (before _v14) become GAP apart: the order is the same, and a move has room."""
     path = tmp_path / "ant.db"
     old = [task(f"q{i}", queue_seq=seq) for i, seq in enumerate([3, -1, 7, 4])]
-    with Store(path, migrations=MIGRATIONS[:-1]) as s:
+    with Store(path, migrations=MIGRATIONS[: MIGRATIONS.index(_v14)]) as s:
         insert_into_old_schema(s, old)
     with Store(path) as s:
         seqs = {t.task_id: t.queue_seq for t in s.load_tasks([TaskState.QUEUED])}
