@@ -487,8 +487,9 @@ class Client:
         priority: int = 0,
         n_nodes: int | None = None,
         timeout: float | None = None,
+        after: list[str] | None = None,
     ) -> list[TaskOut]:
-        body = _submission(command, mode, n_gpus, task_id, env, priority, n_nodes, timeout)
+        body = _submission(command, mode, n_gpus, task_id, env, priority, n_nodes, timeout, after)
         data = self._json("POST", "/api/v1/tasks", body=body)
         return self._read("/api/v1/tasks", lambda: _tasks(data["tasks"]))
 
@@ -503,11 +504,12 @@ class Client:
         priority: int = 0,
         n_nodes: int | None = None,
         timeout: float | None = None,
+        after: list[str] | None = None,
     ) -> list[dict[str, Any]]:
         """`submit`, the new tasks given as `dataclasses.asdict` of each TaskOut: what `ant submit`
         prints. The server's answer is that already, so it is returned as it came, without loading
         wire.py (~9 ms); an answer of another shape is read as `submit` reads it."""
-        body = _submission(command, mode, n_gpus, task_id, env, priority, n_nodes, timeout)
+        body = _submission(command, mode, n_gpus, task_id, env, priority, n_nodes, timeout, after)
         data = self._json("POST", "/api/v1/tasks", body=body)
         items = data.get("tasks") if isinstance(data, dict) else None
         if isinstance(items, list) and all(map(_is_task_out, items)):
@@ -551,8 +553,14 @@ class Client:
     def kill(self, task_id: str) -> TaskOut:
         return self._task_action(task_id, "kill")
 
-    def restart(self, task_id: str) -> TaskOut:
-        return self._task_action(task_id, "restart")
+    def restart(self, task_id: str, *, with_dependents: bool = False) -> TaskOut:
+        """Queue a copy; `with_dependents`: its dependents wait for the copy, and its ended
+        dependents are restarted too (transitively)."""
+        if not with_dependents:
+            return self._task_action(task_id, "restart")
+        path = f"/api/v1/tasks/{_q(task_id)}/restart"
+        data = self._json("POST", path, params={"with_dependents": "true"})
+        return self._read(path, lambda: _task(data))
 
     def promote(self, task_id: str) -> TaskOut:
         return self._task_action(task_id, "promote")
@@ -889,6 +897,12 @@ class _Deadline(Exception):
 # ------------------------------------------------------------------------------ helpers
 
 
+def _dependency(item: str) -> dict[str, str]:
+    """`train-3`, `train-3:any` -> {"task_id", "condition"} (the server checks both)."""
+    task_id, _, condition = item.strip().partition(":")
+    return {"task_id": task_id.strip(), "condition": condition.strip() or "ok"}
+
+
 def _task(data: Any) -> TaskOut:
     from ant_scheduler.wire import TaskOut, parse
 
@@ -910,8 +924,9 @@ def _submission(
     priority: int,
     n_nodes: int | None,
     timeout: float | None = None,
+    after: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The body of POST /api/v1/tasks."""
+    """The body of POST /api/v1/tasks. `after`: `ID[:ok|any|fail]` items."""
     body: dict[str, Any] = {"command": command, "mode": mode, "priority": priority}
     if n_gpus is not None:
         body["n_gpus"] = n_gpus
@@ -919,6 +934,8 @@ def _submission(
         body["n_nodes"] = n_nodes
     if timeout is not None:
         body["timeout"] = timeout
+    if after:
+        body["after"] = [_dependency(item) for item in after]
     if task_id is not None:
         body["task_id"] = task_id
     if env:
@@ -953,16 +970,27 @@ _TASK_FIELDS = (
     "nodes",
     "timeout",
     "restarted_from",
+    "after",
     "queue_position",
     "pending_reason",
     "gpu_mem_used",
     "lingering_processes",
     "copy_command",
 )
-_TASK_LISTS = ("gpu_ids", "nodes")
+_TASK_LISTS = ("gpu_ids", "nodes", "after")
 _TASK_DICTS = ("env", "handle")
 _TASK_STATES = frozenset(
-    {"queued", "held", "running", "succeeded", "failed", "killed", "lost", "timed_out"}
+    {
+        "queued",
+        "held",
+        "running",
+        "succeeded",
+        "failed",
+        "killed",
+        "lost",
+        "timed_out",
+        "dependency_failed",
+    }
 )
 
 

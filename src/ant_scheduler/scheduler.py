@@ -30,12 +30,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ant_scheduler import __version__
 from ant_scheduler.core import policy
+from ant_scheduler.core.dependencies import Waits, describe_wait, initial_wait, never_reason
 from ant_scheduler.core.durations import format_duration
 from ant_scheduler.core.errors import AntError, StoreBusy, StoreUnavailable
 from ant_scheduler.core.parsing import process_env
@@ -99,6 +100,10 @@ class Scheduler:
         self.queue = TaskQueue()
         self.running: dict[str, Task] = {}
         self.lingering: dict[str, Task] = {}
+        # Queued tasks whose dependencies are unmet: in `queued`, not in `queue` (see
+        # core/dependencies.py); released by their parents' ends, noted in _parent_ends.
+        self.waits = Waits()
+        self._parent_ends: dict[str, TaskState | None] = {}  # ended (None: deleted), unsettled
         self.session_id = 0
         self.session_dir_name = ""
         self.recovery_summary: dict[str, int] = {}
@@ -162,6 +167,7 @@ class Scheduler:
         """Record task ends not durable yet, then apply and publish them; with them the handles
         of tasks started HANDLE_FLUSH_DELAY ago or more (all of them if `all_handles`)."""
         self._record(self._pending(all_handles))
+        self._settle_dependencies()
 
     def _record(self, pending: Pending) -> None:
         """Write what _pending gave on its own (a pass with starts writes it with them)."""
@@ -284,6 +290,8 @@ class Scheduler:
                 max(0.0, task.finished_at - task.started_at)
             )
         self.live.flush(task)
+        if recorded:
+            self._parent_ends[task.task_id] = task.state  # its dependents may go on
         if recorded and lingering > 0:
             self._hold(task)
         else:
@@ -295,26 +303,92 @@ class Scheduler:
     # ------------------------------------------------------------------ the queue
 
     def _enqueue(self, task: Task) -> None:
+        """Queue a task: in start order, or aside until its dependencies are met."""
         self.queued[task.task_id] = task
-        self.queue.add(queued_entry(task))
         self._startable_since.setdefault(task.task_id, self.clock())
+        if task.after:
+            unmet, never = initial_wait(task.after, self.state_of)
+            if unmet:
+                self.waits.wait(task.task_id, unmet)
+                for dep, state in never:  # ended already: the next settlement fails it
+                    self._parent_ends[dep.task_id] = state
+                return
+        self.queue.add(queued_entry(task))
 
     def _dequeue(self, task_id: str) -> Task:
         task = self.queued.pop(task_id)
-        self.queue.remove(task_id)
+        if task_id in self.queue:
+            self.queue.remove(task_id)
+        else:
+            self.waits.drop(task_id)
         self._startable_since.pop(task_id, None)
         return task
 
-    def _enqueue_new(self, tasks: list[Task], batch: QueueBatch | None = None) -> None:
+    def state_of(self, task_id: str) -> TaskState | None:
+        """A task's state now (None: no such task), from memory when it is active."""
+        task = self._in_memory(task_id)
+        if task is not None:
+            return task.state
+        if task_id in self._submitting:
+            return TaskState.QUEUED
+        stored = self.store.get_task(task_id)
+        return None if stored is None else stored.state
+
+    def _settle_dependencies(self) -> None:
+        """Parents ended (or were deleted): their waiting dependents are released to the queue
+        or, when a condition can never be met, end dependency_failed, which cascades to their
+        own dependents. Durable first (StoreBusy: nothing changed, the ends stay noted)."""
+        if not self._parent_ends:
+            return
+        settlement = self.waits.settle(self._parent_ends)
+        now = self.clock()
+        failed = []
+        for child, (dep, state) in settlement.failed.items():
+            done = self.queued[child].copy()
+            done.move_to(TaskState.DEPENDENCY_FAILED)
+            done.finished_at = now
+            done.reason = never_reason(dep, state)
+            failed.append(done)
+        missed: set[str] = set()
+        if failed:
+            updates = [(t, TaskState.QUEUED) for t in failed]
+            missed = self.store.apply(updates=updates, durable=False)
+            self._sync_soon()
+        self._parent_ends.clear()
+        self.waits.apply(settlement)
+        for done in failed:
+            self.queued.pop(done.task_id, None)
+            self._startable_since.pop(done.task_id, None)
+            if done.task_id in missed:
+                self._say(f"task {done.task_id!r} changed outside ANT; not ending it")
+        for child in settlement.ready:
+            task = self.queued.get(child)
+            if task is not None:
+                self.queue.add(queued_entry(task))
+                self._startable_since[child] = now
+        self._publish_tasks("task_changed", [t for t in failed if t.task_id not in missed])
+        if failed or settlement.ready:
+            self._publish_queue()
+            self._request_schedule()
+
+    def _enqueue_new(
+        self, tasks: list[Task], batch: QueueBatch | None = None, waiting: Sequence[Task] = ()
+    ) -> None:
         """Put new tasks in the queue and say so. A large submission comes with its queue
-        entries prepared (batch), so this stays short however many tasks there are."""
+        entries prepared (batch: the tasks without dependencies), so this stays short however
+        many tasks there are; the `waiting` ones (with dependencies) are queued one by one."""
         if batch is None:
             for task in tasks:
                 self._enqueue(task)
         else:
             self.queue.merge(batch)
-            self.queued.update(zip(batch.tasks, tasks, strict=True))
+            if waiting:
+                self.queued.update((t.task_id, t) for t in tasks if not t.after)
+            else:
+                self.queued.update(zip(batch.tasks, tasks, strict=True))
             self._startable_since.update(dict.fromkeys(batch.tasks, self.clock()))
+            for task in waiting:
+                self._enqueue(task)
         if len(tasks) <= EVENTS_PER_SUBMIT:
             self._publish_tasks("task_added", tasks)
         self._publish_queue(added=len(tasks))
@@ -388,6 +462,7 @@ class Scheduler:
         return {"paused": self.paused_at is not None, "paused_at": self.paused_at}
 
     def _start_what_fits(self) -> None:
+        self._settle_dependencies()  # released tasks are planned in this very pass
         held_off = PAUSED_REASON if self.paused_at is not None else self.executor.availability()
         if held_off != self._held_off:
             self._held_off = held_off
@@ -456,6 +531,9 @@ class Scheduler:
                 self.running[task.task_id] = task
                 self._reserve(task)
                 launched.append(task)
+        for task in refused:
+            if task.task_id not in missed:
+                self._parent_ends[task.task_id] = task.state
         self._publish_tasks("task_changed", [t for t in refused if t.task_id not in missed])
         started = [task for task in launched if self._launch(task)]
         self._show_ant_processes()  # now with the pids
@@ -706,8 +784,12 @@ class Scheduler:
                 task.reason = "queued when ANT stopped; restore it to run it"
             else:
                 task.session_id = self.session_id
-                self._enqueue(task)
+        # Written before queueing: a dependency reads its parent's state (ended while ANT was
+        # down, say) from the store. Waits are not stored: `after` is, and rebuilds them here.
         self.store.update_tasks(writes + queued)
+        if not hold:
+            for task in queued:
+                self._enqueue(task)
         for task_id, behind in left.items():
             task = self.store.get_task(task_id) or ghost(task_id, behind, self.clock())
             task.gpu_ids = task.gpu_ids or list(behind.gpu_ids)
@@ -743,8 +825,13 @@ class Scheduler:
     def queue_info(self, task: Task) -> tuple[int | None, str | None]:
         """(queue position counting from 1, pending reason) for a queued task, computed now."""
         entry = self.queue.get(task.task_id)
-        if task.state is not TaskState.QUEUED or entry is None:
+        if task.state is not TaskState.QUEUED:
             return None, None
+        if entry is None:  # waiting for its dependencies (no place in the start order yet)
+            dep = self.waits.first_unmet(task.task_id)
+            if dep is None:
+                return None, None
+            return None, describe_wait(dep, self.state_of(dep.task_id))
         position = self.queue.position(task.task_id)
         if self._held_off is not None:
             return position, self._held_off
@@ -832,6 +919,7 @@ TASK_CHANGING = (
     "reason",
     "restarted_as",
     "nodes",
+    "after",
     "queue_position",
     "pending_reason",
     "gpu_mem_used",

@@ -39,8 +39,13 @@ def self_check(engine: Engine) -> dict[str, Any]:
     for task_id in stored_queued ^ engine.queued.keys():
         where = "the store" if task_id in stored_queued else "ANT's queue"
         problems.append(f"task {task_id!r} is queued only in {where}")
-    if engine.queue and len(engine.queue) != len(engine.queued):
+    # Every queued task is either in the start order or waiting for its dependencies.
+    if engine.queue and len(engine.queue) + len(engine.waits) != len(engine.queued):
         problems.append("the queue order and the queued tasks disagree")
+    for task_id in engine.queued:
+        if (task_id in engine.queue) == (task_id in engine.waits):
+            problems.append(f"task {task_id!r} is queued but neither waiting nor in the order")
+            break
     holders: dict[tuple[str, int], set[str]] = {}  # (node, index there) -> tasks
     for slot in engine.gpus.in_order():
         for task_id in slot.task_ids:

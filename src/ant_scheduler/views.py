@@ -31,8 +31,9 @@ def task_json(
     data["gpu_mem_used"] = gpu_mem_used
     data["lingering_processes"] = lingering_processes
     data["nodes"] = list(task.nodes)
+    data["after"] = [{"task_id": d.task_id, "condition": d.condition} for d in task.after]
     data["copy_command"] = format_copy_command(
-        task.n_gpus, task.env, task.submitted, task.n_nodes, task.timeout
+        task.n_gpus, task.env, task.submitted, task.n_nodes, task.timeout, task.after
     )
     return data
 

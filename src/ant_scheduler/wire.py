@@ -17,7 +17,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from ant_scheduler.core.task import ENDED_STATES, Task, TaskState
+from ant_scheduler.core.task import ENDED_STATES, Dependency, Task, TaskState
 
 # Fields with a default are still always present in answers: the schema says they are required
 # (pydantic reads this from plain dataclasses, so the UI's types do not make them optional).
@@ -58,6 +58,7 @@ class PreviewTask:
     env: dict[str, str]
     priority: int
     timeout: float | None = None  # seconds
+    after: list[Dependency] = field(default_factory=list)  # the tasks it would wait for
 
 
 @dataclass

@@ -15,7 +15,7 @@ from ant_scheduler.core.errors import (
     StoreUnavailable,
     TaskNotFound,
 )
-from ant_scheduler.core.task import Task, TaskState
+from ant_scheduler.core.task import Dependency, Task, TaskState
 from ant_scheduler.store import MIGRATIONS, Store
 from tests.unit.executor_requests import fill
 
@@ -456,3 +456,28 @@ def test_migration_builds_the_index_and_counts(tmp_path: Path) -> None:
         assert [t.task_id for t in s.list_tasks(q="python train")[0]] == ["waiting"]
         assert s.count_by_state()[TaskState.SUCCEEDED] == 50
         assert s.list_tasks()[1] == 51
+
+
+def test_the_dependencies_migration(tmp_path: Path) -> None:
+    """Tasks stored before `after` existed wait for nothing; dependency_failed tasks are in the
+    Completed page's sorted indexes; a rename of a parent is one UPDATE of every `after`."""
+    path = tmp_path / "ant.db"
+    before = MIGRATIONS.index(store_module._v11)
+    old = [task("old", TaskState.SUCCEEDED, finished_at=1.0, started_at=0.5)]
+    with Store(path, migrations=MIGRATIONS[:before]) as s:
+        insert_into_old_schema(s, old)
+    with Store(path) as s:
+        stored = s.get_task("old")
+        assert stored is not None and stored.after == []
+        child = task("child", TaskState.DEPENDENCY_FAILED, finished_at=2.0)
+        child.after = [Dependency("old"), Dependency("other", "any")]
+        s.insert_tasks([child, task("other")])
+        page, total = s.list_tasks(
+            states=[TaskState.DEPENDENCY_FAILED, TaskState.SUCCEEDED], sort="finished_at"
+        )
+        assert [t.task_id for t in page] == ["child", "old"] and total == 2
+        assert [t.task_id for t in s.dependents("old")] == ["child"]
+        assert s.rename_in_after("old", "renamed") == 1
+        renamed = s.get_task("child")
+        assert renamed is not None
+        assert renamed.after == [Dependency("renamed"), Dependency("other", "any")]

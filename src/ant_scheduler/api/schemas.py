@@ -57,6 +57,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class DependencyIn(Strict):
+    task_id: str = Field(max_length=128, description="a task id, or [prev] in multi mode")
+    condition: Literal["ok", "any", "fail"] = Field(
+        default="ok", description="ok: it succeeded; any: it ended; fail: it did not succeed"
+    )
+
+
 class SubmitRequest(Strict):
     command: str = Field(
         max_length=MAX_COMMAND_CHARS, description="one command, or multi-queue text"
@@ -75,6 +82,12 @@ class SubmitRequest(Strict):
         le=366 * 86400,
         description="seconds it may run; then it is killed and ends timed_out (inline: "
         "ant_timeout=2h)",
+    )
+    after: list[DependencyIn] = Field(
+        default_factory=list,
+        max_length=256,
+        description="tasks it waits for, each with its condition (inline: ant_after=a,b:any; "
+        "in multi mode [prev] is the line before)",
     )
 
 

@@ -138,6 +138,17 @@ def _duration(text: str) -> float:
         ) from None  # argparse names it
 
 
+def _after_item(text: str) -> str:
+    """--after's value, `ID[:ok|any|fail]`; a usage error for another condition (the server
+    checks the id: that it is valid and exists)."""
+    from argparse import ArgumentTypeError
+
+    task_id, colon, condition = text.strip().partition(":")
+    if not task_id.strip() or (colon and condition.strip() not in ("ok", "any", "fail")):
+        raise ArgumentTypeError(f"expected ID, ID:ok, ID:any or ID:fail, got {text!r}")
+    return text.strip()
+
+
 @cli.command(
     arg(
         "-g",
@@ -167,6 +178,14 @@ def _duration(text: str) -> float:
         help="Kill it after it has run this long (90s, 15m, 2h, 1h30m); it ends timed_out.",
     ),
     arg(
+        "--after",
+        action="append",
+        type=_after_item,
+        metavar="ID[:ok|any|fail]",
+        help="Start only once task ID ended: ok (default) if it succeeded, any however it "
+        "ended, fail if it did not succeed. Repeatable; with --multi, [prev] is the line before.",
+    ),
+    arg(
         "-e", "--env", dest="env", action="append", metavar="KEY=VAL", help="Environment variable."
     ),
     arg(
@@ -192,6 +211,7 @@ def submit(
     n_nodes: int | None,
     task_id: str | None,
     timeout: float | None,
+    after: list[str] | None,
     env: list[str] | None,
     priority: int,
     multi: str | None,
@@ -212,6 +232,7 @@ def submit(
       ant submit --multi jobs.txt
       printf 'python a.py\\npython b.py\\n' | ant submit --multi - -g 1
       ant submit -f -- python eval.py          # follow its output, exit with its exit code
+      ant submit --after prep-1 --after prep-2:any -- python train.py
     """
     multi_file = _open_multi(multi) if multi is not None else None
     if multi_file is not None and command:
@@ -233,6 +254,7 @@ def submit(
             env=_parse_env(env or ()),
             priority=priority,
             timeout=timeout,
+            after=after,
         )
         if as_json:
             emit_json({"tasks": tasks})
@@ -370,7 +392,7 @@ def logs(
 TASK_IDS = arg("task_ids", nargs="+", metavar="TASK_IDS")
 
 
-def _each(ctx: Context, ids: Iterable[str], action: str, as_json: bool) -> None:
+def _each(ctx: Context, ids: Iterable[str], action: str, as_json: bool, **options: Any) -> None:
     with client_from(ctx) as client:
         results = []
         for task_id in ids:
@@ -380,7 +402,7 @@ def _each(ctx: Context, ids: Iterable[str], action: str, as_json: bool) -> None:
                 if not as_json:
                     echo(f"removed {task_id}")
                 continue
-            task = getattr(client, action)(task_id)
+            task = getattr(client, action)(task_id, **options)
             results.append(_dump(task))
             if not as_json:
                 verb = {"kill": "killed", "restart": "queued", "promote": "promoted"}[action]
@@ -414,15 +436,26 @@ def rm(ctx: Context, task_ids: list[str], as_json: bool) -> None:
     _each(ctx, task_ids, "rm", as_json)
 
 
-@cli.command(TASK_IDS, JSON)
-def restart(ctx: Context, task_ids: list[str], as_json: bool) -> None:
-    """Queue a copy of each task (same command, GPUs, env) as <id>-restart-N.
+@cli.command(
+    TASK_IDS,
+    arg(
+        "--with-dependents",
+        action="store_true",
+        help="Also the tasks that wait for it (after): waiting ones wait for the copy, ended "
+        "ones are restarted too, and theirs, waiting for the new runs.",
+    ),
+    JSON,
+)
+def restart(ctx: Context, task_ids: list[str], with_dependents: bool, as_json: bool) -> None:
+    """Queue a copy of each task (same command, GPUs, env, dependencies) as <id>-restart-N.
 
     \b
-    Example:
+    Examples:
       ant restart exp-1
+      ant restart prep --with-dependents     # and re-run what waited for it
     """
-    _each(ctx, task_ids, "restart", as_json)
+    options = {"with_dependents": True} if with_dependents else {}
+    _each(ctx, task_ids, "restart", as_json, **options)
 
 
 @cli.command(arg("task_id", metavar="TASK_ID"), JSON)

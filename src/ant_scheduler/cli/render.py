@@ -48,6 +48,7 @@ STATE_STYLE = {
     "killed": "red",
     "lost": "magenta",
     "timed_out": "red",
+    "dependency_failed": "dark_orange",  # never ran: what it waited for went wrong
 }
 
 
@@ -95,6 +96,13 @@ def timeout_text(task: Any, now: float) -> str:
     if task.state != "running" or task.started_at is None:
         return limit
     return f"{limit} ({age(now, task.started_at + timeout)} left)"
+
+
+def after_text(task: Any) -> str:
+    """`prep-1, prep-2 (any)`, or "-": the tasks it waits (or waited) for."""
+    deps = getattr(task, "after", None) or []
+    shown = [d.task_id if d.condition == "ok" else f"{d.task_id} ({d.condition})" for d in deps]
+    return ", ".join(shown) or "-"
 
 
 def _info(task: Any, now: float) -> str:
@@ -157,6 +165,7 @@ def task_detail(task: Any, now: float) -> Table:
         ("created", text(age(task.created_at, now) + " ago")),
         ("ran for", text(_time(task, now) if task.started_at else "-")),
         ("timeout", text(timeout_text(task, now))),
+        ("after", text(after_text(task))),
         ("exit code", text("-" if task.exit_code is None else task.exit_code)),
         ("reason", text(task.reason or "-")),
         ("log", text(task.log_path or "-")),

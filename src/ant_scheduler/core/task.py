@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ant_scheduler.core.errors import InvalidTransition
 
@@ -19,6 +19,8 @@ class TaskState(str, enum.Enum):
     KILLED = "killed"
     LOST = "lost"  # was running while ANT was down and vanished without an exit code
     TIMED_OUT = "timed_out"  # killed by ANT when it ran longer than its timeout
+    # Never ran: a task it waited for (`after`) ended in a way its condition can never accept.
+    DEPENDENCY_FAILED = "dependency_failed"
 
     # Shown as its value ("queued"), in f-strings too, as a str enum should be.
     def __str__(self) -> str:
@@ -38,7 +40,13 @@ class TaskState(str, enum.Enum):
 
 
 FINISHED_STATES = frozenset(
-    {TaskState.SUCCEEDED, TaskState.FAILED, TaskState.KILLED, TaskState.TIMED_OUT}
+    {
+        TaskState.SUCCEEDED,
+        TaskState.FAILED,
+        TaskState.KILLED,
+        TaskState.TIMED_OUT,
+        TaskState.DEPENDENCY_FAILED,
+    }
 )
 # Nothing more will happen to the task unless someone acts (restore, restart): what `ant wait`
 # waits for, and what the UI lists as completed.
@@ -47,8 +55,15 @@ ENDED_STATES = FINISHED_STATES | {TaskState.LOST}
 # The single source of truth for the lifecycle. Anything not listed is refused.
 ALLOWED_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     # FAILED: it could not be launched; KILLED: cancelled by the user before it started.
+    # DEPENDENCY_FAILED: a task it waited for ended in a way its condition never accepts.
     TaskState.QUEUED: frozenset(
-        {TaskState.RUNNING, TaskState.HELD, TaskState.FAILED, TaskState.KILLED}
+        {
+            TaskState.RUNNING,
+            TaskState.HELD,
+            TaskState.FAILED,
+            TaskState.KILLED,
+            TaskState.DEPENDENCY_FAILED,
+        }
     ),
     # A held task is restored to the queue (forgetting it deletes the row, not a transition).
     TaskState.HELD: frozenset({TaskState.QUEUED}),
@@ -65,6 +80,7 @@ ALLOWED_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     TaskState.FAILED: frozenset(),
     TaskState.KILLED: frozenset(),
     TaskState.TIMED_OUT: frozenset(),
+    TaskState.DEPENDENCY_FAILED: frozenset(),
     # A lost task can be restored: it is queued again under the same id.
     TaskState.LOST: frozenset({TaskState.QUEUED}),
 }
@@ -74,6 +90,22 @@ def check_transition(current: TaskState, new: TaskState) -> None:
     """Raise InvalidTransition unless `current -> new` is allowed."""
     if new not in ALLOWED_TRANSITIONS[current]:
         raise InvalidTransition(f"a {current.value} task cannot become {new.value}")
+
+
+Condition = Literal["ok", "any", "fail"]
+CONDITIONS: tuple[Condition, ...] = ("ok", "any", "fail")
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """One entry of a task's `after`: start only once `task_id` ended as `condition` asks
+    (ok: it succeeded; any: it ended, however; fail: it ended without succeeding)."""
+
+    task_id: str
+    condition: Condition = "ok"
+
+    def __str__(self) -> str:
+        return self.task_id if self.condition == "ok" else f"{self.task_id}:{self.condition}"
 
 
 @dataclass
@@ -89,6 +121,7 @@ class TaskSpec:
     workdir: str | None = None  # from ant_wd; None means the directory ANT was launched from
     n_nodes: int = 1  # n_gpus GPUs on each of n_nodes distinct nodes (a gang when more than 1)
     timeout: float | None = None  # seconds it may run before ANT kills it (timed_out)
+    after: list[Dependency] = field(default_factory=list)  # tasks it waits for
 
 
 @dataclass
@@ -121,6 +154,7 @@ class Task:
     nodes: list[str] = field(default_factory=list)
     timeout: float | None = None  # seconds it may run; then ANT kills it and it ends timed_out
     restarted_from: str | None = None  # the task whose restart queued this one (its lineage)
+    after: list[Dependency] = field(default_factory=list)  # tasks it waits for (dependencies)
 
     @classmethod
     def from_spec(cls, spec: TaskSpec, *, created_at: float, queue_seq: int) -> Task:
@@ -137,6 +171,7 @@ class Task:
             queue_seq=queue_seq,
             n_nodes=spec.n_nodes,
             timeout=spec.timeout,
+            after=list(spec.after),
         )
 
     def move_to(self, new: TaskState) -> None:
@@ -152,6 +187,7 @@ class Task:
             gpu_ids=list(self.gpu_ids),
             handle=handle,
             nodes=list(self.nodes),
+            after=list(self.after),
         )
 
     def queue_order_key(self) -> tuple[int, int]:
