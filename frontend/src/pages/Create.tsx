@@ -2,6 +2,7 @@ import { Fragment, useEffect, useState } from "react";
 import { Link } from "react-router";
 import { api, ApiError } from "../api/client";
 import { submitRequestModeValues, type PreviewOut, type SubmitRequest } from "../api/types";
+import { conditionText, parseAfter } from "../lib/dependencies";
 import { formatDuration, parseDuration } from "../lib/format";
 import { taskPath } from "../lib/paths";
 import { load, save } from "../lib/storage";
@@ -13,6 +14,7 @@ const SPECIAL_VARS: [string, string][] = [
   ["ant_n_gpus", "number of GPUs (on each node); overrides the GPUs field"],
   ["ant_n_nodes", "number of nodes, all at once (a gang); overrides the Nodes field"],
   ["ant_timeout", "kill it after it has run this long (90s, 15m, 2h, 1h30m); overrides the Timeout field"],
+  ["ant_after", "start only once these tasks ended: id, id:any, id:fail, [prev] (the line before); overrides the After field"],
   ["ant_wd", "working directory: runs cd <dir> && … first"],
   ["ant_conda_env", "conda env by name: conda run --live-stream -n <env> …"],
   ["ant_conda_env_path", "conda env by path: conda run --live-stream -p <path> …"],
@@ -34,6 +36,7 @@ export function CreatePage() {
   const [nGpus, setNGpus] = useState("");
   const [nNodes, setNNodes] = useState("");
   const [timeout, setTimeoutText] = useState("");
+  const [after, setAfter] = useState("");
   const [command, setCommand] = useState("");
   const [env, setEnv] = useState<EnvRow[]>(() => load<EnvRow[]>("env", []));
   const [error, setError] = useState("");
@@ -46,7 +49,7 @@ export function CreatePage() {
   useEffect(() => {
     setPreview(null);
     setPreviewError("");
-  }, [mode, taskId, nGpus, nNodes, timeout, command, env]);
+  }, [mode, taskId, nGpus, nNodes, timeout, after, command, env]);
 
   const updateEnv = (rows: EnvRow[]) => {
     setEnv(rows);
@@ -70,12 +73,15 @@ export function CreatePage() {
     if (limit === null || (limit !== undefined && limit <= 0)) {
       return "Timeout must be a duration such as 90s, 15m, 2h or 1h30m";
     }
+    const deps = parseAfter(after);
+    if (typeof deps === "string") return deps;
     return {
       command,
       mode,
       n_gpus: n,
       n_nodes: nodes,
       timeout: limit,
+      after: deps.length ? deps : undefined,
       task_id: taskId.trim() || undefined,
       env: envObject,
     };
@@ -168,6 +174,13 @@ export function CreatePage() {
           <label className="field narrow" title="Kill it after it has run this long; it ends timed_out (90s, 15m, 2h, 1h30m)">
             Timeout
             <input aria-label="Timeout" value={timeout} onChange={(e) => setTimeoutText(e.target.value)} placeholder="none" />
+          </label>
+          <label
+            className="field"
+            title="Start only once these tasks ended: id (if it succeeded), id:any (however it ended), id:fail (if it did not succeed); [prev] is the line before in multi mode"
+          >
+            After
+            <input aria-label="After" value={after} onChange={(e) => setAfter(e.target.value)} placeholder="none (e.g. prep, train-3:any)" />
           </label>
         </div>
         <label className="field">
@@ -299,6 +312,7 @@ function PreviewTable({ preview }: { preview: PreviewOut }) {
               <th>GPUs</th>
               <th>Nodes</th>
               <th>Timeout</th>
+              <th>After</th>
               <th>Command</th>
               <th>Environment</th>
             </tr>
@@ -312,6 +326,7 @@ function PreviewTable({ preview }: { preview: PreviewOut }) {
                 <td data-label="GPUs">{t.n_gpus}</td>
                 <td data-label="Nodes">{t.n_nodes}</td>
                 <td data-label="Timeout">{t.timeout === null ? "none" : formatDuration(t.timeout)}</td>
+                <td data-label="After">{t.after.length ? t.after.map((d) => d.task_id + conditionText(d)).join(", ") : "none"}</td>
                 <td data-label="Command">
                   <code className="preview-command">{t.command}</code>
                 </td>

@@ -1,6 +1,7 @@
 import { Link } from "react-router";
 import { useConfirm } from "../components/ConfirmDialog";
 import { HeldTasks } from "../components/HeldTasks";
+import { AfterLinks } from "../components/AfterLinks";
 import { LineControl } from "../components/LineControl";
 import { PauseButton } from "../components/PauseControl";
 import { Progress } from "../components/Progress";
@@ -104,7 +105,7 @@ export function OngoingPage() {
             <tbody>
               {queued.slice(0, MAX_QUEUE_ROWS).map((task) => (
                 <tr key={task.task_id} data-testid={`queued-${task.task_id}`}>
-                  <td data-label="Position">{task.queue_position}</td>
+                  <td data-label="Position">{task.queue_position ?? (task.after.length ? "waits" : "")}</td>
                   <td>
                     <Link to={taskPath(task.task_id)}>
                       <strong>{task.task_id}</strong>
@@ -119,6 +120,11 @@ export function OngoingPage() {
                   </td>
                   <td className="reason" data-label="Waiting because">
                     {task.pending_reason ?? "starting…"}
+                    {task.after.length > 0 && (
+                      <div className="small" data-testid={`after-${task.task_id}`}>
+                        after <AfterLinks after={task.after} />
+                      </div>
+                    )}
                   </td>
                   <td className="actions">
                     <button className="ghost" title="Move to top" onClick={() => void act("promote", task.task_id)}>

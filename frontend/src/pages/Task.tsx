@@ -6,6 +6,7 @@ import { Link, useNavigate, useParams } from "react-router";
 import { api, ApiError } from "../api/client";
 import type { TaskOut } from "../api/types";
 import { useConfirm } from "../components/ConfirmDialog";
+import { AfterLinks } from "../components/AfterLinks";
 import { LineControl } from "../components/LineControl";
 import { RankTerminal } from "../components/LogView";
 import { LogViewer } from "../components/LogViewer";
@@ -121,6 +122,7 @@ function TaskView({ task }: { task: TaskOut }) {
     ],
     ["Queue position", task.queue_position],
     ["Waiting because", task.pending_reason],
+    ["After", task.after.length ? <AfterLinks after={task.after} /> : null],
     ["Priority", task.priority !== 0 ? task.priority : null],
     ["Created", when(task.created_at)],
     ["Started", started ? when(started) : null],
