@@ -91,7 +91,7 @@ def test_the_cli_submits_shows_and_restarts_dependencies(server: AntServer) -> N
     ant = Ant(server)
     ant("submit", "--id", "first", "--", "sleep", "30")
     bad = ant("submit", "--after", "gone", "--", "true", ok=False)
-    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
+    assert bad.returncode == 7 and len(bad.stderr.strip().splitlines()) == 1
     assert "'gone'" in bad.stderr and "no such task" in bad.stderr
     usage = ant("submit", "--after", "first:maybe", "--", "true", ok=False)
     assert usage.returncode == 2 and usage.stderr.splitlines()[-1] == (
