@@ -41,7 +41,7 @@ from ant_scheduler.core.durations import format_duration
 from ant_scheduler.core.errors import AntError, StoreBusy, StoreUnavailable
 from ant_scheduler.core.parsing import process_env
 from ant_scheduler.core.queue import QueueBatch, TaskQueue
-from ant_scheduler.core.task import ENDED_STATES, Task, TaskState
+from ant_scheduler.core.task import ENDED_STATES, Dependency, Task, TaskState
 from ant_scheduler.events import EventBus
 from ant_scheduler.executors.base import (
     Ended,
@@ -333,6 +333,20 @@ class Scheduler:
             return TaskState.QUEUED
         stored = self.store.get_task(task_id)
         return None if stored is None else stored.state
+
+    def rename_in_after(self, old: str, new: str) -> list[Task]:
+        """For `ant rename`: the tasks in memory whose `after` names `old` name `new` instead
+        (else their next write would put the old id back), and the waits follow. The stored
+        rows: Store.rename_in_after, in the same step. Returns the tasks changed."""
+        changed = []
+        for task in (*self.running.values(), *self.queued.values(), *self.lingering.values()):
+            if any(d.task_id == old for d in task.after):
+                task.after = [
+                    Dependency(new, d.condition) if d.task_id == old else d for d in task.after
+                ]
+                changed.append(task)
+        self.waits.rename(old, new)
+        return changed
 
     def _settle_dependencies(self) -> None:
         """Parents ended (or were deleted): their waiting dependents are released to the queue

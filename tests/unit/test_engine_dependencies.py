@@ -316,3 +316,25 @@ def test_waiting_tasks_cost_a_pass_nothing(tmp_path: Path) -> None:
         assert engine._plan.examined < 50
 
     run(tmp_path, body)
+
+
+def test_a_rename_helper_keeps_memory_store_and_waits_in_step(tmp_path: Path) -> None:
+    """What `ant rename` (another slice) calls: every `after` naming the old id names the new
+    one, in memory (so no later write puts it back) and in the store, and the wait follows."""
+
+    async def body(engine: Engine, ex: FakeExecutor, clock: Clock) -> None:
+        await engine.submit("p", n_gpus=4, task_id="blocker")
+        await engine.submit("q", n_gpus=4, task_id="old")
+        await engine.submit("c", task_id="child", after=after("old:any"))
+        await settle()
+        changed = engine.rename_in_after("old", "new")
+        assert [t.task_id for t in changed] == ["child"]
+        assert engine.store.rename_in_after("old", "new") == 1
+        stored = engine.store.get_task("child")
+        assert stored is not None and stored.after == after("new:any")
+        assert engine.get("child").after == after("new:any")
+        assert engine.waits.children("new") == {"child"}
+        reason = engine.queue_info(engine.get("child"))[1]  # (no task "new" here: no rename)
+        assert reason is not None and reason.startswith("waiting for new (")
+
+    run(tmp_path, body)
