@@ -58,3 +58,12 @@ def test_a_dependency_from_create_to_dependency_failed(page: Page, server: AntSe
     expect(page.get_by_test_id("completed-range")).to_have_text("1-1 of 1")
     badge = page.get_by_test_id("completed-child").locator(".badge-dependency_failed")
     expect(badge).to_have_text("dependency_failed")
+
+    # The parent's page: restart it with its dependents; the child runs again, after the copy.
+    page.goto(f"{server.url}/tasks/parent")
+    page.get_by_role("button", name="Rerun with dependents").click()
+    expect(page).to_have_url(re.compile(r"/tasks/parent-restart-1$"))
+    with server.client() as c:
+        copy = c.get("/api/v1/tasks/child-restart-1").json()
+        assert copy["after"] == [{"task_id": "parent-restart-1", "condition": "ok"}]
+        assert c.get("/api/v1/tasks/child").json()["restarted_as"] == "child-restart-1"

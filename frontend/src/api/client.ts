@@ -91,7 +91,9 @@ export const api = {
   },
   task: (id: string) => call<TaskOut>("GET", `/api/v1/tasks/${enc(id)}`),
   kill: (id: string) => call<TaskOut>("POST", `/api/v1/tasks/${enc(id)}/kill`),
-  restart: (id: string) => call<TaskOut>("POST", `/api/v1/tasks/${enc(id)}/restart`),
+  // withDependents: the tasks waiting for it wait for the copy; its ended dependents run again.
+  restart: (id: string, withDependents = false) =>
+    call<TaskOut>("POST", `/api/v1/tasks/${enc(id)}/restart${withDependents ? "?with_dependents=true" : ""}`),
   promote: (id: string) => call<TaskOut>("POST", `/api/v1/tasks/${enc(id)}/promote`),
   remove: (id: string) => call<unknown>("DELETE", `/api/v1/tasks/${enc(id)}`),
   log: (id: string, lines: number, rank = 0) =>

@@ -84,8 +84,8 @@ function TaskView({ task }: { task: TaskOut }) {
   const ran = started ? (task.finished_at ?? now) - started : null;
   const watched = useWatched(id);
 
-  const restart = async () => {
-    const done = await act("restart", id);
+  const restart = async (withDependents = false) => {
+    const done = await act(withDependents ? "restartWithDependents" : "restart", id);
     if (done.task) navigate(taskPath(done.task.task_id));
   };
   const [confirm, dialog] = useConfirm();
@@ -171,6 +171,15 @@ function TaskView({ task }: { task: TaskOut }) {
         </dl>
         <div className="row wrap actions">
           {ended && <button onClick={() => void restart()}>Restart</button>}
+          {ended && (
+            <button
+              className="ghost"
+              title="Restart it and the tasks that wait for it (After): waiting ones wait for the copy, ended ones run again"
+              onClick={() => void restart(true)}
+            >
+              Rerun with dependents
+            </button>
+          )}
           {(task.state === "lost" || task.state === "held") && (
             <button onClick={() => void act("restore", id)}>Restore</button>
           )}
