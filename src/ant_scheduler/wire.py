@@ -379,6 +379,7 @@ class TaskChange:
     reason: str | None = None
     restarted_as: str | None = None
     nodes: list[str] = field(default_factory=list)
+    after: list[Dependency] = field(default_factory=list)  # restart --with-dependents repoints it
     queue_position: int | None = None
     pending_reason: str | None = None
     gpu_mem_used: int | None = None

@@ -1164,6 +1164,8 @@ export interface components {
             restarted_as?: string | null;
             /** Nodes */
             nodes?: string[];
+            /** After */
+            after?: components["schemas"]["Dependency"][];
             /** Queue Position */
             queue_position?: number | null;
             /** Pending Reason */
