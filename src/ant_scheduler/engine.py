@@ -448,16 +448,18 @@ class Engine(Submissions):
         frontier = list(runs)
         while frontier:
             parent = frontier.pop(0)
-            for child_id in sorted(self.waits.children(parent)):
-                if any(t.task_id == child_id for t in rewired):
-                    continue
-                child = self.queued[child_id].copy()
-                rewired.append(child)
-            for child in self.store.dependents(parent):
+            # Queued ones (waiting, or queued after the parent ended) wait for the new run.
+            stored = self.store.dependents(parent)
+            queued = self.waits.children(parent)
+            queued.update(t.task_id for t in stored if t.state is TaskState.QUEUED)
+            for child_id in sorted(queued):
+                if child_id in self.queued and all(t.task_id != child_id for t in rewired):
+                    rewired.append(self.queued[child_id].copy())
+            for child in stored:
                 if child.task_id in runs or child.restarted_as is not None:
                     continue  # done already, or its newest run is another task
                 if child.state not in ENDED_STATES:
-                    continue  # waiting (pointed at the new run above) or running
+                    continue  # queued (pointed at the new run above) or running
                 copy = self._restart_copy(child, runs, taken)
                 lineage = self._lineage(child)
                 runs.update(dict.fromkeys(lineage, copy.task_id))

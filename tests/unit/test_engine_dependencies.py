@@ -338,3 +338,19 @@ def test_a_rename_helper_keeps_memory_store_and_waits_in_step(tmp_path: Path) ->
         assert reason is not None and reason.startswith("waiting for new (")
 
     run(tmp_path, body)
+
+
+def test_restart_with_dependents_repoints_a_released_child_not_started_yet(tmp_path: Path) -> None:
+    async def body(engine: Engine, ex: FakeExecutor, clock: Clock) -> None:
+        await engine.submit("p", task_id="p")
+        await engine.submit("big", n_gpus=4, task_id="big")
+        await engine.submit("c", n_gpus=1, task_id="c", after=after("p"))
+        await settle()
+        ex.finish("p", 0)
+        await settle()
+        assert "c" in engine.queue  # released, but the GPUs are taken
+        await engine.restart("p", with_dependents=True)
+        await settle()
+        assert engine.get("c").after == after("p-restart-1") and "c" in engine.waits
+
+    run(tmp_path, body)
