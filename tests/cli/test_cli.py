@@ -396,6 +396,7 @@ def test_version_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
         (["--multi", "-", "-g", "1"], {"multi": "-", "n_gpus": 1}, []),
         (["--js", "x"], {}, ["--js", "x"]),  # no abbreviations: not ant's
         (["--timeout", "1h30m", "python", "x.py"], {"timeout": 5400.0}, ["python", "x.py"]),
+        (["--after", "a", "--after", "b:any", "x"], {"after": ["a", "b:any"]}, ["x"]),
     ],
 )
 def test_submit_takes_its_options_and_passes_the_rest_on(
@@ -412,6 +413,7 @@ def test_submit_takes_its_options_and_passes_the_rest_on(
         "n_nodes": None,
         "task_id": None,
         "timeout": None,
+        "after": None,
         "env": None,
         "priority": 0,
         "multi": None,
