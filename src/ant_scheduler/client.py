@@ -491,8 +491,11 @@ class Client:
         retries: int | None = None,
         retry_on: list[str] | None = None,
         retry_backoff: float | None = None,
+        after: list[str] | None = None,
     ) -> list[TaskOut]:
-        body = _submission(command, mode, n_gpus, task_id, env, priority, n_nodes, timeout, notify)
+        body = _submission(
+            command, mode, n_gpus, task_id, env, priority, n_nodes, timeout, notify, after
+        )
         retry = {"retries": retries, "retry_on": retry_on, "retry_backoff": retry_backoff}
         body.update({k: v for k, v in retry.items() if v is not None})
         data = self._json("POST", "/api/v1/tasks", body=body)
@@ -513,11 +516,14 @@ class Client:
         retries: int | None = None,
         retry_on: list[str] | None = None,
         retry_backoff: float | None = None,
+        after: list[str] | None = None,
     ) -> list[dict[str, Any]]:
         """`submit`, the new tasks given as `dataclasses.asdict` of each TaskOut: what `ant submit`
         prints. The server's answer is that already, so it is returned as it came, without loading
         wire.py (~9 ms); an answer of another shape is read as `submit` reads it."""
-        body = _submission(command, mode, n_gpus, task_id, env, priority, n_nodes, timeout, notify)
+        body = _submission(
+            command, mode, n_gpus, task_id, env, priority, n_nodes, timeout, notify, after
+        )
         retry = {"retries": retries, "retry_on": retry_on, "retry_backoff": retry_backoff}
         body.update({k: v for k, v in retry.items() if v is not None})
         data = self._json("POST", "/api/v1/tasks", body=body)
@@ -563,8 +569,14 @@ class Client:
     def kill(self, task_id: str) -> TaskOut:
         return self._task_action(task_id, "kill")
 
-    def restart(self, task_id: str) -> TaskOut:
-        return self._task_action(task_id, "restart")
+    def restart(self, task_id: str, *, with_dependents: bool = False) -> TaskOut:
+        """Queue a copy; `with_dependents`: its dependents wait for the copy, and its ended
+        dependents are restarted too (transitively)."""
+        if not with_dependents:
+            return self._task_action(task_id, "restart")
+        path = f"/api/v1/tasks/{_q(task_id)}/restart"
+        data = self._json("POST", path, params={"with_dependents": "true"})
+        return self._read(path, lambda: _task(data))
 
     def promote(self, task_id: str) -> TaskOut:
         return self._task_action(task_id, "promote")
@@ -926,6 +938,12 @@ class _Deadline(Exception):
 # ------------------------------------------------------------------------------ helpers
 
 
+def _dependency(item: str) -> dict[str, str]:
+    """`train-3`, `train-3:any` -> {"task_id", "condition"} (the server checks both)."""
+    task_id, _, condition = item.strip().partition(":")
+    return {"task_id": task_id.strip(), "condition": condition.strip() or "ok"}
+
+
 def _task(data: Any) -> TaskOut:
     from ant_scheduler.wire import TaskOut, parse
 
@@ -948,8 +966,9 @@ def _submission(
     n_nodes: int | None,
     timeout: float | None = None,
     notify: str | None = None,
+    after: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The body of POST /api/v1/tasks."""
+    """The body of POST /api/v1/tasks. `after`: `ID[:ok|any|fail]` items."""
     body: dict[str, Any] = {"command": command, "mode": mode, "priority": priority}
     if n_gpus is not None:
         body["n_gpus"] = n_gpus
@@ -959,6 +978,8 @@ def _submission(
         body["timeout"] = timeout
     if notify is not None:
         body["notify"] = notify
+    if after:
+        body["after"] = [_dependency(item) for item in after]
     if task_id is not None:
         body["task_id"] = task_id
     if env:
@@ -1000,16 +1021,27 @@ _TASK_FIELDS = (
     "attempt",
     "attempts",
     "retry_at",
+    "after",
     "queue_position",
     "pending_reason",
     "gpu_mem_used",
     "lingering_processes",
     "copy_command",
 )
-_TASK_LISTS = ("gpu_ids", "nodes", "retry_on", "attempts")
+_TASK_LISTS = ("gpu_ids", "nodes", "retry_on", "attempts", "after")
 _TASK_DICTS = ("env", "handle")
 _TASK_STATES = frozenset(
-    {"queued", "held", "running", "succeeded", "failed", "killed", "lost", "timed_out"}
+    {
+        "queued",
+        "held",
+        "running",
+        "succeeded",
+        "failed",
+        "killed",
+        "lost",
+        "timed_out",
+        "dependency_failed",
+    }
 )
 
 

@@ -73,8 +73,13 @@ class Edits(Scheduler):
         return self.queued[task_id]
 
     def _must_be_queued(self, task_id: str) -> None:
-        if task_id in self.queued:
+        if task_id in self.queue:
             return
+        if task_id in self.queued:  # set aside: a retry's backoff, or its dependencies
+            raise InvalidTransition(
+                f"task {task_id!r} is waiting ({self.queued[task_id].reason or 'set aside'}); "
+                "it takes its place in the queue once it may start, and can be moved then"
+            )
         if task_id in self._submitting:
             raise InvalidTransition(f"task {task_id!r} is still being submitted; try again")
         task = self._in_memory(task_id) or self.store.get_task(task_id)

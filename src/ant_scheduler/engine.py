@@ -23,7 +23,7 @@ from ant_scheduler.core.errors import (
     TaskNotFound,
 )
 from ant_scheduler.core.order_keys import GAP
-from ant_scheduler.core.task import FAILURE_STATES, Task, TaskState
+from ant_scheduler.core.task import ENDED_STATES, FAILURE_STATES, Dependency, Task, TaskState
 from ant_scheduler.edits import Edits
 from ant_scheduler.events import EventBus
 from ant_scheduler.executors.base import Executor, TaskOutput
@@ -308,6 +308,7 @@ class Engine(Edits, Submissions):
             done.reason = "cancelled before it started"
             self.store.apply(updates=[(done, TaskState.QUEUED)], strict=True)
             self._dequeue(task_id)
+            self._parent_ends[task_id] = done.state
             self._publish_tasks("task_changed", [done])
             self._publish_queue()
             self._request_schedule()
@@ -355,16 +356,22 @@ class Engine(Edits, Submissions):
             self._dequeue(task_id)
             self._publish_queue()
             self._request_schedule()
+        self._parent_deleted(task_id)
         self._forget_sent(task_id)
         self.events.publish("task_removed", {"task_id": task_id})
 
-    async def restart(self, task_id: str) -> Task:
+    async def restart(self, task_id: str, *, with_dependents: bool = False) -> Task:
         """Queue a copy of a finished or running task (a running one is killed).
 
         A task has at most one live copy: while the copy of its last restart is queued, held or
-        running, restarting it again is refused (409, naming the copy).
+        running, restarting it again is refused (409, naming the copy). The copy waits for the
+        newest run of each task its original waited for (`after`, following their restarts).
+        `with_dependents`: the tasks waiting for this one wait for the copy instead, and its
+        ended dependents (transitively) are restarted too, waiting for the new runs.
         """
-        new, kill_original = await self._command(lambda: self._restart_step(task_id))
+        new, kill_original = await self._command(
+            lambda: self._restart_step(task_id, with_dependents)
+        )
         if kill_original:
             try:
                 await self.kill(task_id)
@@ -372,10 +379,44 @@ class Engine(Edits, Submissions):
                 pass  # it ended on its own meanwhile
         return new
 
-    def _restart_step(self, task_id: str) -> tuple[Task, bool]:
+    def _restart_step(self, task_id: str, with_dependents: bool = False) -> tuple[Task, bool]:
         task = self.get(task_id)
         if task.state in (TaskState.QUEUED, TaskState.HELD):
             raise InvalidTransition(f"task {task_id!r} is {task.state.value}; it has not run yet")
+        self._check_no_live_copy(task)
+        taken: set[str] = set()
+        new = self._restart_copy(task, {}, taken)
+        original = task.copy()
+        original.restarted_as = new.task_id
+        copies: list[Task] = [new]
+        originals: list[tuple[Task, TaskState]] = [(original, task.state)]
+        rewired: list[Task] = []
+        if with_dependents:
+            copies, originals, rewired = self._with_dependents(task, new, taken, originals)
+        self.store.apply(
+            inserts=copies,
+            updates=originals + [(t, TaskState.QUEUED) for t in rewired],
+            strict=True,
+        )
+        changed = []
+        for updated, _ in originals:
+            live = self._in_memory(updated.task_id)
+            if live is not None:
+                live.restarted_as = updated.restarted_as
+            changed.append(live or updated)
+        for task_now in rewired:  # they wait for the new runs now
+            self._dequeue(task_now.task_id)
+            self._enqueue(task_now)
+        for copy in copies:
+            self._enqueue(copy)
+        self._publish_tasks("task_added", copies)
+        self._publish_tasks("task_changed", changed + rewired)
+        self._publish_queue(added=len(copies))
+        self._request_schedule()
+        return new, task.state is TaskState.RUNNING
+
+    def _check_no_live_copy(self, task: Task) -> None:
+        task_id = task.task_id
         if task.restarted_as is not None:
             copy = self._in_memory(task.restarted_as) or self.store.get_task(task.restarted_as)
             alive = (TaskState.QUEUED, TaskState.RUNNING, TaskState.HELD)
@@ -384,28 +425,85 @@ class Engine(Edits, Submissions):
                 raise InvalidTransition(
                     f"task {task_id!r} was already restarted as {task.restarted_as!r} ({state})"
                 )
-        new = self._requeued(task, self._free_restart_id(task_id))
+
+    def _restart_copy(self, task: Task, runs: dict[str, str], taken: set[str]) -> Task:
+        """The copy a restart queues: a new id; each dependency on the newest run of its
+        parent (`runs`: the copies made in this restart, else by following restarted_as)."""
+        new = self._requeued(task, self._free_restart_id(task.task_id, taken))
+        taken.add(new.task_id)
         new.created_at = self.clock()
         new.restarted_as = None
-        new.restarted_from = task_id
-        original = task.copy()
-        original.restarted_as = new.task_id
-        self.store.apply(inserts=[new], updates=[(original, task.state)], strict=True)
-        live = self._in_memory(task_id)
-        if live is not None:
-            live.restarted_as = new.task_id
-        self._enqueue(new)
-        self._publish_tasks("task_added", [new])
-        self._publish_tasks("task_changed", [live or original])
-        self._publish_queue(added=1)
-        self._request_schedule()
-        return new, task.state is TaskState.RUNNING
+        new.restarted_from = task.task_id
+        new.after = [
+            Dependency(runs.get(d.task_id) or self._newest_run(d.task_id), d.condition)
+            for d in task.after
+        ]
+        return new
 
-    def _free_restart_id(self, task_id: str) -> str:
-        candidate = self.store.next_free_restart_id(task_id)
-        while candidate in self._submitting:
-            candidate = self.store.next_free_restart_id(candidate)
-        return candidate
+    def _newest_run(self, task_id: str) -> str:
+        """The last copy in the task's chain of restarts (itself if never restarted)."""
+        seen = {task_id}
+        current = self._in_memory(task_id) or self.store.get_task(task_id)
+        while current is not None and current.restarted_as is not None:
+            if current.restarted_as in seen:
+                break
+            seen.add(current.restarted_as)
+            task_id = current.restarted_as
+            current = self._in_memory(task_id) or self.store.get_task(task_id)
+        return task_id
+
+    def _with_dependents(
+        self, task: Task, new: Task, taken: set[str], originals: list[tuple[Task, TaskState]]
+    ) -> tuple[list[Task], list[tuple[Task, TaskState]], list[Task]]:
+        """`restart --with-dependents`: (the copies to queue, the originals to mark restarted,
+        the waiting tasks to point at the new runs), breadth first from `task`."""
+        runs = dict.fromkeys(self._lineage(task), new.task_id)
+        copies: list[Task] = [new]
+        rewired: list[Task] = []
+        frontier = list(runs)
+        while frontier:
+            parent = frontier.pop(0)
+            # Queued ones (waiting, or queued after the parent ended) wait for the new run.
+            stored = self.store.dependents(parent)
+            queued = self.waits.children(parent)
+            queued.update(t.task_id for t in stored if t.state is TaskState.QUEUED)
+            for child_id in sorted(queued):
+                if child_id in self.queued and all(t.task_id != child_id for t in rewired):
+                    rewired.append(self.queued[child_id].copy())
+            for child in stored:
+                if child.task_id in runs or child.restarted_as is not None:
+                    continue  # done already, or its newest run is another task
+                if child.state not in ENDED_STATES:
+                    continue  # queued (pointed at the new run above) or running
+                copy = self._restart_copy(child, runs, taken)
+                lineage = self._lineage(child)
+                runs.update(dict.fromkeys(lineage, copy.task_id))
+                original = child.copy()
+                original.restarted_as = copy.task_id
+                originals.append((original, child.state))
+                copies.append(copy)
+                frontier += lineage
+        # A waiting task named by several restarted parents: every one of them is rewritten.
+        for child in rewired:
+            child.after = [
+                Dependency(runs.get(d.task_id, d.task_id), d.condition) for d in child.after
+            ]
+        return copies, originals, rewired
+
+    def _lineage(self, task: Task) -> list[str]:
+        """The task and the runs it was restarted from (`restarted_from`), newest first: the
+        dependents of any of them are the task's dependents."""
+        ids = [task.task_id]
+        current: Task | None = task
+        while current is not None and current.restarted_from is not None:
+            if current.restarted_from in ids:
+                break
+            ids.append(current.restarted_from)
+            current = self.store.get_task(current.restarted_from)
+        return ids
+
+    def _free_restart_id(self, task_id: str, taken: Collection[str] = ()) -> str:
+        return self.store.next_free_restart_id(task_id, skip=self._submitting.union(taken))
 
     async def promote(self, task_id: str) -> Task:
         """Move a queued task to the front of the queue (top priority, first position)."""
@@ -456,8 +554,16 @@ class Engine(Edits, Submissions):
         if task_id in self.lingering:
             raise InvalidTransition(f"task {task_id!r} has processes still running; kill it first")
         self.store.apply(deletes=[(task_id, task.state)], strict=True)
+        self._parent_deleted(task_id)
         self._forget_sent(task_id)
         self.events.publish("task_removed", {"task_id": task_id})
+
+    def _parent_deleted(self, task_id: str) -> None:
+        """Its outcome will never be known: the tasks still waiting for it end
+        dependency_failed (with the next settlement, right after this step)."""
+        if self.waits.children(task_id):
+            self._parent_ends[task_id] = None
+            self._request_schedule()
 
     async def set_gpu_enabled(self, index: int | str, enabled: bool) -> dict[str, Any]:
         """Toggle a GPU, by index or label (`node-b:1`), kept across restarts; running tasks

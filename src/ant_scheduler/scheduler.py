@@ -30,17 +30,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ant_scheduler import __version__
 from ant_scheduler.core import policy, retries
+from ant_scheduler.core.dependencies import Waits, describe_wait, initial_wait, never_reason
 from ant_scheduler.core.durations import format_duration
 from ant_scheduler.core.errors import AntError, StoreBusy, StoreUnavailable
 from ant_scheduler.core.parsing import process_env
 from ant_scheduler.core.queue import QueueBatch, TaskQueue
-from ant_scheduler.core.task import ENDED_STATES, Task, TaskState
+from ant_scheduler.core.task import ENDED_STATES, Dependency, Task, TaskState
 from ant_scheduler.events import EventBus
 from ant_scheduler.executors.base import (
     Ended,
@@ -102,6 +103,10 @@ class Scheduler:
         self.queue = TaskQueue()
         self.running: dict[str, Task] = {}
         self.lingering: dict[str, Task] = {}
+        # Queued tasks whose dependencies are unmet: in `queued`, not in `queue` (see
+        # core/dependencies.py); released by their parents' ends, noted in _parent_ends.
+        self.waits = Waits()
+        self._parent_ends: dict[str, TaskState | None] = {}  # ended (None: deleted), unsettled
         self.session_id = 0
         self.session_dir_name = ""
         self.recovery_summary: dict[str, int] = {}
@@ -167,6 +172,7 @@ class Scheduler:
         """Record task ends not durable yet, then apply and publish them; with them the handles
         of tasks started HANDLE_FLUSH_DELAY ago or more (all of them if `all_handles`)."""
         self._record(self._pending(all_handles))
+        self._settle_dependencies()
 
     def _record(self, pending: Pending) -> None:
         """Write what _pending gave on its own (a pass with starts writes it with them)."""
@@ -294,6 +300,8 @@ class Scheduler:
                 max(0.0, run.finished_at - run.started_at)
             )
         self.live.flush(run)
+        if recorded and not retry:
+            self._parent_ends[task.task_id] = task.state  # its dependents may go on
         holder = task  # what holds the GPUs: a retried task's are its last run's
         if retry and ran is not None:
             holder = task.copy()
@@ -332,16 +340,23 @@ class Scheduler:
     # ------------------------------------------------------------------ the queue
 
     def _enqueue(self, task: Task) -> None:
-        """Queue a task; one waiting for a retry joins the queue once its backoff is over (a
-        timer of its own: no pass looks at tasks that cannot start yet)."""
+        """Queue a task: in start order, or aside — until its retry backoff is over (a timer of
+        its own) or its dependencies are met: no pass looks at tasks that cannot start yet."""
         self.queued[task.task_id] = task
         wait = 0.0 if task.retry_at is None else task.retry_at - self.clock()
         if wait > 0 and not self._stopped:
             loop = asyncio.get_running_loop()
             self._backoffs[task.task_id] = loop.call_later(wait, self._backoff_over, task.task_id)
             return
-        self.queue.add(queued_entry(task))
         self._startable_since.setdefault(task.task_id, self.clock())
+        if task.after:
+            unmet, never = initial_wait(task.after, self.state_of)
+            if unmet:
+                self.waits.wait(task.task_id, unmet)
+                for dep, state in never:  # ended already: the next settlement fails it
+                    self._parent_ends[dep.task_id] = state
+                return
+        self.queue.add(queued_entry(task))
 
     def _backoff_over(self, task_id: str) -> None:
         if self._backoffs.pop(task_id, None) is None or self._stopped:
@@ -357,21 +372,92 @@ class Scheduler:
         timer = self._backoffs.pop(task_id, None)
         if timer is not None:
             timer.cancel()
-        else:
+        elif task_id in self.queue:
             self.queue.remove(task_id)
+        else:
+            self.waits.drop(task_id)
         self._startable_since.pop(task_id, None)
         return task
 
-    def _enqueue_new(self, tasks: list[Task], batch: QueueBatch | None = None) -> None:
+    def state_of(self, task_id: str) -> TaskState | None:
+        """A task's state now (None: no such task), from memory when it is active."""
+        task = self._in_memory(task_id)
+        if task is not None:
+            return task.state
+        if task_id in self._submitting:
+            return TaskState.QUEUED
+        stored = self.store.get_task(task_id)
+        return None if stored is None else stored.state
+
+    def rename_in_after(self, old: str, new: str) -> list[Task]:
+        """For `ant rename`: the tasks in memory whose `after` names `old` name `new` instead
+        (else their next write would put the old id back), and the waits follow. The stored
+        rows: Store.rename_in_after, in the same step. Returns the tasks changed."""
+        changed = []
+        for task in (*self.running.values(), *self.queued.values(), *self.lingering.values()):
+            if any(d.task_id == old for d in task.after):
+                task.after = [
+                    Dependency(new, d.condition) if d.task_id == old else d for d in task.after
+                ]
+                changed.append(task)
+        self.waits.rename(old, new)
+        return changed
+
+    def _settle_dependencies(self) -> None:
+        """Parents ended (or were deleted): their waiting dependents are released to the queue
+        or, when a condition can never be met, end dependency_failed, which cascades to their
+        own dependents. Durable first (StoreBusy: nothing changed, the ends stay noted)."""
+        if not self._parent_ends:
+            return
+        settlement = self.waits.settle(self._parent_ends)
+        now = self.clock()
+        failed = []
+        for child, (dep, state) in settlement.failed.items():
+            done = self.queued[child].copy()
+            done.move_to(TaskState.DEPENDENCY_FAILED)
+            done.finished_at = now
+            done.reason = never_reason(dep, state)
+            failed.append(done)
+        missed: set[str] = set()
+        if failed:
+            updates = [(t, TaskState.QUEUED) for t in failed]
+            missed = self.store.apply(updates=updates, durable=False)
+            self._sync_soon()
+        self._parent_ends.clear()
+        self.waits.apply(settlement)
+        for done in failed:
+            self.queued.pop(done.task_id, None)
+            self._startable_since.pop(done.task_id, None)
+            if done.task_id in missed:
+                self._say(f"task {done.task_id!r} changed outside ANT; not ending it")
+        for child in settlement.ready:
+            task = self.queued.get(child)
+            if task is not None:
+                self.queue.add(queued_entry(task))
+                self._startable_since[child] = now
+        self._publish_tasks("task_changed", [t for t in failed if t.task_id not in missed])
+        if failed or settlement.ready:
+            self._publish_queue()
+            self._request_schedule()
+
+    def _enqueue_new(
+        self, tasks: list[Task], batch: QueueBatch | None = None, waiting: Sequence[Task] = ()
+    ) -> None:
         """Put new tasks in the queue and say so. A large submission comes with its queue
-        entries prepared (batch), so this stays short however many tasks there are."""
+        entries prepared (batch: the tasks without dependencies), so this stays short however
+        many tasks there are; the `waiting` ones (with dependencies) are queued one by one."""
         if batch is None:
             for task in tasks:
                 self._enqueue(task)
         else:
             self.queue.merge(batch)
-            self.queued.update(zip(batch.tasks, tasks, strict=True))
+            if waiting:
+                self.queued.update((t.task_id, t) for t in tasks if not t.after)
+            else:
+                self.queued.update(zip(batch.tasks, tasks, strict=True))
             self._startable_since.update(dict.fromkeys(batch.tasks, self.clock()))
+            for task in waiting:
+                self._enqueue(task)
         if len(tasks) <= EVENTS_PER_SUBMIT:
             self._publish_tasks("task_added", tasks)
         self._publish_queue(added=len(tasks))
@@ -445,6 +531,7 @@ class Scheduler:
         return {"paused": self.paused_at is not None, "paused_at": self.paused_at}
 
     def _start_what_fits(self) -> None:
+        self._settle_dependencies()  # released tasks are planned in this very pass
         held_off = PAUSED_REASON if self.paused_at is not None else self.executor.availability()
         if held_off != self._held_off:
             self._held_off = held_off
@@ -516,6 +603,9 @@ class Scheduler:
                 self.running[task.task_id] = task
                 self._reserve(task)
                 launched.append(task)
+        for task in refused:
+            if task.task_id not in missed:
+                self._parent_ends[task.task_id] = task.state
         self._publish_tasks("task_changed", [t for t in refused if t.task_id not in missed])
         for task in refused:
             if task.task_id not in missed:
@@ -792,8 +882,12 @@ class Scheduler:
                 task.reason = "queued when ANT stopped; restore it to run it"
             else:
                 task.session_id = self.session_id
-                self._enqueue(task)
+        # Written before queueing: a dependency reads its parent's state (ended while ANT was
+        # down, say) from the store. Waits are not stored: `after` is, and rebuilds them here.
         self.store.update_tasks(writes + queued)
+        for task in queued:
+            if task.state is TaskState.QUEUED:  # restored, or a retry series going on
+                self._enqueue(task)
         for task in writes:
             if task.state in ENDED_STATES:
                 self._ended_for_good(task)
@@ -834,8 +928,13 @@ class Scheduler:
         if task.task_id in self._backoffs and task.state is TaskState.QUEUED:
             return None, retries.waiting_reason(task, self.clock())
         entry = self.queue.get(task.task_id)
-        if task.state is not TaskState.QUEUED or entry is None:
+        if task.state is not TaskState.QUEUED:
             return None, None
+        if entry is None:  # waiting for its dependencies (no place in the start order yet)
+            dep = self.waits.first_unmet(task.task_id)
+            if dep is None:
+                return None, None
+            return None, describe_wait(dep, self.state_of(dep.task_id))
         position = self.queue.position(task.task_id)
         if self._held_off is not None:
             return position, self._held_off
@@ -924,6 +1023,7 @@ TASK_CHANGING = (
     "reason",
     "restarted_as",
     "nodes",
+    "after",
     "queue_position",
     "pending_reason",
     "gpu_mem_used",

@@ -39,10 +39,15 @@ def self_check(engine: Engine) -> dict[str, Any]:
     for task_id in stored_queued ^ engine.queued.keys():
         where = "the store" if task_id in stored_queued else "ANT's queue"
         problems.append(f"task {task_id!r} is queued only in {where}")
-    # Tasks waiting out a retry backoff are queued but not in the queue order yet.
-    waiting = len(engine._backoffs)
+    # Every queued task is in the start order, waiting out a retry backoff, or waiting for its
+    # dependencies.
+    waiting = len(engine._backoffs) + len(engine.waits)
     if (engine.queue or waiting) and len(engine.queue) + waiting != len(engine.queued):
         problems.append("the queue order and the queued tasks disagree")
+    for task_id in engine.queued:
+        if (task_id in engine.queue) == (task_id in engine.waits):
+            problems.append(f"task {task_id!r} is queued but neither waiting nor in the order")
+            break
     holders: dict[tuple[str, int], set[str]] = {}  # (node, index there) -> tasks
     for slot in engine.gpus.in_order():
         for task_id in slot.task_ids:

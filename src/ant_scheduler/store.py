@@ -38,7 +38,14 @@ from ant_scheduler.core.errors import (
     TaskNotFound,
 )
 from ant_scheduler.core.order_keys import GAP
-from ant_scheduler.core.task import ENDED_STATES, FINISHED_STATES, Attempt, Task, TaskState
+from ant_scheduler.core.task import (
+    ENDED_STATES,
+    FINISHED_STATES,
+    Attempt,
+    Dependency,
+    Task,
+    TaskState,
+)
 from ant_scheduler.core.templates import MAX_TASK_ID_LENGTH
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -190,7 +197,9 @@ def _v6(db: sqlite3.Connection) -> None:
 # tasks only (queued and running rows, written most, are not in them), so a page in any order is
 # read straight off one. The WHERE is part of the schema: a query uses these indexes only when its
 # own WHERE repeats `_ENDED_WHERE` word for word, so changing it takes a new migration.
-_ENDED_WHERE = "state IN ('succeeded', 'failed', 'killed', 'timed_out', 'lost')"
+_ENDED_WHERE = (
+    "state IN ('succeeded', 'failed', 'killed', 'timed_out', 'dependency_failed', 'lost')"
+)
 # Sort key -> the SQL it sorts by: the Completed table's sortable columns. The state (filtered
 # from the index alone) and the end time (the date range) follow it in each index, so neither
 # needs the table row. Each index costs every task's end a few inserts (docs/performance.md).
@@ -204,6 +213,10 @@ SORT_KEYS: dict[str, str] = {
 
 
 def _v7(db: sqlite3.Connection) -> None:
+    _ended_indexes(db)
+
+
+def _ended_indexes(db: sqlite3.Connection) -> None:
     for key, expr in SORT_KEYS.items():
         rest = "state" if key == "finished_at" else "state, finished_at"
         db.execute(
@@ -234,6 +247,17 @@ def _v10(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE tasks ADD COLUMN restarted_from TEXT")
 
 
+def _v11(db: sqlite3.Connection) -> None:
+    # Dependencies (P12): `after`, a JSON list of {task_id, condition} (the tasks it waits for).
+    # A JSON column, so that a rename rewrites every reference in one UPDATE (RENAME_AFTER).
+    db.execute("ALTER TABLE tasks ADD COLUMN after TEXT NOT NULL DEFAULT '[]'")
+    db.execute("CREATE INDEX tasks_with_after ON tasks (task_id) WHERE after != '[]'")
+    # The new ended state dependency_failed joins the Completed page's sort indexes.
+    for key in SORT_KEYS:
+        db.execute(f"DROP INDEX IF EXISTS tasks_ended_by_{key}")
+    _ended_indexes(db)
+
+
 def _v12(db: sqlite3.Connection) -> None:
     # Retries (P12): how a task retries, its current attempt, the attempts that ended (JSON, each
     # with its exit code and log) and, while it waits out its backoff, when it may start again.
@@ -259,7 +283,18 @@ def _v15(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE tasks ADD COLUMN notify TEXT")
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v12, _v14, _v15]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
+MIGRATIONS += [_v11, _v12, _v14, _v15]  # P12
+
+# `ant rename OLD NEW`: every task's `after` follows the new id (parameters: old, new, old).
+RENAME_AFTER = """UPDATE tasks SET after = (
+        SELECT json_group_array(json_object(
+            'task_id', CASE json_extract(d.value, '$.task_id')
+                WHEN ?1 THEN ?2 ELSE json_extract(d.value, '$.task_id') END,
+            'condition', json_extract(d.value, '$.condition')))
+        FROM json_each(tasks.after) AS d)
+    WHERE after != '[]' AND EXISTS (
+        SELECT 1 FROM json_each(tasks.after) AS d WHERE json_extract(d.value, '$.task_id') = ?1)"""
 
 # One column per field of Task (core/task.py declares a task once); these are JSON text.
 _COLUMNS = [f.name for f in dataclasses.fields(Task)]
@@ -315,6 +350,8 @@ def _row(task: Task) -> tuple[Any, ...]:
         value = getattr(task, name)
         if name == "attempts":
             value = json.dumps([a.as_json() for a in value]) if value else "[]"
+        if name == "after":
+            value = json.dumps([{"task_id": d.task_id, "condition": d.condition} for d in value])
         elif name in _JSON_COLUMNS:
             value = json.dumps(value)
         elif isinstance(value, TaskState):
@@ -330,6 +367,8 @@ def _task(row: Sequence[Any]) -> Task:
         values[name] = None if raw is None else json.loads(raw)
     values["state"] = TaskState(values["state"])
     values["attempts"] = [_attempt(a) for a in values["attempts"] or ()]
+    after = json.loads(values["after"])
+    values["after"] = [Dependency(d["task_id"], d["condition"]) for d in after]
     return Task(**values)
 
 
@@ -934,8 +973,23 @@ class Store:
         with self._tx("pruning monitor samples", durable=False) as db:
             db.executemany("DELETE FROM samples WHERE step = ? AND t < ?", list(oldest.items()))
 
-    def next_free_restart_id(self, base: str) -> str:
-        """`<base>-restart-N` with the smallest unused N >= 1, trimmed to the id length limit.
+    def dependents(self, task_id: str) -> list[Task]:
+        """The tasks whose `after` names this one (off the index of tasks with dependencies)."""
+        rows = self._read(
+            f"{_SELECT} WHERE after != '[]' AND EXISTS (SELECT 1 FROM json_each(tasks.after) "
+            "AS d WHERE json_extract(d.value, '$.task_id') = ?) ORDER BY queue_seq",
+            (task_id,),
+        )
+        return [_task(r) for r in rows]
+
+    def rename_in_after(self, old: str, new: str) -> int:
+        """Point every `after` naming `old` at `new` (for `ant rename`); how many tasks changed."""
+        with self._tx("renaming a dependency") as db:
+            return int(db.execute(RENAME_AFTER, (old, new)).rowcount)
+
+    def next_free_restart_id(self, base: str, skip: Collection[str] = ()) -> str:
+        """`<base>-restart-N` with the smallest unused N >= 1 (not stored, not in `skip`),
+        trimmed to the id length limit.
 
         Restarting `job-restart-1` gives `job-restart-2`, not `job-restart-1-restart-1`.
         """
@@ -944,6 +998,6 @@ class Store:
         while True:
             suffix = f"-restart-{n}"
             candidate = base[: MAX_TASK_ID_LENGTH - len(suffix)] + suffix
-            if not self.exists(candidate):
+            if candidate not in skip and not self.exists(candidate):
                 return candidate
             n += 1

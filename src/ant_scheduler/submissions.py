@@ -6,16 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import graphlib
 import random
 import secrets
 from datetime import datetime
 from typing import Literal
 
-from ant_scheduler.core.errors import DuplicateTaskId, PayloadTooLarge, StoreUnavailable
+from ant_scheduler.core.dependencies import check_after
+from ant_scheduler.core.errors import (
+    DuplicateTaskId,
+    PayloadTooLarge,
+    StoreUnavailable,
+    TaskRejected,
+)
 from ant_scheduler.core.order_keys import GAP
 from ant_scheduler.core.parsing import SubmitDefaults, iter_submission
 from ant_scheduler.core.queue import QueueBatch
-from ant_scheduler.core.task import Task, TaskSpec
+from ant_scheduler.core.task import Dependency, Task, TaskSpec
 from ant_scheduler.scheduler import Scheduler, queued_entry
 
 # A submission of more tasks than this is written in chunks (see _add_in_chunks). Lines parsed
@@ -41,12 +48,13 @@ class Submissions(Scheduler):
         n_nodes: int | None = None,
         timeout: float | None = None,
         notify: str | None = None,
+        after: list[Dependency] | None = None,
         retries: int | None = None,
         retry_on: list[str] | None = None,
         retry_backoff: float | None = None,
     ) -> list[Task]:
         """Parse, validate and durably store new tasks (all or nothing), then schedule."""
-        defaults = self._defaults(n_gpus, task_id, env, priority, n_nodes, timeout, notify)
+        defaults = self._defaults(n_gpus, task_id, env, priority, n_nodes, timeout, notify, after)
         defaults = dataclasses.replace(
             defaults, retries=retries, retry_on=retry_on, retry_backoff=retry_backoff
         )
@@ -81,15 +89,17 @@ class Submissions(Scheduler):
         retries: int | None = None,
         retry_on: list[str] | None = None,
         retry_backoff: float | None = None,
+        after: list[Dependency] | None = None,
     ) -> list[TaskSpec]:
         """What submit() would queue, or the error it would raise; nothing is stored and no id
         is taken. Id templates and {rand} are drawn from a generator of their own (the engine's
         draws stay as they were), so a real submit draws them again."""
-        defaults = self._defaults(n_gpus, task_id, env, priority, n_nodes, timeout, notify)
+        defaults = self._defaults(n_gpus, task_id, env, priority, n_nodes, timeout, notify, after)
         defaults = dataclasses.replace(
             defaults, retries=retries, retry_on=retry_on, retry_backoff=retry_backoff
         )
         specs = await self._parse(text, mode, defaults, random.Random())
+        self._check_after(specs)
         clash = await self._first_taken([s.task_id for s in specs])
         if clash is not None:
             raise DuplicateTaskId(f"duplicate task id {clash!r}")
@@ -104,6 +114,7 @@ class Submissions(Scheduler):
         n_nodes: int | None,
         timeout: float | None = None,
         notify: str | None = None,
+        after: list[Dependency] | None = None,
     ) -> SubmitDefaults:
         return SubmitDefaults(
             n_gpus=n_gpus,
@@ -114,7 +125,35 @@ class Submissions(Scheduler):
             n_nodes=n_nodes,
             timeout=timeout,
             notify=notify,
+            after=tuple(check_after(after or [])),
         )
+
+    def _check_after(self, specs: list[TaskSpec]) -> None:
+        """Every task named in an `after` exists, stored or in this submission (another line,
+        before or after), and the submission's dependencies form no cycle (older tasks never
+        wait for new ones, so a cycle can only be within it). TaskRejected (400) otherwise."""
+        if not any(s.after for s in specs):
+            return  # the common case, however large: nothing to look up
+        line_of = {s.task_id: n for n, s in enumerate(specs, 1)}
+        refs = {d.task_id for s in specs for d in s.after} - line_of.keys()
+        unknown = {r for r in refs if self._in_memory(r) is None}
+        unknown -= self.store.existing_ids(unknown)
+        if unknown:
+            first = min(unknown)
+            child = next(s for s in specs if any(d.task_id == first for d in s.after))
+            raise TaskRejected(
+                f"task {child.task_id!r} waits for {first!r} (after), but there is no such task"
+            )
+        graph = {
+            s.task_id: [d.task_id for d in s.after if d.task_id in line_of]
+            for s in specs
+            if s.after
+        }
+        try:
+            graphlib.TopologicalSorter(graph).prepare()
+        except graphlib.CycleError as exc:
+            cycle = " -> ".join(reversed(exc.args[1]))
+            raise TaskRejected(f"the dependencies (after) form a cycle: {cycle}") from None
 
     async def _parse(
         self,
@@ -158,6 +197,7 @@ class Submissions(Scheduler):
         taken = [s.task_id for s in specs if s.task_id in self._submitting]
         if taken:
             raise DuplicateTaskId(f"duplicate task id {taken[0]!r}")
+        self._check_after(specs)
         tasks = self._new_tasks(specs, self._take_seqs(len(specs)), self.clock())
         # Raises DuplicateTaskId, writes nothing on error. Not fsync'd here: submit() answers
         # only once a flush has made it durable (a crash of ANT keeps it either way).
@@ -186,10 +226,12 @@ class Submissions(Scheduler):
         clash = await self._first_taken(ids)
         if clash is not None:
             raise DuplicateTaskId(f"duplicate task id {clash!r}")
+        self._check_after(specs)
         token = secrets.token_hex(8)
         self._submitting.update(ids)  # nobody else may take these ids meanwhile
         first_seq, now = self._take_seqs(len(specs)), self.clock()
         tasks: list[Task] = []
+        waiting: list[Task] = []  # with dependencies: queued one by one at the end
         batch = QueueBatch()
         opened = False
         try:
@@ -206,13 +248,14 @@ class Submissions(Scheduler):
 
                 await self._command(write)
                 tasks += chunk
-                batch.add(queued_entry(t) for t in chunk)
+                waiting += [t for t in chunk if t.after]
+                batch.add(queued_entry(t) for t in chunk if not t.after)
                 await asyncio.sleep(0)
 
             def finish() -> list[Task]:
                 self.store.close_submission(token)
                 self._submitting.difference_update(ids)
-                self._enqueue_new(tasks, batch)
+                self._enqueue_new(tasks, batch, waiting)
                 return tasks
 
             return await self._command(finish)

@@ -36,8 +36,15 @@ def task_json(
     data["notify"] = mask_url(task.notify)  # it may hold a token: shown only where it goes
     data["retry_on"] = list(task.retry_on)
     data["attempts"] = [a.as_json() for a in task.attempts]
+    data["after"] = [{"task_id": d.task_id, "condition": d.condition} for d in task.after]
     data["copy_command"] = format_copy_command(
-        task.n_gpus, task.env, task.submitted, task.n_nodes, task.timeout, retry_words(task)
+        task.n_gpus,
+        task.env,
+        task.submitted,
+        task.n_nodes,
+        task.timeout,
+        retry_words(task),
+        task.after,
     )
     return data
 

@@ -17,7 +17,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from ant_scheduler.core.task import ENDED_STATES, Attempt, Task, TaskState
+from ant_scheduler.core.task import ENDED_STATES, Attempt, Dependency, Task, TaskState
 
 # Fields with a default are still always present in answers: the schema says they are required
 # (pydantic reads this from plain dataclasses, so the UI's types do not make them optional).
@@ -62,6 +62,7 @@ class PreviewTask:
     retries: int = 0
     retry_on: list[str] = field(default_factory=lambda: ["failure"])
     retry_backoff: float = 30.0  # seconds
+    after: list[Dependency] = field(default_factory=list)  # the tasks it would wait for
 
 
 @dataclass
@@ -397,6 +398,7 @@ class TaskChange:
     reason: str | None = None
     restarted_as: str | None = None
     nodes: list[str] = field(default_factory=list)
+    after: list[Dependency] = field(default_factory=list)  # restart --with-dependents repoints it
     queue_position: int | None = None
     pending_reason: str | None = None
     gpu_mem_used: int | None = None

@@ -402,6 +402,7 @@ def test_version_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
             {"retries": 3, "retry_on": ["failure", "lost"], "retry_backoff": 60.0},
             ["x"],
         ),
+        (["--after", "a", "--after", "b:any", "x"], {"after": ["a", "b:any"]}, ["x"]),
     ],
 )
 def test_submit_takes_its_options_and_passes_the_rest_on(
@@ -422,6 +423,7 @@ def test_submit_takes_its_options_and_passes_the_rest_on(
         "retries": None,
         "retry_on": None,
         "retry_backoff": None,
+        "after": None,
         "env": None,
         "priority": 0,
         "multi": None,

@@ -15,7 +15,7 @@ from ant_scheduler.core.errors import (
     StoreUnavailable,
     TaskNotFound,
 )
-from ant_scheduler.core.task import Attempt, Task, TaskState
+from ant_scheduler.core.task import Attempt, Dependency, Task, TaskState
 from ant_scheduler.store import MIGRATIONS, Store
 from tests.unit.executor_requests import fill
 
@@ -479,3 +479,28 @@ def test_tasks_from_before_retries_get_none_and_attempts_round_trip(tmp_path: Pa
         assert back is not None and back.attempts == [first]
         assert (back.retries, back.retry_on, back.retry_backoff) == (2, ["failure", "lost"], 0.0)
         assert (back.attempt, back.retry_at) == (2, 99.5)
+
+
+def test_the_dependencies_migration(tmp_path: Path) -> None:
+    """Tasks stored before `after` existed wait for nothing; dependency_failed tasks are in the
+    Completed page's sorted indexes; a rename of a parent is one UPDATE of every `after`."""
+    path = tmp_path / "ant.db"
+    before = MIGRATIONS.index(store_module._v11)
+    old = [task("old", TaskState.SUCCEEDED, finished_at=1.0, started_at=0.5)]
+    with Store(path, migrations=MIGRATIONS[:before]) as s:
+        insert_into_old_schema(s, old)
+    with Store(path) as s:
+        stored = s.get_task("old")
+        assert stored is not None and stored.after == []
+        child = task("child", TaskState.DEPENDENCY_FAILED, finished_at=2.0)
+        child.after = [Dependency("old"), Dependency("other", "any")]
+        s.insert_tasks([child, task("other")])
+        page, total = s.list_tasks(
+            states=[TaskState.DEPENDENCY_FAILED, TaskState.SUCCEEDED], sort="finished_at"
+        )
+        assert [t.task_id for t in page] == ["child", "old"] and total == 2
+        assert [t.task_id for t in s.dependents("old")] == ["child"]
+        assert s.rename_in_after("old", "renamed") == 1
+        renamed = s.get_task("child")
+        assert renamed is not None
+        assert renamed.after == [Dependency("renamed"), Dependency("other", "any")]

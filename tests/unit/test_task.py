@@ -17,6 +17,7 @@ EXPECTED_ALLOWED = {
     ("queued", "held"),
     ("queued", "failed"),
     ("queued", "killed"),
+    ("queued", "dependency_failed"),
     ("held", "queued"),
     ("running", "succeeded"),
     ("running", "failed"),
@@ -35,7 +36,7 @@ def make_task(state: TaskState = TaskState.QUEUED) -> Task:
     return task
 
 
-def test_states_are_the_documented_eight() -> None:
+def test_states_are_the_documented_nine() -> None:
     assert [s.value for s in TaskState] == [
         "queued",
         "held",
@@ -45,6 +46,7 @@ def test_states_are_the_documented_eight() -> None:
         "killed",
         "lost",
         "timed_out",
+        "dependency_failed",
     ]
 
 

@@ -96,7 +96,9 @@ export const api = {
   },
   task: (id: string) => call<TaskOut>("GET", `/api/v1/tasks/${enc(id)}`),
   kill: (id: string) => call<TaskOut>("POST", `/api/v1/tasks/${enc(id)}/kill`),
-  restart: (id: string) => call<TaskOut>("POST", `/api/v1/tasks/${enc(id)}/restart`),
+  // withDependents: the tasks waiting for it wait for the copy; its ended dependents run again.
+  restart: (id: string, withDependents = false) =>
+    call<TaskOut>("POST", `/api/v1/tasks/${enc(id)}/restart${withDependents ? "?with_dependents=true" : ""}`),
   promote: (id: string) => call<TaskOut>("POST", `/api/v1/tasks/${enc(id)}/promote`),
   // Exactly one of before, after (queued task ids) or to: see docs/api.md, "Reordering".
   move: (id: string, place: Place) =>

@@ -672,6 +672,36 @@ export interface components {
              */
             deleted: boolean;
         };
+        /**
+         * Dependency
+         * @description One entry of a task's `after`: start only once `task_id` ended as `condition` asks
+         *     (ok: it succeeded; any: it ended, however; fail: it ended without succeeding).
+         */
+        Dependency: {
+            /** Task Id */
+            task_id: string;
+            /**
+             * Condition
+             * @default ok
+             * @enum {string}
+             */
+            condition: "ok" | "any" | "fail";
+        };
+        /** DependencyIn */
+        DependencyIn: {
+            /**
+             * Task Id
+             * @description a task id, or [prev] in multi mode
+             */
+            task_id: string;
+            /**
+             * Condition
+             * @description ok: it succeeded; any: it ended; fail: it did not succeed
+             * @default ok
+             * @enum {string}
+             */
+            condition?: "ok" | "any" | "fail";
+        };
         /** DoctorOut */
         DoctorOut: {
             /** Ok */
@@ -692,7 +722,7 @@ export interface components {
          * EndedState
          * @enum {string}
          */
-        EndedState: "succeeded" | "failed" | "killed" | "lost" | "timed_out";
+        EndedState: "succeeded" | "failed" | "killed" | "lost" | "timed_out" | "dependency_failed";
         /**
          * EventPayloads
          * @description The `data` (JSON) of each event of GET /api/v1/events, by its type (the SSE `event:`).
@@ -1057,6 +1087,8 @@ export interface components {
              * @default 30
              */
             retry_backoff: number;
+            /** After */
+            after: components["schemas"]["Dependency"][];
         };
         /**
          * QueueChanged
@@ -1183,6 +1215,11 @@ export interface components {
              * @description seconds to wait before the first retry, doubling each retry up to an hour (default 30; inline: ant_retry_backoff=30s)
              */
             retry_backoff?: number | null;
+            /**
+             * After
+             * @description tasks it waits for, each with its condition (inline: ant_after=a,b:any; in multi mode [prev] is the line before)
+             */
+            after?: components["schemas"]["DependencyIn"][];
         };
         /**
          * SummaryOut
@@ -1280,6 +1317,8 @@ export interface components {
             restarted_as?: string | null;
             /** Nodes */
             nodes?: string[];
+            /** After */
+            after?: components["schemas"]["Dependency"][];
             /** Queue Position */
             queue_position?: number | null;
             /** Pending Reason */
@@ -1386,6 +1425,8 @@ export interface components {
             attempts: components["schemas"]["Attempt"][];
             /** Retry At */
             retry_at: number | null;
+            /** After */
+            after: components["schemas"]["Dependency"][];
             /** Queue Position */
             queue_position: number | null;
             /** Pending Reason */
@@ -1421,7 +1462,7 @@ export interface components {
          * TaskState
          * @enum {string}
          */
-        TaskState: "queued" | "held" | "running" | "succeeded" | "failed" | "killed" | "lost" | "timed_out";
+        TaskState: "queued" | "held" | "running" | "succeeded" | "failed" | "killed" | "lost" | "timed_out" | "dependency_failed";
         /** TasksOut */
         TasksOut: {
             /** Tasks */
@@ -1493,6 +1534,8 @@ export interface components {
 }
 export type Attempt = components['schemas']['Attempt'];
 export type Deleted = components['schemas']['Deleted'];
+export type Dependency = components['schemas']['Dependency'];
+export type DependencyIn = components['schemas']['DependencyIn'];
 export type DoctorOut = components['schemas']['DoctorOut'];
 export type Empty = components['schemas']['Empty'];
 export type EndedState = components['schemas']['EndedState'];
@@ -1926,7 +1969,10 @@ export interface operations {
     };
     restart_task_api_v1_tasks__task_id__restart_post: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description also the tasks that wait for it: the waiting ones wait for the copy, the ended ones are restarted too (transitively) */
+                with_dependents?: boolean;
+            };
             header?: never;
             path: {
                 task_id: string;
@@ -2564,11 +2610,13 @@ type ReadonlyArray<T> = [
 ] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
 export const pathsApiV1TasksGetParametersQuerySortAnyOf0Values: ReadonlyArray<FlattenedDeepRequired<paths>["/api/v1/tasks"]["get"]["parameters"]["query"]["sort"]> = ["finished_at", "started_at", "task_id", "duration", "exit_code"];
 export const pathsApiV1TasksGetParametersQueryOrderValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/v1/tasks"]["get"]["parameters"]["query"]["order"]> = ["asc", "desc"];
-export const endedStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EndedState"]> = ["succeeded", "failed", "killed", "lost", "timed_out"];
+export const dependencyConditionValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Dependency"]["condition"]> = ["ok", "any", "fail"];
+export const dependencyInConditionValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["DependencyIn"]["condition"]> = ["ok", "any", "fail"];
+export const endedStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EndedState"]> = ["succeeded", "failed", "killed", "lost", "timed_out", "dependency_failed"];
 export const gpuOutStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["GpuOut"]["state"]> = ["free", "allocated", "disabled", "busy_external", "unavailable"];
 export const healthOutStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["HealthOut"]["status"]> = ["ok", "degraded"];
 export const historySeriesUnitValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["HistorySeries"]["unit"]> = ["percent", "bytes"];
 export const moveRequestToAnyOf0Values: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MoveRequest"]["to"]> = ["top", "bottom"];
 export const submitRequestModeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SubmitRequest"]["mode"]> = ["single", "multi"];
 export const submitRequestRetry_onAnyOf0Values: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SubmitRequest"]["retry_on"]> = ["failure", "lost", "timeout"];
-export const taskStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TaskState"]> = ["queued", "held", "running", "succeeded", "failed", "killed", "lost", "timed_out"];
+export const taskStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TaskState"]> = ["queued", "held", "running", "succeeded", "failed", "killed", "lost", "timed_out", "dependency_failed"];

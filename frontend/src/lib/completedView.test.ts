@@ -42,7 +42,7 @@ describe("the Completed view in the URL", () => {
 describe("the API query of a view", () => {
   it("asks for every ended state by default, newest end first, a page of 50", () => {
     expect(apiQuery(DEFAULT_VIEW)).toEqual({
-      state: "succeeded,failed,killed,lost,timed_out",
+      state: "succeeded,failed,killed,lost,timed_out,dependency_failed",
       q: undefined,
       sort: "finished_at",
       order: "desc",

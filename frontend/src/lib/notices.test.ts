@@ -35,6 +35,7 @@ const task = (id: string, over: Partial<TaskOut> = {}): TaskOut => ({
   attempt: 1,
   attempts: [],
   retry_at: null,
+  after: [],
   queue_position: null,
   pending_reason: null,
   gpu_mem_used: null,

@@ -2,6 +2,7 @@ import { Fragment, useEffect, useState } from "react";
 import { Link } from "react-router";
 import { api, ApiError } from "../api/client";
 import { submitRequestModeValues, type PreviewOut, type SubmitRequest } from "../api/types";
+import { conditionText, parseAfter } from "../lib/dependencies";
 import { formatDuration, parseDuration } from "../lib/format";
 import { taskPath } from "../lib/paths";
 import { load, save } from "../lib/storage";
@@ -17,6 +18,7 @@ const SPECIAL_VARS: [string, string][] = [
   ["ant_retries", "run it again up to N times when an attempt fails (or as ant_retry_on says); overrides the Retries field"],
   ["ant_retry_on", "which ends are retried: failure, lost, timeout (comma-separated) or all; default failure"],
   ["ant_retry_backoff", "wait before the first retry (30s, 2m; 0: none), doubling each retry up to 1h; default 30s"],
+  ["ant_after", "start only once these tasks ended: id, id:any, id:fail, [prev] (the line before); overrides the After field"],
   ["ant_wd", "working directory: runs cd <dir> && … first"],
   ["ant_conda_env", "conda env by name: conda run --live-stream -n <env> …"],
   ["ant_conda_env_path", "conda env by path: conda run --live-stream -p <path> …"],
@@ -45,6 +47,7 @@ export function CreatePage() {
   const [retries, setRetries] = useState("");
   const [retryOn, setRetryOn] = useState<RetryCondition[]>(["failure"]);
   const [backoff, setBackoff] = useState("");
+  const [after, setAfter] = useState("");
   const [command, setCommand] = useState("");
   const [env, setEnv] = useState<EnvRow[]>(() => load<EnvRow[]>("env", []));
   const [error, setError] = useState("");
@@ -57,7 +60,7 @@ export function CreatePage() {
   useEffect(() => {
     setPreview(null);
     setPreviewError("");
-  }, [mode, taskId, nGpus, nNodes, timeout, webhook, retries, retryOn, backoff, command, env]);
+  }, [mode, taskId, nGpus, nNodes, timeout, webhook, retries, retryOn, backoff, after, command, env]);
 
   const updateEnv = (rows: EnvRow[]) => {
     setEnv(rows);
@@ -91,6 +94,8 @@ export function CreatePage() {
     }
     if (retryCount && retryOn.length === 0) return "Retry on: choose failure, lost or timeout";
     const retrying = retryCount ? { retries: retryCount, retry_on: retryOn, retry_backoff: wait } : {};
+    const deps = parseAfter(after);
+    if (typeof deps === "string") return deps;
     return {
       command,
       mode,
@@ -99,6 +104,7 @@ export function CreatePage() {
       timeout: limit,
       notify: webhook.trim() || undefined, // checked by the server (http/https URL)
       ...retrying,
+      after: deps.length ? deps : undefined,
       task_id: taskId.trim() || undefined,
       env: envObject,
     };
@@ -218,6 +224,13 @@ export function CreatePage() {
               </label>
             </>
           )}
+          <label
+            className="field"
+            title="Start only once these tasks ended: id (if it succeeded), id:any (however it ended), id:fail (if it did not succeed); [prev] is the line before in multi mode"
+          >
+            After
+            <input aria-label="After" value={after} onChange={(e) => setAfter(e.target.value)} placeholder="none (e.g. prep, train-3:any)" />
+          </label>
         </div>
         <label className="field" title="ANT POSTs the task's end (state, exit code, last lines) to this URL, besides the server's NOTIFY_webhook_url">
           Webhook
@@ -361,6 +374,7 @@ function PreviewTable({ preview }: { preview: PreviewOut }) {
               <th>Nodes</th>
               <th>Timeout</th>
               <th>Retries</th>
+              <th>After</th>
               <th>Command</th>
               <th>Environment</th>
             </tr>
@@ -375,6 +389,7 @@ function PreviewTable({ preview }: { preview: PreviewOut }) {
                 <td data-label="Nodes">{t.n_nodes}</td>
                 <td data-label="Timeout">{t.timeout === null ? "none" : formatDuration(t.timeout)}</td>
                 <td data-label="Retries">{t.retries ? `${t.retries} on ${t.retry_on.join(", ")}` : "none"}</td>
+                <td data-label="After">{t.after.length ? t.after.map((d) => d.task_id + conditionText(d)).join(", ") : "none"}</td>
                 <td data-label="Command">
                   <code className="preview-command">{t.command}</code>
                 </td>

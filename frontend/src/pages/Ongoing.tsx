@@ -1,6 +1,7 @@
 import { Link } from "react-router";
 import { useConfirm } from "../components/ConfirmDialog";
 import { HeldTasks } from "../components/HeldTasks";
+import { AfterLinks } from "../components/AfterLinks";
 import { LineControl } from "../components/LineControl";
 import { PauseButton } from "../components/PauseControl";
 import { DragHandle, SortableQueue, SortableRow } from "../components/SortableQueue";
@@ -119,7 +120,7 @@ export function OngoingPage() {
                       <td className="handle">
                         <DragHandle id={task.task_id} />
                       </td>
-                      <td data-label="Position">{task.queue_position}</td>
+                      <td data-label="Position">{task.queue_position ?? (task.after.length ? "waits" : "")}</td>
                       <td>
                         <Link to={taskPath(task.task_id)}>
                           <strong>{task.task_id}</strong>
@@ -134,6 +135,11 @@ export function OngoingPage() {
                       </td>
                       <td className="reason" data-label="Waiting because">
                         {task.pending_reason ?? "starting…"}
+                        {task.after.length > 0 && (
+                          <div className="small" data-testid={`after-${task.task_id}`}>
+                            after <AfterLinks after={task.after} />
+                          </div>
+                        )}
                       </td>
                       <td className="actions">
                         <button className="ghost" title="Move to top" onClick={() => void act("promote", task.task_id)}>

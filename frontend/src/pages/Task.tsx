@@ -6,6 +6,7 @@ import { Link, useNavigate, useParams } from "react-router";
 import { api, ApiError } from "../api/client";
 import type { Attempt, TaskOut } from "../api/types";
 import { useConfirm } from "../components/ConfirmDialog";
+import { AfterLinks } from "../components/AfterLinks";
 import { LineControl } from "../components/LineControl";
 import { RankTerminal } from "../components/LogView";
 import { LogViewer } from "../components/LogViewer";
@@ -97,8 +98,8 @@ function TaskView({ task }: { task: TaskOut }) {
   const logAttempt =
     attemptShown !== null && attemptShown !== task.attempt ? attemptShown : task.state === "queued" ? lastEnded : null;
 
-  const restart = async () => {
-    const done = await act("restart", id);
+  const restart = async (withDependents = false) => {
+    const done = await act(withDependents ? "restartWithDependents" : "restart", id);
     if (done.task) navigate(taskPath(done.task.task_id));
   };
   const [renaming, setRenaming] = useState(false);
@@ -136,6 +137,7 @@ function TaskView({ task }: { task: TaskOut }) {
     ],
     ["Queue position", task.queue_position],
     ["Waiting because", task.pending_reason],
+    ["After", task.after.length ? <AfterLinks after={task.after} /> : null],
     ["Priority", task.priority !== 0 ? task.priority : null],
     ["Created", when(task.created_at)],
     ["Started", started ? when(started) : null],
@@ -186,6 +188,15 @@ function TaskView({ task }: { task: TaskOut }) {
         </dl>
         <div className="row wrap actions">
           {ended && <button onClick={() => void restart()}>Restart</button>}
+          {ended && (
+            <button
+              className="ghost"
+              title="Restart it and the tasks that wait for it (After): waiting ones wait for the copy, ended ones run again"
+              onClick={() => void restart(true)}
+            >
+              Rerun with dependents
+            </button>
+          )}
           {(task.state === "lost" || task.state === "held") && (
             <button onClick={() => void act("restore", id)}>Restore</button>
           )}

@@ -44,12 +44,13 @@ export function useHeld(): TaskOut[] {
   return useMemo(() => selectHeld(byId), [byId]);
 }
 
-export type TaskAction = "kill" | "remove" | "promote" | "restart" | "restore";
+export type TaskAction = "kill" | "remove" | "promote" | "restart" | "restartWithDependents" | "restore";
 const DONE: Record<TaskAction, (id: string) => string> = {
   kill: (id) => `Killed: ${id}`,
   remove: (id) => `Deleted: ${id}`,
   promote: (id) => `Moved to top: ${id}`,
   restart: (id) => `Queued ${id}`,
+  restartWithDependents: (id) => `Queued ${id}, and again what waits for it`,
   restore: (id) => `Restored: ${id} (queued again)`,
 };
 
@@ -66,10 +67,11 @@ export function useTaskActions() {
         else if (what === "remove") await api.remove(taskId);
         else if (what === "promote") task = await api.promote(taskId);
         else if (what === "restore") task = (await api.restore([taskId])).tasks[0];
-        else task = await api.restart(taskId);
+        else task = await api.restart(taskId, what === "restartWithDependents");
+        const restarted = what === "restart" || what === "restartWithDependents";
         // Run again from this browser: watched, as a submission from here is.
-        if (task && (what === "restart" || what === "restore")) submitted([task.task_id]);
-        const named = task && what === "restart" ? task.task_id : taskId;
+        if (task && (restarted || what === "restore")) submitted([task.task_id]);
+        const named = task && restarted ? task.task_id : taskId;
         notify("ok", DONE[what](named), what === "remove" ? [] : [named]);
         return { ok: true, task };
       } catch (err) {

@@ -57,6 +57,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class DependencyIn(Strict):
+    task_id: str = Field(max_length=128, description="a task id, or [prev] in multi mode")
+    condition: Literal["ok", "any", "fail"] = Field(
+        default="ok", description="ok: it succeeded; any: it ended; fail: it did not succeed"
+    )
+
+
 class SubmitRequest(Strict):
     command: str = Field(
         max_length=MAX_COMMAND_CHARS, description="one command, or multi-queue text"
@@ -103,6 +110,13 @@ class SubmitRequest(Strict):
         le=86400,
         description="seconds to wait before the first retry, doubling each retry up to an hour "
         "(default 30; inline: ant_retry_backoff=30s)",
+    )
+
+    after: list[DependencyIn] = Field(
+        default_factory=list,
+        max_length=256,
+        description="tasks it waits for, each with its condition (inline: ant_after=a,b:any; "
+        "in multi mode [prev] is the line before)",
     )
 
 

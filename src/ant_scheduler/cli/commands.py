@@ -185,6 +185,17 @@ def _retry_backoff(text: str) -> float:
     return float(_retry_rule(parse_backoff)(text))
 
 
+def _after_item(text: str) -> str:
+    """--after's value, `ID[:ok|any|fail]`; a usage error for another condition (the server
+    checks the id: that it is valid and exists)."""
+    from argparse import ArgumentTypeError
+
+    task_id, colon, condition = text.strip().partition(":")
+    if not task_id.strip() or (colon and condition.strip() not in ("ok", "any", "fail")):
+        raise ArgumentTypeError(f"expected ID, ID:ok, ID:any or ID:fail, got {text!r}")
+    return text.strip()
+
+
 @cli.command(
     arg(
         "-g",
@@ -238,6 +249,14 @@ def _retry_backoff(text: str) -> float:
         help="Wait before the first retry, doubling each retry up to 1h.  [default: 30s]",
     ),
     arg(
+        "--after",
+        action="append",
+        type=_after_item,
+        metavar="ID[:ok|any|fail]",
+        help="Start only once task ID ended: ok (default) if it succeeded, any however it "
+        "ended, fail if it did not succeed. Repeatable; with --multi, [prev] is the line before.",
+    ),
+    arg(
         "-e", "--env", dest="env", action="append", metavar="KEY=VAL", help="Environment variable."
     ),
     arg(
@@ -267,6 +286,7 @@ def submit(
     retries: int | None,
     retry_on: list[str] | None,
     retry_backoff: float | None,
+    after: list[str] | None,
     env: list[str] | None,
     priority: int,
     multi: str | None,
@@ -289,6 +309,7 @@ def submit(
       ant submit -f -- python eval.py          # follow its output, exit with its exit code
       ant submit --retries 3 --retry-on failure,lost -- python train.py
       ant submit --notify https://hooks.slack.com/services/… -- python train.py
+      ant submit --after prep-1 --after prep-2:any -- python train.py
     """
     multi_file = _open_multi(multi) if multi is not None else None
     if multi_file is not None and command:
@@ -314,6 +335,7 @@ def submit(
             retries=retries,
             retry_on=retry_on,
             retry_backoff=retry_backoff,
+            after=after,
         )
         if as_json:
             emit_json({"tasks": tasks})
@@ -466,7 +488,7 @@ def logs(
 TASK_IDS = arg("task_ids", nargs="+", metavar="TASK_IDS")
 
 
-def _each(ctx: Context, ids: Iterable[str], action: str, as_json: bool) -> None:
+def _each(ctx: Context, ids: Iterable[str], action: str, as_json: bool, **options: Any) -> None:
     with client_from(ctx) as client:
         results = []
         for task_id in ids:
@@ -476,7 +498,7 @@ def _each(ctx: Context, ids: Iterable[str], action: str, as_json: bool) -> None:
                 if not as_json:
                     echo(f"removed {task_id}")
                 continue
-            task = getattr(client, action)(task_id)
+            task = getattr(client, action)(task_id, **options)
             results.append(_dump(task))
             if not as_json:
                 verb = {"kill": "killed", "restart": "queued", "promote": "promoted"}[action]
@@ -510,15 +532,26 @@ def rm(ctx: Context, task_ids: list[str], as_json: bool) -> None:
     _each(ctx, task_ids, "rm", as_json)
 
 
-@cli.command(TASK_IDS, JSON)
-def restart(ctx: Context, task_ids: list[str], as_json: bool) -> None:
-    """Queue a copy of each task (same command, GPUs, env) as <id>-restart-N.
+@cli.command(
+    TASK_IDS,
+    arg(
+        "--with-dependents",
+        action="store_true",
+        help="Also the tasks that wait for it (after): waiting ones wait for the copy, ended "
+        "ones are restarted too, and theirs, waiting for the new runs.",
+    ),
+    JSON,
+)
+def restart(ctx: Context, task_ids: list[str], with_dependents: bool, as_json: bool) -> None:
+    """Queue a copy of each task (same command, GPUs, env, dependencies) as <id>-restart-N.
 
     \b
-    Example:
+    Examples:
       ant restart exp-1
+      ant restart prep --with-dependents     # and re-run what waited for it
     """
-    _each(ctx, task_ids, "restart", as_json)
+    options = {"with_dependents": True} if with_dependents else {}
+    _each(ctx, task_ids, "restart", as_json, **options)
 
 
 @cli.command(arg("task_id", metavar="TASK_ID"), JSON)

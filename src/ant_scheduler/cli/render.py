@@ -48,6 +48,7 @@ STATE_STYLE = {
     "killed": "red",
     "lost": "magenta",
     "timed_out": "red",
+    "dependency_failed": "dark_orange",  # never ran: what it waited for went wrong
 }
 
 
@@ -123,6 +124,13 @@ def attempts_text(task: Any, now: float) -> str:
     return "\n".join(lines) or "-"
 
 
+def after_text(task: Any) -> str:
+    """`prep-1, prep-2 (any)`, or "-": the tasks it waits (or waited) for."""
+    deps = getattr(task, "after", None) or []
+    shown = [d.task_id if d.condition == "ok" else f"{d.task_id} ({d.condition})" for d in deps]
+    return ", ".join(shown) or "-"
+
+
 def _info(task: Any, now: float) -> str:
     if task.state == "running" and getattr(task, "timeout", None) is not None:
         return "timeout " + timeout_text(task, now)
@@ -184,6 +192,7 @@ def task_detail(task: Any, now: float) -> Table:
         ("ran for", text(_time(task, now) if task.started_at else "-")),
         ("timeout", text(timeout_text(task, now))),
         ("notify", text(getattr(task, "notify", None) or "-")),
+        ("after", text(after_text(task))),
         ("exit code", text("-" if task.exit_code is None else task.exit_code)),
         ("reason", text(task.reason or "-")),
         ("log", text(task.log_path or "-")),

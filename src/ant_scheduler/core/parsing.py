@@ -2,8 +2,8 @@
 
 Follows the seed README: multi mode has one task per logical line (`\\` continues it, `#` lines
 are comments); a command's leading `ant_n_gpus=`, `ant_n_nodes=`, `ant_task_id=`, `ant_envar=`,
-`ant_timeout=`, `ant_notify=`, `ant_retries=`, `ant_retry_on=`, `ant_retry_backoff=` words
-configure the task and are removed; `ant_wd` and the `ant_conda_*` variables wrap the command.
+`ant_timeout=`, `ant_notify=`, `ant_retries=`, `ant_retry_on=`, `ant_retry_backoff=`, `ant_after=`
+words configure the task and are removed; `ant_wd` and the `ant_conda_*` variables wrap the command.
 """
 
 from __future__ import annotations
@@ -14,16 +14,17 @@ import math
 import random
 import re
 import shlex
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 from ant_scheduler.core import retries as retries_rules
+from ant_scheduler.core.dependencies import PREV, check_after, format_after, parse_after
 from ant_scheduler.core.durations import check_seconds, format_duration, parse_duration
 from ant_scheduler.core.errors import TaskRejected
 from ant_scheduler.core.notification import check_webhook_url
-from ant_scheduler.core.task import TaskSpec
+from ant_scheduler.core.task import Dependency, TaskSpec
 from ant_scheduler.core.templates import (
     expand_rand,
     expand_task_id,
@@ -38,7 +39,15 @@ DEFAULT_TASK_ID = "[uuid]"
 _RETRY_ARGS = frozenset({"ant_retries", "ant_retry_on", "ant_retry_backoff"})
 INLINE_ARGS = (
     frozenset(
-        {"ant_n_gpus", "ant_n_nodes", "ant_task_id", "ant_envar", "ant_timeout", "ant_notify"}
+        {
+            "ant_n_gpus",
+            "ant_n_nodes",
+            "ant_task_id",
+            "ant_envar",
+            "ant_timeout",
+            "ant_notify",
+            "ant_after",
+        }
     )
     | _RETRY_ARGS
 )
@@ -46,7 +55,9 @@ INLINE_ARGS = (
 SPECIAL_ENV_VARS = frozenset({"ant_wd", "ant_conda_env", "ant_conda_env_path", "ant_conda_path"})
 # Act like the form's Task ID / GPU fields; consumed by the parser, never stored in the env.
 _FIELD_ENV_VARS = (
-    frozenset({"ant_task_id", "ant_n_gpus", "ant_n_nodes", "ant_timeout", "ant_notify"})
+    frozenset(
+        {"ant_task_id", "ant_n_gpus", "ant_n_nodes", "ant_timeout", "ant_notify", "ant_after"}
+    )
     | _RETRY_ARGS
 )
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -74,6 +85,7 @@ class SubmitDefaults:
     retries: int | None = None  # None: 0, or what the inline words say
     retry_on: list[str] | None = None  # None: failure only
     retry_backoff: float | None = None  # seconds; None: 30
+    after: tuple[Dependency, ...] = ()  # may name PREV ("[prev]": the line before)
 
 
 @dataclass(frozen=True)
@@ -381,6 +393,12 @@ def _parse_one(
         # The URL may hold a token: the submitted text, shown by the API, keeps no copy of it.
         submitted = _without_inline_args(submitted, assignments, frozenset({"ant_notify"}))
     retries, retry_on, retry_backoff = _retry_settings(defaults, env, inline)
+    after = list(defaults.after)
+    if env.get("ant_after", "").strip():
+        after = parse_after(env["ant_after"])
+    inline_after = inline.get("ant_after")
+    if isinstance(inline_after, str):
+        after = parse_after(inline_after)
     for key in _FIELD_ENV_VARS:
         env.pop(key, None)
 
@@ -388,6 +406,8 @@ def _parse_one(
     # replayed with the same seed yields the same final command.
     final = _final_command(expand_rand(command, rng=rng), env)
     task_id = validate_task_id(expand_task_id(id_template, rng=rng, now=now))
+    if any(d.task_id == task_id for d in after):
+        raise TaskRejected(f"task {task_id!r} cannot wait for itself (ant_after): a cycle")
     return TaskSpec(
         task_id=task_id,
         command=final,
@@ -402,6 +422,7 @@ def _parse_one(
         retries=retries,
         retry_on=retry_on,
         retry_backoff=retry_backoff,
+        after=after,
     )
 
 
@@ -427,6 +448,24 @@ def _retry_settings(
         if isinstance(value, str) and value.strip():
             backoff = retries_rules.parse_backoff(value)
     return retries, retry_on, backoff
+
+
+def _with_prev(spec: TaskSpec, prev: str | None, defaults: SubmitDefaults) -> TaskSpec:
+    """`[prev]` in ant_after -> the id of the line before. The first line has none: an error
+    in its own ant_after, nothing in the form's field (which chains every line to the last)."""
+    if not any(d.task_id == PREV for d in spec.after):
+        return spec
+    if prev is None and spec.after == list(defaults.after):
+        spec.after = [d for d in spec.after if d.task_id != PREV]
+        return spec
+    if prev is None:
+        raise TaskRejected(f"ant_after: {PREV} names the line before, and there is none")
+    spec.after = check_after(
+        [Dependency(prev, d.condition) if d.task_id == PREV else d for d in spec.after]
+    )
+    if any(d.task_id == spec.task_id for d in spec.after):
+        raise TaskRejected(f"task {spec.task_id!r} cannot wait for itself (ant_after): a cycle")
+    return spec
 
 
 def _ends_in_continuation(line: str) -> bool:
@@ -502,14 +541,15 @@ def iter_submission(
         stripped = text.strip()
         if not stripped:
             raise TaskRejected("the command is empty")
-        yield _parse_one(stripped, defaults, base_env, rng, now)
+        yield _with_prev(_parse_one(stripped, defaults, base_env, rng, now), None, defaults)
         return
     if mode != "multi":
         raise TaskRejected(f"unknown mode {mode!r}; use 'single' or 'multi'")
     first_line: dict[str, int] = {}
+    prev: str | None = None
     for line_no, line in iter_logical_lines(text):
         try:
-            spec = _parse_one(line, defaults, base_env, rng, now)
+            spec = _with_prev(_parse_one(line, defaults, base_env, rng, now), prev, defaults)
         except TaskRejected as exc:
             raise TaskRejected(f"line {line_no}: {exc.message}") from None
         if spec.task_id in first_line:
@@ -518,6 +558,7 @@ def iter_submission(
                 f"{first_line[spec.task_id]}"
             )
         first_line[spec.task_id] = line_no
+        prev = spec.task_id
         yield spec
     if not first_line:
         raise TaskRejected("no command found: every line is blank or a # comment")
@@ -535,11 +576,13 @@ def format_copy_command(
     n_nodes: int = 1,
     timeout: float | None = None,
     retries: str = "",
+    after: Sequence[Dependency] = (),
 ) -> str:
     """`[ant_task_id=…] ant_n_gpus=… [ant_n_nodes=…] [ant_timeout=…] [ant_retries=… …]
-    [ant_envar='{…}'] <command>`: submits the same task again as a new one. The id is kept
-    only as the template the submitted text gave (`ant_task_id=exp-[phrase]`), drawn anew; a
-    literal or generated id is left out (it is taken), so the new task gets the default id."""
+    [ant_after=…] [ant_envar='{…}'] <command>`: submits the same task again as a new one. The
+    id is kept only as the template the submitted text gave (`ant_task_id=exp-[phrase]`), drawn
+    anew; a literal or generated id is left out (it is taken), so the new task gets the default
+    id."""
     template, command = _split_submitted(submitted)
     parts = [f"ant_task_id={shlex.quote(template)}"] if template is not None else []
     parts.append(f"ant_n_gpus={n_gpus}")
@@ -549,6 +592,8 @@ def format_copy_command(
         parts.append(f"ant_timeout={format_duration(timeout)}")
     if retries:
         parts.append(retries)  # retries.retry_words
+    if after:
+        parts.append(f"ant_after={format_after(after)}")
     if env:
         parts.append(f"ant_envar={shlex.quote(json.dumps(dict(env), separators=(',', ':')))}")
     parts.append(command)

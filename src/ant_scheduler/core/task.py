@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ant_scheduler.core.errors import InvalidTransition
 
@@ -19,6 +19,8 @@ class TaskState(str, enum.Enum):
     KILLED = "killed"
     LOST = "lost"  # was running while ANT was down and vanished without an exit code
     TIMED_OUT = "timed_out"  # killed by ANT when it ran longer than its timeout
+    # Never ran: a task it waited for (`after`) ended in a way its condition can never accept.
+    DEPENDENCY_FAILED = "dependency_failed"
 
     # Shown as its value ("queued"), in f-strings too, as a str enum should be.
     def __str__(self) -> str:
@@ -38,7 +40,13 @@ class TaskState(str, enum.Enum):
 
 
 FINISHED_STATES = frozenset(
-    {TaskState.SUCCEEDED, TaskState.FAILED, TaskState.KILLED, TaskState.TIMED_OUT}
+    {
+        TaskState.SUCCEEDED,
+        TaskState.FAILED,
+        TaskState.KILLED,
+        TaskState.TIMED_OUT,
+        TaskState.DEPENDENCY_FAILED,
+    }
 )
 # Nothing more will happen to the task unless someone acts (restore, restart): what `ant wait`
 # waits for, and what the UI lists as completed.
@@ -50,8 +58,15 @@ FAILURE_STATES = frozenset({TaskState.FAILED, TaskState.TIMED_OUT})
 # The single source of truth for the lifecycle. Anything not listed is refused.
 ALLOWED_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     # FAILED: it could not be launched; KILLED: cancelled by the user before it started.
+    # DEPENDENCY_FAILED: a task it waited for ended in a way its condition never accepts.
     TaskState.QUEUED: frozenset(
-        {TaskState.RUNNING, TaskState.HELD, TaskState.FAILED, TaskState.KILLED}
+        {
+            TaskState.RUNNING,
+            TaskState.HELD,
+            TaskState.FAILED,
+            TaskState.KILLED,
+            TaskState.DEPENDENCY_FAILED,
+        }
     ),
     # A held task is restored to the queue (forgetting it deletes the row, not a transition).
     TaskState.HELD: frozenset({TaskState.QUEUED}),
@@ -71,6 +86,7 @@ ALLOWED_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     TaskState.FAILED: frozenset(),
     TaskState.KILLED: frozenset(),
     TaskState.TIMED_OUT: frozenset(),
+    TaskState.DEPENDENCY_FAILED: frozenset(),
     # A lost task can be restored: it is queued again under the same id.
     TaskState.LOST: frozenset({TaskState.QUEUED}),
 }
@@ -80,6 +96,22 @@ def check_transition(current: TaskState, new: TaskState) -> None:
     """Raise InvalidTransition unless `current -> new` is allowed."""
     if new not in ALLOWED_TRANSITIONS[current]:
         raise InvalidTransition(f"a {current.value} task cannot become {new.value}")
+
+
+Condition = Literal["ok", "any", "fail"]
+CONDITIONS: tuple[Condition, ...] = ("ok", "any", "fail")
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """One entry of a task's `after`: start only once `task_id` ended as `condition` asks
+    (ok: it succeeded; any: it ended, however; fail: it ended without succeeding)."""
+
+    task_id: str
+    condition: Condition = "ok"
+
+    def __str__(self) -> str:
+        return self.task_id if self.condition == "ok" else f"{self.task_id}:{self.condition}"
 
 
 @dataclass
@@ -99,6 +131,8 @@ class TaskSpec:
     retries: int = 0  # how many times it is run again after an attempt ends as `retry_on` says
     retry_on: list[str] = field(default_factory=lambda: ["failure"])  # failure, lost, timeout
     retry_backoff: float = 30.0  # seconds before the first retry; doubles each retry (retries.py)
+
+    after: list[Dependency] = field(default_factory=list)  # tasks it waits for
 
 
 @dataclass(frozen=True)
@@ -167,6 +201,7 @@ class Task:
     attempt: int = 1  # the current (or last) attempt, 1-based
     attempts: list[Attempt] = field(default_factory=list)  # the attempts that ended, in order
     retry_at: float | None = None  # queued for a retry: it may not start before this time
+    after: list[Dependency] = field(default_factory=list)  # tasks it waits for (dependencies)
 
     @classmethod
     def from_spec(cls, spec: TaskSpec, *, created_at: float, queue_seq: int) -> Task:
@@ -187,6 +222,7 @@ class Task:
             retries=spec.retries,
             retry_on=list(spec.retry_on),
             retry_backoff=spec.retry_backoff,
+            after=list(spec.after),
         )
 
     def move_to(self, new: TaskState) -> None:
@@ -204,6 +240,7 @@ class Task:
             nodes=list(self.nodes),
             retry_on=list(self.retry_on),
             attempts=list(self.attempts),
+            after=list(self.after),
         )
 
     def queue_order_key(self) -> tuple[int, int]:

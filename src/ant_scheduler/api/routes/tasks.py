@@ -27,7 +27,7 @@ from ant_scheduler.api.schemas import (
 )
 from ant_scheduler.core.errors import InvalidQuery
 from ant_scheduler.core.notification import mask_url
-from ant_scheduler.core.task import Task, TaskState
+from ant_scheduler.core.task import Dependency, Task, TaskState
 from ant_scheduler.core.terminal import parse_progress
 from ant_scheduler.engine import Engine
 from ant_scheduler.executors.base import Follower
@@ -64,7 +64,9 @@ PREVIEW_MAX_TASKS = 1000  # a preview lists at most this many tasks (and says ho
 def _options(body: SubmitRequest) -> dict[str, Any]:
     """The body's fields but the command: submit()'s and preview()'s keyword arguments (the same
     names, so a new field reaches both)."""
-    return body.model_dump(exclude={"command"})
+    options = body.model_dump(exclude={"command", "after"})
+    options["after"] = [Dependency(d.task_id, d.condition) for d in body.after]
+    return options
 
 
 @router.post("", status_code=201, response_model=TasksOut)
@@ -95,6 +97,7 @@ async def preview(body: SubmitRequest, request: Request) -> dict[str, Any]:
             "retries": s.retries,
             "retry_on": s.retry_on,
             "retry_backoff": s.retry_backoff,
+            "after": [{"task_id": d.task_id, "condition": d.condition} for d in s.after],
         }
         for s in specs[:PREVIEW_MAX_TASKS]
     ]
@@ -190,9 +193,19 @@ async def kill_task(task_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.post("/{task_id}/restart", status_code=201, response_model=TaskOut)
-async def restart_task(task_id: str, request: Request) -> dict[str, Any]:
+async def restart_task(
+    task_id: str,
+    request: Request,
+    with_dependents: Annotated[
+        bool,
+        Query(
+            description="also the tasks that wait for it: the waiting ones wait for the copy, "
+            "the ended ones are restarted too (transitively)"
+        ),
+    ] = False,
+) -> dict[str, Any]:
     engine = engine_of(request)
-    return engine.task_dict(await engine.restart(task_id))
+    return engine.task_dict(await engine.restart(task_id, with_dependents=with_dependents))
 
 
 @router.post("/{task_id}/promote", response_model=TaskOut)
