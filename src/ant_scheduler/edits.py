@@ -5,6 +5,7 @@ queued task in the queue (`ant move`) and renaming a task (`ant rename`). Each i
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal
 
 from ant_scheduler.core.errors import (
@@ -15,8 +16,9 @@ from ant_scheduler.core.errors import (
     TaskNotFound,
 )
 from ant_scheduler.core.order_keys import GAP
-from ant_scheduler.core.task import Task, TaskState
+from ant_scheduler.core.task import Dependency, Task, TaskState
 from ant_scheduler.core.templates import validate_task_id
+from ant_scheduler.executors.base import Handle
 from ant_scheduler.scheduler import Scheduler
 
 Where = Literal["top", "bottom"]
@@ -125,22 +127,17 @@ class Edits(Scheduler):
             raise DuplicateTaskId(f"task id {new_id!r} is taken")
         renamed = old.copy()
         renamed.task_id = new_id
-        if old.handle:
-            try:
-                renamed.handle = self.executor.rename_files(old.handle, task_id, new_id)
-            except OSError as exc:
-                raise RenameFailed(
-                    f"the files of task {task_id!r} cannot take the new name: {exc}"
-                ) from None
-            renamed.log_path = self.executor.describe(renamed.handle)[1] or old.log_path
+        moved = self._rename_files(old, renamed)  # every attempt's files, the current one's too
         try:
             self.store.rename_task(task_id, renamed, old.state)
         except BaseException:
-            if renamed.handle and renamed.handle != old.handle:
-                self.executor.drop_names(renamed.handle, new_id)
+            for _, new_handle in moved:
+                self.executor.drop_names(new_handle, new_id)
             raise
-        if old.handle and renamed.handle != old.handle:
-            self.executor.drop_names(old.handle, task_id)
+        for old_handle, _ in moved:
+            self.executor.drop_names(old_handle, task_id)
+        # Dependencies: the stored `after`s were rewritten with the row; those in memory follow.
+        waiting = self.rename_in_after(task_id, new_id)
         if old.state is TaskState.QUEUED:
             since = self._startable_since.get(task_id)
             self._dequeue(task_id)
@@ -151,9 +148,46 @@ class Edits(Scheduler):
         self._forget_sent(task_id)
         self.events.publish("task_removed", {"task_id": task_id, "renamed_to": new_id})
         self._publish_tasks("task_added", [renamed])
+        if waiting:
+            self._publish_tasks("task_changed", waiting)
         if old.state is TaskState.QUEUED:
             self._publish_queue()
         return renamed
+
+    def _rename_files(self, old: Task, renamed: Task) -> list[tuple[Handle, Handle]]:
+        """Give the files of `old` (its handle's, and each earlier attempt's) the new id's names
+        too, into `renamed`; the (old, new) handles to drop names of once the store has the
+        rename. RenameFailed (nothing left behind) if a file cannot take its new name."""
+        old_id, new_id = old.task_id, renamed.task_id
+        moved: list[tuple[Handle, Handle]] = []
+
+        def rename(handle: Handle) -> Handle:
+            for before, after in moved:  # an attempt shares the task's handle once it ended
+                if before == handle:
+                    return after
+            after = self.executor.rename_files(handle, old_id, new_id)
+            moved.append((handle, after))
+            return after
+
+        try:
+            if old.handle:
+                renamed.handle = rename(old.handle)
+                renamed.log_path = self.executor.describe(renamed.handle)[1] or old.log_path
+            attempts = []
+            for attempt in old.attempts:
+                if attempt.handle:
+                    handle = rename(attempt.handle)
+                    log = self.executor.describe(handle)[1] or attempt.log_path
+                    attempt = dataclasses.replace(attempt, handle=handle, log_path=log)
+                attempts.append(attempt)
+            renamed.attempts = attempts
+        except OSError as exc:
+            for _, after in moved:
+                self.executor.drop_names(after, new_id)
+            raise RenameFailed(
+                f"the files of task {old_id!r} cannot take the new name: {exc}"
+            ) from None
+        return [(before, after) for before, after in moved if before != after]
 
     def _follow_references(self, old_id: str, new_id: str) -> None:
         """The tasks in memory that name the renamed one (the store's rows were updated with
@@ -164,6 +198,12 @@ class Edits(Scheduler):
                     task.restarted_as = new_id
                 if task.restarted_from == old_id:
                     task.restarted_from = new_id
+        for task in self._ended.values():  # the unended ones: rename_in_after
+            if any(d.task_id == old_id for d in task.after):
+                task.after = [
+                    Dependency(new_id, d.condition) if d.task_id == old_id else d
+                    for d in task.after
+                ]
 
 
 __all__ = ["Edits"]

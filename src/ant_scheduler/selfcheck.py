@@ -45,8 +45,9 @@ def self_check(engine: Engine) -> dict[str, Any]:
     if (engine.queue or waiting) and len(engine.queue) + waiting != len(engine.queued):
         problems.append("the queue order and the queued tasks disagree")
     for task_id in engine.queued:
-        if (task_id in engine.queue) == (task_id in engine.waits):
-            problems.append(f"task {task_id!r} is queued but neither waiting nor in the order")
+        places = (task_id in engine.queue, task_id in engine.waits, task_id in engine._backoffs)
+        if sum(places) != 1:
+            problems.append(f"task {task_id!r} is queued but not in exactly one place")
             break
     holders: dict[tuple[str, int], set[str]] = {}  # (node, index there) -> tasks
     for slot in engine.gpus.in_order():

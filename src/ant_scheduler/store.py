@@ -350,7 +350,7 @@ def _row(task: Task) -> tuple[Any, ...]:
         value = getattr(task, name)
         if name == "attempts":
             value = json.dumps([a.as_json() for a in value]) if value else "[]"
-        if name == "after":
+        elif name == "after":
             value = json.dumps([{"task_id": d.task_id, "condition": d.condition} for d in value])
         elif name in _JSON_COLUMNS:
             value = json.dumps(value)
@@ -705,8 +705,8 @@ class Store:
         InvalidTransition if the row is gone or no longer in `expected`; DuplicateTaskId if the
         new id is taken (nothing is written then).
         """
-        # Every table or column that names a task by id gets one UPDATE here (P12: the `after`
-        # dependencies and the tags, once they exist, add theirs).
+        # Every table or column that names a task by id gets one UPDATE here: restarts'
+        # references, the dependencies (`after`: RENAME_AFTER) and the tags.
         new_id = renamed.task_id
         row = _row(renamed)
         try:
@@ -727,6 +727,7 @@ class Store:
                     "UPDATE tasks SET restarted_from = ? WHERE restarted_from = ?",
                     (new_id, old_id),
                 )
+                db.execute(RENAME_AFTER, (old_id, new_id))
         except sqlite3.IntegrityError:
             raise DuplicateTaskId(f"task id {new_id!r} is taken") from None
 

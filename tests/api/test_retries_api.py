@@ -72,6 +72,14 @@ def test_fails_twice_then_succeeds_with_three_attempts_and_three_logs(
     assert ant.json("show", task_id)["attempts"] == attempts
     bad = ant("logs", "--attempt", "9", task_id, ok=False)
     assert bad.returncode != 0 and "attempts 1 to 3, not 9" in bad.stderr
+    # A rename takes every attempt's log with it: each is read under the new id.
+    ant("rename", task_id, "renamed-retries")
+    renamed = ant.json("show", "renamed-retries")
+    moved = [a["log_path"] for a in renamed["attempts"]]
+    assert moved[1].endswith("renamed-retries.attempt2.log") and moved[2] == renamed["log_path"]
+    assert all(Path(p).is_file() for p in moved) and not any(Path(p).exists() for p in logs)
+    for k in (1, 2, 3):
+        assert ant("logs", "--attempt", str(k), "renamed-retries").stdout == f"run {k}\n"
 
 
 def test_the_backoff_is_shown_while_it_waits_and_bad_input_is_refused(

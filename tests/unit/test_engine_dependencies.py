@@ -318,24 +318,34 @@ def test_waiting_tasks_cost_a_pass_nothing(tmp_path: Path) -> None:
     run(tmp_path, body)
 
 
-def test_a_rename_helper_keeps_memory_store_and_waits_in_step(tmp_path: Path) -> None:
-    """What `ant rename` (another slice) calls: every `after` naming the old id names the new
-    one, in memory (so no later write puts it back) and in the store, and the wait follows."""
+def test_a_rename_of_a_parent_is_followed_by_its_dependents(tmp_path: Path) -> None:
+    """`ant rename`: every `after` naming the old id names the new one, in memory (so no later
+    write puts it back) and in the store, the wait follows, and the renamed parent's end
+    releases the child."""
 
     async def body(engine: Engine, ex: FakeExecutor, clock: Clock) -> None:
         await engine.submit("p", n_gpus=4, task_id="blocker")
         await engine.submit("q", n_gpus=4, task_id="old")
         await engine.submit("c", task_id="child", after=after("old:any"))
         await settle()
-        changed = engine.rename_in_after("old", "new")
-        assert [t.task_id for t in changed] == ["child"]
-        assert engine.store.rename_in_after("old", "new") == 1
+        await engine.rename("old", "new")
         stored = engine.store.get_task("child")
         assert stored is not None and stored.after == after("new:any")
         assert engine.get("child").after == after("new:any")
         assert engine.waits.children("new") == {"child"}
-        reason = engine.queue_info(engine.get("child"))[1]  # (no task "new" here: no rename)
-        assert reason is not None and reason.startswith("waiting for new (")
+        reason = engine.queue_info(engine.get("child"))[1]
+        assert reason == "waiting for new (queued, to end)"
+        changed = [
+            e.data
+            for e in engine.events.events_after(0)
+            if e.type == "task_changed" and e.data.get("task_id") == "child"
+        ]
+        assert changed and changed[-1]["after"] == [{"task_id": "new", "condition": "any"}]
+        ex.finish("blocker", 0)
+        await settle()
+        ex.finish("new", 3)
+        await settle()
+        assert engine.get("child").state is TaskState.RUNNING  # `any`: it ended, however
 
     run(tmp_path, body)
 

@@ -120,6 +120,8 @@ def test_the_json_payload() -> None:
         "n_gpus": 2,
         "gpu_ids": [0, 1],
         "nodes": [],
+        "tags": [],
+        "attempt": 1,
         "log_tail": ["epoch 9", "Traceback: boom"],
     }
     json.dumps(body)  # as sent
