@@ -39,7 +39,8 @@ def self_check(engine: Engine) -> dict[str, Any]:
     for task_id in stored_queued ^ engine.queued.keys():
         where = "the store" if task_id in stored_queued else "ANT's queue"
         problems.append(f"task {task_id!r} is queued only in {where}")
-    if engine.queue and len(engine.queue) != len(engine.queued):
+    # Tasks with a paused tag wait aside, out of the queue order (scheduler.set_tag_paused).
+    if engine.queue and len(engine.queue) + len(engine.aside) != len(engine.queued):
         problems.append("the queue order and the queued tasks disagree")
     holders: dict[tuple[str, int], set[str]] = {}  # (node, index there) -> tasks
     for slot in engine.gpus.in_order():

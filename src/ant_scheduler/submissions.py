@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -38,9 +39,10 @@ class Submissions(Scheduler):
         priority: int = 0,
         n_nodes: int | None = None,
         timeout: float | None = None,
+        tags: Sequence[str] = (),
     ) -> list[Task]:
         """Parse, validate and durably store new tasks (all or nothing), then schedule."""
-        defaults = self._defaults(n_gpus, task_id, env, priority, n_nodes, timeout)
+        defaults = self._defaults(n_gpus, task_id, env, priority, n_nodes, timeout, tags)
         specs = await self._parse(text, mode, defaults, self.rng)
         if len(specs) <= SUBMIT_CHUNK:
             tasks = await self._command(lambda: self._add(specs))
@@ -68,11 +70,12 @@ class Submissions(Scheduler):
         priority: int = 0,
         n_nodes: int | None = None,
         timeout: float | None = None,
+        tags: Sequence[str] = (),
     ) -> list[TaskSpec]:
         """What submit() would queue, or the error it would raise; nothing is stored and no id
         is taken. Id templates and {rand} are drawn from a generator of their own (the engine's
         draws stay as they were), so a real submit draws them again."""
-        defaults = self._defaults(n_gpus, task_id, env, priority, n_nodes, timeout)
+        defaults = self._defaults(n_gpus, task_id, env, priority, n_nodes, timeout, tags)
         specs = await self._parse(text, mode, defaults, random.Random())
         clash = await self._first_taken([s.task_id for s in specs])
         if clash is not None:
@@ -87,6 +90,7 @@ class Submissions(Scheduler):
         priority: int,
         n_nodes: int | None,
         timeout: float | None = None,
+        tags: Sequence[str] = (),
     ) -> SubmitDefaults:
         return SubmitDefaults(
             n_gpus=n_gpus,
@@ -96,6 +100,7 @@ class Submissions(Scheduler):
             default_n_gpus=self.settings.RUNNER_default_n_gpus,
             n_nodes=n_nodes,
             timeout=timeout,
+            tags=tuple(tags),
         )
 
     async def _parse(
@@ -185,7 +190,8 @@ class Submissions(Scheduler):
 
                 await self._command(write)
                 tasks += chunk
-                batch.add(queued_entry(t) for t in chunk)
+                # A task with a paused tag waits aside, out of the queue (_place_new).
+                batch.add(queued_entry(t) for t in chunk if self.paused_tag(t) is None)
                 await asyncio.sleep(0)
 
             def finish() -> list[Task]:

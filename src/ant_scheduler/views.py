@@ -32,8 +32,9 @@ def task_json(
     data["lingering_processes"] = lingering_processes
     data["nodes"] = list(task.nodes)
     data["copy_command"] = format_copy_command(
-        task.n_gpus, task.env, task.submitted, task.n_nodes, task.timeout
+        task.n_gpus, task.env, task.submitted, task.n_nodes, task.timeout, task.tags
     )
+    data["tags"] = list(task.tags)
     return data
 
 

@@ -384,3 +384,14 @@ def test_timeout_inline_env_and_field_and_its_copy_command() -> None:
         one("ant_timeout=soon python x.py")
     with pytest.raises(TaskRejected, match="line 2: ant_timeout"):
         parse("true\nant_timeout=0 true", mode="multi")
+
+
+def test_tags_add_up_from_the_field_the_variable_and_the_inline_word() -> None:
+    spec = one("ant_tags=lr-1,sweep python a.py", tags=("sweep",), env={"ant_tags": "env-tag"})
+    assert spec.tags == ["sweep", "env-tag", "lr-1"]
+    assert spec.command == "python a.py" and "ant_tags" not in spec.env
+    assert "ant_tags=sweep,env-tag,lr-1" in format_copy_command(
+        0, spec.env, spec.submitted, tags=spec.tags
+    )
+    with pytest.raises(TaskRejected, match="not a valid tag"):
+        one("ant_tags='a b' true")

@@ -9,6 +9,7 @@ const health = (paused: boolean, paused_at: number | null): HealthOut => ({
   nodes: [],
   paused,
   paused_at,
+  paused_tags: [],
 });
 
 describe("pausedSince", () => {

@@ -30,6 +30,7 @@ const health = (over: Partial<HealthOut> = {}): HealthOut => ({
   executor: { name: "ray", available: true, detail: null },
   paused: false,
   paused_at: null,
+  paused_tags: [],
   nodes: [],
   ...over,
 });

@@ -38,6 +38,7 @@ describe("live state", () => {
       nodes: [{ name: "node-a", alive: true, gpus: 2, usable: 2 }],
       paused: false,
       paused_at: null,
+      paused_tags: [],
     };
     expect(initialLive.health).toBeNull();
     const s = reduceLive(initialLive, { type: "health", health: down });

@@ -27,6 +27,7 @@ const task = (id: string, over: Partial<TaskOut> = {}): TaskOut => ({
   nodes: [],
   timeout: null,
   restarted_from: null,
+  tags: [],
   queue_position: null,
   pending_reason: null,
   gpu_mem_used: null,

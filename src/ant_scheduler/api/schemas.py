@@ -6,11 +6,13 @@ client), re-exported here so routes find every shape in one place.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ant_scheduler.core.tags import MAX_TAG_LENGTH, MAX_TAGS, TAG_RULE
 from ant_scheduler.wire import (
+    BulkOut,
     Deleted,
     DoctorOut,
     EndedState,
@@ -28,6 +30,7 @@ from ant_scheduler.wire import (
     LogOut,
     LogSearchOut,
     NodeOut,
+    PausedTag,
     PreviewOut,
     PreviewTask,
     QueueOut,
@@ -37,6 +40,8 @@ from ant_scheduler.wire import (
     SystemHistoryOut,
     SystemOut,
     SystemPoint,
+    TagOut,
+    TagsOut,
     TaskChange,
     TaskOut,
     TaskPage,
@@ -76,6 +81,20 @@ class SubmitRequest(Strict):
         description="seconds it may run; then it is killed and ends timed_out (inline: "
         "ant_timeout=2h)",
     )
+    tags: list[Annotated[str, Field(max_length=MAX_TAG_LENGTH)]] = Field(
+        default_factory=list,
+        max_length=MAX_TAGS,
+        description=f"labels to filter, act on and pause the tasks by: {TAG_RULE} "
+        "(inline: ant_tags=a,b; tags add up)",
+    )
+
+
+class PauseRequest(Strict):
+    tag: str | None = Field(
+        default=None,
+        max_length=MAX_TAG_LENGTH,
+        description="pause or resume only the queued tasks carrying this tag",
+    )
 
 
 class GpuPatch(Strict):
@@ -92,6 +111,7 @@ class LoginRequest(Strict):
 
 __all__ = [
     "MAX_COMMAND_CHARS",
+    "BulkOut",
     "Deleted",
     "DoctorOut",
     "EndedState",
@@ -111,6 +131,8 @@ __all__ = [
     "LogSearchOut",
     "LoginRequest",
     "NodeOut",
+    "PauseRequest",
+    "PausedTag",
     "PreviewOut",
     "PreviewTask",
     "QueueOut",
@@ -123,6 +145,8 @@ __all__ = [
     "SystemHistoryOut",
     "SystemOut",
     "SystemPoint",
+    "TagOut",
+    "TagsOut",
     "TaskChange",
     "TaskOut",
     "TaskPage",

@@ -2,8 +2,8 @@
 
 Follows the seed README: multi mode has one task per logical line (`\\` continues it, `#` lines
 are comments); a command's leading `ant_n_gpus=`, `ant_n_nodes=`, `ant_task_id=`, `ant_envar=`,
-`ant_timeout=` words configure the task and are removed; `ant_wd` and the `ant_conda_*` variables
-wrap the command.
+`ant_timeout=`, `ant_tags=` words configure the task and are removed; `ant_wd` and the
+`ant_conda_*` variables wrap the command.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ import math
 import random
 import re
 import shlex
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 from ant_scheduler.core.durations import check_seconds, format_duration, parse_duration
 from ant_scheduler.core.errors import TaskRejected
+from ant_scheduler.core.tags import check_tags, split_tags
 from ant_scheduler.core.task import TaskSpec
 from ant_scheduler.core.templates import (
     expand_rand,
@@ -33,11 +34,13 @@ MAX_GPUS = 1024
 MAX_NODES = 64  # ant_n_nodes / n_nodes: a gang of at most this many nodes
 DEFAULT_TASK_ID = "[uuid]"
 # Leading `NAME=VALUE` words that configure the task and are cut out of the command.
-INLINE_ARGS = frozenset({"ant_n_gpus", "ant_n_nodes", "ant_task_id", "ant_envar", "ant_timeout"})
+INLINE_ARGS = frozenset(
+    {"ant_n_gpus", "ant_n_nodes", "ant_task_id", "ant_envar", "ant_timeout", "ant_tags"}
+)
 # Kept in the task's env (so "copy command" round-trips) but never passed to the process.
 SPECIAL_ENV_VARS = frozenset({"ant_wd", "ant_conda_env", "ant_conda_env_path", "ant_conda_path"})
 # Act like the form's Task ID / GPU fields; consumed by the parser, never stored in the env.
-_FIELD_ENV_VARS = frozenset({"ant_task_id", "ant_n_gpus", "ant_n_nodes", "ant_timeout"})
+_FIELD_ENV_VARS = frozenset({"ant_task_id", "ant_n_gpus", "ant_n_nodes", "ant_timeout", "ant_tags"})
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=")
 _GPU_COUNT = re.compile(r"[0-9]{1,6}")
@@ -59,6 +62,7 @@ class SubmitDefaults:
     default_n_gpus: int = 0
     n_nodes: int | None = None
     timeout: float | None = None  # seconds
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -355,6 +359,14 @@ def _parse_one(
     inline_timeout = inline.get("ant_timeout")
     if isinstance(inline_timeout, str):
         timeout = parse_duration(inline_timeout, "ant_timeout")
+    # Tags add up (field, then the variable, then the inline word): a sweep's --tag and a
+    # line's own ant_tags= both apply.
+    tags = check_tags(defaults.tags, "tags")
+    if env.get("ant_tags", "").strip():
+        tags = check_tags([*tags, *split_tags(env["ant_tags"])], "tags")
+    inline_tags = inline.get("ant_tags")
+    if isinstance(inline_tags, str):
+        tags = check_tags([*tags, *split_tags(inline_tags)], "tags")
     for key in _FIELD_ENV_VARS:
         env.pop(key, None)
 
@@ -372,6 +384,7 @@ def _parse_one(
         workdir=env.get("ant_wd") or None,
         n_nodes=n_nodes,
         timeout=timeout,
+        tags=tags,
     )
 
 
@@ -480,6 +493,7 @@ def format_copy_command(
     submitted: str,
     n_nodes: int = 1,
     timeout: float | None = None,
+    tags: Sequence[str] = (),
 ) -> str:
     """`[ant_task_id=…] ant_n_gpus=… [ant_n_nodes=…] [ant_envar='{…}'] <command>`: submits the
     same task again as a new one. The id is kept only as the template the submitted text gave
@@ -492,6 +506,8 @@ def format_copy_command(
         parts.append(f"ant_n_nodes={n_nodes}")
     if timeout is not None:
         parts.append(f"ant_timeout={format_duration(timeout)}")
+    if tags:
+        parts.append(f"ant_tags={','.join(tags)}")  # tags need no quoting (core/tags.py)
     if env:
         parts.append(f"ant_envar={shlex.quote(json.dumps(dict(env), separators=(',', ':')))}")
     parts.append(command)

@@ -89,6 +89,7 @@ class TaskSpec:
     workdir: str | None = None  # from ant_wd; None means the directory ANT was launched from
     n_nodes: int = 1  # n_gpus GPUs on each of n_nodes distinct nodes (a gang when more than 1)
     timeout: float | None = None  # seconds it may run before ANT kills it (timed_out)
+    tags: list[str] = field(default_factory=list)  # labels to find, act on, pause a group by
 
 
 @dataclass
@@ -121,6 +122,7 @@ class Task:
     nodes: list[str] = field(default_factory=list)
     timeout: float | None = None  # seconds it may run; then ANT kills it and it ends timed_out
     restarted_from: str | None = None  # the task whose restart queued this one (its lineage)
+    tags: list[str] = field(default_factory=list)  # core/tags.py's rule; a restart copy keeps them
 
     @classmethod
     def from_spec(cls, spec: TaskSpec, *, created_at: float, queue_seq: int) -> Task:
@@ -137,6 +139,7 @@ class Task:
             queue_seq=queue_seq,
             n_nodes=spec.n_nodes,
             timeout=spec.timeout,
+            tags=list(spec.tags),
         )
 
     def move_to(self, new: TaskState) -> None:
@@ -152,6 +155,7 @@ class Task:
             gpu_ids=list(self.gpu_ids),
             handle=handle,
             nodes=list(self.nodes),
+            tags=list(self.tags),
         )
 
     def queue_order_key(self) -> tuple[int, int]:

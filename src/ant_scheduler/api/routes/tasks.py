@@ -84,6 +84,7 @@ async def preview(body: SubmitRequest, request: Request) -> dict[str, Any]:
             "env": s.env,
             "priority": s.priority,
             "timeout": s.timeout,
+            "tags": s.tags,
         }
         for s in specs[:PREVIEW_MAX_TASKS]
     ]
@@ -145,6 +146,10 @@ async def list_tasks(
     until: Annotated[
         str | None, Query(max_length=64, description=f"ended before: {TIME_HELP}")
     ] = None,
+    tag: Annotated[
+        list[str] | None,
+        Query(max_length=16, description="carrying this tag; repeated: carrying all of them"),
+    ] = None,
 ) -> dict[str, Any]:
     engine = engine_of(request)
     tasks, total = engine.list_tasks(
@@ -156,6 +161,7 @@ async def list_tasks(
         descending=order == "desc",
         ended_since=parse_time("since", since),
         ended_before=parse_time("until", until),
+        tags=tag or (),
     )
     return {"tasks": tasks_json(engine, tasks), "total": total}
 
