@@ -3,6 +3,7 @@ import { Link } from "react-router";
 import { api, ApiError } from "../api/client";
 import { submitRequestModeValues, type PreviewOut, type SubmitRequest } from "../api/types";
 import { formatDuration, parseDuration } from "../lib/format";
+import { parseTags } from "../lib/tags";
 import { taskPath } from "../lib/paths";
 import { load, save } from "../lib/storage";
 import { submitted } from "../state/notifications";
@@ -13,6 +14,7 @@ const SPECIAL_VARS: [string, string][] = [
   ["ant_n_gpus", "number of GPUs (on each node); overrides the GPUs field"],
   ["ant_n_nodes", "number of nodes, all at once (a gang); overrides the Nodes field"],
   ["ant_timeout", "kill it after it has run this long (90s, 15m, 2h, 1h30m); overrides the Timeout field"],
+  ["ant_tags", "tags, comma-separated (sweep-lr,seed-1); added to the Tags field's"],
   ["ant_wd", "working directory: runs cd <dir> && … first"],
   ["ant_conda_env", "conda env by name: conda run --live-stream -n <env> …"],
   ["ant_conda_env_path", "conda env by path: conda run --live-stream -p <path> …"],
@@ -34,6 +36,7 @@ export function CreatePage() {
   const [nGpus, setNGpus] = useState("");
   const [nNodes, setNNodes] = useState("");
   const [timeout, setTimeoutText] = useState("");
+  const [tagText, setTagText] = useState("");
   const [command, setCommand] = useState("");
   const [env, setEnv] = useState<EnvRow[]>(() => load<EnvRow[]>("env", []));
   const [error, setError] = useState("");
@@ -46,7 +49,7 @@ export function CreatePage() {
   useEffect(() => {
     setPreview(null);
     setPreviewError("");
-  }, [mode, taskId, nGpus, nNodes, timeout, command, env]);
+  }, [mode, taskId, nGpus, nNodes, timeout, tagText, command, env]);
 
   const updateEnv = (rows: EnvRow[]) => {
     setEnv(rows);
@@ -70,12 +73,15 @@ export function CreatePage() {
     if (limit === null || (limit !== undefined && limit <= 0)) {
       return "Timeout must be a duration such as 90s, 15m, 2h or 1h30m";
     }
+    const tags = parseTags(tagText);
+    if (tags.error !== null) return `Tags: ${tags.error}`;
     return {
       command,
       mode,
       n_gpus: n,
       n_nodes: nodes,
       timeout: limit,
+      tags: tags.tags,
       task_id: taskId.trim() || undefined,
       env: envObject,
     };
@@ -168,6 +174,10 @@ export function CreatePage() {
           <label className="field narrow" title="Kill it after it has run this long; it ends timed_out (90s, 15m, 2h, 1h30m)">
             Timeout
             <input aria-label="Timeout" value={timeout} onChange={(e) => setTimeoutText(e.target.value)} placeholder="none" />
+          </label>
+          <label className="field" title="Labels to filter, act on and pause the tasks by: comma-separated, e.g. sweep-lr, seed-1">
+            Tags
+            <input aria-label="Tags" value={tagText} onChange={(e) => setTagText(e.target.value)} placeholder="e.g. sweep-lr" />
           </label>
         </div>
         <label className="field">
@@ -299,6 +309,7 @@ function PreviewTable({ preview }: { preview: PreviewOut }) {
               <th>GPUs</th>
               <th>Nodes</th>
               <th>Timeout</th>
+              <th>Tags</th>
               <th>Command</th>
               <th>Environment</th>
             </tr>
@@ -312,6 +323,7 @@ function PreviewTable({ preview }: { preview: PreviewOut }) {
                 <td data-label="GPUs">{t.n_gpus}</td>
                 <td data-label="Nodes">{t.n_nodes}</td>
                 <td data-label="Timeout">{t.timeout === null ? "none" : formatDuration(t.timeout)}</td>
+                <td data-label="Tags">{t.tags.join(", ") || "none"}</td>
                 <td data-label="Command">
                   <code className="preview-command">{t.command}</code>
                 </td>

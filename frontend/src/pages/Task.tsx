@@ -10,6 +10,7 @@ import { LineControl } from "../components/LineControl";
 import { RankTerminal } from "../components/LogView";
 import { LogViewer } from "../components/LogViewer";
 import { Progress } from "../components/Progress";
+import { TagChips } from "../components/Tags";
 import { Terminal } from "../components/Terminal";
 import { bytes, duration, timeoutText, when } from "../lib/format";
 import { rankOptions, taskGpuLabels } from "../lib/nodes";
@@ -122,6 +123,8 @@ function TaskView({ task }: { task: TaskOut }) {
     ["Queue position", task.queue_position],
     ["Waiting because", task.pending_reason],
     ["Priority", task.priority !== 0 ? task.priority : null],
+    // A tag filters the list where the task is now: the queue and running ones, or the ended.
+    ["Tags", task.tags.length ? <TagChips tags={task.tags} base={isEnded(task) ? "/completed" : "/ongoing"} /> : null],
     ["Created", when(task.created_at)],
     ["Started", started ? when(started) : null],
     ["Finished", task.finished_at ? when(task.finished_at) : null],
