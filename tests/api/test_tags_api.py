@@ -103,7 +103,8 @@ def test_pausing_a_tag_holds_only_its_tasks_across_a_restart(
     server.stop()
     server.start()
     # held after the restart: restored by tag, and still waiting for its tag
-    restored = ant("recover", "restore", "--tag", "sweep-lr").stdout
+    assert ant.json("recover", "restore", "--tag", "nobody")["count"] == 0
+    restored = ant("restore", "--tag", "sweep-lr").stdout
     assert restored.strip() == "restored 1 task tagged sweep-lr"
     with server.client() as c:
         assert c.get(f"/api/v1/tasks/{waiting['task_id']}").json()["state"] == "queued"

@@ -491,6 +491,22 @@ def restart(ctx: Context, task_ids: list[str], tag: str | None, as_json: bool) -
     _each_or_tag(ctx, task_ids, tag, "restart", as_json)
 
 
+@cli.command(*IDS_OR_TAG, JSON)
+def restore(ctx: Context, task_ids: list[str], tag: str | None, as_json: bool) -> None:
+    """Put held or lost tasks back in the queue under the same id (as `ant recover restore`).
+
+    \b
+    Examples:
+      ant restore exp-1
+      ant restore --tag sweep-lr   # every held and lost task of the tag
+    """
+    if tag is None and task_ids:
+        with client_from(ctx) as client:
+            _said_restored(client.restore(list(dict.fromkeys(task_ids))), as_json)
+        return
+    _each_or_tag(ctx, task_ids, tag, "restore", as_json)
+
+
 @cli.command(arg("task_id", metavar="TASK_ID"), JSON)
 def promote(ctx: Context, task_id: str, as_json: bool) -> None:
     """Move a queued task to the front of the queue.
@@ -789,6 +805,10 @@ def recover_restore(
         if not ids:
             fail("nothing to restore: give task ids or --all", EXIT_REJECTED)
         restored = client.restore(list(dict.fromkeys(ids)))
+    _said_restored(restored, as_json)
+
+
+def _said_restored(restored: list[Any], as_json: bool) -> None:
     if as_json:
         emit_json({"tasks": [_dump(t) for t in restored]})
     else:
