@@ -115,7 +115,7 @@ class Scheduler:
         self.paused_tags: dict[str, float] = {}  # `ant pause --tag T`: since when (load_pause)
         # Queued tasks carrying a paused tag: in `queued` but not in `queue`, so no pass reads
         # them (a paused sweep of 100,000 tasks costs the passes nothing); back on resume.
-        self.aside: set[str] = set()
+        self.aside: dict[str, policy.QueuedTask] = {}  # with their entries, for the way back
         self._last_health: dict[str, Any] | None = None  # as last published
         self._last_gpus: list[dict[str, Any]] | None = None  # as last published
         # The changing fields (TASK_CHANGING) of each unended task as its last event carried them:
@@ -310,14 +310,12 @@ class Scheduler:
         if self.paused_tag(task) is None:
             self.queue.add(queued_entry(task))
         else:
-            self.aside.add(task.task_id)
+            self.aside[task.task_id] = queued_entry(task)
         self._startable_since.setdefault(task.task_id, self.clock())
 
     def _dequeue(self, task_id: str) -> Task:
         task = self.queued.pop(task_id)
-        if task_id in self.aside:
-            self.aside.discard(task_id)
-        else:
+        if self.aside.pop(task_id, None) is None:
             self.queue.remove(task_id)
         self._startable_since.pop(task_id, None)
         return task
@@ -332,11 +330,9 @@ class Scheduler:
         """A queued task into the queue order, or aside while it carries a paused tag."""
         aside = self.paused_tag(task) is not None
         if aside and task.task_id not in self.aside:
-            self.queue.remove(task.task_id)
-            self.aside.add(task.task_id)
+            self.aside[task.task_id] = self.queue.remove(task.task_id)
         elif not aside and task.task_id in self.aside:
-            self.aside.discard(task.task_id)
-            self.queue.add(queued_entry(task))
+            self.queue.add(self.aside.pop(task.task_id))
 
     def _enqueue_new(self, tasks: list[Task], batch: QueueBatch | None = None) -> None:
         """Put new tasks in the queue and say so. A large submission comes with its queue
@@ -349,7 +345,9 @@ class Scheduler:
             self.queued.update((t.task_id, t) for t in tasks)
             self._startable_since.update(dict.fromkeys((t.task_id for t in tasks), self.clock()))
             if len(batch) != len(tasks) or self.paused_tags:  # a tag's pause may have changed
-                self.aside.update(t.task_id for t in tasks if t.task_id not in batch.tasks)
+                self.aside.update(
+                    (t.task_id, queued_entry(t)) for t in tasks if t.task_id not in batch.tasks
+                )
                 for task in tasks:
                     self._place(task)
         if len(tasks) <= EVENTS_PER_SUBMIT:
@@ -437,9 +435,9 @@ class Scheduler:
 
     def set_tag_paused(self, tag: str, paused: bool) -> dict[str, Any]:
         """A step: queued tasks carrying `tag` do not start (running ones go on), or start again.
-        Durable first. Pausing sets the tag's queued tasks aside (found through the store's tag
-        index), resuming puts back those set aside that carry no other paused tag: neither
-        reads the rest of the queue, and no pass reads the tasks set aside."""
+        Durable first. Pausing sets the tag's queued tasks aside, resuming puts back those set
+        aside that carry no other paused tag, each in one rebuild or merge of the queue order
+        (not a removal or insertion per task); no pass reads the tasks set aside."""
         check_tag(tag)
         if paused == (tag in self.paused_tags):
             return self.pause_state()
@@ -450,14 +448,14 @@ class Scheduler:
             del tags[tag]
         self.store.set_meta(PAUSED_TAGS_KEY, json.dumps(tags))
         self.paused_tags = tags
-        if paused:
-            for task_id in self.store.tagged_ids(tag, [TaskState.QUEUED]):
-                task = self.queued.get(task_id)
-                if task is not None:
-                    self._place(task)
+        if paused:  # once per pause: a look at each queued task in memory (~10 ms per 100,000)
+            out = [i for i, t in self.queued.items() if tag in t.tags and i not in self.aside]
+            self.aside.update((entry.task_id, entry) for entry in self.queue.remove_many(out))
         else:
-            for task_id in list(self.aside):
-                self._place(self.queued[task_id])
+            back = [i for i in self.aside if self.paused_tag(self.queued[i]) is None]
+            batch = QueueBatch()
+            batch.add(self.aside.pop(i) for i in back)
+            self.queue.merge(batch)
         self._publish_health()
         self._publish_queue()  # positions and reasons changed: lists read them again
         self._request_schedule()

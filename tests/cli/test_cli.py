@@ -412,6 +412,7 @@ def test_submit_takes_its_options_and_passes_the_rest_on(
         "n_nodes": None,
         "task_id": None,
         "timeout": None,
+        "tags": None,
         "env": None,
         "priority": 0,
         "multi": None,
