@@ -6,13 +6,26 @@ dialog selecting by tag."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
-from playwright.sync_api import Page, expect
+import pytest
+from playwright.sync_api import Browser, Page, expect
 
 from tests.api.test_tasks_api import submit, wait_state
+from tests.e2e.a11y import assert_accessible
 from tests.e2e.test_ui import go, login
 from tests.e2e.test_ui_create import fill_form
 from tests.server import AntServer
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """As conftest's page, where axe may be added (a11y.py): the tag bar and chips are checked."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    p = context.new_page()
+    p.set_default_timeout(15_000)
+    yield p
+    context.close()
 
 
 def test_tag_filter_pause_and_bulk_actions(page: Page, server: AntServer) -> None:
@@ -48,6 +61,7 @@ def test_tag_filter_pause_and_bulk_actions(page: Page, server: AntServer) -> Non
     row = page.get_by_test_id("queued-lr-2")
     expect(row).to_contain_text("tag sweep-lr is paused")
     expect(card).to_be_visible()  # running ones go on
+    assert_accessible(page, "ongoing filtered by a paused tag")
 
     bar.get_by_role("button", name="Kill all").click()
     dialog = page.get_by_role("alertdialog", name="Kill every task tagged sweep-lr?")
@@ -93,6 +107,7 @@ def test_the_recovery_dialog_selects_by_tag(page: Page, server_factory: type[Ant
     restore = dialog.get_by_role("button", name=re.compile(r"Restore selected"))
     expect(restore).to_have_text("Restore selected (2)")
     expect(dialog.get_by_label("Select held-c")).not_to_be_checked()
+    assert_accessible(page, "recovery dialog with tags")
     restore.click()
     with server.client() as c:
         wait_state(c, "held-a", "queued", "running", "succeeded")  # restored
