@@ -36,12 +36,14 @@ if TYPE_CHECKING:
     from urllib.parse import SplitResult
 
     from ant_scheduler.wire import (
+        BulkOut,
         GpuOut,
         HealthOut,
         LogOut,
         QueueOut,
         RecoveryOut,
         ServerInfo,
+        TagsOut,
         TaskOut,
         TerminalOut,
     )
@@ -334,7 +336,7 @@ class Client:
         if params:
             from urllib.parse import urlencode
 
-            path += f"?{urlencode(params)}"
+            path += f"?{urlencode(params, doseq=True)}"
         target = self._prefix + path
         head = f"{method} {target} HTTP/1.1\r\n{self._headers}"
         for key, value in (headers or {}).items():
@@ -492,9 +494,10 @@ class Client:
         retry_on: list[str] | None = None,
         retry_backoff: float | None = None,
         after: list[str] | None = None,
+        tags: list[str] | None = None,
     ) -> list[TaskOut]:
         body = _submission(
-            command, mode, n_gpus, task_id, env, priority, n_nodes, timeout, notify, after
+            command, mode, n_gpus, task_id, env, priority, n_nodes, timeout, notify, after, tags
         )
         retry = {"retries": retries, "retry_on": retry_on, "retry_backoff": retry_backoff}
         body.update({k: v for k, v in retry.items() if v is not None})
@@ -517,12 +520,13 @@ class Client:
         retry_on: list[str] | None = None,
         retry_backoff: float | None = None,
         after: list[str] | None = None,
+        tags: list[str] | None = None,
     ) -> list[dict[str, Any]]:
         """`submit`, the new tasks given as `dataclasses.asdict` of each TaskOut: what `ant submit`
         prints. The server's answer is that already, so it is returned as it came, without loading
         wire.py (~9 ms); an answer of another shape is read as `submit` reads it."""
         body = _submission(
-            command, mode, n_gpus, task_id, env, priority, n_nodes, timeout, notify, after
+            command, mode, n_gpus, task_id, env, priority, n_nodes, timeout, notify, after, tags
         )
         retry = {"retries": retries, "retry_on": retry_on, "retry_backoff": retry_backoff}
         body.update({k: v for k, v in retry.items() if v is not None})
@@ -546,8 +550,11 @@ class Client:
         order: str | None = None,
         since: str | None = None,
         until: str | None = None,
+        tags: list[str] | None = None,
     ) -> tuple[list[TaskOut], int]:
         params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if tags:
+            params["tag"] = list(tags)  # repeated: tasks carrying all of them
         if states:
             params["state"] = ",".join(states)
         if q:
@@ -662,13 +669,28 @@ class Client:
         data = self._json("PATCH", path, body={"enabled": enabled})
         return self._read(path, lambda: parse(GpuOut, data))
 
-    def set_paused(self, paused: bool) -> QueueOut:
-        """Pause (start no queued task; running ones go on) or resume the queue."""
+    def set_paused(self, paused: bool, tag: str | None = None) -> QueueOut:
+        """Pause (start no queued task; running ones go on) or resume the queue, or only the
+        queued tasks carrying `tag`."""
         from ant_scheduler.wire import QueueOut, parse
 
         path = "/api/v1/queue/pause" if paused else "/api/v1/queue/resume"
-        data = self._json("POST", path)
+        data = self._json("POST", path, body=None if tag is None else {"tag": tag})
         return self._read(path, lambda: parse(QueueOut, data))
+
+    def tag_action(self, tag: str, action: str) -> BulkOut:
+        """kill, restart, delete or restore every task carrying `tag` (what it did: BulkOut)."""
+        from ant_scheduler.wire import BulkOut, parse
+
+        path = f"/api/v1/tags/{_q(tag)}/{action}"
+        data = self._json("POST", path)
+        return self._read(path, lambda: parse(BulkOut, data))
+
+    def tags(self) -> TagsOut:
+        from ant_scheduler.wire import TagsOut, parse
+
+        data = self._json("GET", "/api/v1/tags")
+        return self._read("/api/v1/tags", lambda: parse(TagsOut, data))
 
     def recovery(self) -> RecoveryOut:
         from ant_scheduler.wire import RecoveryOut, parse
@@ -967,6 +989,7 @@ def _submission(
     timeout: float | None = None,
     notify: str | None = None,
     after: list[str] | None = None,
+    tags: list[str] | None = None,
 ) -> dict[str, Any]:
     """The body of POST /api/v1/tasks. `after`: `ID[:ok|any|fail]` items."""
     body: dict[str, Any] = {"command": command, "mode": mode, "priority": priority}
@@ -984,6 +1007,8 @@ def _submission(
         body["task_id"] = task_id
     if env:
         body["env"] = env
+    if tags:
+        body["tags"] = tags
     return body
 
 
@@ -1022,13 +1047,14 @@ _TASK_FIELDS = (
     "attempts",
     "retry_at",
     "after",
+    "tags",
     "queue_position",
     "pending_reason",
     "gpu_mem_used",
     "lingering_processes",
     "copy_command",
 )
-_TASK_LISTS = ("gpu_ids", "nodes", "retry_on", "attempts", "after")
+_TASK_LISTS = ("gpu_ids", "nodes", "retry_on", "attempts", "after", "tags")
 _TASK_DICTS = ("env", "handle")
 _TASK_STATES = frozenset(
     {

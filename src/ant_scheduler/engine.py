@@ -11,18 +11,20 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from ant_scheduler.core.errors import (
+    AntError,
     InvalidQuery,
     InvalidTransition,
     StoreUnavailable,
     TaskNotFound,
 )
 from ant_scheduler.core.order_keys import GAP
+from ant_scheduler.core.tags import check_tag
 from ant_scheduler.core.task import ENDED_STATES, FAILURE_STATES, Dependency, Task, TaskState
 from ant_scheduler.edits import Edits
 from ant_scheduler.events import EventBus
@@ -173,7 +175,13 @@ class Engine(Edits, Submissions):
         descending: bool = True,
         ended_since: float | None = None,
         ended_before: float | None = None,
+        tags: Sequence[str] = (),
     ) -> tuple[list[Task], int]:
+        for tag in tags:
+            try:
+                check_tag(tag)
+            except AntError as exc:  # a filter, not a task: an invalid query
+                raise InvalidQuery(exc.message) from None
         tasks, total = self.store.list_tasks(
             states=states,
             q=q,
@@ -183,6 +191,7 @@ class Engine(Edits, Submissions):
             descending=descending,
             ended_since=ended_since,
             ended_before=ended_before,
+            tags=tags,
         )
         # Active tasks are shown as memory has them (a handle not written yet, say).
         return [self._in_memory(t.task_id) or t for t in tasks], total
@@ -583,6 +592,158 @@ class Engine(Edits, Submissions):
 
     async def resume(self) -> dict[str, Any]:
         return await self._command(lambda: self.set_paused(False))
+
+    async def pause_tag(self, tag: str, paused: bool) -> dict[str, Any]:
+        """Queued tasks carrying `tag` start no more (running ones go on), or again."""
+        return await self._command(lambda: self.set_tag_paused(tag, paused))
+
+    # ------------------------------------------------------------------ commands on a tag
+
+    def tags(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """wire.TagOut: every tag in use (at most `limit`), with how many tasks carry it."""
+        return [
+            {"tag": tag, "tasks": n, "paused_at": self.paused_tags.get(tag)}
+            for tag, n in self.store.tag_counts(limit)
+        ]
+
+    def _tagged(self, tag: str, states: Collection[TaskState] = ()) -> dict[str, TaskState]:
+        check_tag(tag)
+        found = self.store.tagged_ids(tag, states)
+        for task_id in self._submitting & found.keys():  # not a task yet: a submission's rows
+            del found[task_id]
+        return found
+
+    def _bulk(
+        self, tag: str, action: str, done: list[str], tagged: int, **more: Any
+    ) -> dict[str, Any]:
+        """wire.BulkOut: what an action on a tag did, to how many of the `tagged` tasks."""
+        return {
+            "tag": tag,
+            "action": action,
+            "count": len(done),
+            "task_ids": done,
+            "skipped": max(0, tagged - len(done)),
+            **more,
+        }
+
+    async def kill_tag(self, tag: str) -> dict[str, Any]:
+        """Cancel the tag's queued tasks and kill its running ones (as `kill` does each)."""
+        cancelled, running, tagged = await self._command(lambda: self._kill_tag_step(tag))
+        grace = self.settings.RUNNER_kill_grace_seconds
+        await asyncio.gather(*(self.executor.kill(i, grace) for i in running))
+        await asyncio.gather(*(self._until_ended(i) for i in running))
+        return self._bulk(tag, "kill", cancelled + running, tagged)
+
+    def _kill_tag_step(self, tag: str) -> tuple[list[str], list[str], int]:
+        tagged = len(self._tagged(tag))
+        found = self._tagged(tag, [TaskState.QUEUED, TaskState.RUNNING])
+        now = self.clock()
+        done = []
+        for task_id in found:
+            task = self.queued.get(task_id)
+            if task is not None:
+                copy = task.copy()
+                copy.move_to(TaskState.KILLED)
+                copy.finished_at = now
+                copy.reason = "cancelled before it started"
+                done.append(copy)
+        if done:
+            missed = self.store.apply(updates=[(t, TaskState.QUEUED) for t in done])
+            done = [t for t in done if t.task_id not in missed]
+        for task in done:
+            self._dequeue(task.task_id)
+        running = [i for i in found if i in self.running]
+        self._killing.update(running)
+        if done:
+            self._publish_tasks("task_changed", done)
+            self._publish_queue()
+            self._request_schedule()
+        return [t.task_id for t in done], running, tagged
+
+    async def delete_tag(self, tag: str) -> dict[str, Any]:
+        """Delete the tag's tasks that are not running (queued, held, ended; log files stay).
+        Running ones, and ended ones whose processes still run, are left (`skipped`)."""
+        return await self._command(lambda: self._delete_tag_step(tag))
+
+    def _delete_tag_step(self, tag: str) -> dict[str, Any]:
+        found = self._tagged(tag)
+        deletes = [
+            (task_id, state)
+            for task_id, state in found.items()
+            if state is not TaskState.RUNNING and task_id not in self.lingering
+        ]
+        missed = self.store.apply(deletes=deletes) if deletes else set()
+        done = [task_id for task_id, _ in deletes if task_id not in missed]
+        dequeued = False
+        for task_id in done:
+            if task_id in self.queued:
+                self._dequeue(task_id)
+                dequeued = True
+            self._forget_sent(task_id)
+            self.events.publish("task_removed", {"task_id": task_id})
+        if dequeued:
+            self._publish_queue()
+            self._request_schedule()
+        return self._bulk(tag, "delete", done, len(found))
+
+    async def restart_tag(self, tag: str) -> dict[str, Any]:
+        """Queue a copy of each of the tag's ended tasks that has none yet (a task restarted
+        before is represented by its copy, so restarting a tag twice does not double it)."""
+        return await self._command(lambda: self._restart_tag_step(tag))
+
+    def _restart_tag_step(self, tag: str) -> dict[str, Any]:
+        tagged = len(self._tagged(tag))
+        ended = [s for s in TaskState if s in ENDED_STATES]
+        found = self._tagged(tag, ended)
+        originals = self.store.tagged(tag, ended) if found else []
+        copies_alive = self.store.existing_ids(
+            [t.restarted_as for t in originals if t.restarted_as is not None]
+        )
+        now, taken = self.clock(), set(self._submitting)
+        pairs = []
+        for task in originals:
+            if task.task_id not in found or task.restarted_as in copies_alive:
+                continue
+            new = self._requeued(task, self.store.next_free_restart_id(task.task_id, taken))
+            taken.add(new.task_id)
+            new.created_at = now
+            new.restarted_as = None
+            new.restarted_from = task.task_id
+            original = task.copy()
+            original.restarted_as = new.task_id
+            pairs.append((original, new))
+        if pairs:
+            self.store.apply(
+                inserts=[new for _, new in pairs],
+                updates=[(original, original.state) for original, _ in pairs],
+                strict=True,
+            )
+        new_tasks = [new for _, new in pairs]
+        for new in new_tasks:
+            self._enqueue(new)
+        self._publish_tasks("task_added", new_tasks)
+        self._publish_tasks("task_changed", [original for original, _ in pairs])
+        if pairs:
+            self._publish_queue(added=len(pairs))
+            self._request_schedule()
+        return self._bulk(
+            tag,
+            "restart",
+            [original.task_id for original, _ in pairs],
+            tagged,
+            queued_as=[new.task_id for new in new_tasks],
+        )
+
+    async def restore_tag(self, tag: str) -> dict[str, Any]:
+        """Put the tag's held and lost tasks back in the queue (as `restore`)."""
+
+        def step() -> dict[str, Any]:
+            tagged = len(self._tagged(tag))
+            found = self._tagged(tag, [TaskState.HELD, TaskState.LOST])
+            restored = self._restore_step(list(found)) if found else []
+            return self._bulk(tag, "restore", [t.task_id for t in restored], tagged)
+
+        return await self._command(step)
 
 
 def attempt_handle(task: Task, attempt: int) -> dict[str, Any] | None:

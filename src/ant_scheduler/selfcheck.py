@@ -39,9 +39,9 @@ def self_check(engine: Engine) -> dict[str, Any]:
     for task_id in stored_queued ^ engine.queued.keys():
         where = "the store" if task_id in stored_queued else "ANT's queue"
         problems.append(f"task {task_id!r} is queued only in {where}")
-    # Every queued task is in the start order, waiting out a retry backoff, or waiting for its
-    # dependencies.
-    waiting = len(engine._backoffs) + len(engine.waits)
+    # Every queued task is in the start order, waiting out a retry backoff, waiting for its
+    # dependencies, or aside while a tag of it is paused (scheduler.set_tag_paused).
+    waiting = len(engine._backoffs) + len(engine.waits) + len(engine.aside)
     if (engine.queue or waiting) and len(engine.queue) + waiting != len(engine.queued):
         problems.append("the queue order and the queued tasks disagree")
     for task_id in engine.queued:

@@ -269,6 +269,41 @@ def _v12(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE tasks ADD COLUMN retry_at REAL")
 
 
+def _v13(db: sqlite3.Connection) -> None:
+    # Tags (P12): the task's list (JSON, the column of Task.tags) and an index of it, task_tags,
+    # kept by triggers in the transaction of each write (as task_counts), so a listing filtered
+    # by a tag and a bulk action on one read only that tag's rows. A rename (UPDATE of task_id)
+    # moves its rows too: the update trigger follows task_id as it follows tags.
+    db.execute("ALTER TABLE tasks ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'")
+    db.execute(
+        """CREATE TABLE task_tags (
+            tag TEXT NOT NULL,
+            task_id TEXT NOT NULL,
+            PRIMARY KEY (tag, task_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX task_tags_task ON task_tags (task_id)")
+    db.execute(
+        """CREATE TRIGGER task_tags_insert AFTER INSERT ON tasks WHEN new.tags != '[]' BEGIN
+            INSERT OR IGNORE INTO task_tags (tag, task_id)
+                SELECT value, new.task_id FROM json_each(new.tags);
+        END"""
+    )
+    db.execute(
+        """CREATE TRIGGER task_tags_delete AFTER DELETE ON tasks WHEN old.tags != '[]' BEGIN
+            DELETE FROM task_tags WHERE task_id = old.task_id;
+        END"""
+    )
+    db.execute(
+        """CREATE TRIGGER task_tags_update AFTER UPDATE OF task_id, tags ON tasks
+        WHEN old.task_id IS NOT new.task_id OR old.tags IS NOT new.tags BEGIN
+            DELETE FROM task_tags WHERE task_id = old.task_id;
+            INSERT OR IGNORE INTO task_tags (tag, task_id)
+                SELECT value, new.task_id FROM json_each(new.tags);
+        END"""
+    )
+
+
 def _v14(db: sqlite3.Connection) -> None:
     # Reordering (P12): queue_seq keys get gaps (core/order_keys.py) so that a move changes one
     # row. The order is unchanged. One statement; no trigger watches queue_seq.
@@ -284,7 +319,7 @@ def _v15(db: sqlite3.Connection) -> None:
 
 
 MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
-MIGRATIONS += [_v11, _v12, _v14, _v15]  # P12
+MIGRATIONS += [_v11, _v12, _v13, _v14, _v15]  # P12
 
 # `ant rename OLD NEW`: every task's `after` follows the new id (parameters: old, new, old).
 RENAME_AFTER = """UPDATE tasks SET after = (
@@ -299,7 +334,7 @@ RENAME_AFTER = """UPDATE tasks SET after = (
 # One column per field of Task (core/task.py declares a task once); these are JSON text.
 _COLUMNS = [f.name for f in dataclasses.fields(Task)]
 assert _COLUMNS[0] == "task_id"  # the key: _UPDATE and the row tuples rely on its place
-_JSON_COLUMNS = frozenset({"env", "gpu_ids", "handle", "nodes", "retry_on", "attempts"})
+_JSON_COLUMNS = frozenset({"env", "gpu_ids", "handle", "nodes", "retry_on", "attempts", "tags"})
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tasks"
 _MARKS = ", ".join("?" * (len(_COLUMNS) + 1))
 _INSERT = f"INSERT INTO tasks ({', '.join(_COLUMNS)}, staged) VALUES ({_MARKS})"
@@ -799,6 +834,7 @@ class Store:
         descending: bool = True,
         ended_since: float | None = None,
         ended_before: float | None = None,
+        tags: Sequence[str] = (),
     ) -> tuple[list[Task], int]:
         """One page, and how many tasks match in all.
 
@@ -810,6 +846,9 @@ class Store:
 
         `ended_since` (inclusive) and `ended_before` (exclusive) keep tasks whose end time is in
         that range (tasks that have not ended have none, so they are left out).
+
+        `tags` keeps tasks carrying every one of them, looked up in task_tags (a tag's tasks
+        first, then their rows by key: the cost follows the tag, not the history).
 
         Without a search or a range the total comes from the counts the triggers keep; with one,
         from one count of the matches. The search is a case-insensitive (ASCII, as SQLite's LIKE)
@@ -832,6 +871,10 @@ class Store:
                     " AND rowid IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH ?)" + search
                 )
                 search_args = ['"' + q.replace('"', '""') + '"', *search_args]
+        for tag in tags:
+            via_index = True  # the tag's few rows first: no index hint that walks them all
+            search += " AND task_id IN (SELECT task_id FROM task_tags WHERE tag = ?)"
+            search_args.append(tag)
         if ended_since is not None:
             search += " AND finished_at >= ?"
             search_args.append(ended_since)
@@ -918,6 +961,36 @@ class Store:
                 [*chosen, *args],
             )
         return {str(state): int(n) for state, n in rows}
+
+    def tagged(self, tag: str, states: Collection[TaskState]) -> list[Task]:
+        """The tasks carrying `tag` in one of `states`, in listing order (off task_tags)."""
+        if not states:
+            return []
+        marks = ", ".join("?" * len(states))
+        rows = self._read(
+            f"{_SELECT} WHERE task_id IN (SELECT task_id FROM task_tags WHERE tag = ?) "
+            f"AND state IN ({marks}) {_ORDER}",
+            [tag, *(s.value for s in states)],
+        )
+        return [_task(r) for r in rows]
+
+    def tagged_ids(self, tag: str, states: Collection[TaskState] = ()) -> dict[str, TaskState]:
+        """The tasks carrying `tag` (in one of `states`; all if none), id -> state, off
+        task_tags: the cost follows the tag, not the table."""
+        chosen = [s.value for s in states or TaskState]
+        rows = self._read(
+            "SELECT t.task_id, t.state FROM task_tags g JOIN tasks t ON t.task_id = g.task_id "
+            f"WHERE g.tag = ? AND t.state IN ({', '.join('?' * len(chosen))})",
+            [tag, *chosen],
+        )
+        return {str(task_id): TaskState(state) for task_id, state in rows}
+
+    def tag_counts(self, limit: int) -> list[tuple[str, int]]:
+        """(tag, how many tasks carry it), by tag, at most `limit` tags."""
+        rows = self._read(
+            "SELECT tag, COUNT(*) FROM task_tags GROUP BY tag ORDER BY tag LIMIT ?", (limit,)
+        )
+        return [(str(tag), int(n)) for tag, n in rows]
 
     def max_queue_seq(self) -> int:
         return int(self._read("SELECT COALESCE(MAX(queue_seq), 0) FROM tasks")[0][0])

@@ -9,6 +9,7 @@ import dataclasses
 import graphlib
 import random
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -52,9 +53,12 @@ class Submissions(Scheduler):
         retries: int | None = None,
         retry_on: list[str] | None = None,
         retry_backoff: float | None = None,
+        tags: Sequence[str] = (),
     ) -> list[Task]:
         """Parse, validate and durably store new tasks (all or nothing), then schedule."""
-        defaults = self._defaults(n_gpus, task_id, env, priority, n_nodes, timeout, notify, after)
+        defaults = self._defaults(
+            n_gpus, task_id, env, priority, n_nodes, timeout, notify, after, tags
+        )
         defaults = dataclasses.replace(
             defaults, retries=retries, retry_on=retry_on, retry_backoff=retry_backoff
         )
@@ -90,11 +94,14 @@ class Submissions(Scheduler):
         retry_on: list[str] | None = None,
         retry_backoff: float | None = None,
         after: list[Dependency] | None = None,
+        tags: Sequence[str] = (),
     ) -> list[TaskSpec]:
         """What submit() would queue, or the error it would raise; nothing is stored and no id
         is taken. Id templates and {rand} are drawn from a generator of their own (the engine's
         draws stay as they were), so a real submit draws them again."""
-        defaults = self._defaults(n_gpus, task_id, env, priority, n_nodes, timeout, notify, after)
+        defaults = self._defaults(
+            n_gpus, task_id, env, priority, n_nodes, timeout, notify, after, tags
+        )
         defaults = dataclasses.replace(
             defaults, retries=retries, retry_on=retry_on, retry_backoff=retry_backoff
         )
@@ -115,6 +122,7 @@ class Submissions(Scheduler):
         timeout: float | None = None,
         notify: str | None = None,
         after: list[Dependency] | None = None,
+        tags: Sequence[str] = (),
     ) -> SubmitDefaults:
         return SubmitDefaults(
             n_gpus=n_gpus,
@@ -126,6 +134,7 @@ class Submissions(Scheduler):
             timeout=timeout,
             notify=notify,
             after=tuple(check_after(after or [])),
+            tags=tuple(tags),
         )
 
     def _check_after(self, specs: list[TaskSpec]) -> None:
@@ -249,7 +258,10 @@ class Submissions(Scheduler):
                 await self._command(write)
                 tasks += chunk
                 waiting += [t for t in chunk if t.after]
-                batch.add(queued_entry(t) for t in chunk if not t.after)
+                # A task with a paused tag waits aside, out of the queue (_place).
+                batch.add(
+                    queued_entry(t) for t in chunk if not t.after and self.paused_tag(t) is None
+                )
                 await asyncio.sleep(0)
 
             def finish() -> list[Task]:

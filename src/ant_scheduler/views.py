@@ -45,7 +45,9 @@ def task_json(
         task.timeout,
         retry_words(task),
         task.after,
+        task.tags,
     )
+    data["tags"] = list(task.tags)
     return data
 
 

@@ -63,6 +63,7 @@ class PreviewTask:
     retry_on: list[str] = field(default_factory=lambda: ["failure"])
     retry_backoff: float = 30.0  # seconds
     after: list[Dependency] = field(default_factory=list)  # the tasks it would wait for
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -207,6 +208,14 @@ class NotificationsOut:
 
 
 @dataclass
+class PausedTag:
+    """A tag whose queued tasks do not start (`ant pause --tag T`); running ones go on."""
+
+    tag: str
+    paused_at: float  # since when (POSIX seconds)
+
+
+@dataclass
 class HealthOut:
     """GET /api/v1/health: ANT is up; can it start tasks; on which nodes."""
 
@@ -219,6 +228,7 @@ class HealthOut:
     paused: bool = False  # `ant pause`: nothing new starts (running tasks go on)
     paused_at: float | None = None  # since when (POSIX seconds)
     notifications: NotificationsOut = field(default_factory=NotificationsOut)
+    paused_tags: list[PausedTag] = field(default_factory=list)  # `ant pause --tag T`, by tag
 
 
 @dataclass
@@ -229,6 +239,37 @@ class QueueOut:
 
     paused: bool  # nothing new starts; running tasks go on
     paused_at: float | None = None  # since when (POSIX seconds)
+    paused_tags: list[PausedTag] = field(default_factory=list)  # only these tags' tasks wait
+
+
+@dataclass
+class TagOut:
+    """A tag in use: how many tasks carry it, and since when it is paused (null: it is not)."""
+
+    __pydantic_config__ = _ALWAYS_SENT
+
+    tag: str
+    tasks: int
+    paused_at: float | None = None
+
+
+@dataclass
+class TagsOut:
+    tags: list[TagOut]  # by name
+
+
+@dataclass
+class BulkOut:
+    """What an action on a tag (POST /api/v1/tags/{tag}/kill|restart|delete|restore) did."""
+
+    __pydantic_config__ = _ALWAYS_SENT
+
+    tag: str
+    action: Literal["kill", "restart", "delete", "restore"]
+    count: int  # tasks it acted on
+    task_ids: list[str]  # those tasks (for restart: the tasks copied)
+    skipped: int = 0  # tasks with the tag it left as they were (e.g. running ones on delete)
+    queued_as: list[str] = field(default_factory=list)  # restart: the new copies, in order
 
 
 # A state after which nothing more happens to a task unless someone acts (restore, restart):
@@ -491,6 +532,7 @@ __all__ = [
     "EVENT_TYPES",
     "AnswerError",
     "Attempt",
+    "BulkOut",
     "Deleted",
     "DoctorOut",
     "Empty",
@@ -509,6 +551,7 @@ __all__ = [
     "LogOut",
     "LogSearchOut",
     "NodeOut",
+    "PausedTag",
     "PreviewOut",
     "PreviewTask",
     "QueueChanged",
@@ -519,6 +562,8 @@ __all__ = [
     "SystemHistoryOut",
     "SystemOut",
     "SystemPoint",
+    "TagOut",
+    "TagsOut",
     "TaskOut",
     "TaskPage",
     "TaskRemoved",

@@ -39,5 +39,5 @@ def test_pause_holds_the_queue_across_a_restart_and_resume_starts_it(
         assert ant("resume").stdout.startswith("queue resumed")
         wait_state(c, waiting["task_id"], "succeeded")
         assert ant.json("pause")["paused"] is True
-        assert ant.json("resume") == {"paused": False, "paused_at": None}
+        assert ant.json("resume") == {"paused": False, "paused_at": None, "paused_tags": []}
         wait_for(lambda: c.get("/api/v1/health").json()["paused"] is False)

@@ -424,6 +424,7 @@ def test_submit_takes_its_options_and_passes_the_rest_on(
         "retry_on": None,
         "retry_backoff": None,
         "after": None,
+        "tags": None,
         "env": None,
         "priority": 0,
         "multi": None,

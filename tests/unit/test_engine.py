@@ -181,7 +181,7 @@ def test_pause_starts_nothing_new_and_outlives_a_restart(tmp_path: Path) -> None
             await engine.submit("a", n_gpus=1, task_id="runs")
             await settle()
             state = await engine.pause()
-            assert state == {"paused": True, "paused_at": clock.now}
+            assert state == {"paused": True, "paused_at": clock.now, "paused_tags": []}
             clock.now += 5
             assert await engine.pause() == state  # a second pause keeps the first time
             assert engine.health()["paused"] is True
@@ -195,11 +195,11 @@ def test_pause_starts_nothing_new_and_outlives_a_restart(tmp_path: Path) -> None
             assert engine.get("waits").state is TaskState.QUEUED  # GPUs free, still paused
             engine.running.clear()  # ANT dies
         async with engine_for(tmp_path, ex, clock) as engine:
-            assert engine.pause_state() == {"paused": True, "paused_at": state["paused_at"]}
+            assert engine.pause_state() == state
             await engine.restore(["waits"])
             await settle()
             assert engine.get("waits").state is TaskState.QUEUED
-            assert await engine.resume() == {"paused": False, "paused_at": None}
+            assert await engine.resume() == {"paused": False, "paused_at": None, "paused_tags": []}
             await settle()
             assert engine.get("waits").state is TaskState.RUNNING
             assert engine.health()["paused"] is False

@@ -401,3 +401,14 @@ def test_notify_inline_env_and_field_and_the_submitted_text_keeps_no_url() -> No
         one("ant_notify=ftp://x python x.py")
     with pytest.raises(TaskRejected, match="line 2: ant_notify"):
         parse("true\nant_notify=nope true", mode="multi")
+
+
+def test_tags_add_up_from_the_field_the_variable_and_the_inline_word() -> None:
+    spec = one("ant_tags=lr-1,sweep python a.py", tags=("sweep",), env={"ant_tags": "env-tag"})
+    assert spec.tags == ["sweep", "env-tag", "lr-1"]
+    assert spec.command == "python a.py" and "ant_tags" not in spec.env
+    assert "ant_tags=sweep,env-tag,lr-1" in format_copy_command(
+        0, spec.env, spec.submitted, tags=spec.tags
+    )
+    with pytest.raises(TaskRejected, match="not a valid tag"):
+        one("ant_tags='a b' true")

@@ -156,13 +156,13 @@ def test_survives_reopen_and_migrates_forward(tmp_path: Path) -> None:
         assert s.schema_version == len(MIGRATIONS)
 
     def v2(db: sqlite3.Connection) -> None:
-        db.execute("ALTER TABLE tasks ADD COLUMN tags TEXT")
+        db.execute("ALTER TABLE tasks ADD COLUMN notes TEXT")
 
     with Store(path, migrations=[*MIGRATIONS, v2]) as s:
         assert s.schema_version == len(MIGRATIONS) + 1
         assert s.get_task("keep") is not None
         cols = [r[1] for r in s._db.execute("PRAGMA table_info(tasks)")]
-        assert "tags" in cols
+        assert "notes" in cols
     with pytest.raises(ConfigError, match="newer than this ANT understands"):
         Store(path)
 

@@ -1,5 +1,6 @@
 // The browser's API client: same-origin fetch with the session cookie and the CSRF header.
 import type {
+  BulkOut,
   GpuOut,
   GpuTimelineOut,
   HealthOut,
@@ -14,6 +15,7 @@ import type {
   SummaryOut,
   SystemHistoryOut,
   SystemOut,
+  TagsOut,
   TaskOut,
   TaskPage,
   TasksOut,
@@ -89,9 +91,13 @@ export const api = {
     order?: string;
     since?: string;
     until?: string;
+    tag?: string | string[] | null; // repeated: tasks carrying all of them
   }) => {
     const query = new URLSearchParams();
-    for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== "") query.set(k, String(v));
+    for (const [k, v] of Object.entries(params)) {
+      if (Array.isArray(v)) for (const one of v) query.append(k, String(one));
+      else if (v !== undefined && v !== null && v !== "") query.set(k, String(v));
+    }
     return call<TaskPage>("GET", `/api/v1/tasks?${query}`);
   },
   task: (id: string) => call<TaskOut>("GET", `/api/v1/tasks/${enc(id)}`),
@@ -136,6 +142,10 @@ export const api = {
   // A drain: queued tasks stop starting, running ones go on (kept across restarts of ANT).
   pauseQueue: () => call<QueueOut>("POST", "/api/v1/queue/pause"),
   resumeQueue: () => call<QueueOut>("POST", "/api/v1/queue/resume"),
+  pauseTag: (tag: string) => call<QueueOut>("POST", "/api/v1/queue/pause", { tag }),
+  resumeTag: (tag: string) => call<QueueOut>("POST", "/api/v1/queue/resume", { tag }),
+  tags: () => call<TagsOut>("GET", "/api/v1/tags"),
+  tagAction: (tag: string, action: BulkOut["action"]) => call<BulkOut>("POST", `/api/v1/tags/${enc(tag)}/${action}`),
   recovery: () => call<RecoveryOut>("GET", "/api/v1/recovery"),
   restore: (task_ids: string[]) => call<TasksOut>("POST", "/api/v1/recovery/restore", { task_ids }),
   forget: (id: string) => call<unknown>("DELETE", `/api/v1/recovery/${enc(id)}`),

@@ -493,7 +493,8 @@ export interface paths {
         /**
          * Pause
          * @description Start no queued task until resume; running tasks go on. Kept across restarts; pausing a
-         *     paused queue changes nothing (it keeps its first `paused_at`).
+         *     paused queue changes nothing (it keeps its first `paused_at`). With `{"tag": T}`: only the
+         *     queued tasks carrying T wait (their reason says so); the rest of the queue goes on.
          */
         post: operations["pause_api_v1_queue_pause_post"];
         delete?: never;
@@ -513,9 +514,109 @@ export interface paths {
         put?: never;
         /**
          * Resume
-         * @description Start queued tasks again, as GPUs allow.
+         * @description Start queued tasks again, as GPUs allow (with `{"tag": T}`: that tag's).
          */
         post: operations["resume_api_v1_queue_resume_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tags": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Tags
+         * @description Every tag carried by a stored task, with how many carry it and whether it is paused.
+         */
+        get: operations["list_tags_api_v1_tags_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tags/{tag}/kill": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Kill Tag
+         * @description Cancel the tag's queued tasks and kill its running ones (answers once they ended).
+         */
+        post: operations["kill_tag_api_v1_tags__tag__kill_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tags/{tag}/restart": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restart Tag
+         * @description Queue a copy of each of the tag's ended tasks not restarted yet (copies keep the tag).
+         */
+        post: operations["restart_tag_api_v1_tags__tag__restart_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tags/{tag}/delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Delete Tag
+         * @description Delete the tag's queued, held and ended tasks; running ones are left (`skipped`).
+         */
+        post: operations["delete_tag_api_v1_tags__tag__delete_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tags/{tag}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore Tag
+         * @description Put the tag's held and lost tasks back in the queue.
+         */
+        post: operations["restore_tag_api_v1_tags__tag__restore_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -661,6 +762,30 @@ export interface components {
             handle: {
                 [key: string]: unknown;
             } | null;
+        };
+        /**
+         * BulkOut
+         * @description What an action on a tag (POST /api/v1/tags/{tag}/kill|restart|delete|restore) did.
+         */
+        BulkOut: {
+            /** Tag */
+            tag: string;
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "kill" | "restart" | "delete" | "restore";
+            /** Count */
+            count: number;
+            /** Task Ids */
+            task_ids: string[];
+            /**
+             * Skipped
+             * @default 0
+             */
+            skipped: number;
+            /** Queued As */
+            queued_as: string[];
         };
         /** Deleted */
         Deleted: {
@@ -889,6 +1014,8 @@ export interface components {
             /** Paused At */
             paused_at: number | null;
             notifications: components["schemas"]["NotificationsOut"];
+            /** Paused Tags */
+            paused_tags: components["schemas"]["PausedTag"][];
         };
         /**
          * HistorySeries
@@ -1045,6 +1172,24 @@ export interface components {
             /** Last Error */
             last_error: string | null;
         };
+        /** PauseRequest */
+        PauseRequest: {
+            /**
+             * Tag
+             * @description pause or resume only the queued tasks carrying this tag
+             */
+            tag?: string | null;
+        };
+        /**
+         * PausedTag
+         * @description A tag whose queued tasks do not start (`ant pause --tag T`); running ones go on.
+         */
+        PausedTag: {
+            /** Tag */
+            tag: string;
+            /** Paused At */
+            paused_at: number;
+        };
         /** PreviewOut */
         PreviewOut: {
             /** Tasks */
@@ -1089,6 +1234,8 @@ export interface components {
             retry_backoff: number;
             /** After */
             after: components["schemas"]["Dependency"][];
+            /** Tags */
+            tags: string[];
         };
         /**
          * QueueChanged
@@ -1109,6 +1256,8 @@ export interface components {
             paused: boolean;
             /** Paused At */
             paused_at: number | null;
+            /** Paused Tags */
+            paused_tags: components["schemas"]["PausedTag"][];
         };
         /** RecoveryOut */
         RecoveryOut: {
@@ -1220,6 +1369,11 @@ export interface components {
              * @description tasks it waits for, each with its condition (inline: ant_after=a,b:any; in multi mode [prev] is the line before)
              */
             after?: components["schemas"]["DependencyIn"][];
+            /**
+             * Tags
+             * @description labels to filter, act on and pause the tasks by: 1-64 letters, digits, '.', '_' or '-', not starting with '.' or '-' (inline: ant_tags=a,b; tags add up)
+             */
+            tags?: string[];
         };
         /**
          * SummaryOut
@@ -1274,6 +1428,23 @@ export interface components {
             host: components["schemas"]["HostOut"] | null;
             /** Gpus */
             gpus: components["schemas"]["GpuPoint"][];
+        };
+        /**
+         * TagOut
+         * @description A tag in use: how many tasks carry it, and since when it is paused (null: it is not).
+         */
+        TagOut: {
+            /** Tag */
+            tag: string;
+            /** Tasks */
+            tasks: number;
+            /** Paused At */
+            paused_at: number | null;
+        };
+        /** TagsOut */
+        TagsOut: {
+            /** Tags */
+            tags: components["schemas"]["TagOut"][];
         };
         /**
          * TaskChange
@@ -1427,6 +1598,8 @@ export interface components {
             retry_at: number | null;
             /** After */
             after: components["schemas"]["Dependency"][];
+            /** Tags */
+            tags: string[];
             /** Queue Position */
             queue_position: number | null;
             /** Pending Reason */
@@ -1533,6 +1706,7 @@ export interface components {
     pathItems: never;
 }
 export type Attempt = components['schemas']['Attempt'];
+export type BulkOut = components['schemas']['BulkOut'];
 export type Deleted = components['schemas']['Deleted'];
 export type Dependency = components['schemas']['Dependency'];
 export type DependencyIn = components['schemas']['DependencyIn'];
@@ -1558,6 +1732,8 @@ export type LoginRequest = components['schemas']['LoginRequest'];
 export type MoveRequest = components['schemas']['MoveRequest'];
 export type NodeOut = components['schemas']['NodeOut'];
 export type NotificationsOut = components['schemas']['NotificationsOut'];
+export type PauseRequest = components['schemas']['PauseRequest'];
+export type PausedTag = components['schemas']['PausedTag'];
 export type PreviewOut = components['schemas']['PreviewOut'];
 export type PreviewTask = components['schemas']['PreviewTask'];
 export type QueueChanged = components['schemas']['QueueChanged'];
@@ -1571,6 +1747,8 @@ export type SummaryOut = components['schemas']['SummaryOut'];
 export type SystemHistoryOut = components['schemas']['SystemHistoryOut'];
 export type SystemOut = components['schemas']['SystemOut'];
 export type SystemPoint = components['schemas']['SystemPoint'];
+export type TagOut = components['schemas']['TagOut'];
+export type TagsOut = components['schemas']['TagsOut'];
 export type TaskChange = components['schemas']['TaskChange'];
 export type TaskOut = components['schemas']['TaskOut'];
 export type TaskPage = components['schemas']['TaskPage'];
@@ -1781,6 +1959,8 @@ export interface operations {
                 since?: string | null;
                 /** @description ended before: POSIX seconds, or ISO 8601 (UTC unless it names its offset) */
                 until?: string | null;
+                /** @description carrying this tag; repeated: carrying all of them */
+                tag?: string[] | null;
             };
             header?: never;
             path?: never;
@@ -2410,7 +2590,11 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PauseRequest"] | null;
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {
@@ -2421,11 +2605,55 @@ export interface operations {
                     "application/json": components["schemas"]["QueueOut"];
                 };
             };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
         };
     };
     resume_api_v1_queue_resume_post: {
         parameters: {
             query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PauseRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_tags_api_v1_tags_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2438,7 +2666,144 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["QueueOut"];
+                    "application/json": components["schemas"]["TagsOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    kill_tag_api_v1_tags__tag__kill_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the tag */
+                tag: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    restart_tag_api_v1_tags__tag__restart_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the tag */
+                tag: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_tag_api_v1_tags__tag__delete_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the tag */
+                tag: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    restore_tag_api_v1_tags__tag__restore_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the tag */
+                tag: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
@@ -2610,6 +2975,7 @@ type ReadonlyArray<T> = [
 ] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
 export const pathsApiV1TasksGetParametersQuerySortAnyOf0Values: ReadonlyArray<FlattenedDeepRequired<paths>["/api/v1/tasks"]["get"]["parameters"]["query"]["sort"]> = ["finished_at", "started_at", "task_id", "duration", "exit_code"];
 export const pathsApiV1TasksGetParametersQueryOrderValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/v1/tasks"]["get"]["parameters"]["query"]["order"]> = ["asc", "desc"];
+export const bulkOutActionValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BulkOut"]["action"]> = ["kill", "restart", "delete", "restore"];
 export const dependencyConditionValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Dependency"]["condition"]> = ["ok", "any", "fail"];
 export const dependencyInConditionValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["DependencyIn"]["condition"]> = ["ok", "any", "fail"];
 export const endedStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EndedState"]> = ["succeeded", "failed", "killed", "lost", "timed_out", "dependency_failed"];

@@ -13,6 +13,7 @@ import { taskGpuLabels, taskShape } from "../lib/nodes";
 import { taskPath } from "../lib/paths";
 import { useGpus } from "../state/hooks";
 import { LogTail } from "./LogView";
+import { TagChips } from "./Tags";
 
 const ROW_PX = 37; // a collapsed row, before it is measured
 const OPEN_PX = 420; // an expanded one
@@ -204,6 +205,7 @@ function TaskRows(props: {
           </Link>
         </td>
         <td className="col-command" title={task.command}>
+          <TagChips tags={task.tags} />
           <code>{task.command}</code>
         </td>
         <td className="col-gpus" data-label="GPUs" title={task.gpu_ids.length ? `GPUs ${taskGpuLabels(task, gpus)}` : undefined}>

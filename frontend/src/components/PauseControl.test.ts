@@ -10,6 +10,7 @@ const health = (paused: boolean, paused_at: number | null): HealthOut => ({
   paused,
   paused_at,
   notifications: { sent: 0, failed: 0, dropped: 0, pending: 0, last_error: null },
+  paused_tags: [],
 });
 
 describe("pausedSince", () => {

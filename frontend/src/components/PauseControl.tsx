@@ -2,6 +2,7 @@
 // so on every page. The state comes from the server's health (its `health` event keeps it live),
 // so every open page and `ant pause` / `ant resume` agree.
 import { useState } from "react";
+import { Link } from "react-router";
 import { api } from "../api/client";
 import type { HealthOut } from "../api/types";
 import { useHealth } from "../state/hooks";
@@ -12,11 +13,20 @@ import { useNotify } from "../state/toasts";
 export function pausedSince(health: HealthOut | null, now = new Date()): string | null {
   if (!health?.paused) return null;
   if (health.paused_at === null || health.paused_at === undefined) return "The queue is paused";
-  const at = new Date(health.paused_at * 1000);
+  return `The queue is paused ${since(health.paused_at, now)}`;
+}
+
+function since(seconds: number, now = new Date()): string {
+  const at = new Date(seconds * 1000);
   const time = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   const sameDay = at.toDateString() === now.toDateString();
   const day = sameDay ? "" : `${at.toLocaleDateString([], { month: "short", day: "numeric" })} `;
-  return `The queue is paused since ${day}${time}`;
+  return `since ${day}${time}`;
+}
+
+// "Tag sweep-lr is paused since 14:05" for each paused tag.
+export function tagsPausedSince(health: HealthOut | null, now = new Date()): { tag: string; said: string }[] {
+  return (health?.paused_tags ?? []).map((p) => ({ tag: p.tag, said: `Tag ${p.tag} is paused ${since(p.paused_at, now)}` }));
 }
 
 function useToggle(): [boolean, (paused: boolean) => Promise<void>] {
@@ -37,18 +47,43 @@ function useToggle(): [boolean, (paused: boolean) => Promise<void>] {
   return [busy, toggle];
 }
 
-// On every page while paused: what it means, and the way out.
+// On every page while paused: what it means, and the way out (for the queue, and for each tag).
 export function PauseBanner() {
-  const said = pausedSince(useHealth());
+  const health = useHealth();
+  const said = pausedSince(health);
+  const tags = tagsPausedSince(health);
   const [busy, toggle] = useToggle();
-  if (said === null) return null;
+  const { fail } = useLive();
+  const notify = useNotify();
+  const resumeTag = async (tag: string) => {
+    try {
+      await api.resumeTag(tag);
+      notify("ok", `Tag ${tag} resumed`);
+    } catch (err) {
+      fail(err);
+    }
+  };
   return (
-    <div className="banner paused" role="status" data-testid="paused-banner">
-      <span>{said}: running tasks go on, queued ones wait.</span>
-      <button type="button" disabled={busy} onClick={() => toggle(false)}>
-        Resume
-      </button>
-    </div>
+    <>
+      {said !== null && (
+        <div className="banner paused" role="status" data-testid="paused-banner">
+          <span>{said}: running tasks go on, queued ones wait.</span>
+          <button type="button" disabled={busy} onClick={() => toggle(false)}>
+            Resume
+          </button>
+        </div>
+      )}
+      {tags.map(({ tag, said: text }) => (
+        <div className="banner paused" role="status" key={tag} data-testid={`paused-tag-${tag}`}>
+          <span>
+            {text}: its queued tasks wait, running ones go on. <Link to={`/ongoing?tag=${encodeURIComponent(tag)}`}>Show them</Link>
+          </span>
+          <button type="button" onClick={() => void resumeTag(tag)}>
+            Resume {tag}
+          </button>
+        </div>
+      ))}
+    </>
   );
 }
 

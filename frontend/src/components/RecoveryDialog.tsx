@@ -38,6 +38,9 @@ export function RecoveryDialog(props: {
     }
     setSelected(next);
   };
+  // The tags of this tab's tasks: a click selects every task of the tab carrying it.
+  const tabTags = [...new Set(tasks.flatMap((t) => t.tags))].sort();
+  const selectTag = (tag: string) => setGroup(tasks.filter((t) => t.tags.includes(tag)), true);
   return (
     <div className="overlay">
       <div ref={box} className="dialog card" role="dialog" aria-modal="true" aria-label="Recover tasks" tabIndex={-1}>
@@ -57,6 +60,16 @@ export function RecoveryDialog(props: {
             </button>
           ))}
         </div>
+        {tabTags.length > 0 && (
+          <div className="row wrap" role="group" aria-label="Select by tag">
+            <span className="muted">Select by tag</span>
+            {tabTags.map((tag) => (
+              <button key={tag} type="button" className="ghost tag-chip" onClick={() => selectTag(tag)} data-testid={`select-tag-${tag}`}>
+                {tag}
+              </button>
+            ))}
+          </div>
+        )}
         {GROUPS.map((group) => {
           const items = tasks.filter((t) => group.states.includes(t.state));
           return (
@@ -87,6 +100,7 @@ export function RecoveryDialog(props: {
                     />
                     <span>
                       <strong>{t.task_id}</strong>
+                      {t.tags.length > 0 && <span className="muted small"> · {t.tags.join(", ")}</span>}
                       <span className="muted small"> · {t.n_gpus} GPU · {when(t.created_at)}</span>
                       <div className="muted small">{t.command}</div>
                     </span>

@@ -13,6 +13,7 @@ describe("the Completed view in the URL", () => {
     const view = {
       states: ["failed" as const, "lost" as const],
       q: "resnet 50%",
+      tag: "sweep-lr",
       from: "2026-11-01",
       to: "2026-11-25",
       sort: "duration" as const,
@@ -21,7 +22,7 @@ describe("the Completed view in the URL", () => {
       page: 3,
     };
     const query = writeView(view).toString();
-    expect(query).toBe("state=failed%2Clost&q=resnet+50%25&from=2026-11-01&to=2026-11-25&sort=duration&order=asc&size=500&page=3");
+    expect(query).toBe("state=failed%2Clost&q=resnet+50%25&tag=sweep-lr&from=2026-11-01&to=2026-11-25&sort=duration&order=asc&size=500&page=3");
     expect(read(query)).toEqual(view);
   });
 
@@ -33,7 +34,7 @@ describe("the Completed view in the URL", () => {
   });
 
   it("a hand-edited link falls back to the defaults for what it gets wrong", () => {
-    const view = read("state=failed,running,,bogus,succeeded&sort=command&order=up&size=7&page=-2&from=yesterday&to=2026-02-31x");
+    const view = read("state=failed,running,,bogus,succeeded&sort=command&order=up&size=7&page=-2&from=yesterday&to=2026-02-31x&tag=no%20way");
     expect(view).toEqual({ ...DEFAULT_VIEW, states: ["succeeded", "failed"] });
     expect(read("page=2.7&size=1000").page).toBe(2);
   });
@@ -44,6 +45,7 @@ describe("the API query of a view", () => {
     expect(apiQuery(DEFAULT_VIEW)).toEqual({
       state: "succeeded,failed,killed,lost,timed_out,dependency_failed",
       q: undefined,
+      tag: undefined,
       sort: "finished_at",
       order: "desc",
       since: undefined,
@@ -52,6 +54,8 @@ describe("the API query of a view", () => {
       offset: 0,
     });
     expect(filtered(DEFAULT_VIEW)).toBe(false);
+    expect(apiQuery({ ...DEFAULT_VIEW, tag: "sweep-lr" }).tag).toEqual(["sweep-lr"]);
+    expect(filtered({ ...DEFAULT_VIEW, tag: "sweep-lr" })).toBe(true);
   });
 
   it("turns local days into an end-time range that covers the whole last day", () => {

@@ -1,6 +1,7 @@
 // What the Completed table shows (filters, sort, page), kept in the URL's query string so a view
 // can be linked and reloaded, and the API query it makes. Pure: no React, no fetch.
 import { endedStateValues, type EndedState, type operations } from "../api/types";
+import { TAG_RE } from "./tags";
 
 type ListQuery = NonNullable<operations["list_tasks_api_v1_tasks_get"]["parameters"]["query"]>;
 export type SortKey = NonNullable<ListQuery["sort"]>;
@@ -17,6 +18,7 @@ export const firstOrder = (key: SortKey): Order => (key === "task_id" ? "asc" : 
 export interface CompletedView {
   states: EndedState[]; // none: every ended state
   q: string;
+  tag: string; // carrying this tag ("" = any)
   from: string; // YYYY-MM-DD, a local day: ended on it or later ("" = no bound)
   to: string; // YYYY-MM-DD, a local day: ended on it or earlier
   sort: SortKey;
@@ -28,6 +30,7 @@ export interface CompletedView {
 export const DEFAULT_VIEW: CompletedView = {
   states: [],
   q: "",
+  tag: "",
   from: "",
   to: "",
   sort: DEFAULT_SORT,
@@ -51,9 +54,11 @@ export function readView(params: URLSearchParams): CompletedView {
   const page = Math.floor(Number(params.get("page")));
   const from = params.get("from") ?? "";
   const to = params.get("to") ?? "";
+  const tag = params.get("tag") ?? "";
   return {
     states: endedStateValues.filter((s) => states.includes(s)),
     q: params.get("q") ?? "",
+    tag: TAG_RE.test(tag) ? tag : "",
     from: isDay(from) ? from : "",
     to: isDay(to) ? to : "",
     sort: validSort,
@@ -68,6 +73,7 @@ export function writeView(view: CompletedView): URLSearchParams {
   const params = new URLSearchParams();
   if (view.states.length) params.set("state", view.states.join(","));
   if (view.q) params.set("q", view.q);
+  if (view.tag) params.set("tag", view.tag);
   if (view.from) params.set("from", view.from);
   if (view.to) params.set("to", view.to);
   if (view.sort !== DEFAULT_SORT) params.set("sort", view.sort);
@@ -90,6 +96,7 @@ export function apiQuery(view: CompletedView): ListQuery {
   return {
     state: (view.states.length ? view.states : endedStateValues).join(","),
     q: view.q || undefined,
+    tag: view.tag ? [view.tag] : undefined,
     sort: view.sort,
     order: view.order,
     since: view.from ? String(midnight(view.from)) : undefined,
@@ -99,4 +106,5 @@ export function apiQuery(view: CompletedView): ListQuery {
   };
 }
 
-export const filtered = (view: CompletedView) => view.states.length > 0 || view.q !== "" || view.from !== "" || view.to !== "";
+export const filtered = (view: CompletedView) =>
+  view.states.length > 0 || view.q !== "" || view.tag !== "" || view.from !== "" || view.to !== "";

@@ -31,6 +31,7 @@ const health = (over: Partial<HealthOut> = {}): HealthOut => ({
   paused: false,
   paused_at: null,
   notifications: { sent: 0, failed: 0, dropped: 0, pending: 0, last_error: null },
+  paused_tags: [],
   nodes: [],
   ...over,
 });

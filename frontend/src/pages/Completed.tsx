@@ -9,6 +9,7 @@ import { CompletedTable, type RowActions } from "../components/CompletedTable";
 import { useConfirm } from "../components/ConfirmDialog";
 import { LineControl } from "../components/LineControl";
 import { LogDialog } from "../components/LogView";
+import { TagBar } from "../components/Tags";
 import { apiQuery, filtered, firstOrder, PAGE_SIZES, readView, writeView, type CompletedView, type SortKey } from "../lib/completedView";
 import { load, save } from "../lib/storage";
 import { errorText, useEndedChanges, useEpoch, useServer, useTaskActions, useTaskTable } from "../state/hooks";
@@ -163,6 +164,7 @@ export function CompletedPage() {
   const chosen = shown.filter((id) => selected.has(id));
   return (
     <div className="page completed">
+      <TagBar tag={view.tag} onTag={(tag) => setView({ tag })} />
       <Filters view={view} onChange={setView} />
       <div className="row wrap bulk">
         <label className="row">
@@ -222,7 +224,7 @@ export function CompletedPage() {
   );
 }
 
-// The filter bar: state chips, a search, a range of end days. (Tags join here with P12.)
+// The filter bar: state chips, a search, a range of end days (the tag has its bar: TagBar).
 function Filters(props: { view: CompletedView; onChange: (change: Partial<CompletedView>) => void }) {
   const { view, onChange } = props;
   const [text, setText] = useState(view.q);
@@ -266,7 +268,7 @@ function Filters(props: { view: CompletedView; onChange: (change: Partial<Comple
         </label>
       </span>
       {filtered(view) && (
-        <button type="button" className="ghost" onClick={() => onChange({ states: [], q: "", from: "", to: "" })}>
+        <button type="button" className="ghost" onClick={() => onChange({ states: [], q: "", tag: "", from: "", to: "" })}>
           Clear filters
         </button>
       )}

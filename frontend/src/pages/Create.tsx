@@ -4,6 +4,7 @@ import { api, ApiError } from "../api/client";
 import { submitRequestModeValues, type PreviewOut, type SubmitRequest } from "../api/types";
 import { conditionText, parseAfter } from "../lib/dependencies";
 import { formatDuration, parseDuration } from "../lib/format";
+import { parseTags } from "../lib/tags";
 import { taskPath } from "../lib/paths";
 import { load, save } from "../lib/storage";
 import { submitted } from "../state/notifications";
@@ -19,6 +20,7 @@ const SPECIAL_VARS: [string, string][] = [
   ["ant_retry_on", "which ends are retried: failure, lost, timeout (comma-separated) or all; default failure"],
   ["ant_retry_backoff", "wait before the first retry (30s, 2m; 0: none), doubling each retry up to 1h; default 30s"],
   ["ant_after", "start only once these tasks ended: id, id:any, id:fail, [prev] (the line before); overrides the After field"],
+  ["ant_tags", "tags, comma-separated (sweep-lr,seed-1); added to the Tags field's"],
   ["ant_wd", "working directory: runs cd <dir> && … first"],
   ["ant_conda_env", "conda env by name: conda run --live-stream -n <env> …"],
   ["ant_conda_env_path", "conda env by path: conda run --live-stream -p <path> …"],
@@ -48,6 +50,7 @@ export function CreatePage() {
   const [retryOn, setRetryOn] = useState<RetryCondition[]>(["failure"]);
   const [backoff, setBackoff] = useState("");
   const [after, setAfter] = useState("");
+  const [tagText, setTagText] = useState("");
   const [command, setCommand] = useState("");
   const [env, setEnv] = useState<EnvRow[]>(() => load<EnvRow[]>("env", []));
   const [error, setError] = useState("");
@@ -60,7 +63,7 @@ export function CreatePage() {
   useEffect(() => {
     setPreview(null);
     setPreviewError("");
-  }, [mode, taskId, nGpus, nNodes, timeout, webhook, retries, retryOn, backoff, after, command, env]);
+  }, [mode, taskId, nGpus, nNodes, timeout, webhook, retries, retryOn, backoff, after, tagText, command, env]);
 
   const updateEnv = (rows: EnvRow[]) => {
     setEnv(rows);
@@ -96,6 +99,8 @@ export function CreatePage() {
     const retrying = retryCount ? { retries: retryCount, retry_on: retryOn, retry_backoff: wait } : {};
     const deps = parseAfter(after);
     if (typeof deps === "string") return deps;
+    const tags = parseTags(tagText);
+    if (tags.error !== null) return `Tags: ${tags.error}`;
     return {
       command,
       mode,
@@ -105,6 +110,7 @@ export function CreatePage() {
       notify: webhook.trim() || undefined, // checked by the server (http/https URL)
       ...retrying,
       after: deps.length ? deps : undefined,
+      tags: tags.tags,
       task_id: taskId.trim() || undefined,
       env: envObject,
     };
@@ -230,6 +236,10 @@ export function CreatePage() {
           >
             After
             <input aria-label="After" value={after} onChange={(e) => setAfter(e.target.value)} placeholder="none (e.g. prep, train-3:any)" />
+          </label>
+          <label className="field" title="Labels to filter, act on and pause the tasks by: comma-separated, e.g. sweep-lr, seed-1">
+            Tags
+            <input aria-label="Tags" value={tagText} onChange={(e) => setTagText(e.target.value)} placeholder="e.g. sweep-lr" />
           </label>
         </div>
         <label className="field" title="ANT POSTs the task's end (state, exit code, last lines) to this URL, besides the server's NOTIFY_webhook_url">
@@ -375,6 +385,7 @@ function PreviewTable({ preview }: { preview: PreviewOut }) {
               <th>Timeout</th>
               <th>Retries</th>
               <th>After</th>
+              <th>Tags</th>
               <th>Command</th>
               <th>Environment</th>
             </tr>
@@ -390,6 +401,7 @@ function PreviewTable({ preview }: { preview: PreviewOut }) {
                 <td data-label="Timeout">{t.timeout === null ? "none" : formatDuration(t.timeout)}</td>
                 <td data-label="Retries">{t.retries ? `${t.retries} on ${t.retry_on.join(", ")}` : "none"}</td>
                 <td data-label="After">{t.after.length ? t.after.map((d) => d.task_id + conditionText(d)).join(", ") : "none"}</td>
+                <td data-label="Tags">{t.tags.join(", ") || "none"}</td>
                 <td data-label="Command">
                   <code className="preview-command">{t.command}</code>
                 </td>

@@ -6,10 +6,12 @@ import { LineControl } from "../components/LineControl";
 import { PauseButton } from "../components/PauseControl";
 import { DragHandle, SortableQueue, SortableRow } from "../components/SortableQueue";
 import { Progress } from "../components/Progress";
+import { TagBar, TagChips, useTagParam } from "../components/Tags";
 import { Terminal } from "../components/Terminal";
 import { duration, timeoutText } from "../lib/format";
 import { taskGpuLabels, taskShape } from "../lib/nodes";
 import { taskPath } from "../lib/paths";
+import { hasTag } from "../lib/tags";
 import { useGpus, useMoveTask, useServer, useTaskActions, useTasks, useTerminals } from "../state/hooks";
 import { uiSettings, useLiveLines, useNow } from "../state/ui";
 
@@ -18,7 +20,11 @@ const MAX_QUEUE_ROWS = 1000;
 export function OngoingPage() {
   const server = useServer();
   const settings = uiSettings(server);
-  const { running, queued, queueLength } = useTasks();
+  const all = useTasks();
+  const [tag, setTag] = useTagParam();
+  const running = all.running.filter((t) => hasTag(t, tag));
+  const queued = all.queued.filter((t) => hasTag(t, tag));
+  const queueLength = tag ? queued.length : all.queueLength;
   const terminals = useTerminals();
   const gpus = useGpus();
   const { act, copy } = useTaskActions();
@@ -45,20 +51,24 @@ export function OngoingPage() {
   return (
     <div className="page">
       <HeldTasks />
+      <TagBar tag={tag} onTag={setTag} />
       <div className="row spread wrap">
         <h2>Running ({running.length})</h2>
         {setLines && <LineControl label="Live lines" value={lines} max={settings.winHeight} onChange={setLines} />}
       </div>
-      {running.length === 0 && <p className="muted">Nothing is running.</p>}
+      {running.length === 0 && <p className="muted">{tag ? `No running task is tagged ${tag}.` : "Nothing is running."}</p>}
       {running.map((task) => {
         const snap = terminals[task.task_id];
         const progress = snap?.progress ?? null;
         return (
           <div className="card task" key={task.task_id} data-testid={`running-${task.task_id}`}>
             <div className="row spread wrap">
-              <Link className="task-id" to={taskPath(task.task_id)}>
-                <strong>{task.task_id}</strong>
-              </Link>
+              <span className="row wrap">
+                <Link className="task-id" to={taskPath(task.task_id)}>
+                  <strong>{task.task_id}</strong>
+                </Link>
+                <TagChips tags={task.tags} />
+              </span>
               <span className="muted">
                 GPUs {task.gpu_ids.length ? taskGpuLabels(task, gpus) : "none"}
                 {task.nodes.length > 0 && ` · ${task.nodes.length === 1 ? "node" : "nodes"} ${task.nodes.join(", ")}`} ·{" "}
@@ -91,10 +101,13 @@ export function OngoingPage() {
         );
       })}
       <div className="section-head">
-        <h2>Queue ({queueLength})</h2>
+        <h2>
+          Queue ({queueLength}
+          {tag && ` tagged ${tag}`})
+        </h2>
         <PauseButton />
       </div>
-      {queued.length === 0 && <p className="muted">The queue is empty.</p>}
+      {queued.length === 0 && <p className="muted">{tag ? `No queued task is tagged ${tag}.` : "The queue is empty."}</p>}
       {queued.length > 0 && (
         <div className="table-wrap">
           <table className="table cards">
@@ -120,11 +133,12 @@ export function OngoingPage() {
                       <td className="handle">
                         <DragHandle id={task.task_id} />
                       </td>
-                      <td data-label="Position">{task.queue_position ?? (task.after.length ? "waits" : "")}</td>
+                      <td data-label="Position">{task.queue_position ?? (task.after.length ? "waits" : "–")}</td>
                       <td>
                         <Link to={taskPath(task.task_id)}>
                           <strong>{task.task_id}</strong>
                         </Link>
+                        <TagChips tags={task.tags} />
                         <div className="muted small">{task.command}</div>
                       </td>
                       <td

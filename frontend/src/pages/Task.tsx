@@ -12,6 +12,7 @@ import { RankTerminal } from "../components/LogView";
 import { LogViewer } from "../components/LogViewer";
 import { RenameDialog } from "../components/RenameDialog";
 import { Progress } from "../components/Progress";
+import { TagChips } from "../components/Tags";
 import { Terminal } from "../components/Terminal";
 import { bytes, duration, retriesText, timeoutText, when } from "../lib/format";
 import { rankOptions, taskGpuLabels } from "../lib/nodes";
@@ -139,6 +140,8 @@ function TaskView({ task }: { task: TaskOut }) {
     ["Waiting because", task.pending_reason],
     ["After", task.after.length ? <AfterLinks after={task.after} /> : null],
     ["Priority", task.priority !== 0 ? task.priority : null],
+    // A tag filters the list where the task is now: the queue and running ones, or the ended.
+    ["Tags", task.tags.length ? <TagChips tags={task.tags} base={isEnded(task) ? "/completed" : "/ongoing"} /> : null],
     ["Created", when(task.created_at)],
     ["Started", started ? when(started) : null],
     ["Finished", task.finished_at ? when(task.finished_at) : null],

@@ -39,6 +39,7 @@ describe("live state", () => {
       paused: false,
       paused_at: null,
       notifications: { sent: 0, failed: 0, dropped: 0, pending: 0, last_error: null },
+      paused_tags: [],
     };
     expect(initialLive.health).toBeNull();
     const s = reduceLive(initialLive, { type: "health", health: down });

@@ -35,6 +35,7 @@ const task = (id: string, over: Partial<TaskOut> = {}): TaskOut => ({
   attempts: [],
   retry_at: null,
   after: [],
+  tags: [],
   queue_position: null,
   pending_reason: null,
   gpu_mem_used: null,

@@ -17,7 +17,17 @@ from starlette.types import ASGIApp
 from ant_scheduler import __version__
 from ant_scheduler.api import docs
 from ant_scheduler.api.auth import AuthMiddleware, BodyLimitMiddleware
-from ant_scheduler.api.routes import doctor, events, gpus, logs, queue, recovery, system, tasks
+from ant_scheduler.api.routes import (
+    doctor,
+    events,
+    gpus,
+    logs,
+    queue,
+    recovery,
+    system,
+    tags,
+    tasks,
+)
 from ant_scheduler.api.security import SecurityHeadersMiddleware, slash_redirect
 from ant_scheduler.api.strict_input import StrictInputMiddleware
 from ant_scheduler.core.errors import AntError
@@ -151,7 +161,7 @@ def create_app(
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
         return error_response(500, "internal_error", f"internal error: {type(exc).__name__}")
 
-    for module in (system, tasks, logs, gpus, queue, recovery, events, doctor):
+    for module in (system, tasks, logs, gpus, queue, tags, recovery, events, doctor):
         app.include_router(module.router)
     app.add_api_route("/api/docs", docs.docs_page, include_in_schema=False, response_model=None)
 

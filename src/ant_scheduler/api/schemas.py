@@ -6,11 +6,13 @@ client), re-exported here so routes find every shape in one place.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ant_scheduler.core.tags import MAX_TAG_LENGTH, MAX_TAGS, TAG_RULE
 from ant_scheduler.wire import (
+    BulkOut,
     Deleted,
     DoctorOut,
     EndedState,
@@ -28,6 +30,7 @@ from ant_scheduler.wire import (
     LogOut,
     LogSearchOut,
     NodeOut,
+    PausedTag,
     PreviewOut,
     PreviewTask,
     QueueOut,
@@ -37,6 +40,8 @@ from ant_scheduler.wire import (
     SystemHistoryOut,
     SystemOut,
     SystemPoint,
+    TagOut,
+    TagsOut,
     TaskChange,
     TaskOut,
     TaskPage,
@@ -119,6 +124,13 @@ class SubmitRequest(Strict):
         "in multi mode [prev] is the line before)",
     )
 
+    tags: list[Annotated[str, Field(max_length=MAX_TAG_LENGTH)]] = Field(
+        default_factory=list,
+        max_length=MAX_TAGS,
+        description=f"labels to filter, act on and pause the tasks by: {TAG_RULE} "
+        "(inline: ant_tags=a,b; tags add up)",
+    )
+
 
 class MoveRequest(Strict):
     """Where to move a queued task: exactly one of before, after, to."""
@@ -138,6 +150,14 @@ class RenameRequest(Strict):
     new_id: str = Field(max_length=1024, description="validated as a submitted task id")
 
 
+class PauseRequest(Strict):
+    tag: str | None = Field(
+        default=None,
+        max_length=MAX_TAG_LENGTH,
+        description="pause or resume only the queued tasks carrying this tag",
+    )
+
+
 class GpuPatch(Strict):
     enabled: bool
 
@@ -152,6 +172,7 @@ class LoginRequest(Strict):
 
 __all__ = [
     "MAX_COMMAND_CHARS",
+    "BulkOut",
     "Deleted",
     "DoctorOut",
     "EndedState",
@@ -172,6 +193,8 @@ __all__ = [
     "LoginRequest",
     "MoveRequest",
     "NodeOut",
+    "PauseRequest",
+    "PausedTag",
     "PreviewOut",
     "PreviewTask",
     "QueueOut",
@@ -185,6 +208,8 @@ __all__ = [
     "SystemHistoryOut",
     "SystemOut",
     "SystemPoint",
+    "TagOut",
+    "TagsOut",
     "TaskChange",
     "TaskOut",
     "TaskPage",

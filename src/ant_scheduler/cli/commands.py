@@ -196,6 +196,19 @@ def _after_item(text: str) -> str:
     return text.strip()
 
 
+def _tag(text: str) -> str:
+    """--tag's value, checked as the server checks it; a usage error with the rule otherwise."""
+    from argparse import ArgumentTypeError
+
+    from ant_scheduler.core.errors import TaskRejected
+    from ant_scheduler.core.tags import check_tag
+
+    try:
+        return check_tag(text)
+    except TaskRejected as exc:
+        raise ArgumentTypeError(exc.message.removeprefix("tag ")) from None
+
+
 @cli.command(
     arg(
         "-g",
@@ -257,6 +270,14 @@ def _after_item(text: str) -> str:
         "ended, fail if it did not succeed. Repeatable; with --multi, [prev] is the line before.",
     ),
     arg(
+        "--tag",
+        dest="tags",
+        action="append",
+        type=_tag,
+        metavar="TAG",
+        help="Tag the task(s) (repeatable); filter, act on and pause them by it.",
+    ),
+    arg(
         "-e", "--env", dest="env", action="append", metavar="KEY=VAL", help="Environment variable."
     ),
     arg(
@@ -287,6 +308,7 @@ def submit(
     retry_on: list[str] | None,
     retry_backoff: float | None,
     after: list[str] | None,
+    tags: list[str] | None,
     env: list[str] | None,
     priority: int,
     multi: str | None,
@@ -310,6 +332,7 @@ def submit(
       ant submit --retries 3 --retry-on failure,lost -- python train.py
       ant submit --notify https://hooks.slack.com/services/… -- python train.py
       ant submit --after prep-1 --after prep-2:any -- python train.py
+      ant submit --tag sweep-lr --multi sweep.txt
     """
     multi_file = _open_multi(multi) if multi is not None else None
     if multi_file is not None and command:
@@ -336,6 +359,7 @@ def submit(
             retry_on=retry_on,
             retry_backoff=retry_backoff,
             after=after,
+            tags=tags,
         )
         if as_json:
             emit_json({"tasks": tasks})
@@ -361,6 +385,14 @@ def submit(
     ),
     arg("-q", "--query", dest="q", metavar="TEXT", help="Search task ids and commands."),
     arg(
+        "--tag",
+        dest="tags",
+        action="append",
+        type=_tag,
+        metavar="TAG",
+        help="Only tasks carrying this tag (repeated: all of them).",
+    ),
+    arg(
         "-n",
         "--limit",
         type=int,
@@ -383,6 +415,7 @@ def ls_(
     ctx: Context,
     states: str | None,
     q: str | None,
+    tags: list[str] | None,
     limit: int,
     offset: int,
     sort: str | None,
@@ -397,6 +430,7 @@ def ls_(
       ant ls --state queued,running
       ant ls -q resnet --json
       ant ls --state failed --sort duration
+      ant ls --tag sweep-lr
     """
     state_list = [s.strip() for s in states.split(",")] if states else None
     with client_from(ctx) as client:
@@ -407,6 +441,7 @@ def ls_(
             offset=offset,
             sort=sort,
             order="asc" if asc else None,
+            tags=tags,
         )
     if as_json:
         emit_json({"tasks": [_dump(t) for t in tasks], "total": total})
@@ -510,30 +545,60 @@ def _each(ctx: Context, ids: Iterable[str], action: str, as_json: bool, **option
         emit_json({"tasks": results})
 
 
-@cli.command(TASK_IDS, JSON)
-def kill(ctx: Context, task_ids: list[str], as_json: bool) -> None:
+# Ids, or --tag instead: the same action on every task carrying the tag (one request).
+IDS_OR_TAG = (
+    arg("task_ids", nargs="*", metavar="TASK_IDS"),
+    arg("--tag", type=_tag, metavar="TAG", help="Every task carrying this tag instead."),
+)
+_DONE = {"kill": "killed", "restart": "restarted", "delete": "removed", "restore": "restored"}
+
+
+def _each_or_tag(ctx: Context, ids: list[str], tag: str | None, action: str, as_json: bool) -> None:
+    if tag is None and not ids:
+        raise UsageError("give task ids or --tag TAG")
+    if tag is not None and ids:
+        raise UsageError("give either task ids or --tag, not both")
+    if tag is None:
+        _each(ctx, ids, "rm" if action == "delete" else action, as_json)
+        return
+    with client_from(ctx) as client:
+        done = client.tag_action(tag, action)
+    if as_json:
+        emit_json(_dump(done))
+        return
+    n = done.count
+    said = f"{_DONE[action]} {n} task{'' if n == 1 else 's'} tagged {tag}"
+    if done.skipped:
+        said += f" ({done.skipped} other{'' if done.skipped == 1 else 's'} left as they were)"
+    echo(said)
+
+
+@cli.command(*IDS_OR_TAG, JSON)
+def kill(ctx: Context, task_ids: list[str], tag: str | None, as_json: bool) -> None:
     """Kill running tasks (SIGTERM to the whole process group, then SIGKILL) or cancel queued ones.
 
     \b
-    Example:
+    Examples:
       ant kill exp-1 exp-2
+      ant kill --tag sweep-lr      # every queued and running task tagged sweep-lr
     """
-    _each(ctx, task_ids, "kill", as_json)
+    _each_or_tag(ctx, task_ids, tag, "kill", as_json)
 
 
-@cli.command(TASK_IDS, JSON)
-def rm(ctx: Context, task_ids: list[str], as_json: bool) -> None:
+@cli.command(*IDS_OR_TAG, JSON)
+def rm(ctx: Context, task_ids: list[str], tag: str | None, as_json: bool) -> None:
     """Remove queued, held or finished tasks (log files stay on disk).
 
     \b
-    Example:
+    Examples:
       ant rm old-run-1 old-run-2
+      ant rm --tag sweep-lr        # running ones are left
     """
-    _each(ctx, task_ids, "rm", as_json)
+    _each_or_tag(ctx, task_ids, tag, "delete", as_json)
 
 
 @cli.command(
-    TASK_IDS,
+    *IDS_OR_TAG,
     arg(
         "--with-dependents",
         action="store_true",
@@ -542,16 +607,40 @@ def rm(ctx: Context, task_ids: list[str], as_json: bool) -> None:
     ),
     JSON,
 )
-def restart(ctx: Context, task_ids: list[str], with_dependents: bool, as_json: bool) -> None:
-    """Queue a copy of each task (same command, GPUs, env, dependencies) as <id>-restart-N.
+def restart(
+    ctx: Context, task_ids: list[str], tag: str | None, with_dependents: bool, as_json: bool
+) -> None:
+    """Queue a copy of each task (same command, GPUs, env, tags, dependencies) as
+    <id>-restart-N.
 
     \b
     Examples:
       ant restart exp-1
       ant restart prep --with-dependents     # and re-run what waited for it
+      ant restart --tag sweep-lr   # each ended task of the tag not restarted yet
     """
-    options = {"with_dependents": True} if with_dependents else {}
-    _each(ctx, task_ids, "restart", as_json, **options)
+    if with_dependents:
+        if tag is not None:
+            raise UsageError("--with-dependents restarts the tasks given by id, not a tag")
+        _each(ctx, task_ids, "restart", as_json, with_dependents=True)
+        return
+    _each_or_tag(ctx, task_ids, tag, "restart", as_json)
+
+
+@cli.command(*IDS_OR_TAG, JSON)
+def restore(ctx: Context, task_ids: list[str], tag: str | None, as_json: bool) -> None:
+    """Put held or lost tasks back in the queue under the same id (as `ant recover restore`).
+
+    \b
+    Examples:
+      ant restore exp-1
+      ant restore --tag sweep-lr   # every held and lost task of the tag
+    """
+    if tag is None and task_ids:
+        with client_from(ctx) as client:
+            _said_restored(client.restore(list(dict.fromkeys(task_ids))), as_json)
+        return
+    _each_or_tag(ctx, task_ids, tag, "restore", as_json)
 
 
 @cli.command(arg("task_id", metavar="TASK_ID"), JSON)
@@ -812,32 +901,48 @@ def _pause_said(state: Any) -> str:
     return f"queue paused since {since}: running tasks go on, nothing new starts until `ant resume`"
 
 
-@cli.command(JSON)
-def pause(ctx: Context, as_json: bool) -> None:
-    """Start no queued task until `ant resume`; running tasks go on (a drain). Kept across
-    restarts of ANT; `ant health` and the web UI show it.
+def _tag_pause_said(state: Any, tag: str) -> str:
+    at = next((p.paused_at for p in state.paused_tags if p.tag == tag), None)
+    if at is None:
+        return f"tag {tag} resumed: its queued tasks start as GPUs allow"
+    since = time.strftime("%H:%M:%S", time.localtime(at))
+    return (
+        f"tag {tag} paused since {since}: its queued tasks wait until `ant resume --tag {tag}`; "
+        "running ones go on"
+    )
+
+
+PAUSE_TAG = arg("--tag", type=_tag, metavar="TAG", help="Only the queued tasks carrying this tag.")
+
+
+@cli.command(PAUSE_TAG, JSON)
+def pause(ctx: Context, tag: str | None, as_json: bool) -> None:
+    """Start no queued task until `ant resume`; running tasks go on (a drain). With --tag, only
+    the tasks carrying that tag wait. Kept across restarts of ANT; `ant health` and the web UI
+    show it.
 
     \b
     Examples:
       ant pause
       ant resume
+      ant pause --tag sweep-lr
     """
-    _set_paused(ctx, True, as_json)
+    _set_paused(ctx, True, tag, as_json)
 
 
-@cli.command(JSON)
-def resume(ctx: Context, as_json: bool) -> None:
-    """Start queued tasks again after `ant pause`."""
-    _set_paused(ctx, False, as_json)
+@cli.command(PAUSE_TAG, JSON)
+def resume(ctx: Context, tag: str | None, as_json: bool) -> None:
+    """Start queued tasks again after `ant pause` (with --tag: that tag's)."""
+    _set_paused(ctx, False, tag, as_json)
 
 
-def _set_paused(ctx: Context, paused: bool, as_json: bool) -> None:
+def _set_paused(ctx: Context, paused: bool, tag: str | None, as_json: bool) -> None:
     with client_from(ctx) as client:
-        state = client.set_paused(paused)
+        state = client.set_paused(paused, tag)
     if as_json:
         emit_json(_dump(state))
     else:
-        echo(_pause_said(state))
+        echo(_pause_said(state) if tag is None else _tag_pause_said(state, tag))
 
 
 # ---------------------------------------------------------------------------------- recovery
@@ -873,11 +978,19 @@ def recover(ctx: Context, as_json: bool) -> None:
 @recover.command(
     arg("task_ids", nargs="*", metavar="TASK_IDS"),
     arg("--all", dest="restore_all", action="store_true", help="Restore every held and lost task."),
+    arg("--tag", type=_tag, metavar="TAG", help="Restore the held and lost tasks of this tag."),
     JSON,
     name="restore",
 )
-def recover_restore(ctx: Context, task_ids: list[str], restore_all: bool, as_json: bool) -> None:
+def recover_restore(
+    ctx: Context, task_ids: list[str], restore_all: bool, tag: str | None, as_json: bool
+) -> None:
     """Put held/lost tasks back in the queue under the same id."""
+    if tag is not None:
+        if task_ids or restore_all:
+            raise UsageError("give either task ids, --all or --tag")
+        _each_or_tag(ctx, [], tag, "restore", as_json)
+        return
     with client_from(ctx) as client:
         ids = list(task_ids)
         if restore_all:
@@ -886,6 +999,10 @@ def recover_restore(ctx: Context, task_ids: list[str], restore_all: bool, as_jso
         if not ids:
             fail("nothing to restore: give task ids or --all", EXIT_REJECTED)
         restored = client.restore(list(dict.fromkeys(ids)))
+    _said_restored(restored, as_json)
+
+
+def _said_restored(restored: list[Any], as_json: bool) -> None:
     if as_json:
         emit_json({"tasks": [_dump(t) for t in restored]})
     else:
@@ -936,6 +1053,7 @@ def health(ctx: Context, as_json: bool) -> None:
         "paused": detail.paused,
         "paused_at": detail.paused_at,
         "notifications": _dump(detail.notifications),
+        "paused_tags": [_dump(p) for p in detail.paused_tags],
     }
     if as_json:
         emit_json(data)
@@ -953,6 +1071,8 @@ def health(ctx: Context, as_json: bool) -> None:
             f"{notes.pending} pending"
             + (f"; last error: {notes.last_error}" if notes.last_error else "")
         )
+    for paused_tag in detail.paused_tags:
+        echo(_tag_pause_said(detail, paused_tag.tag))
     for node in detail.nodes:
         state = "up" if node.alive else "gone"
         echo(f"node {printable(node.name)}: {state}, {node.usable} of {node.gpus} GPU(s) usable")

@@ -161,6 +161,9 @@ def task_table(tasks: Sequence[Any], now: float) -> Table:
         gpus = ",".join(map(str, task.gpu_ids)) if task.gpu_ids else f"({task.n_gpus})"
         command = task.submitted.replace("\n", " ")
         command = command if len(command) <= 60 else command[:57] + "..."
+        tags = getattr(task, "tags", None)
+        if tags:  # ahead of the command, as the UI shows them on a row
+            command = " ".join(f"[{tag}]" for tag in tags) + " " + command
         table.add_row(
             text(task.task_id),
             state_cell(task.state),
@@ -187,6 +190,7 @@ def task_detail(task: Any, now: float) -> Table:
         ("gpus", text(f"{task.n_gpus} requested; assigned {task.gpu_ids or '-'}")),
         ("env", text(env)),
         ("priority", text(task.priority)),
+        ("tags", text(", ".join(getattr(task, "tags", None) or ()) or "-")),
         ("queue", text(_info(task, now) if task.state == "queued" else "-")),
         ("created", text(age(task.created_at, now) + " ago")),
         ("ran for", text(_time(task, now) if task.started_at else "-")),

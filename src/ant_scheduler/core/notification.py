@@ -105,7 +105,7 @@ def json_body(task: Task, server: str, tail: Sequence[str]) -> dict[str, Any]:
         "n_gpus": task.n_gpus,
         "gpu_ids": list(task.gpu_ids),
         "nodes": list(task.nodes),
-        "tags": list(getattr(task, "tags", ())),
+        "tags": list(task.tags),
         "attempt": task.attempt,  # the last one's number: retries (1 when it never retried)
         "log_tail": list(tail),
     }

@@ -2,8 +2,9 @@
 
 Follows the seed README: multi mode has one task per logical line (`\\` continues it, `#` lines
 are comments); a command's leading `ant_n_gpus=`, `ant_n_nodes=`, `ant_task_id=`, `ant_envar=`,
-`ant_timeout=`, `ant_notify=`, `ant_retries=`, `ant_retry_on=`, `ant_retry_backoff=`, `ant_after=`
-words configure the task and are removed; `ant_wd` and the `ant_conda_*` variables wrap the command.
+`ant_timeout=`, `ant_notify=`, `ant_retries=`, `ant_retry_on=`, `ant_retry_backoff=`, `ant_after=`,
+`ant_tags=` words configure the task and are removed; `ant_wd` and the `ant_conda_*` variables
+wrap the command.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ant_scheduler.core.dependencies import PREV, check_after, format_after, par
 from ant_scheduler.core.durations import check_seconds, format_duration, parse_duration
 from ant_scheduler.core.errors import TaskRejected
 from ant_scheduler.core.notification import check_webhook_url
+from ant_scheduler.core.tags import check_tags, split_tags
 from ant_scheduler.core.task import Dependency, TaskSpec
 from ant_scheduler.core.templates import (
     expand_rand,
@@ -47,6 +49,7 @@ INLINE_ARGS = (
             "ant_timeout",
             "ant_notify",
             "ant_after",
+            "ant_tags",
         }
     )
     | _RETRY_ARGS
@@ -56,7 +59,15 @@ SPECIAL_ENV_VARS = frozenset({"ant_wd", "ant_conda_env", "ant_conda_env_path", "
 # Act like the form's Task ID / GPU fields; consumed by the parser, never stored in the env.
 _FIELD_ENV_VARS = (
     frozenset(
-        {"ant_task_id", "ant_n_gpus", "ant_n_nodes", "ant_timeout", "ant_notify", "ant_after"}
+        {
+            "ant_task_id",
+            "ant_n_gpus",
+            "ant_n_nodes",
+            "ant_timeout",
+            "ant_notify",
+            "ant_after",
+            "ant_tags",
+        }
     )
     | _RETRY_ARGS
 )
@@ -86,6 +97,7 @@ class SubmitDefaults:
     retry_on: list[str] | None = None  # None: failure only
     retry_backoff: float | None = None  # seconds; None: 30
     after: tuple[Dependency, ...] = ()  # may name PREV ("[prev]": the line before)
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -399,6 +411,14 @@ def _parse_one(
     inline_after = inline.get("ant_after")
     if isinstance(inline_after, str):
         after = parse_after(inline_after)
+    # Tags add up (field, then the variable, then the inline word): a sweep's --tag and a
+    # line's own ant_tags= both apply.
+    tags = check_tags(defaults.tags, "tags")
+    if env.get("ant_tags", "").strip():
+        tags = check_tags([*tags, *split_tags(env["ant_tags"])], "tags")
+    inline_tags = inline.get("ant_tags")
+    if isinstance(inline_tags, str):
+        tags = check_tags([*tags, *split_tags(inline_tags)], "tags")
     for key in _FIELD_ENV_VARS:
         env.pop(key, None)
 
@@ -423,6 +443,7 @@ def _parse_one(
         retry_on=retry_on,
         retry_backoff=retry_backoff,
         after=after,
+        tags=tags,
     )
 
 
@@ -577,6 +598,7 @@ def format_copy_command(
     timeout: float | None = None,
     retries: str = "",
     after: Sequence[Dependency] = (),
+    tags: Sequence[str] = (),
 ) -> str:
     """`[ant_task_id=…] ant_n_gpus=… [ant_n_nodes=…] [ant_timeout=…] [ant_retries=… …]
     [ant_after=…] [ant_envar='{…}'] <command>`: submits the same task again as a new one. The
@@ -594,6 +616,8 @@ def format_copy_command(
         parts.append(retries)  # retries.retry_words
     if after:
         parts.append(f"ant_after={format_after(after)}")
+    if tags:
+        parts.append(f"ant_tags={','.join(tags)}")  # tags need no quoting (core/tags.py)
     if env:
         parts.append(f"ant_envar={shlex.quote(json.dumps(dict(env), separators=(',', ':')))}")
     parts.append(command)

@@ -64,6 +64,10 @@ class TaskQueue:
             if task.task_id in self._tasks:
                 raise ValueError(f"task {task.task_id!r} is queued twice")
             self._tasks[task.task_id] = task
+        self._build()
+
+    def _build(self) -> None:
+        """The order, the buckets and the seqs of `_tasks`, each sorted once."""
         groups: dict[Shape, list[StartKey]] = {}
         for task in self._tasks.values():
             groups.setdefault(shape_of(task), []).append(start_key(task))
@@ -116,6 +120,20 @@ class TaskQueue:
             del self._buckets[shape_of(task)]
         self._seqs.remove(task.queue_seq)
         return task
+
+    def remove_many(self, task_ids: Iterable[str]) -> list[QueuedTask]:
+        """Take out those of these tasks that are queued (a paused tag's, say) and return them.
+        Many at once rebuild the order from the tasks left, one sort in C, instead of removing
+        each: 100,000 removals one by one would hold the caller's loop for seconds."""
+        gone = [self._tasks[i] for i in dict.fromkeys(task_ids) if i in self._tasks]
+        if len(gone) * 8 < len(self._tasks):
+            for task in gone:
+                self.remove(task.task_id)
+            return gone
+        for task in gone:
+            del self._tasks[task.task_id]
+        self._build()
+        return gone
 
     def promote(self, task_id: str) -> QueuedTask:
         """Move a task to the front: the top priority and the lowest queue_seq minus one.

@@ -133,6 +133,7 @@ class TaskSpec:
     retry_backoff: float = 30.0  # seconds before the first retry; doubles each retry (retries.py)
 
     after: list[Dependency] = field(default_factory=list)  # tasks it waits for
+    tags: list[str] = field(default_factory=list)  # labels to find, act on, pause a group by
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,7 @@ class Task:
     attempts: list[Attempt] = field(default_factory=list)  # the attempts that ended, in order
     retry_at: float | None = None  # queued for a retry: it may not start before this time
     after: list[Dependency] = field(default_factory=list)  # tasks it waits for (dependencies)
+    tags: list[str] = field(default_factory=list)  # core/tags.py's rule; a restart copy keeps them
 
     @classmethod
     def from_spec(cls, spec: TaskSpec, *, created_at: float, queue_seq: int) -> Task:
@@ -223,6 +225,7 @@ class Task:
             retry_on=list(spec.retry_on),
             retry_backoff=spec.retry_backoff,
             after=list(spec.after),
+            tags=list(spec.tags),
         )
 
     def move_to(self, new: TaskState) -> None:
@@ -241,6 +244,7 @@ class Task:
             retry_on=list(self.retry_on),
             attempts=list(self.attempts),
             after=list(self.after),
+            tags=list(self.tags),
         )
 
     def queue_order_key(self) -> tuple[int, int]:

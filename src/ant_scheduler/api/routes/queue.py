@@ -1,4 +1,5 @@
-"""/api/v1/queue: pause and resume starting queued tasks (a drain; running tasks go on)."""
+"""/api/v1/queue: pause and resume starting queued tasks (a drain; running tasks go on) — all of
+them, or only those carrying a tag."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from ant_scheduler.api.deps import engine_of
-from ant_scheduler.api.schemas import QueueOut
+from ant_scheduler.api.schemas import PauseRequest, QueueOut
 
 router = APIRouter(prefix="/api/v1/queue", tags=["queue"])
 
@@ -19,13 +20,21 @@ async def queue_state(request: Request) -> dict[str, Any]:
 
 
 @router.post("/pause", response_model=QueueOut)
-async def pause(request: Request) -> dict[str, Any]:
+async def pause(request: Request, body: PauseRequest | None = None) -> dict[str, Any]:
     """Start no queued task until resume; running tasks go on. Kept across restarts; pausing a
-    paused queue changes nothing (it keeps its first `paused_at`)."""
-    return await engine_of(request).pause()
+    paused queue changes nothing (it keeps its first `paused_at`). With `{"tag": T}`: only the
+    queued tasks carrying T wait (their reason says so); the rest of the queue goes on."""
+    return await _set_paused(request, body, True)
 
 
 @router.post("/resume", response_model=QueueOut)
-async def resume(request: Request) -> dict[str, Any]:
-    """Start queued tasks again, as GPUs allow."""
-    return await engine_of(request).resume()
+async def resume(request: Request, body: PauseRequest | None = None) -> dict[str, Any]:
+    """Start queued tasks again, as GPUs allow (with `{"tag": T}`: that tag's)."""
+    return await _set_paused(request, body, False)
+
+
+async def _set_paused(request: Request, body: PauseRequest | None, paused: bool) -> dict[str, Any]:
+    engine = engine_of(request)
+    if body is not None and body.tag is not None:
+        return await engine.pause_tag(body.tag, paused)
+    return await (engine.pause() if paused else engine.resume())

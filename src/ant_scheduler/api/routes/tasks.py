@@ -98,6 +98,7 @@ async def preview(body: SubmitRequest, request: Request) -> dict[str, Any]:
             "retry_on": s.retry_on,
             "retry_backoff": s.retry_backoff,
             "after": [{"task_id": d.task_id, "condition": d.condition} for d in s.after],
+            "tags": s.tags,
         }
         for s in specs[:PREVIEW_MAX_TASKS]
     ]
@@ -159,6 +160,10 @@ async def list_tasks(
     until: Annotated[
         str | None, Query(max_length=64, description=f"ended before: {TIME_HELP}")
     ] = None,
+    tag: Annotated[
+        list[str] | None,
+        Query(max_length=16, description="carrying this tag; repeated: carrying all of them"),
+    ] = None,
 ) -> dict[str, Any]:
     engine = engine_of(request)
     tasks, total = engine.list_tasks(
@@ -170,6 +175,7 @@ async def list_tasks(
         descending=order == "desc",
         ended_since=parse_time("since", since),
         ended_before=parse_time("until", until),
+        tags=tag or (),
     )
     return {"tasks": tasks_json(engine, tasks), "total": total}
 
