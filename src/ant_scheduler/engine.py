@@ -524,6 +524,16 @@ class Engine(Edits, Submissions):
             raise InvalidTransition(
                 f"task {task_id!r} is {task.state.value}; only queued tasks move"
             )
+        if task_id in self.aside:  # a paused tag's: first once the tag resumes
+            moved = task.copy()
+            if len(self.queue):
+                moved.priority = max(moved.priority, self.queue.max_priority())
+                moved.queue_seq = min(moved.queue_seq, self.queue.min_seq() - GAP)
+            self.store.apply(updates=[(moved, TaskState.QUEUED)], strict=True)
+            self._dequeue(task_id)
+            self._enqueue(moved)
+            self._publish_tasks("task_changed", [moved])
+            return moved
         return self._move_step(task_id, None, None, "top")
 
     async def restore(self, task_ids: Iterable[str]) -> list[Task]:

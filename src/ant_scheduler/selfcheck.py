@@ -45,7 +45,12 @@ def self_check(engine: Engine) -> dict[str, Any]:
     if (engine.queue or waiting) and len(engine.queue) + waiting != len(engine.queued):
         problems.append("the queue order and the queued tasks disagree")
     for task_id in engine.queued:
-        places = (task_id in engine.queue, task_id in engine.waits, task_id in engine._backoffs)
+        places = (
+            task_id in engine.queue,
+            task_id in engine.waits,
+            task_id in engine._backoffs,
+            task_id in engine.aside,
+        )
         if sum(places) != 1:
             problems.append(f"task {task_id!r} is queued but not in exactly one place")
             break
