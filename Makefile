@@ -66,7 +66,7 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
 test: lint ui ui-test chromium
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 # task-spooler is the peer the benchmarks measure ANT against, in the same run.
 tsp:

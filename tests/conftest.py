@@ -30,3 +30,13 @@ def server_factory(tmp_path: Path) -> Iterator[type[AntServer]]:
 @pytest.fixture
 def server(server_factory: type[AntServer]) -> AntServer:
     return server_factory(fake_gpus=4).start()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs two pytest-xdist workers (`--dist loadgroup`): each test file stays on
+    one worker (its module fixtures — a server, a browser — are made once), and the Ray tests
+    all share one, since two Ray clusters on one host fight over the same ports."""
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        group = "ray" if path.startswith("tests/ray/") else path
+        item.add_marker(pytest.mark.xdist_group(group))

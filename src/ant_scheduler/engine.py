@@ -367,7 +367,7 @@ class Engine(Edits, Submissions):
             self._request_schedule()
         self._parent_deleted(task_id)
         self._forget_sent(task_id)
-        self.events.publish("task_removed", {"task_id": task_id})
+        self.events.publish("task_removed", {"task_id": task_id, "renamed_to": None})
 
     async def restart(self, task_id: str, *, with_dependents: bool = False) -> Task:
         """Queue a copy of a finished or running task (a running one is killed).
@@ -575,7 +575,7 @@ class Engine(Edits, Submissions):
         self.store.apply(deletes=[(task_id, task.state)], strict=True)
         self._parent_deleted(task_id)
         self._forget_sent(task_id)
-        self.events.publish("task_removed", {"task_id": task_id})
+        self.events.publish("task_removed", {"task_id": task_id, "renamed_to": None})
 
     def _parent_deleted(self, task_id: str) -> None:
         """Its outcome will never be known: the tasks still waiting for it end
@@ -690,7 +690,7 @@ class Engine(Edits, Submissions):
                 self._dequeue(task_id)
                 dequeued = True
             self._forget_sent(task_id)
-            self.events.publish("task_removed", {"task_id": task_id})
+            self.events.publish("task_removed", {"task_id": task_id, "renamed_to": None})
         if dequeued:
             self._publish_queue()
             self._request_schedule()

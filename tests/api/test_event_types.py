@@ -63,7 +63,7 @@ def test_every_event_the_engine_sends_has_its_declared_type(server: AntServer) -
     terminal = next(d for _, t, d in got if t == "terminal" and d.get("typed", {}).get("lines"))
     assert terminal["typed"]["lines"][0] == "step"
     removed = next(d for _, t, d in got if t == "task_removed")
-    assert removed == {"task_id": "typed"}
+    assert removed == {"task_id": "typed", "renamed_to": None}  # deleted, not renamed
 
 
 def test_event_payloads_are_in_the_openapi_schema() -> None:

@@ -163,7 +163,7 @@ def test_queue_promote_and_delete(page: Page, server: AntServer) -> None:
     go(page, "Ongoing Tasks")
     expect(page.get_by_test_id("queued-qc")).to_contain_text("3")
     page.get_by_test_id("queued-qc").get_by_role("button", name="Move to top").click()
-    expect(page.get_by_test_id("queued-qc").locator("td").first).to_have_text("1")
+    expect(page.get_by_test_id("queued-qc").locator("td[data-label=Position]")).to_have_text("1")
     page.get_by_test_id("queued-qb").get_by_role("button", name="Delete").click()
     confirm(page, "Delete")
     expect(page.get_by_test_id("queued-qb")).to_have_count(0)

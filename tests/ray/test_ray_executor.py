@@ -379,7 +379,9 @@ def test_nodes_join_and_leave(server_factory: type[AntServer]) -> None:
             assert r.status_code == 200, r.text
         assert wait_state(server, "on-b", "running", timeout=60)["nodes"] == ["node-c"]
         # Its second run appends to the same log, as on this machine.
-        wait_for(lambda: log(server, "on-b").split() == ["up", "up"], timeout=30)
+        wait_for(
+            lambda: log(server, "on-b").split() == ["up", "up"], timeout=90
+        )  # a new node: its agent starts first
         with server.client() as c:
             c.post("/api/v1/tasks/on-b/kill")
             c.post("/api/v1/tasks/fill-a/kill")
