@@ -378,10 +378,14 @@ def test_nodes_join_and_leave(server_factory: type[AntServer]) -> None:
             r = c.post("/api/v1/recovery/restore", json={"task_ids": ["on-b"]})
             assert r.status_code == 200, r.text
         assert wait_state(server, "on-b", "running", timeout=60)["nodes"] == ["node-c"]
-        # Its second run appends to the same log, as on this machine.
-        wait_for(
-            lambda: log(server, "on-b").split() == ["up", "up"], timeout=90
-        )  # a new node: its agent starts first
+        # Its second run is its attempt 2, with a log of its own (retries: each attempt keeps
+        # its log); the lost first run's output stays readable as attempt 1.
+        wait_for(lambda: log(server, "on-b").split() == ["up"], timeout=60)
+        with server.client() as c:
+            task = c.get("/api/v1/tasks/on-b").json()
+            assert task["attempt"] == 2 and [a["state"] for a in task["attempts"]] == ["lost"]
+            first = c.get("/api/v1/tasks/on-b/log", params={"attempt": 1}).json()["text"]
+            assert first.split() == ["up"]
         with server.client() as c:
             c.post("/api/v1/tasks/on-b/kill")
             c.post("/api/v1/tasks/fill-a/kill")
