@@ -15,10 +15,10 @@ import math
 import random
 import re
 import shlex
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from ant_scheduler.core import retries as retries_rules
 from ant_scheduler.core.dependencies import PREV, check_after, format_after, parse_after
@@ -375,42 +375,24 @@ def _parse_one(
     if isinstance(inline_id, str):
         id_template = inline_id
     n_gpus = defaults.n_gpus if defaults.n_gpus is not None else defaults.default_n_gpus
-    if env.get("ant_n_gpus", "").strip():
-        n_gpus = _gpu_count(env["ant_n_gpus"], "ant_n_gpus")
-    inline_n = inline.get("ant_n_gpus")
-    if isinstance(inline_n, str):
-        n_gpus = _gpu_count(inline_n, "ant_n_gpus")
+    n_gpus = _layered(n_gpus, env, inline, "ant_n_gpus", _gpu_count)
     if isinstance(n_gpus, bool) or not 0 <= n_gpus <= MAX_GPUS:
         raise TaskRejected(f"the number of GPUs must be from 0 to {MAX_GPUS}, got {n_gpus!r}")
     n_nodes = 1 if defaults.n_nodes is None else defaults.n_nodes
-    if env.get("ant_n_nodes", "").strip():
-        n_nodes = _node_count(env["ant_n_nodes"], "ant_n_nodes")
-    inline_nodes = inline.get("ant_n_nodes")
-    if isinstance(inline_nodes, str):
-        n_nodes = _node_count(inline_nodes, "ant_n_nodes")
+    n_nodes = _layered(n_nodes, env, inline, "ant_n_nodes", _node_count)
     if isinstance(n_nodes, bool) or not 1 <= n_nodes <= MAX_NODES:
         raise TaskRejected(f"the number of nodes must be from 1 to {MAX_NODES}, got {n_nodes!r}")
     timeout = None if defaults.timeout is None else check_seconds(defaults.timeout)
-    if env.get("ant_timeout", "").strip():
-        timeout = parse_duration(env["ant_timeout"], "ant_timeout")
-    inline_timeout = inline.get("ant_timeout")
-    if isinstance(inline_timeout, str):
-        timeout = parse_duration(inline_timeout, "ant_timeout")
+    timeout = _layered(timeout, env, inline, "ant_timeout", parse_duration)
     notify = None if defaults.notify is None else check_webhook_url(defaults.notify)
-    if env.get("ant_notify", "").strip():
-        notify = check_webhook_url(env["ant_notify"], "ant_notify")
-    inline_notify = inline.get("ant_notify")
-    if isinstance(inline_notify, str):
-        notify = check_webhook_url(inline_notify, "ant_notify")
+    notify = _layered(notify, env, inline, "ant_notify", check_webhook_url)
+    if isinstance(inline.get("ant_notify"), str):
         # The URL may hold a token: the submitted text, shown by the API, keeps no copy of it.
         submitted = _without_inline_args(submitted, assignments, frozenset({"ant_notify"}))
     retries, retry_on, retry_backoff = _retry_settings(defaults, env, inline)
-    after = list(defaults.after)
-    if env.get("ant_after", "").strip():
-        after = parse_after(env["ant_after"])
-    inline_after = inline.get("ant_after")
-    if isinstance(inline_after, str):
-        after = parse_after(inline_after)
+    after = _layered(
+        list(defaults.after), env, inline, "ant_after", lambda text, _: parse_after(text)
+    )
     # Tags add up (field, then the variable, then the inline word): a sweep's --tag and a
     # line's own ant_tags= both apply.
     tags = check_tags(defaults.tags, "tags")
@@ -445,6 +427,26 @@ def _parse_one(
         after=after,
         tags=tags,
     )
+
+
+_T = TypeVar("_T")
+
+
+def _layered(
+    value: _T,
+    env: dict[str, str],
+    inline: dict[str, str | dict[str, object]],
+    name: str,
+    parse: Callable[[str, str], _T],
+) -> _T:
+    """`value` (the field's, or the default) unless the `name` variable says otherwise (when not
+    blank), unless the inline `name=` word does: parse(text, name) reads either."""
+    if env.get(name, "").strip():
+        value = parse(env[name], name)
+    word = inline.get(name)
+    if isinstance(word, str):
+        value = parse(word, name)
+    return value
 
 
 def _retry_settings(
