@@ -113,6 +113,10 @@ def test_the_cli_submits_shows_and_restarts_dependencies(server: AntServer) -> N
     with server.client() as c:
         assert c.get("/api/v1/tasks/m2").json()["restarted_as"] == "m2-restart-1"
     assert ant("wait", "m2", ok=False).returncode == 1  # an ended state, not a success
+    for wrong in (["--tag", "x"], []):  # by id only: a usage error (exit 2), nothing done
+        bad = ant("restart", "--with-dependents", *wrong, ok=False)
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr
+        assert bad.stderr.strip().splitlines()[-1].endswith("given by id, not a tag")
 
 
 def test_waits_survive_a_kill_9_of_the_server(server_factory: type[AntServer]) -> None:

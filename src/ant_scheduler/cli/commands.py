@@ -620,7 +620,7 @@ def restart(
       ant restart --tag sweep-lr   # each ended task of the tag not restarted yet
     """
     if with_dependents:
-        if tag is not None:
+        if tag is not None or not task_ids:
             raise UsageError("--with-dependents restarts the tasks given by id, not a tag")
         _each(ctx, task_ids, "restart", as_json, with_dependents=True)
         return
