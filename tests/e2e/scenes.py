@@ -22,8 +22,9 @@ HELD = "ablation-no-dropout"
 
 
 def busy_server(server_factory: type[AntServer]) -> AntServer:
-    """Two of four fake GPUs run tasks, a 4-GPU task and a 3-GPU one wait for them, one task is
-    held (it was queued when ANT stopped) and one was lost (it was running), plus finished ones."""
+    """Two of four fake GPUs run tasks (tagged), a 4-GPU task waits for them and a 3-GPU one for
+    it (a dependency), one task is held (it was queued when ANT stopped) and one was lost (it was
+    running), plus finished ones."""
     server = server_factory(fake_gpus=4).start()
     with server.client() as c:
         c.post("/api/v1/tasks", json={"command": "sleep 600", "n_gpus": 4, "task_id": "old-run"})
@@ -42,15 +43,26 @@ def busy_server(server_factory: type[AntServer]) -> AntServer:
         wait_state(c, "prep-data", "succeeded")
         wait_state(c, "broken-config", "failed")
         for name in RUNNING:
-            c.post("/api/v1/tasks", json={"command": TRAIN, "n_gpus": 1, "task_id": name})
+            task = {"command": TRAIN, "n_gpus": 1, "task_id": name, "tags": ["sweep-lr"]}
+            c.post("/api/v1/tasks", json=task)
             wait_state(c, name, "running")
         c.post(
             "/api/v1/tasks",
-            json={"command": "python sweep.py --batch 512", "n_gpus": 4, "task_id": QUEUED[0]},
+            json={
+                "command": "python sweep.py --batch 512",
+                "n_gpus": 4,
+                "task_id": QUEUED[0],
+                "tags": ["sweep-batch"],
+            },
         )
         c.post(
             "/api/v1/tasks",
-            json={"command": "python eval.py --split val", "n_gpus": 3, "task_id": QUEUED[1]},
+            json={  # waits for the sweep to end, however it ends (a dependency)
+                "command": "python eval.py --split val",
+                "n_gpus": 3,
+                "task_id": QUEUED[1],
+                "after": [{"task_id": QUEUED[0], "condition": "any"}],
+            },
         )
     return server
 
