@@ -1,6 +1,6 @@
 """P12 notifications in the web UI: the Create form's Webhook field reaches the task (a real
 receiver on 127.0.0.1 gets its end), a bad URL is refused with the server's words, and the task
-page shows the URL masked."""
+page shows the URL masked; the dashboard counts the deliveries."""
 
 from __future__ import annotations
 
@@ -35,3 +35,6 @@ def test_the_webhook_field_from_create_to_the_post(page: Page, server: AntServer
         page.goto(f"{server.url}/tasks/hooked")
         expect(page.get_by_text(hook.url + "/…")).to_be_visible()
         expect(page.get_by_text("s3cret")).to_have_count(0)
+        # The dashboard counts the deliveries (health, sent with each monitoring sample).
+        go(page, "Dashboard")
+        expect(page.get_by_test_id("webhooks")).to_have_text("Webhooks: 1 sent · 0 failed")

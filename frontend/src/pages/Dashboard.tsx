@@ -9,6 +9,7 @@ import { bytes } from "../lib/format";
 import { appendPoint, axisTop, CHARTS, DEFAULT_WINDOW, knownWindow, seriesFor, windowsKept } from "../lib/history";
 import { groupByNode } from "../lib/nodes";
 import { taskPath } from "../lib/paths";
+import { webhookText } from "../lib/webhooks";
 import { load, save } from "../lib/storage";
 import { useEpoch, useGpus, useHealth, useServer, useSystem, useTaskTable } from "../state/hooks";
 import { useLive } from "../state/LiveProvider";
@@ -261,9 +262,15 @@ export function DashboardPage() {
   const { toggleGpu } = useLive();
   const toggle = (gpu: GpuOut) => void toggleGpu(gpu);
   const groups = groupByNode(gpus, health);
+  const webhooks = webhookText(health?.notifications);
   return (
     <div className="page dashboard">
       <Summary />
+      {webhooks && (
+        <p className="muted small" data-testid="webhooks">
+          {webhooks}
+        </p>
+      )}
       {groups.map((group) =>
         group.node ? (
           <section key={group.node} className="node" data-testid={`node-${group.node}`}>
