@@ -1,48 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { taskFixture } from "../test/fixtures";
 import type { TaskChange, TaskOut } from "../api/types";
 import { emptyTasks, MAX_TASKS, reduceTasks, selectHeld, selectQueued, selectRunning, type TaskEvent, type TasksAction, type TasksState } from "./tasks";
 
-const task = (id: string, over: Partial<TaskOut> = {}): TaskOut => ({
-  task_id: id,
-  command: `echo ${id}`,
-  submitted: `echo ${id}`,
-  n_gpus: 1,
-  env: {},
-  state: "queued",
-  priority: 0,
-  created_at: 1,
-  workdir: null,
-  gpu_ids: [],
-  queue_seq: 1,
-  started_at: null,
-  finished_at: null,
-  exit_code: null,
-  log_path: null,
-  pid: null,
-  handle: null,
-  session_id: 1,
-  reason: null,
-  restarted_as: null,
-  n_nodes: 1,
-  nodes: [],
-  timeout: null,
-  restarted_from: null,
-  notify: null,
-  retries: 0,
-  retry_on: ["failure"],
-  retry_backoff: 30,
-  attempt: 1,
-  attempts: [],
-  retry_at: null,
-  after: [],
-  tags: [],
-  queue_position: null,
-  pending_reason: null,
-  gpu_mem_used: null,
-  lingering_processes: 0,
-  copy_command: `ant_task_id=${id} echo ${id}`,
-  ...over,
-});
+const task = taskFixture;
 
 const added = (t: TaskOut): TaskEvent => ({ type: "task_added", data: t });
 const changed = (t: TaskOut): TaskEvent => ({ type: "task_changed", data: t });
