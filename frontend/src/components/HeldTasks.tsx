@@ -1,36 +1,21 @@
 // Held tasks on the Ongoing page: tasks that were queued when ANT stopped wait here (not in the
 // queue) until they are restored (queued again, same id and command) or deleted (their logs stay).
 // The recovery dialog offers the same once per server start; this stays while any are held.
-import { useState } from "react";
 import { Link } from "react-router";
 import { api } from "../api/client";
 import { useConfirm } from "./ConfirmDialog";
 import { when } from "../lib/format";
 import { taskShape } from "../lib/nodes";
 import { taskPath } from "../lib/paths";
-import { useHeld } from "../state/hooks";
-import { useLive } from "../state/LiveProvider";
-import { useNotify } from "../state/toasts";
+import { useBusyAction, useHeld } from "../state/hooks";
 
 export function HeldTasks() {
   const held = useHeld();
-  const { fail } = useLive();
-  const notify = useNotify();
-  const [busy, setBusy] = useState(false);
+  const [busy, run] = useBusyAction();
   const [confirm, dialog] = useConfirm();
   if (held.length === 0) return null;
 
   // The server's events then move the tasks out of this list (restored: into the queue).
-  const run = async (work: () => Promise<string>) => {
-    setBusy(true);
-    try {
-      notify("ok", await work());
-    } catch (err) {
-      fail(err);
-    } finally {
-      setBusy(false);
-    }
-  };
   const restore = (ids: string[]) =>
     run(async () => {
       const r = await api.restore(ids);

@@ -1,13 +1,10 @@
 // Pausing the queue (a drain: nothing new starts, running tasks go on) and the banner that says
 // so on every page. The state comes from the server's health (its `health` event keeps it live),
 // so every open page and `ant pause` / `ant resume` agree.
-import { useState } from "react";
 import { Link } from "react-router";
 import { api } from "../api/client";
 import type { HealthOut } from "../api/types";
-import { useHealth } from "../state/hooks";
-import { useLive } from "../state/LiveProvider";
-import { useNotify } from "../state/toasts";
+import { useBusyAction, useHealth } from "../state/hooks";
 
 // "since 14:05" today, "since Nov 24 14:05" on an earlier day.
 export function pausedSince(health: HealthOut | null, now = new Date()): string | null {
@@ -30,20 +27,12 @@ export function tagsPausedSince(health: HealthOut | null, now = new Date()): { t
 }
 
 function useToggle(): [boolean, (paused: boolean) => Promise<void>] {
-  const { fail } = useLive();
-  const notify = useNotify();
-  const [busy, setBusy] = useState(false);
-  const toggle = async (paused: boolean) => {
-    setBusy(true);
-    try {
+  const [busy, run] = useBusyAction();
+  const toggle = (paused: boolean) =>
+    run(async () => {
       await (paused ? api.pauseQueue() : api.resumeQueue());
-      notify("ok", paused ? "Queue paused: running tasks go on, nothing new starts" : "Queue resumed");
-    } catch (err) {
-      fail(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+      return paused ? "Queue paused: running tasks go on, nothing new starts" : "Queue resumed";
+    });
   return [busy, toggle];
 }
 
@@ -53,16 +42,12 @@ export function PauseBanner() {
   const said = pausedSince(health);
   const tags = tagsPausedSince(health);
   const [busy, toggle] = useToggle();
-  const { fail } = useLive();
-  const notify = useNotify();
-  const resumeTag = async (tag: string) => {
-    try {
+  const [, run] = useBusyAction();
+  const resumeTag = (tag: string) =>
+    run(async () => {
       await api.resumeTag(tag);
-      notify("ok", `Tag ${tag} resumed`);
-    } catch (err) {
-      fail(err);
-    }
-  };
+      return `Tag ${tag} resumed`;
+    });
   return (
     <>
       {said !== null && (

@@ -7,9 +7,7 @@ import { Link, useLocation, useSearchParams } from "react-router";
 import { api } from "../api/client";
 import type { BulkOut } from "../api/types";
 import { TAG_RE, TAG_RULE, tagPausedAt } from "../lib/tags";
-import { useHealth } from "../state/hooks";
-import { useLive } from "../state/LiveProvider";
-import { useNotify } from "../state/toasts";
+import { useBusyAction, useHealth } from "../state/hooks";
 import { useConfirm } from "./ConfirmDialog";
 
 // The tag filter of a page that keeps nothing else in its query string (Ongoing).
@@ -55,12 +53,10 @@ function said(done: BulkOut): string {
 export function TagBar(props: { tag: string; onTag: (tag: string) => void }) {
   const { tag, onTag } = props;
   const health = useHealth();
-  const { fail } = useLive();
-  const notify = useNotify();
   const [confirm, dialog] = useConfirm();
   const [text, setText] = useState(tag);
   const [known, setKnown] = useState<string[]>([]);
-  const [busy, setBusy] = useState(false);
+  const [busy, run] = useBusyAction();
   const listId = useId();
   useEffect(() => setText(tag), [tag]);
   useEffect(() => {
@@ -77,16 +73,6 @@ export function TagBar(props: { tag: string; onTag: (tag: string) => void }) {
   const wanted = text.trim();
   const invalid = wanted !== "" && !TAG_RE.test(wanted);
 
-  const run = async (work: () => Promise<string>) => {
-    setBusy(true);
-    try {
-      notify("ok", await work());
-    } catch (err) {
-      fail(err);
-    } finally {
-      setBusy(false);
-    }
-  };
   const act = async (action: Action) => {
     const asks: Partial<Record<Action, { title: string; body: string; confirm: string; danger?: boolean }>> = {
       kill: {

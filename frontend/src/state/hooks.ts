@@ -1,5 +1,5 @@
 // Data hooks: each reads one slice of the live store and re-renders only when that slice changes.
-import { useCallback, useMemo, useSyncExternalStore } from "react";
+import { useCallback, useMemo, useState, useSyncExternalStore } from "react";
 import { api, ApiError, type Place } from "../api/client";
 import type { TaskOut } from "../api/types";
 import type { LiveState } from "./live";
@@ -114,4 +114,26 @@ export function useMoveTask() {
     },
     [read, fail],
   );
+}
+
+// A button's action: `busy` while it runs (to disable the buttons), what it says as an "ok"
+// toast, a failure through the live provider's fail() (an error toast, or the login form).
+export function useBusyAction(): [boolean, (work: () => Promise<string>) => Promise<void>] {
+  const { fail } = useLive();
+  const notify = useNotify();
+  const [busy, setBusy] = useState(false);
+  const run = useCallback(
+    async (work: () => Promise<string>) => {
+      setBusy(true);
+      try {
+        notify("ok", await work());
+      } catch (err) {
+        fail(err);
+      } finally {
+        setBusy(false);
+      }
+    },
+    [fail, notify],
+  );
+  return [busy, run];
 }
