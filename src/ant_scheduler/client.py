@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         BulkOut,
         GpuOut,
         HealthOut,
+        ImportOut,
         LogOut,
         QueueOut,
         RecoveryOut,
@@ -705,6 +706,15 @@ class Client:
 
     def forget(self, task_id: str) -> None:
         self._request("DELETE", f"/api/v1/recovery/{_q(task_id)}")
+
+    def import_ant1(self, content: str, base_dirs: list[str] | None = None) -> ImportOut:
+        """Bring an ANT 1.1 recovery file's tasks in (its text; relative log file names are
+        looked for under `base_dirs` on the server's machine)."""
+        from ant_scheduler.wire import ImportOut, parse
+
+        path = "/api/v1/import/ant1"
+        data = self._json("POST", path, body={"content": content, "base_dirs": base_dirs or []})
+        return self._read(path, lambda: parse(ImportOut, data))
 
     def doctor(self) -> dict[str, Any]:
         """The server's self-check: store vs memory vs live processes."""

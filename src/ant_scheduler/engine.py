@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from ant_scheduler.ant1_import import import_ant1, offer_on_first_start
 from ant_scheduler.core.errors import (
     AntError,
     InvalidQuery,
@@ -91,6 +92,7 @@ class Engine(Edits, Submissions):
         if dropped:
             self._say(f"dropped {dropped} task(s) of a submission that was never acknowledged")
         await self._command(self._recover)
+        await self._command(lambda: offer_on_first_start(self))
         self.notifier.start()
         loops = [self.live.terminal_loop(), self.gpus.monitor(self._task_pids, self._sampled)]
         if self.settings.LOGGER_log_to_stdout:
@@ -561,6 +563,10 @@ class Engine(Edits, Submissions):
         self._publish_queue()
         self._request_schedule()
         return restored
+
+    async def import_ant1(self, text: str, base_dirs: list[str]) -> dict[str, Any]:
+        """Bring an ANT 1.1 recovery file's tasks in (ant1_import.py; wire.ImportOut)."""
+        return await import_ant1(self, text, base_dirs)
 
     async def forget(self, task_id: str) -> None:
         """Delete a held or lost task from recovery history (its log file stays)."""

@@ -172,6 +172,24 @@ class Deleted:
 
 
 @dataclass
+class ImportOut:
+    """What `POST /api/v1/import/ant1` did with an ANT 1.1 recovery file (docs/migration.md)."""
+
+    __pydantic_config__ = _ALWAYS_SENT
+
+    imported: int  # tasks added: ended ones to history, interrupted and queued ones held
+    held: int  # of those, the ones held in recovery (restore them to run them)
+    already_there: int  # skipped: ANT has that task already (same id, same command)
+    clashes: list[str]  # skipped: the id is another task's in ANT (never overwritten)
+    without_task_id: int  # entries without a task id: skipped
+    older_copies: int  # entries of an id the file has a newer entry of: skipped
+    invalid: list[str]  # "id: why" for entries ANT cannot take (an id it refuses, no command)
+    logs_copied: int  # log files brought into ANT's log directory
+    logs_missing: int  # entries naming a log file that is no longer there
+    task_ids: list[str]  # the tasks imported
+
+
+@dataclass
 class Health:
     status: Literal["ok"]
     version: str
@@ -547,6 +565,7 @@ __all__ = [
     "HealthOut",
     "HistorySeries",
     "HostOut",
+    "ImportOut",
     "LogLinesOut",
     "LogOut",
     "LogSearchOut",

@@ -716,6 +716,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/import/ant1": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Ant1
+         * @description Import an ANT 1.1 recovery file (`RECOVERY_state_file`): completed tasks into history,
+         *     interrupted and queued ones held in recovery, hidden ones into history; ids kept. An id ANT
+         *     already has is never overwritten: the same task (same command) is skipped, another one is a
+         *     clash. Running it twice changes nothing. 400 when the text is not a recovery file.
+         */
+        post: operations["import_ant1_api_v1_import_ant1_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -1050,6 +1073,45 @@ export interface components {
             mem_total: number;
             /** Load Avg */
             load_avg: number[];
+        };
+        /**
+         * ImportOut
+         * @description What `POST /api/v1/import/ant1` did with an ANT 1.1 recovery file (docs/migration.md).
+         */
+        ImportOut: {
+            /** Imported */
+            imported: number;
+            /** Held */
+            held: number;
+            /** Already There */
+            already_there: number;
+            /** Clashes */
+            clashes: string[];
+            /** Without Task Id */
+            without_task_id: number;
+            /** Older Copies */
+            older_copies: number;
+            /** Invalid */
+            invalid: string[];
+            /** Logs Copied */
+            logs_copied: number;
+            /** Logs Missing */
+            logs_missing: number;
+            /** Task Ids */
+            task_ids: string[];
+        };
+        /** ImportRequest */
+        ImportRequest: {
+            /**
+             * Content
+             * @description the ANT 1.1 recovery file's text (JSON, version 1 or 2)
+             */
+            content: string;
+            /**
+             * Base Dirs
+             * @description where relative log file names are looked for (the server's file system)
+             */
+            base_dirs?: string[];
         };
         /**
          * LogLinesOut
@@ -1725,6 +1787,8 @@ export type Health = components['schemas']['Health'];
 export type HealthOut = components['schemas']['HealthOut'];
 export type HistorySeries = components['schemas']['HistorySeries'];
 export type HostOut = components['schemas']['HostOut'];
+export type ImportOut = components['schemas']['ImportOut'];
+export type ImportRequest = components['schemas']['ImportRequest'];
 export type LogLinesOut = components['schemas']['LogLinesOut'];
 export type LogOut = components['schemas']['LogOut'];
 export type LogSearchOut = components['schemas']['LogSearchOut'];
@@ -2942,6 +3006,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DoctorOut"];
+                };
+            };
+        };
+    };
+    import_ant1_api_v1_import_ant1_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

@@ -21,6 +21,7 @@ from ant_scheduler.api.routes import (
     doctor,
     events,
     gpus,
+    imports,
     logs,
     queue,
     recovery,
@@ -161,7 +162,7 @@ def create_app(
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
         return error_response(500, "internal_error", f"internal error: {type(exc).__name__}")
 
-    for module in (system, tasks, logs, gpus, queue, tags, recovery, events, doctor):
+    for module in (system, tasks, logs, gpus, queue, tags, recovery, events, doctor, imports):
         app.include_router(module.router)
     app.add_api_route("/api/docs", docs.docs_page, include_in_schema=False, response_model=None)
 

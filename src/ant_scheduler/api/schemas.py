@@ -26,6 +26,7 @@ from ant_scheduler.wire import (
     HealthOut,
     HistorySeries,
     HostOut,
+    ImportOut,
     LogLinesOut,
     LogOut,
     LogSearchOut,
@@ -158,6 +159,15 @@ class PauseRequest(Strict):
     )
 
 
+class ImportRequest(Strict):
+    content: str = Field(description="the ANT 1.1 recovery file's text (JSON, version 1 or 2)")
+    base_dirs: list[Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=list,
+        max_length=8,
+        description="where relative log file names are looked for (the server's file system)",
+    )
+
+
 class GpuPatch(Strict):
     enabled: bool
 
@@ -187,6 +197,8 @@ __all__ = [
     "HealthOut",
     "HistorySeries",
     "HostOut",
+    "ImportOut",
+    "ImportRequest",
     "LogLinesOut",
     "LogOut",
     "LogSearchOut",

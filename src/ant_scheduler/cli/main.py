@@ -23,7 +23,10 @@ def main(argv: list[str] | None = None) -> None:
     from ant_scheduler.cli.app import EXIT_INTERRUPTED, internal_error, run
 
     try:
-        from ant_scheduler.cli import commands  # noqa: F401  (registers the commands on `cli`)
+        from ant_scheduler.cli import (
+            commands,  # noqa: F401  (registers the commands on `cli`)
+            ecosystem,  # noqa: F401  (ant mcp, ant import-ant1)
+        )
 
         gc.freeze()
         gc.enable()
