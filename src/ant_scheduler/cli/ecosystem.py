@@ -33,7 +33,7 @@ def import_ant1(ctx: Context, path: str, as_json: bool) -> None:
     an id ANT already has is never overwritten. Running it twice changes nothing. Works while
     ANT runs: the file is sent to the server.
 
-    \\b
+    \b
     Example:
       ant import-ant1 ./ant_runner_logs/ant_recovery_state.json
     """
@@ -72,3 +72,27 @@ def import_ant1(ctx: Context, path: str, as_json: bool) -> None:
         echo(f"clash: {task_id} is another task in ANT; not imported (rename one of them)")
     for problem in out.invalid:
         echo(f"skipped: {problem}")
+
+
+@cli.command()
+def mcp(ctx: Context) -> None:
+    """Serve the Model Context Protocol on stdin/stdout, for coding agents.
+
+    An agent that speaks MCP starts it and gets tools to submit, list, show, read logs, kill,
+    restart, promote, restore and wait for tasks, and read the GPUs; it finds and authenticates
+    to the server as every `ant` command does (--url/--token, ANT_URL/ANT_TOKEN, the connection
+    file). Needs the MCP SDK: pip install 'ant-scheduler[mcp]'.
+
+    \b
+    Register it with an agent, e.g.:
+      claude mcp add ant -- ant mcp
+    """
+    try:
+        from ant_scheduler.mcp_server import run
+    except ImportError as exc:
+        fail(
+            f"ant mcp needs the MCP Python SDK ({exc.name or 'mcp'} is missing): "
+            "pip install 'ant-scheduler[mcp]'",
+            EXIT_OTHER,
+        )
+    run(ctx.url, ctx.token)
