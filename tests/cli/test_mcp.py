@@ -31,16 +31,24 @@ def mcp_env(server: AntServer, token: str | None) -> dict[str, str]:
 
 
 def with_session(
-    server: AntServer, body: Callable[[ClientSession], Awaitable[T]], token: str | None = None
+    server: AntServer,
+    body: Callable[[ClientSession], Awaitable[T]],
+    token: str | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> T:
-    """Spawn `ant mcp` (as an agent would), initialize, run `body`, close."""
+    """Spawn `ant mcp` (as an agent would), initialize, run `body`, close. By default from a
+    directory without a connection file, the server named by ANT_URL/ANT_TOKEN."""
+    if cwd is None:
+        cwd = server.workdir / "elsewhere"
+        cwd.mkdir(exist_ok=True)
     params = StdioServerParameters(
         command=ANT,
         args=["mcp"],
-        env=mcp_env(server, server.token if token is None else token),
-        cwd=str(server.workdir / "elsewhere"),
+        env=env if env is not None else mcp_env(server, server.token if token is None else token),
+        cwd=str(cwd),
     )
-    (server.workdir / "elsewhere").mkdir(exist_ok=True)
     errlog = (server.workdir / "mcp-stderr.txt").open("a")
 
     async def main() -> T:
@@ -189,6 +197,23 @@ def test_a_wrong_token_is_a_tool_error(server: AntServer) -> None:
     assert all("token" in m.lower() for m in messages), messages
     with server.client() as c:
         assert c.get("/api/v1/tasks").json()["total"] == 0
+
+
+def test_found_through_the_connection_file_as_the_cli_does(
+    server_factory: type[AntServer],
+) -> None:
+    """No ANT_URL, no ANT_TOKEN: run where `ant serve` runs, it reads the connection file (and
+    its local socket), as `ant` does."""
+    server = server_factory(tls=True, config={"LOGGER_log_dir": "ant_runner_logs"}).start()
+    env = {k: v for k, v in os.environ.items() if k not in ("ANT_URL", "ANT_TOKEN")}
+    env["XDG_CONFIG_HOME"] = str(server.workdir / "no-config")
+
+    async def body(s: ClientSession) -> Any:
+        await call(s, "submit", command="echo via the file", task_id="local-1")
+        return await call(s, "wait", task_ids=["local-1"], timeout=60)
+
+    done = with_session(server, body, env=env, cwd=server.workdir)
+    assert done["all_succeeded"]
 
 
 def test_without_a_server_configured_the_tools_say_so(tmp_path: Path) -> None:
