@@ -232,3 +232,20 @@ def test_help(args: list[str]) -> None:
 
     r = subprocess.run([ANT, *args], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "claude mcp add ant -- ant mcp" in r.stdout
+
+
+def test_without_the_sdk_it_says_how_to_install_it(tmp_path: Path) -> None:
+    import subprocess
+
+    shadow = tmp_path / "shadow"
+    (shadow / "mcp").mkdir(parents=True)
+    (shadow / "mcp" / "__init__.py").write_text(
+        "raise ModuleNotFoundError('No module', name='mcp')"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shadow), *sys.path])}
+    r = subprocess.run([ANT, "mcp"], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 8 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "ant: error: ant mcp needs the MCP Python SDK (mcp is missing): "
+        "pip install 'ant-scheduler[mcp]'"
+    ]
