@@ -3,18 +3,20 @@
 `import_ant1` is what POST /api/v1/import/ant1 (and so `ant import-ant1 PATH`) does: the file is
 read (core/ant1.py), the ids already taken are sorted out (the same task: skipped; another task:
 a clash, reported and never overwritten), the log files that still exist are brought into ANT's
-log directory (`<LOGGER_log_dir>/ant1-import/<id>.log`, a hard link when it can, else a copy; in
-a worker thread: a log can be large), and the tasks are inserted in one fsync'd transaction.
-Running it twice changes nothing the second time. `offer_on_first_start` prints the command once
-per database, on its first start, when the seed's RECOVERY_state_file exists.
+log directory (`<LOGGER_log_dir>/ant1-import/<when>-<hex>/<id>.log`, a hard link when it can,
+else a copy; in a worker thread: a log can be large), and the tasks are inserted in one fsync'd
+transaction. Running it twice changes nothing the second time. `offer_on_first_start` prints the
+command once per database, on its first start, when the seed's RECOVERY_state_file exists.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import shutil
 import stat
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,8 +51,12 @@ async def import_ant1(engine: Engine, text: str, base_dirs: list[str]) -> dict[s
     fresh, same, clashes = await engine._command(lambda: _sort_out(engine, parsed.tasks))
     report["already_there"] += len(same)
     report["clashes"] += clashes
-    target = engine.log_dir / LOG_SUBDIR
-    logs = await asyncio.to_thread(_bring_logs, fresh, base_dirs, target, report)
+    # A directory of this import's own: a file in it is never another import's (two imports at
+    # once, or a task of an earlier one under the same id), so it can be removed when unused.
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(engine.clock()))
+    target = engine.log_dir / LOG_SUBDIR / f"{stamp}-{secrets.token_hex(3)}"
+    mode = 0o750 if engine.settings.LOGGER_group_readable else 0o700  # as the task logs' dirs
+    logs = await asyncio.to_thread(_bring_logs, fresh, base_dirs, target, mode, report)
 
     def finish() -> tuple[list[Task], list[str], list[str]]:
         # The ids were free a moment ago; a submit may have taken one meanwhile: sorted out
@@ -71,6 +77,12 @@ async def import_ant1(engine: Engine, text: str, base_dirs: list[str]) -> dict[s
     for task_id in [*same, *clashes]:
         if task_id in logs:
             _unlink(logs.pop(task_id))
+            report["logs_copied"] -= 1
+    if not logs:
+        try:
+            target.rmdir()
+        except OSError:
+            pass  # never made, or in use
     report["imported"] = len(tasks)
     report["held"] = sum(1 for t in tasks if t.state is TaskState.HELD)
     report["task_ids"] = [t.task_id for t in tasks]
@@ -104,7 +116,7 @@ def _taken(engine: Engine, task_id: str) -> Task | None:
 
 
 def _bring_logs(
-    entries: list[Ant1Task], base_dirs: list[str], target: Path, report: dict[str, Any]
+    entries: list[Ant1Task], base_dirs: list[str], target: Path, mode: int, report: dict[str, Any]
 ) -> dict[str, Path]:
     """Each entry's log, found and linked (or copied) into `target` as `<id>.log`."""
     brought: dict[str, Path] = {}
@@ -115,7 +127,8 @@ def _bring_logs(
         if source is None:
             report["logs_missing"] += 1
             continue
-        target.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for directory in (target.parent, target):
+            directory.mkdir(exist_ok=True, mode=mode)
         dest = target / f"{entry.task_id}.log"
         try:
             _link_or_copy(source, dest)
@@ -141,9 +154,7 @@ def _find(name: str, base_dirs: list[str]) -> Path | None:
 
 
 def _link_or_copy(source: Path, dest: Path) -> None:
-    """A hard link (no space used, survives the old directory's deletion), else a copy; an
-    earlier copy at `dest` (an import whose task was deleted since) is replaced."""
-    _unlink(dest)
+    """A hard link (no space used, survives the old directory's deletion), else a copy."""
     try:
         os.link(source, dest)
         return

@@ -107,3 +107,31 @@ def test_imported_tasks_stay_as_they_are_across_a_restart(tmp_path: Path) -> Non
             assert not ex.started
 
     asyncio.run(main())
+
+
+def test_two_imports_at_once_import_each_task_once_and_keep_its_log(tmp_path: Path) -> None:
+    old = tmp_path / "ant1"
+    old.mkdir()
+    for name in ("ok", "cut"):
+        (old / f"{name}.log").write_text(f"output of {name}\n")
+    data = json.loads(FILE)
+    for section in data["sessions"][0].values():
+        for item in section if isinstance(section, list) else ():
+            item["log_file_name"] = f"{item['task_id']}.log"
+
+    async def body(engine: Engine, ex: FakeExecutor, clock: Clock) -> None:
+        both = await asyncio.gather(
+            engine.import_ant1(json.dumps(data), [str(old)]),
+            engine.import_ant1(json.dumps(data), [str(old)]),
+        )
+        assert sorted(o["imported"] for o in both) == [0, 7]
+        assert sum(o["logs_copied"] for o in both) == 2
+        ok = engine.get("ok")
+        assert ok.log_path is not None and Path(ok.log_path).read_text() == "output of ok\n"
+        assert Path(ok.log_path).parent.parent == engine.log_dir / "ant1-import"
+        [interrupted] = engine.get("cut").attempts
+        assert interrupted.log_path is not None and Path(interrupted.log_path).exists()
+        # The import that imported nothing left no directory behind.
+        assert len(list((engine.log_dir / "ant1-import").iterdir())) == 1
+
+    run(tmp_path, body)
