@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> None:
     from ant_scheduler.cli.app import EXIT_INTERRUPTED, internal_error, run
 
     try:
-        from ant_scheduler.cli import commands  # noqa: F401  (registers the commands on `cli`)
+        # Registering the commands on `cli`: the tasks' (commands), the machine's (operations).
+        from ant_scheduler.cli import commands, operations  # noqa: F401
 
         gc.freeze()
         gc.enable()
