@@ -31,6 +31,11 @@ $(UI_STAMP): frontend/package.json frontend/package-lock.json
 ui: $(UI_STAMP)
 	cd frontend && npm run build
 
+# The package: a wheel (and sdist) in dist/ with the web UI inside (setup.py refuses one without).
+.PHONY: dist
+dist: $(STAMP) ui
+	$(BIN)/python -m build --outdir dist
+
 # TypeScript types from the API's OpenAPI schema (a test fails when they are stale): Python
 # writes the schema, openapi-typescript (its options: `npm run types` in frontend/package.json)
 # turns it into types.ts.
