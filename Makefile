@@ -8,7 +8,7 @@ PORT ?= 6060
 UI_STAMP := frontend/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all run test lint unit bench soak clean venv format ui types ui-test chromium tsp ray-jobs profiler
+.PHONY: all run test lint unit bench soak clean venv format ui types ui-test chromium promtool tsp ray-jobs profiler
 
 all: test
 
@@ -31,6 +31,11 @@ $(UI_STAMP): frontend/package.json frontend/package-lock.json
 ui: $(UI_STAMP)
 	cd frontend && npm run build
 
+# The package: a wheel (and sdist) in dist/ with the web UI inside (setup.py refuses one without).
+.PHONY: dist
+dist: $(STAMP) ui
+	$(BIN)/python -m build --outdir dist
+
 # TypeScript types from the API's OpenAPI schema (a test fails when they are stale): Python
 # writes the schema, openapi-typescript (its options: `npm run types` in frontend/package.json)
 # turns it into types.ts.
@@ -46,6 +51,17 @@ ui-test: $(UI_STAMP)
 chromium:
 	@test -x /usr/bin/chromium || ($(SUDO) apt-get update -qq && \
 		$(SUDO) apt-get install -y -qq --no-install-recommends chromium)
+
+# promtool checks /metrics, the Grafana dashboard's queries and the example scrape config
+# (tests/api/test_metrics_promtool.py). It comes from Debian's `prometheus` package, unpacked
+# into the venv rather than installed, so that no Prometheus server is set up and started.
+promtool: $(STAMP)
+	@command -v promtool >/dev/null || test -x $(BIN)/promtool || ( \
+		mkdir -p build/promtool && cd build/promtool && rm -f prometheus_*.deb && \
+		(apt-get download -qq prometheus 2>/dev/null || \
+			($(SUDO) apt-get update -qq && apt-get download -qq prometheus)) && \
+		dpkg-deb --fsys-tarfile prometheus_*.deb | tar -xO ./usr/bin/promtool > promtool && \
+		install -m 755 promtool ../../$(BIN)/promtool && rm -f prometheus_*.deb promtool)
 
 # The README's screenshots (docs/screenshots/*.png): a busy `ant serve --fake-gpus` in Chromium,
 # pictured by tests/e2e/test_ui_screenshots.py. Run it after a change to the pages it shows.
@@ -65,7 +81,7 @@ format: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
-test: lint ui ui-test chromium
+test: lint ui ui-test chromium promtool
 	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 # task-spooler is the peer the benchmarks measure ANT against, in the same run.

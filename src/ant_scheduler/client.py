@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import socket
     import ssl
     from collections.abc import Callable, Generator, Iterator
-    from typing import Any, TypeVar
+    from typing import Any, BinaryIO, TypeVar
     from urllib.parse import SplitResult
 
     from ant_scheduler.wire import (
@@ -715,6 +715,26 @@ class Client:
         path = "/api/v1/import/ant1"
         data = self._json("POST", path, body={"content": content, "base_dirs": base_dirs or []})
         return self._read(path, lambda: parse(ImportOut, data))
+    def backup(self, target: BinaryIO) -> int:
+        """Write a consistent copy of the server's database (GET /api/v1/backup) into `target`,
+        as it arrives; the number of bytes written."""
+        path = "/api/v1/backup"
+        conn = self._connection()
+        try:
+            try:
+                conn.send(self._head("GET", path, None, None, None))
+                status, head = conn.read_head()
+                if status >= 400:
+                    raise _error_from(status, b"".join(conn.body("GET", status, head)))
+                written = 0
+                for piece in conn.body("GET", status, head):
+                    target.write(piece)
+                    written += len(piece)
+                return written
+            except (OSError, UnicodeError, _NoAnswer) as exc:
+                raise ConnectionFailed(f"cannot back up from {self.url}: {_reason(exc)}") from None
+        finally:
+            conn.close()
 
     def doctor(self) -> dict[str, Any]:
         """The server's self-check: store vs memory vs live processes."""

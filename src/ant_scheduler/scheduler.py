@@ -58,7 +58,7 @@ from ant_scheduler.executors.base import (
 )
 from ant_scheduler.gpu_pool import GpuPool
 from ant_scheduler.live_output import LiveOutput
-from ant_scheduler.metrics import Metrics
+from ant_scheduler.metrics import Metrics, queued_since
 from ant_scheduler.notifications import Notifier
 from ant_scheduler.settings import Settings
 from ant_scheduler.store import Store
@@ -337,6 +337,7 @@ class Scheduler:
         the executor refused to start, an end found at recovery. Nothing more happens to the task
         unless someone acts. What should follow a task's end (a notification, dependents) hangs
         here; retried attempts never come here."""
+        self.metrics.tasks_ended.labels(task.state.value).inc()
         self._announce_end([task])
 
     def _attempt_ended(self, done: Task, lingering: int) -> Task:
@@ -710,6 +711,8 @@ class Scheduler:
     def _launch(self, task: Task) -> bool:
         """Spawn one task. Any failure fails this task alone, with its reason; never the pass."""
         assert task.handle is not None
+        if task.started_at is not None:  # it leaves the queue, whether its spawn works or not
+            self.metrics.task_wait.observe(max(0.0, task.started_at - queued_since(task)))
         self.live.begin(task)  # its log may hold an earlier run's output (a restore)
         try:
             handle = self.executor.start(self._launch_request(task), task.handle)

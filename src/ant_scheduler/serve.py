@@ -51,6 +51,7 @@ class ServeOptions:
     fake_gpu_load: Path | None = None  # JSON file of simulated outside load (--fake-gpus)
     executor: str | None = None  # overrides RUNNER_executor
     ray_address: str | None = None  # overrides RAY_address
+    state_dir: str | None = None  # overrides STATE_dir (a service's, docs/deployment.md)
 
 
 def parse_gpu_list(text: str) -> list[int]:
@@ -517,7 +518,11 @@ def run_server(opts: ServeOptions) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
         settings = load_settings(opts.config)
-        overrides = {"RUNNER_executor": opts.executor, "RAY_address": opts.ray_address}
+        overrides = {
+            "RUNNER_executor": opts.executor,
+            "RAY_address": opts.ray_address,
+            "STATE_dir": opts.state_dir,
+        }
         chosen = {key: value for key, value in overrides.items() if value is not None}
         if chosen:
             settings = settings.replace(**chosen)

@@ -25,6 +25,7 @@ export function Layout() {
   const { running, queueLength } = useTasks();
   const held = useHeld().length;
   const cannotStart = executorBanner(useHealth());
+  const version = useServer()?.version;
   const navigate = useNavigate();
   const { pathname } = useLocation();
   const title = pageTitle(pathname);
@@ -109,6 +110,12 @@ export function Layout() {
         {/* Pages show once the first full read is in (the stream's hello), as the lists are. */}
         {synced ? <Outlet /> : <div className="page muted">Loading…</div>}
       </main>
+      {/* Which ANT this is (one version for the package, `ant --version` and the API). */}
+      {version && (
+        <footer className="foot muted small" data-testid="version">
+          ANT {version}
+        </footer>
+      )}
       <Recovery />
     </div>
   );

@@ -18,6 +18,7 @@ from ant_scheduler import __version__
 from ant_scheduler.api import docs
 from ant_scheduler.api.auth import AuthMiddleware, BodyLimitMiddleware
 from ant_scheduler.api.routes import (
+    backup,
     doctor,
     events,
     gpus,
@@ -162,7 +163,7 @@ def create_app(
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
         return error_response(500, "internal_error", f"internal error: {type(exc).__name__}")
 
-    for module in (system, tasks, logs, gpus, queue, tags, recovery, events, doctor, imports):
+    for module in (system, tasks, logs, gpus, queue, tags, recovery, events, doctor, imports, backup):
         app.include_router(module.router)
     app.add_api_route("/api/docs", docs.docs_page, include_in_schema=False, response_model=None)
 

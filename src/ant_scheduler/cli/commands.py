@@ -1154,6 +1154,11 @@ def doctor(ctx: Context, as_json: bool) -> None:
 @cli.command(
     arg("--gpus", metavar="0,1,2,3", help="Use only these GPU indices."),
     arg("--fake-gpus", type=int, metavar="N", help="Simulate N GPUs (demos and tests)."),
+    arg(
+        "--state-dir",
+        metavar="PATH",
+        help="Where the database, token and connection file live. Overrides STATE_dir.",
+    ),
     # Paths are read as text and made Path objects by `serve`: pathlib is no import for the others.
     arg("--config", metavar="PATH", help="Config file (default: config/default.json)."),
     arg("--host", metavar="TEXT", help="Address to bind (default: SERVER_host, 0.0.0.0)."),
@@ -1181,6 +1186,7 @@ def serve(
     ctx: Context,
     gpus: str | None,
     fake_gpus: int | None,
+    state_dir: str | None,
     config: str | None,
     host: str | None,
     port: int | None,
@@ -1224,5 +1230,6 @@ def serve(
         fake_gpu_load=path(fake_gpu_load),
         executor=executor,
         ray_address=ray_address,
+        state_dir=state_dir,
     )
     raise SystemExit(run_server(opts))

@@ -1,9 +1,10 @@
 """`ant`: the command-line entry point. `ant serve` runs the scheduler; the rest talk to it.
 
-The CLI is four modules, each importing only those before it: cli/render.py (what is shown),
+The CLI is five modules, each importing only those before it: cli/render.py (what is shown),
 cli/arguments.py (how arguments are read, on argparse), cli/app.py (the group, its options, exit
-codes and error handling), cli/commands.py (the commands, registered on the group). `main()`
-loads them in that order and runs the group.
+codes and error handling), cli/commands.py (the commands, registered on the group) and
+cli/operations.py (those that run ANT on a machine: `service install`, `backup`). `main()` loads
+them in that order and runs the group.
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ def main(argv: list[str] | None = None) -> None:
     from ant_scheduler.cli.app import EXIT_INTERRUPTED, internal_error, run
 
     try:
-        from ant_scheduler.cli import (
-            commands,  # noqa: F401  (registers the commands on `cli`)
-            ecosystem,  # noqa: F401  (ant mcp, ant import-ant1)
-        )
+        # Registering the commands on `cli`: the tasks' (commands), the machine's (operations),
+        # the ecosystem's (ant mcp, ant import-ant1).
+        from ant_scheduler.cli import commands, ecosystem, operations  # noqa: F401
 
         gc.freeze()
         gc.enable()
