@@ -163,7 +163,8 @@ def create_app(
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
         return error_response(500, "internal_error", f"internal error: {type(exc).__name__}")
 
-    for module in (system, tasks, logs, gpus, queue, tags, recovery, events, doctor, imports, backup):
+    routers = (system, tasks, logs, gpus, queue, tags, recovery, events, doctor, imports, backup)
+    for module in routers:
         app.include_router(module.router)
     app.add_api_route("/api/docs", docs.docs_page, include_in_schema=False, response_model=None)
 
