@@ -715,6 +715,7 @@ class Client:
         path = "/api/v1/import/ant1"
         data = self._json("POST", path, body={"content": content, "base_dirs": base_dirs or []})
         return self._read(path, lambda: parse(ImportOut, data))
+
     def backup(self, target: BinaryIO) -> int:
         """Write a consistent copy of the server's database (GET /api/v1/backup) into `target`,
         as it arrives; the number of bytes written."""
