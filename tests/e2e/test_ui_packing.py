@@ -59,6 +59,12 @@ def test_gpu_memory_on_create_and_the_over_use_flag(
     )
     expect(page.get_by_test_id("gpu-mem-over-eval-a")).to_have_count(0)  # within its share
     assert_accessible(page, "ongoing with a GPU memory over-use flag")
+    with server.client() as c:  # a queued memory task's row says its share
+        submit(c, "true", task_id="eval-c", gpu_mem="20G")
+    expect(page.get_by_test_id("queued-eval-c")).to_contain_text("20.0 GiB of 1")
+    expect(page.get_by_test_id("queued-eval-c")).to_contain_text(
+        "needs 20 GiB of GPU memory but the largest usable GPU has 16 GiB"
+    )
 
     page.goto(f"{server.url}/tasks/eval-b")
     expect(page.get_by_text("4.0 GiB declared (shares one GPU); using 7.0 GiB")).to_be_visible()

@@ -154,7 +154,7 @@ export function OngoingPage() {
                         data-label="GPUs"
                         title={task.n_nodes > 1 ? `${task.n_nodes} nodes × ${task.n_gpus} GPUs each` : undefined}
                       >
-                        {taskShape(task)}
+                        {task.gpu_mem !== null ? `${bytes(task.gpu_mem)} of 1` : taskShape(task)}
                       </td>
                       <td className="reason" data-label="Waiting because">
                         {task.pending_reason ?? "starting…"}
