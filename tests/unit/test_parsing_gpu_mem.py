@@ -76,3 +76,16 @@ def test_copy_command_keeps_gpu_mem() -> None:
     text = format_copy_command(1, {}, "python x.py", gpu_mem=20 * G)
     assert text == "ant_n_gpus=1 ant_gpu_mem=20G python x.py"
     assert one(text).gpu_mem == 20 * G
+
+
+def test_the_reserve_setting() -> None:
+    from ant_scheduler.core.errors import ConfigError
+    from ant_scheduler.settings import Settings
+
+    assert Settings().gpu_mem_reserve == G  # the default, "1G"
+    assert Settings().replace(RUNNER_gpu_mem_reserve="512M").gpu_mem_reserve == 512 * 2**20
+    assert Settings().replace(RUNNER_gpu_mem_reserve=0).gpu_mem_reserve == 0
+    assert Settings().replace(RUNNER_gpu_mem_reserve="0").gpu_mem_reserve == 0
+    for bad in ("lots", -1, True):
+        with pytest.raises(ConfigError, match="RUNNER_gpu_mem_reserve"):
+            Settings().replace(RUNNER_gpu_mem_reserve=bad)
