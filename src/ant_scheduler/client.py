@@ -496,12 +496,15 @@ class Client:
         retry_backoff: float | None = None,
         after: list[str] | None = None,
         tags: list[str] | None = None,
+        gpu_mem: int | str | None = None,
     ) -> list[TaskOut]:
         body = _submission(
             command, mode, n_gpus, task_id, env, priority, n_nodes, timeout, notify, after, tags
         )
         retry = {"retries": retries, "retry_on": retry_on, "retry_backoff": retry_backoff}
         body.update({k: v for k, v in retry.items() if v is not None})
+        if gpu_mem is not None:
+            body["gpu_mem"] = gpu_mem
         data = self._json("POST", "/api/v1/tasks", body=body)
         return self._read("/api/v1/tasks", lambda: _tasks(data["tasks"]))
 
@@ -522,6 +525,7 @@ class Client:
         retry_backoff: float | None = None,
         after: list[str] | None = None,
         tags: list[str] | None = None,
+        gpu_mem: int | str | None = None,
     ) -> list[dict[str, Any]]:
         """`submit`, the new tasks given as `dataclasses.asdict` of each TaskOut: what `ant submit`
         prints. The server's answer is that already, so it is returned as it came, without loading
@@ -531,6 +535,8 @@ class Client:
         )
         retry = {"retries": retries, "retry_on": retry_on, "retry_backoff": retry_backoff}
         body.update({k: v for k, v in retry.items() if v is not None})
+        if gpu_mem is not None:
+            body["gpu_mem"] = gpu_mem
         data = self._json("POST", "/api/v1/tasks", body=body)
         items = data.get("tasks") if isinstance(data, dict) else None
         if isinstance(items, list) and all(map(_is_task_out, items)):
@@ -1079,6 +1085,9 @@ _TASK_FIELDS = (
     "retry_at",
     "after",
     "tags",
+    "gpu_mem",
+    "placement",
+    "gpu_mem_over",
     "queue_position",
     "pending_reason",
     "gpu_mem_used",

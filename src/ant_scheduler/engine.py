@@ -149,6 +149,7 @@ class Engine(Edits, Submissions):
         return {t.pid: t.task_id for t in self.running.values() if t.pid is not None}
 
     def _sampled(self, availability_changed: bool) -> None:
+        self.check_gpu_memory()
         if availability_changed:
             self._request_schedule()
         self._publish_gpus()
@@ -293,6 +294,7 @@ class Engine(Edits, Submissions):
         new.gpu_ids = []
         new.started_at = new.finished_at = new.exit_code = None
         new.log_path = new.pid = new.handle = new.reason = None
+        new.placement = new.gpu_mem_over = None
         return new
 
     # ------------------------------------------------------------------ commands on one task

@@ -45,6 +45,7 @@ class GpuSlot:
     info: GpuInfo
     enabled: bool = True
     task_ids: list[str] = field(default_factory=list)
+    declared: dict[str, int] = field(default_factory=dict)  # memory tasks on it -> their gpu_mem
     sample: GpuSample | None = None
     external: str | None = None  # who is using it outside ANT (set by ADGS)
     processes: list[ProcessOwner] = field(default_factory=list)
@@ -86,6 +87,11 @@ class GpuSlot:
             unavailable=self.unavailable,
             node=self.info.node,
             local_index=self.info.local_index,
+            mem_total=self.info.mem_total,
+            shared=tuple(self.declared.items()),
+            nvlink=self.info.nvlink,
+            switch=self.info.switch,
+            socket=self.info.socket,
         )
 
 
@@ -216,6 +222,11 @@ class GpuPool:
         slot = self.slots.get(index)
         return slot.info.local if slot is not None else index
 
+    def numa_node(self, index: int) -> int | None:
+        """The NUMA node of the GPU's CPUs, if known."""
+        slot = self.slots.get(index)
+        return slot.info.numa_node if slot is not None else None
+
     def in_order(self) -> list[GpuSlot]:
         return [self.slots[i] for i in sorted(self.slots)]
 
@@ -235,25 +246,32 @@ class GpuPool:
         slot.enabled = enabled
         return slot
 
-    def reserve(self, task_id: str, gpu_ids: Iterable[int]) -> None:
+    def reserve(self, task_id: str, gpu_ids: Iterable[int], gpu_mem: int | None = None) -> None:
+        """The task holds these GPUs (a memory task, `gpu_mem`: a share of each)."""
         for index in gpu_ids:
             slot = self.slots.get(index)
             if slot is not None and task_id not in slot.task_ids:
                 slot.task_ids.append(task_id)
                 slot.last_assigned = self.clock()
+                if gpu_mem:
+                    slot.declared[task_id] = gpu_mem
 
     def release(self, task_id: str, gpu_ids: Iterable[int]) -> None:
         for index in gpu_ids:
             slot = self.slots.get(index)
             if slot is not None and task_id in slot.task_ids:
                 slot.task_ids.remove(task_id)
+                slot.declared.pop(task_id, None)
         self.task_gpu_mem.pop(task_id, None)
 
-    def show_ant_processes(self, pids_by_gpu: Mapping[int, list[int]]) -> None:
-        """A simulated backend shows ANT's tasks as GPU processes (real GPUs see them anyway)."""
+    def show_ant_processes(
+        self, pids_by_gpu: Mapping[int, list[int]], memory: Mapping[int, int] | None = None
+    ) -> None:
+        """A simulated backend shows ANT's tasks as GPU processes (real GPUs see them anyway),
+        each using `memory[pid]` bytes on each of its GPUs if given."""
         setter = getattr(self.backend, "set_ant_processes", None)
         if setter is not None:
-            setter(dict(pids_by_gpu))
+            setter(dict(pids_by_gpu), dict(memory or {}))
 
     # ------------------------------------------------------------------ monitoring
 

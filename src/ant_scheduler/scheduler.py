@@ -35,7 +35,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from ant_scheduler import __version__
+from ant_scheduler import __version__, gpu_memory
 from ant_scheduler.core import policy, retries
 from ant_scheduler.core.dependencies import Waits, describe_wait, initial_wait, never_reason
 from ant_scheduler.core.durations import format_duration
@@ -59,6 +59,7 @@ from ant_scheduler.executors.base import (
 from ant_scheduler.gpu_pool import GpuPool
 from ant_scheduler.live_output import LiveOutput
 from ant_scheduler.metrics import Metrics, queued_since
+from ant_scheduler.monitor.fake import simulated_use
 from ant_scheduler.notifications import Notifier
 from ant_scheduler.settings import Settings
 from ant_scheduler.store import Store
@@ -78,7 +79,9 @@ def tag_paused_reason(tag: str) -> str:
 
 
 def queued_entry(task: Task) -> policy.QueuedTask:
-    return policy.QueuedTask(task.task_id, task.n_gpus, task.priority, task.queue_seq, task.n_nodes)
+    return policy.QueuedTask(
+        task.task_id, task.n_gpus, task.priority, task.queue_seq, task.n_nodes, task.gpu_mem or 0
+    )
 
 
 class Scheduler:
@@ -137,6 +140,7 @@ class Scheduler:
         self._stray_timers: dict[str, asyncio.TimerHandle] = {}
         self._timeouts: dict[str, asyncio.TimerHandle] = {}  # running tasks with a timeout
         self._timing_out: set[str] = set()  # killed for their timeout: they end timed_out
+        self._over_memory: set[str] = set()  # killed for using more GPU memory than declared
         self._no_retry: set[str] = set()  # killed by the user: that end is final (never retried)
         self._backoffs: dict[str, asyncio.TimerHandle] = {}  # queued, waiting out a retry backoff
         self._startable_since: dict[str, float] = {}
@@ -298,6 +302,7 @@ class Scheduler:
         ran = self.running.pop(task.task_id, None)
         self._killing.discard(task.task_id)
         self._timing_out.discard(task.task_id)
+        self._over_memory.discard(task.task_id)
         self._no_retry.discard(task.task_id)
         timer = self._timeouts.pop(task.task_id, None)
         if timer is not None:
@@ -638,6 +643,7 @@ class Scheduler:
             max_cpu_tasks=self.settings.RUNNER_max_cpu_tasks,
             nodes=self.gpus.nodes,
             node_load=self._node_load(ended),
+            mem_reserve=self.settings.gpu_mem_reserve,
         )
         self._plan = decision
         if not decision.starts:
@@ -650,6 +656,7 @@ class Scheduler:
             task = self.queued[start.task_id].copy()
             task.gpu_ids = list(start.gpu_ids)
             task.nodes = list(start.nodes) if any(start.nodes) else []
+            task.placement, task.gpu_mem_over = start.placement, None
             try:
                 handle = self.executor.prepare(self._launch_request(task))
             except Exception as exc:
@@ -748,7 +755,17 @@ class Scheduler:
             n_nodes=task.n_nodes,
             placement=self._placement(task),
             attempt=task.attempt,
+            numa_nodes=self._numa_nodes(task),
         )
+
+    def _numa_nodes(self, task: Task) -> tuple[int, ...]:
+        """RUNNER_numa_affinity: the NUMA nodes of the task's GPUs, when each one's is known."""
+        if not self.settings.RUNNER_numa_affinity or not task.gpu_ids:
+            return ()
+        nodes = {self.gpus.numa_node(index) for index in task.gpu_ids}
+        if None in nodes:
+            return ()
+        return tuple(sorted(n for n in nodes if n is not None))
 
     def _placement(self, task: Task) -> tuple[RankPlacement, ...]:
         """Each rank's node and GPUs (ANT's ids and the node's own), rank 0 first."""
@@ -777,7 +794,7 @@ class Scheduler:
     # ------------------------------------------------------------------ GPUs
 
     def _reserve(self, task: Task) -> None:
-        self.gpus.reserve(task.task_id, task.gpu_ids)
+        self.gpus.reserve(task.task_id, task.gpu_ids, task.gpu_mem)
         self._show_ant_processes()
 
     def _release(self, task: Task) -> None:
@@ -786,11 +803,43 @@ class Scheduler:
 
     def _show_ant_processes(self) -> None:
         by_gpu: dict[int, list[int]] = {}
+        memory: dict[int, int] = {}  # pid -> what it seems to use per GPU (fake GPUs only)
         for task in self.running.values():
+            if task.pid is None:
+                continue
             for index in task.gpu_ids:
-                if task.pid is not None:
-                    by_gpu.setdefault(index, []).append(task.pid)
-        self.gpus.show_ant_processes(by_gpu)
+                by_gpu.setdefault(index, []).append(task.pid)
+            use = simulated_use(task.env, task.gpu_mem)
+            if use is not None:
+                memory[task.pid] = use
+        self.gpus.show_ant_processes(by_gpu, memory)
+
+    def check_gpu_memory(self) -> None:
+        """After each sample: each memory task using more GPU memory than it declared is
+        flagged (`gpu_mem_over`, a `gpu_mem_over` event, `task_changed`) and, with
+        RUNNER_enforce_gpu_mem, killed: it ends failed, saying why (gpu_memory.py)."""
+        flagged = []
+        enforce = self.settings.RUNNER_enforce_gpu_mem
+        for task in self.running.values():
+            used = gpu_memory.over_use(task, self.gpus.task_gpu_mem.get(task.task_id))
+            if used is None:
+                continue
+            first = task.gpu_mem_over is None
+            if first or used > (task.gpu_mem_over or 0):
+                task.gpu_mem_over = used
+                flagged.append(task)
+            if first:
+                kill = enforce and task.task_id not in self._killing
+                self._say(gpu_memory.over_message(task, kill))
+                self.events.publish("gpu_mem_over", gpu_memory.event(task, kill))
+                if kill:
+                    self._over_memory.add(task.task_id)
+                    self._killing.add(task.task_id)
+                    self._chore(
+                        self.executor.kill(task.task_id, self.settings.RUNNER_kill_grace_seconds)
+                    )
+        if flagged:
+            self._publish_tasks("task_changed", flagged)
 
     def gpu_note(self, task_ids: list[str]) -> str | None:
         """What holds a GPU besides running tasks: processes an ended task left behind."""
@@ -812,6 +861,9 @@ class Scheduler:
         if info.task_id in self._timing_out and info.lost is None:
             done.move_to(TaskState.TIMED_OUT)
             done.reason = f"ran longer than its timeout ({format_duration(task.timeout or 0)})"
+        elif info.task_id in self._over_memory and info.lost is None:
+            done.move_to(TaskState.FAILED)
+            done.reason = gpu_memory.kill_reason(task)
         elif info.killed or info.task_id in self._killing:
             done.move_to(TaskState.KILLED)
             if info.lost is not None:
@@ -1117,6 +1169,8 @@ TASK_CHANGING = (
     "attempt",
     "attempts",
     "retry_at",
+    "placement",
+    "gpu_mem_over",
 )
 # Fields only a task in the given state has (null in any other): computed when read, they change
 # without an event (the queue moves, memory use varies). A client sets them to null when the task
@@ -1142,7 +1196,11 @@ def _without(views: list[policy.GpuView], freed: set[str]) -> list[policy.GpuVie
     if not freed:
         return views
     return [
-        dataclasses.replace(v, allocated_to=tuple(t for t in v.allocated_to if t not in freed))
+        dataclasses.replace(
+            v,
+            allocated_to=tuple(t for t in v.allocated_to if t not in freed),
+            shared=tuple((t, n) for t, n in v.shared if t not in freed),
+        )
         if any(t in freed for t in v.allocated_to)
         else v
         for v in views

@@ -28,6 +28,7 @@ from ant_scheduler import __version__
 from ant_scheduler.api.app import create_app
 from ant_scheduler.api.auth import load_or_create_token
 from ant_scheduler.core.errors import AntError, ConfigError
+from ant_scheduler.core.topology import TopologySpecError, parse_fake_topology
 from ant_scheduler.engine import Engine
 from ant_scheduler.executors.registry import create_executor
 from ant_scheduler.monitor.base import GpuBackend
@@ -52,6 +53,8 @@ class ServeOptions:
     executor: str | None = None  # overrides RUNNER_executor
     ray_address: str | None = None  # overrides RAY_address
     state_dir: str | None = None  # overrides STATE_dir (a service's, docs/deployment.md)
+    # --fake-gpus' links: "nvlink=0-3,4-7; switch=0-1,2-3; socket=0-3,4-7" (core/topology.py)
+    fake_topology: str | None = None
 
 
 def parse_gpu_list(text: str) -> list[int]:
@@ -72,6 +75,8 @@ def _say(message: str) -> None:
 
 
 def choose_gpu_backend(opts: ServeOptions, state_dir: Path) -> GpuBackend | None:
+    if opts.fake_topology is not None and opts.fake_gpus is None:
+        raise ConfigError("--fake-topology describes fake GPUs: give --fake-gpus N too")
     if opts.fake_gpus is not None:
         if opts.fake_gpus < 0:
             raise ConfigError("--fake-gpus must be >= 0")
@@ -79,7 +84,13 @@ def choose_gpu_backend(opts: ServeOptions, state_dir: Path) -> GpuBackend | None
         if missing:
             raise ConfigError(f"GPU {missing[0]} does not exist (--fake-gpus {opts.fake_gpus})")
         load_file = opts.fake_gpu_load or state_dir / "fake_gpus.json"
-        return FakeGpuBackend(opts.fake_gpus, only=opts.gpus, load_file=load_file)
+        links = None
+        if opts.fake_topology is not None:
+            try:
+                links = parse_fake_topology(opts.fake_topology, opts.fake_gpus)
+            except TopologySpecError as exc:
+                raise ConfigError(exc.message) from None
+        return FakeGpuBackend(opts.fake_gpus, only=opts.gpus, load_file=load_file, topology=links)
     try:
         return NvmlGpuBackend(only=opts.gpus)
     except NvmlUnavailable as exc:

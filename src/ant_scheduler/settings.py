@@ -18,6 +18,7 @@ from typing import Any
 
 from ant_scheduler.core.errors import ConfigError, TaskRejected
 from ant_scheduler.core.notification import check_webhook_url
+from ant_scheduler.core.sizes import parse_size
 
 
 class UnknownConfigKey(UserWarning):
@@ -91,6 +92,15 @@ class Settings:
     NOTIFY_retries: int = 3  # attempts after the first one failed; then it is given up
     NOTIFY_backoff_seconds: float = 2  # before the first retry; doubled before each next one
     NOTIFY_queue_size: int = 1000  # notifications waiting at most; more are dropped (counted)
+    # --- sharing a GPU box (docs/scheduling.md) ------------------------------------------------
+    RUNNER_gpu_mem_reserve: int | str = "1G"  # kept free on a GPU memory tasks share (bytes/size)
+    RUNNER_enforce_gpu_mem: bool = False  # kill a memory task using more than it declared
+    RUNNER_numa_affinity: bool = False  # pin a task's CPUs to its GPUs' NUMA node, where known
+
+    @property
+    def gpu_mem_reserve(self) -> int:
+        """RUNNER_gpu_mem_reserve in bytes (checked when the settings were made)."""
+        return _reserve_bytes(self.RUNNER_gpu_mem_reserve)
 
     @property
     def state_dir(self) -> Path:
@@ -168,8 +178,20 @@ def _check_ranges(s: Settings) -> None:
             check_webhook_url(s.NOTIFY_webhook_url, "NOTIFY_webhook_url")
         except TaskRejected as exc:
             raise ConfigError(f"config key {exc.message}") from None
+    try:
+        _reserve_bytes(s.RUNNER_gpu_mem_reserve)
+    except TaskRejected:
+        need(False, "RUNNER_gpu_mem_reserve", "bytes (>= 0) or a size such as 1G or 512M")
     for key, allowed in _CHOICES.items():
         need(getattr(s, key) in allowed, key, "one of " + ", ".join(repr(a) for a in allowed))
+
+
+def _reserve_bytes(value: int | str) -> int:
+    if isinstance(value, int):
+        if value < 0:
+            raise TaskRejected("negative")
+        return value
+    return 0 if value.strip() in ("0", "") else parse_size(value, "RUNNER_gpu_mem_reserve")
 
 
 def settings_from_mapping(data: Any, *, source: str = "config") -> Settings:

@@ -318,8 +318,17 @@ def _v15(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE tasks ADD COLUMN notify TEXT")
 
 
+def _v16(db: sqlite3.Connection) -> None:
+    # GPU memory packing and placement (P13): declared bytes of a shared GPU, why a task got its
+    # GPUs, and the most memory seen while it used more than it declared.
+    db.execute("ALTER TABLE tasks ADD COLUMN gpu_mem INTEGER")
+    db.execute("ALTER TABLE tasks ADD COLUMN placement TEXT")
+    db.execute("ALTER TABLE tasks ADD COLUMN gpu_mem_over INTEGER")
+
+
 MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
 MIGRATIONS += [_v11, _v12, _v13, _v14, _v15]  # P12
+MIGRATIONS += [_v16]  # P13: GPU memory packing, placement
 
 # `ant rename OLD NEW`: every task's `after` follows the new id (parameters: old, new, old).
 RENAME_AFTER = """UPDATE tasks SET after = (

@@ -54,13 +54,18 @@ class Submissions(Scheduler):
         retry_on: list[str] | None = None,
         retry_backoff: float | None = None,
         tags: Sequence[str] = (),
+        gpu_mem: int | str | None = None,
     ) -> list[Task]:
         """Parse, validate and durably store new tasks (all or nothing), then schedule."""
         defaults = self._defaults(
             n_gpus, task_id, env, priority, n_nodes, timeout, notify, after, tags
         )
         defaults = dataclasses.replace(
-            defaults, retries=retries, retry_on=retry_on, retry_backoff=retry_backoff
+            defaults,
+            retries=retries,
+            retry_on=retry_on,
+            retry_backoff=retry_backoff,
+            gpu_mem=gpu_mem,
         )
         specs = await self._parse(text, mode, defaults, self.rng)
         if len(specs) <= SUBMIT_CHUNK:
@@ -95,6 +100,7 @@ class Submissions(Scheduler):
         retry_backoff: float | None = None,
         after: list[Dependency] | None = None,
         tags: Sequence[str] = (),
+        gpu_mem: int | str | None = None,
     ) -> list[TaskSpec]:
         """What submit() would queue, or the error it would raise; nothing is stored and no id
         is taken. Id templates and {rand} are drawn from a generator of their own (the engine's
@@ -103,7 +109,11 @@ class Submissions(Scheduler):
             n_gpus, task_id, env, priority, n_nodes, timeout, notify, after, tags
         )
         defaults = dataclasses.replace(
-            defaults, retries=retries, retry_on=retry_on, retry_backoff=retry_backoff
+            defaults,
+            retries=retries,
+            retry_on=retry_on,
+            retry_backoff=retry_backoff,
+            gpu_mem=gpu_mem,
         )
         specs = await self._parse(text, mode, defaults, random.Random())
         self._check_after(specs)

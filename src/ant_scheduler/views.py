@@ -46,6 +46,7 @@ def task_json(
         retry_words(task),
         task.after,
         task.tags,
+        task.gpu_mem,
     )
     data["tags"] = list(task.tags)
     return data

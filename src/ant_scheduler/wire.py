@@ -64,6 +64,7 @@ class PreviewTask:
     retry_backoff: float = 30.0  # seconds
     after: list[Dependency] = field(default_factory=list)  # the tasks it would wait for
     tags: list[str] = field(default_factory=list)
+    gpu_mem: int | None = None  # bytes of one shared GPU (GPU memory packing)
 
 
 @dataclass
@@ -465,6 +466,19 @@ class TaskChange:
     attempt: int = 1
     attempts: list[Attempt] = field(default_factory=list)
     retry_at: float | None = None
+    placement: str | None = None
+    gpu_mem_over: int | None = None
+
+
+@dataclass
+class GpuMemOver:
+    """`gpu_mem_over`: a task that declared GPU memory (gpu_mem) uses more, first seen now."""
+
+    task_id: str
+    gpu_mem: int  # bytes it declared
+    used: int  # bytes its processes use
+    gpu_ids: list[int]
+    killed: bool  # RUNNER_enforce_gpu_mem: ANT kills it (it ends failed)
 
 
 @dataclass
@@ -495,6 +509,7 @@ class EventPayloads:
     terminal: dict[str, TerminalSnapshot]  # by task id: each running task, every step_interval
     system: SystemPoint  # one monitoring sample (host CPU/RAM and GPUs)
     health: HealthOut  # each monitoring sample, and when availability or the nodes change
+    gpu_mem_over: GpuMemOver  # a memory task uses more GPU memory than it declared
 
 
 EVENT_TYPES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EventPayloads))

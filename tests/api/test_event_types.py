@@ -51,6 +51,8 @@ def test_every_event_the_engine_sends_has_its_declared_type(server: AntServer) -
         listener.start()
         time.sleep(0.5)
         submit(c, "printf 'step\\n50%%|#|\\n'; sleep 1.5", task_id="typed", n_gpus=1)
+        # gpu_mem_over: a memory task the fake GPU shows using more than it declared.
+        submit(c, "sleep 5", task_id="hog", gpu_mem="1G", env={"ANT_FAKE_GPU_MEM": "2G"})
         wait_state(c, "typed", "succeeded")
         assert c.delete("/api/v1/tasks/typed").status_code == 200
         listener.join(30)

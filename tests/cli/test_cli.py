@@ -403,6 +403,7 @@ def test_version_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
             ["x"],
         ),
         (["--after", "a", "--after", "b:any", "x"], {"after": ["a", "b:any"]}, ["x"]),
+        (["--gpu-mem", "20G", "python", "x.py"], {"gpu_mem": 20 * 2**30}, ["python", "x.py"]),
     ],
 )
 def test_submit_takes_its_options_and_passes_the_rest_on(
@@ -417,6 +418,7 @@ def test_submit_takes_its_options_and_passes_the_rest_on(
     defaults = {
         "n_gpus": None,
         "n_nodes": None,
+        "gpu_mem": None,
         "task_id": None,
         "timeout": None,
         "notify": None,

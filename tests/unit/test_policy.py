@@ -818,8 +818,10 @@ class CountingQueue(TaskQueue):
 
     pulled = 0
 
-    def tasks_needing(self, n_gpus: int) -> Iterator[QueuedTask]:
-        for task in super().tasks_needing(n_gpus):
+    def tasks_needing(
+        self, n_gpus: int, n_nodes: int = 1, gpu_mem: int = 0
+    ) -> Iterator[QueuedTask]:
+        for task in super().tasks_needing(n_gpus, n_nodes, gpu_mem):
             self.pulled += 1
             yield task
 

@@ -587,8 +587,10 @@ def test_no_task_starves_on_a_cluster(policy: Policy) -> None:
 class CountingQueue(TaskQueue):
     pulled = 0
 
-    def tasks_needing(self, n_gpus: int, n_nodes: int = 1) -> Iterator[QueuedTask]:
-        for task in super().tasks_needing(n_gpus, n_nodes):
+    def tasks_needing(
+        self, n_gpus: int, n_nodes: int = 1, gpu_mem: int = 0
+    ) -> Iterator[QueuedTask]:
+        for task in super().tasks_needing(n_gpus, n_nodes, gpu_mem):
             self.pulled += 1
             yield task
 

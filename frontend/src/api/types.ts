@@ -912,6 +912,7 @@ export interface components {
             };
             system: components["schemas"]["SystemPoint"];
             health: components["schemas"]["HealthOut"];
+            gpu_mem_over: components["schemas"]["GpuMemOver"];
         };
         /** ExecutorStatus */
         ExecutorStatus: {
@@ -921,6 +922,22 @@ export interface components {
             available: boolean;
             /** Detail */
             detail: string | null;
+        };
+        /**
+         * GpuMemOver
+         * @description `gpu_mem_over`: a task that declared GPU memory (gpu_mem) uses more, first seen now.
+         */
+        GpuMemOver: {
+            /** Task Id */
+            task_id: string;
+            /** Gpu Mem */
+            gpu_mem: number;
+            /** Used */
+            used: number;
+            /** Gpu Ids */
+            gpu_ids: number[];
+            /** Killed */
+            killed: boolean;
         };
         /** GpuOut */
         GpuOut: {
@@ -1320,6 +1337,8 @@ export interface components {
             after: components["schemas"]["Dependency"][];
             /** Tags */
             tags: string[];
+            /** Gpu Mem */
+            gpu_mem: number | null;
         };
         /**
          * QueueChanged
@@ -1458,6 +1477,11 @@ export interface components {
              * @description labels to filter, act on and pause the tasks by: 1-64 letters, digits, '.', '_' or '-', not starting with '.' or '-' (inline: ant_tags=a,b; tags add up)
              */
             tags?: string[];
+            /**
+             * Gpu Mem
+             * @description GPU memory it needs of one GPU it shares with other such tasks, instead of whole GPUs: bytes (an integer) or a size such as "20G", "512M", "20GiB" (binary units); answers give bytes. Implies one GPU on one node (inline: ant_gpu_mem=20G)
+             */
+            gpu_mem?: number | string | null;
         };
         /**
          * SummaryOut
@@ -1594,6 +1618,10 @@ export interface components {
             attempts?: components["schemas"]["Attempt"][];
             /** Retry At */
             retry_at?: number | null;
+            /** Placement */
+            placement?: string | null;
+            /** Gpu Mem Over */
+            gpu_mem_over?: number | null;
         };
         /**
          * TaskOut
@@ -1684,6 +1712,12 @@ export interface components {
             after: components["schemas"]["Dependency"][];
             /** Tags */
             tags: string[];
+            /** Gpu Mem */
+            gpu_mem: number | null;
+            /** Placement */
+            placement: string | null;
+            /** Gpu Mem Over */
+            gpu_mem_over: number | null;
             /** Queue Position */
             queue_position: number | null;
             /** Pending Reason */
@@ -1799,6 +1833,7 @@ export type Empty = components['schemas']['Empty'];
 export type EndedState = components['schemas']['EndedState'];
 export type EventPayloads = components['schemas']['EventPayloads'];
 export type ExecutorStatus = components['schemas']['ExecutorStatus'];
+export type GpuMemOver = components['schemas']['GpuMemOver'];
 export type GpuOut = components['schemas']['GpuOut'];
 export type GpuPatch = components['schemas']['GpuPatch'];
 export type GpuPoint = components['schemas']['GpuPoint'];

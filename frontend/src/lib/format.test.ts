@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { duration, formatDuration, parseDuration, retriesText, smooth, timeoutText } from "./format";
+import { duration, formatDuration, gpuMemOverText, gpuMemText, isSize, parseDuration, retriesText, smooth, timeoutText } from "./format";
 
 describe("format", () => {
   it("durations", () => {
@@ -38,5 +38,22 @@ describe("retries", () => {
       "3 on failure, lost · backoff 30s, doubling · attempt 2 of 4",
     );
     expect(retriesText({ ...plain, retries: 1, retry_backoff: 0 })).toBe("1 on failure · no backoff · attempt 1 of 2");
+  });
+});
+
+describe("GPU memory packing", () => {
+  const G = 2 ** 30;
+  it("reads sizes as the server does", () => {
+    for (const ok of ["20G", "20GiB", "512m", "1.5 T", "1048576", " 20 gb "]) expect(isSize(ok)).toBe(true);
+    for (const bad of ["", "G", "lots", "-1G", "20X", "1,5G"]) expect(isSize(bad)).toBe(false);
+  });
+  it("says what a memory task declared, uses and whether it went over", () => {
+    const whole = { gpu_mem: null, gpu_mem_used: 3 * G, gpu_mem_over: null };
+    expect(gpuMemText(whole)).toBeNull();
+    expect(gpuMemOverText(whole)).toBeNull();
+    const mem = { gpu_mem: 6 * G, gpu_mem_used: 4 * G, gpu_mem_over: null };
+    expect(gpuMemText(mem)).toBe("6.0 GiB declared (shares one GPU); using 4.0 GiB");
+    expect(gpuMemOverText(mem)).toBeNull();
+    expect(gpuMemOverText({ ...mem, gpu_mem_over: 9 * G })).toBe("GPU memory over: 9.0 GiB used of 6.0 GiB declared");
   });
 });

@@ -13,6 +13,27 @@ export function bytes(n: number): string {
   return `${n} B`;
 }
 
+// A size as the server reads gpu_mem (20G, 512M, 20GiB, 1.5T or bytes; binary units). Only
+// checked here: the text goes to the server as typed, which parses it again.
+export function isSize(text: string): boolean {
+  return /^\s*\d+(\.\d+)?\s*[kmgtp]?(i?b)?\s*$/i.test(text);
+}
+
+// "6 GiB declared; using 4.2 GiB" or, past it, "... — over: used up to 9 GiB"; null for a task
+// that takes whole GPUs.
+export function gpuMemText(task: { gpu_mem: number | null; gpu_mem_used: number | null; gpu_mem_over: number | null }): string | null {
+  if (task.gpu_mem === null) return null;
+  let out = `${bytes(task.gpu_mem)} declared (shares one GPU)`;
+  if (task.gpu_mem_used !== null) out += `; using ${bytes(task.gpu_mem_used)}`;
+  return out;
+}
+
+// The over-use flag: "GPU memory over: 9.0 GiB used of 4.0 GiB declared".
+export function gpuMemOverText(task: { gpu_mem: number | null; gpu_mem_over: number | null }): string | null {
+  if (task.gpu_mem === null || task.gpu_mem_over === null) return null;
+  return `GPU memory over: ${bytes(task.gpu_mem_over)} used of ${bytes(task.gpu_mem)} declared`;
+}
+
 export function when(ts: number | null | undefined): string {
   return ts ? new Date(ts * 1000).toLocaleString() : "-";
 }

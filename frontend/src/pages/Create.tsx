@@ -3,7 +3,7 @@ import { Link } from "react-router";
 import { api, ApiError } from "../api/client";
 import { submitRequestModeValues, type PreviewOut, type SubmitRequest } from "../api/types";
 import { conditionText, parseAfter } from "../lib/dependencies";
-import { formatDuration, parseDuration } from "../lib/format";
+import { bytes, formatDuration, isSize, parseDuration } from "../lib/format";
 import { parseTags } from "../lib/tags";
 import { taskPath } from "../lib/paths";
 import { load, save } from "../lib/storage";
@@ -14,6 +14,7 @@ const SPECIAL_VARS: [string, string][] = [
   ["ant_task_id", "task id or template; overrides the Task ID field"],
   ["ant_n_gpus", "number of GPUs (on each node); overrides the GPUs field"],
   ["ant_n_nodes", "number of nodes, all at once (a gang); overrides the Nodes field"],
+  ["ant_gpu_mem", "GPU memory of one shared GPU (20G, 512M) instead of whole GPUs; overrides the GPU memory field"],
   ["ant_timeout", "kill it after it has run this long (90s, 15m, 2h, 1h30m); overrides the Timeout field"],
   ["ant_notify", "webhook URL POSTed to when it ends; overrides the Webhook field"],
   ["ant_retries", "run it again up to N times when an attempt fails (or as ant_retry_on says); overrides the Retries field"],
@@ -45,6 +46,7 @@ export function CreatePage() {
   const [nGpus, setNGpus] = useState("");
   const [nNodes, setNNodes] = useState("");
   const [timeout, setTimeoutText] = useState("");
+  const [gpuMem, setGpuMem] = useState("");
   const [webhook, setWebhook] = useState("");
   const [retries, setRetries] = useState("");
   const [retryOn, setRetryOn] = useState<RetryCondition[]>(["failure"]);
@@ -63,7 +65,7 @@ export function CreatePage() {
   useEffect(() => {
     setPreview(null);
     setPreviewError("");
-  }, [mode, taskId, nGpus, nNodes, timeout, webhook, retries, retryOn, backoff, after, tagText, command, env]);
+  }, [mode, taskId, nGpus, nNodes, gpuMem, timeout, webhook, retries, retryOn, backoff, after, tagText, command, env]);
 
   const updateEnv = (rows: EnvRow[]) => {
     setEnv(rows);
@@ -82,6 +84,9 @@ export function CreatePage() {
     const nodes = nNodes.trim() === "" ? undefined : Number(nNodes);
     if (nodes !== undefined && (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_NODES)) {
       return `Number of nodes must be a whole number from 1 to ${MAX_NODES}`;
+    }
+    if (gpuMem.trim() !== "" && !isSize(gpuMem)) {
+      return "GPU memory must be a size such as 20G or 512M";
     }
     const limit = timeout.trim() === "" ? undefined : parseDuration(timeout);
     if (limit === null || (limit !== undefined && limit <= 0)) {
@@ -106,6 +111,7 @@ export function CreatePage() {
       mode,
       n_gpus: n,
       n_nodes: nodes,
+      gpu_mem: gpuMem.trim() || undefined,
       timeout: limit,
       notify: webhook.trim() || undefined, // checked by the server (http/https URL)
       ...retrying,
@@ -199,6 +205,10 @@ export function CreatePage() {
           <label className="field narrow" title="Nodes, all at once, with that many GPUs on each (a gang); 1: one node">
             Nodes
             <input aria-label="Number of nodes" inputMode="numeric" value={nNodes} onChange={(e) => setNNodes(e.target.value)} placeholder="1" />
+          </label>
+          <label className="field narrow" title="GPU memory it needs (20G, 512M): it shares one GPU with other such tasks instead of taking whole GPUs">
+            GPU memory
+            <input aria-label="GPU memory" value={gpuMem} onChange={(e) => setGpuMem(e.target.value)} placeholder="whole GPUs" />
           </label>
           <label className="field narrow" title="Kill it after it has run this long; it ends timed_out (90s, 15m, 2h, 1h30m)">
             Timeout
@@ -382,6 +392,7 @@ function PreviewTable({ preview }: { preview: PreviewOut }) {
               <th>Task ID</th>
               <th>GPUs</th>
               <th>Nodes</th>
+              <th>GPU memory</th>
               <th>Timeout</th>
               <th>Retries</th>
               <th>After</th>
@@ -398,6 +409,7 @@ function PreviewTable({ preview }: { preview: PreviewOut }) {
                 </td>
                 <td data-label="GPUs">{t.n_gpus}</td>
                 <td data-label="Nodes">{t.n_nodes}</td>
+                <td data-label="GPU memory">{t.gpu_mem === null ? "whole GPUs" : bytes(t.gpu_mem)}</td>
                 <td data-label="Timeout">{t.timeout === null ? "none" : formatDuration(t.timeout)}</td>
                 <td data-label="Retries">{t.retries ? `${t.retries} on ${t.retry_on.join(", ")}` : "none"}</td>
                 <td data-label="After">{t.after.length ? t.after.map((d) => d.task_id + conditionText(d)).join(", ") : "none"}</td>

@@ -8,7 +8,7 @@ import { DragHandle, SortableQueue, SortableRow } from "../components/SortableQu
 import { Progress } from "../components/Progress";
 import { TagBar, TagChips, useTagParam } from "../components/Tags";
 import { Terminal } from "../components/Terminal";
-import { duration, timeoutText } from "../lib/format";
+import { bytes, duration, gpuMemOverText, timeoutText } from "../lib/format";
 import { taskGpuLabels, taskShape } from "../lib/nodes";
 import { taskPath } from "../lib/paths";
 import { hasTag } from "../lib/tags";
@@ -73,6 +73,15 @@ export function OngoingPage() {
                 GPUs {task.gpu_ids.length ? taskGpuLabels(task, gpus) : "none"}
                 {task.nodes.length > 0 && ` · ${task.nodes.length === 1 ? "node" : "nodes"} ${task.nodes.join(", ")}`} ·{" "}
                 {duration(task.started_at ? now - task.started_at : null)}
+                {task.gpu_mem !== null && ` · ${bytes(task.gpu_mem)} of the GPU`}
+                {gpuMemOverText(task) && (
+                  <>
+                    {" "}
+                    <span className="badge badge-over" data-testid={`gpu-mem-over-${task.task_id}`}>
+                      {gpuMemOverText(task)}
+                    </span>
+                  </>
+                )}
                 {task.attempt > 1 && (
                   <span data-testid={`attempt-${task.task_id}`}>
                     {" "}· attempt {task.attempt} of {task.retries + 1}
@@ -145,7 +154,7 @@ export function OngoingPage() {
                         data-label="GPUs"
                         title={task.n_nodes > 1 ? `${task.n_nodes} nodes × ${task.n_gpus} GPUs each` : undefined}
                       >
-                        {taskShape(task)}
+                        {task.gpu_mem !== null ? `${bytes(task.gpu_mem)} of 1` : taskShape(task)}
                       </td>
                       <td className="reason" data-label="Waiting because">
                         {task.pending_reason ?? "starting…"}

@@ -14,7 +14,7 @@ import { RenameDialog } from "../components/RenameDialog";
 import { Progress } from "../components/Progress";
 import { TagChips } from "../components/Tags";
 import { Terminal } from "../components/Terminal";
-import { bytes, duration, retriesText, timeoutText, when } from "../lib/format";
+import { bytes, duration, gpuMemOverText, gpuMemText, retriesText, timeoutText, when } from "../lib/format";
 import { rankOptions, taskGpuLabels } from "../lib/nodes";
 import { taskPath } from "../lib/paths";
 import { useEpoch, useGpus, useLiveState, useServer, useTask, useTaskActions, useTerminals } from "../state/hooks";
@@ -154,7 +154,8 @@ function TaskView({ task }: { task: TaskOut }) {
     ["Restarted from", task.restarted_from ? <Link to={taskPath(task.restarted_from)}>{task.restarted_from}</Link> : null],
     ["Restarted as", task.restarted_as ? <Link to={taskPath(task.restarted_as)}>{task.restarted_as}</Link> : null],
     ["Lineage", task.restarted_from ? <Lineage task={task} /> : null],
-    ["GPU memory", task.gpu_mem_used !== null ? bytes(task.gpu_mem_used) : null],
+    ["GPU memory", task.gpu_mem !== null ? <GpuMem task={task} /> : task.gpu_mem_used !== null ? bytes(task.gpu_mem_used) : null],
+    ["Placement", task.placement],
     ["Left running", task.lingering_processes ? `${task.lingering_processes} process(es) (they keep its GPUs)` : null],
     ["Working directory", task.workdir],
     ["Environment", Object.keys(task.env).length ? <code>{Object.entries(task.env).map(([k, v]) => `${k}=${v}`).join(" ")}</code> : null],
@@ -399,6 +400,24 @@ function Lineage({ task }: { task: TaskOut }) {
           {tid === task.task_id ? <strong>{tid}</strong> : <Link to={taskPath(tid)}>{tid}</Link>}
         </span>
       ))}
+    </span>
+  );
+}
+
+/** A memory task's declared and used GPU memory, and the over-use flag once it used more. */
+function GpuMem({ task }: { task: TaskOut }) {
+  const over = gpuMemOverText(task);
+  return (
+    <span>
+      {gpuMemText(task)}
+      {over && (
+        <>
+          {" "}
+          <span className="badge badge-over" data-testid="gpu-mem-over">
+            {over}
+          </span>
+        </>
+      )}
     </span>
   );
 }

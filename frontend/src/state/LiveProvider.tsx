@@ -234,6 +234,8 @@ export function useEventStream(
       terminal: (terminals) => dispatch({ type: "terminal", terminals }),
       system: (point) => dispatch({ type: "system", point }),
       health: (health) => dispatch({ type: "health", health }),
+      // The flag itself comes with the task (task_changed: gpu_mem_over): its card and page show it.
+      gpu_mem_over: () => undefined,
     };
 
     const close = connectEvents(handlers, {

@@ -132,6 +132,13 @@ class SubmitRequest(Strict):
         "(inline: ant_tags=a,b; tags add up)",
     )
 
+    gpu_mem: int | Annotated[str, Field(max_length=40)] | None = Field(
+        default=None,
+        description="GPU memory it needs of one GPU it shares with other such tasks, instead of "
+        'whole GPUs: bytes (an integer) or a size such as "20G", "512M", "20GiB" (binary '
+        "units); answers give bytes. Implies one GPU on one node (inline: ant_gpu_mem=20G)",
+    )
+
 
 class MoveRequest(Strict):
     """Where to move a queued task: exactly one of before, after, to."""

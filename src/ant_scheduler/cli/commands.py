@@ -138,6 +138,19 @@ def _duration(text: str) -> float:
         ) from None  # argparse names it
 
 
+def _gpu_mem(text: str) -> int:
+    """--gpu-mem's size in bytes (20G, 512M, 20GiB); a usage error with the rule otherwise."""
+    from argparse import ArgumentTypeError
+
+    from ant_scheduler.core.errors import TaskRejected
+    from ant_scheduler.core.sizes import parse_size
+
+    try:
+        return parse_size(text)
+    except TaskRejected as exc:
+        raise ArgumentTypeError(exc.message.removeprefix("gpu_mem ")) from None
+
+
 def _webhook_url(text: str) -> str:
     """--notify's URL, checked here as the server would (a usage error, one line, otherwise)."""
     from argparse import ArgumentTypeError
@@ -226,6 +239,14 @@ def _tag(text: str) -> str:
         help="Run on N nodes at once, n GPUs each (a gang; needs a cluster executor).",
     ),
     arg(
+        "--gpu-mem",
+        dest="gpu_mem",
+        type=_gpu_mem,
+        metavar="SIZE",
+        help="GPU memory it needs (20G, 512M): it shares one GPU with other such tasks instead "
+        "of taking whole GPUs.",
+    ),
+    arg(
         "--id",
         dest="task_id",
         metavar="TEXT",
@@ -301,6 +322,7 @@ def submit(
     ctx: Context,
     n_gpus: int | None,
     n_nodes: int | None,
+    gpu_mem: int | None,
     task_id: str | None,
     timeout: float | None,
     notify: str | None,
@@ -333,6 +355,7 @@ def submit(
       ant submit --notify https://hooks.slack.com/services/… -- python train.py
       ant submit --after prep-1 --after prep-2:any -- python train.py
       ant submit --tag sweep-lr --multi sweep.txt
+      ant submit --gpu-mem 20G -- python small_eval.py   # shares a GPU with other such tasks
     """
     multi_file = _open_multi(multi) if multi is not None else None
     if multi_file is not None and command:
@@ -360,6 +383,7 @@ def submit(
             retry_backoff=retry_backoff,
             after=after,
             tags=tags,
+            gpu_mem=gpu_mem,
         )
         if as_json:
             emit_json({"tasks": tasks})
@@ -1172,6 +1196,12 @@ def doctor(ctx: Context, as_json: bool) -> None:
         help="JSON file of simulated outside GPU load (default: <state dir>/fake_gpus.json).",
     ),
     arg(
+        "--fake-topology",
+        metavar="SPEC",
+        help="How the fake GPUs are linked, e.g. 'nvlink=0-3,4-7; socket=0-3,4-7' "
+        "(keys nvlink, switch, socket; docs/scheduling.md).",
+    ),
+    arg(
         "--executor",
         metavar="NAME",
         help="What runs tasks: local, or ray (a Ray cluster's nodes). Overrides RUNNER_executor.",
@@ -1194,6 +1224,7 @@ def serve(
     certfile: str | None,
     keyfile: str | None,
     fake_gpu_load: str | None,
+    fake_topology: str | None,
     executor: str | None,
     ray_address: str | None,
 ) -> None:
@@ -1228,6 +1259,7 @@ def serve(
         certfile=path(certfile),
         keyfile=path(keyfile),
         fake_gpu_load=path(fake_gpu_load),
+        fake_topology=fake_topology,
         executor=executor,
         ray_address=ray_address,
         state_dir=state_dir,

@@ -131,7 +131,36 @@ def after_text(task: Any) -> str:
     return ", ".join(shown) or "-"
 
 
+def gpu_mem_text(task: Any) -> str:
+    """'20 GiB declared; using 12 GiB', with 'OVER' once it used more than it declared; '-'
+    for a task that takes whole GPUs."""
+    from ant_scheduler.core.sizes import format_size
+
+    declared = getattr(task, "gpu_mem", None)
+    if declared is None:
+        return "-"
+    out = f"{format_size(declared)} declared (shares one GPU)"
+    used = getattr(task, "gpu_mem_used", None)
+    if used is not None:
+        out += f"; using {format_size(used)}"
+    over = getattr(task, "gpu_mem_over", None)
+    if over is not None:
+        out += f"; OVER: used up to {format_size(over)}"
+    return out
+
+
+def _over_text(task: Any) -> str:
+    from ant_scheduler.core.sizes import format_size
+
+    over, declared = getattr(task, "gpu_mem_over", None), getattr(task, "gpu_mem", None)
+    if over is None or declared is None:
+        return ""
+    return f"GPU memory over: {format_size(over)} of {format_size(declared)} declared"
+
+
 def _info(task: Any, now: float) -> str:
+    if task.state == "running" and _over_text(task):
+        return _over_text(task)
     if task.state == "running" and getattr(task, "timeout", None) is not None:
         return "timeout " + timeout_text(task, now)
     if task.state == "queued":
@@ -159,6 +188,10 @@ def task_table(tasks: Sequence[Any], now: float) -> Table:
         table.add_column(column, no_wrap=fixed, overflow="ellipsis" if fixed else "fold")
     for task in tasks:
         gpus = ",".join(map(str, task.gpu_ids)) if task.gpu_ids else f"({task.n_gpus})"
+        if getattr(task, "gpu_mem", None) is not None:  # a share of the GPU: how much
+            from ant_scheduler.core.sizes import short_size
+
+            gpus += f" {short_size(task.gpu_mem)}"
         command = task.submitted.replace("\n", " ")
         command = command if len(command) <= 60 else command[:57] + "..."
         tags = getattr(task, "tags", None)
@@ -188,6 +221,8 @@ def task_detail(task: Any, now: float) -> Table:
         ("command", text(task.command, newlines=True)),
         ("submitted", text(task.submitted, newlines=True)),
         ("gpus", text(f"{task.n_gpus} requested; assigned {task.gpu_ids or '-'}")),
+        ("gpu memory", text(gpu_mem_text(task))),
+        ("placement", text(getattr(task, "placement", None) or "-")),
         ("env", text(env)),
         ("priority", text(task.priority)),
         ("tags", text(", ".join(getattr(task, "tags", None) or ()) or "-")),

@@ -3,8 +3,8 @@
 Follows the seed README: multi mode has one task per logical line (`\\` continues it, `#` lines
 are comments); a command's leading `ant_n_gpus=`, `ant_n_nodes=`, `ant_task_id=`, `ant_envar=`,
 `ant_timeout=`, `ant_notify=`, `ant_retries=`, `ant_retry_on=`, `ant_retry_backoff=`, `ant_after=`,
-`ant_tags=` words configure the task and are removed; `ant_wd` and the `ant_conda_*` variables
-wrap the command.
+`ant_tags=`, `ant_gpu_mem=` words configure the task and are removed; `ant_wd` and the
+`ant_conda_*` variables wrap the command.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from ant_scheduler.core.dependencies import PREV, check_after, format_after, par
 from ant_scheduler.core.durations import check_seconds, format_duration, parse_duration
 from ant_scheduler.core.errors import TaskRejected
 from ant_scheduler.core.notification import check_webhook_url
+from ant_scheduler.core.sizes import check_size, parse_size, short_size
 from ant_scheduler.core.tags import check_tags, split_tags
 from ant_scheduler.core.task import Dependency, TaskSpec
 from ant_scheduler.core.templates import (
@@ -50,6 +51,7 @@ INLINE_ARGS = (
             "ant_notify",
             "ant_after",
             "ant_tags",
+            "ant_gpu_mem",
         }
     )
     | _RETRY_ARGS
@@ -67,6 +69,7 @@ _FIELD_ENV_VARS = (
             "ant_notify",
             "ant_after",
             "ant_tags",
+            "ant_gpu_mem",
         }
     )
     | _RETRY_ARGS
@@ -98,6 +101,7 @@ class SubmitDefaults:
     retry_backoff: float | None = None  # seconds; None: 30
     after: tuple[Dependency, ...] = ()  # may name PREV ("[prev]": the line before)
     tags: tuple[str, ...] = ()
+    gpu_mem: int | str | None = None  # bytes, or a size such as "20G" (core/sizes.py)
 
 
 @dataclass(frozen=True)
@@ -382,6 +386,16 @@ def _parse_one(
     n_nodes = _layered(n_nodes, env, inline, "ant_n_nodes", _node_count)
     if isinstance(n_nodes, bool) or not 1 <= n_nodes <= MAX_NODES:
         raise TaskRejected(f"the number of nodes must be from 1 to {MAX_NODES}, got {n_nodes!r}")
+    gpu_mem = _gpu_mem(defaults.gpu_mem)
+    gpu_mem = _layered(gpu_mem, env, inline, "ant_gpu_mem", parse_size)
+    if gpu_mem is not None:
+        # A share of one GPU: the task is a 1-GPU task (0, say a CPU default, becomes 1).
+        if n_gpus not in (0, 1) or n_nodes != 1:
+            raise TaskRejected(
+                "gpu_mem asks for a share of one GPU: leave the GPU count at 1 and the nodes "
+                f"at 1, not {n_gpus} GPU(s) on {n_nodes} node(s)"
+            )
+        n_gpus = 1
     timeout = None if defaults.timeout is None else check_seconds(defaults.timeout)
     timeout = _layered(timeout, env, inline, "ant_timeout", parse_duration)
     notify = None if defaults.notify is None else check_webhook_url(defaults.notify)
@@ -426,7 +440,15 @@ def _parse_one(
         retry_backoff=retry_backoff,
         after=after,
         tags=tags,
+        gpu_mem=gpu_mem,
     )
+
+
+def _gpu_mem(value: int | str | None) -> int | None:
+    """The form's / API's gpu_mem: bytes, or a size as written ("20G")."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return parse_size(value) if isinstance(value, str) else check_size(value)
 
 
 _T = TypeVar("_T")
@@ -601,17 +623,20 @@ def format_copy_command(
     retries: str = "",
     after: Sequence[Dependency] = (),
     tags: Sequence[str] = (),
+    gpu_mem: int | None = None,
 ) -> str:
-    """`[ant_task_id=…] ant_n_gpus=… [ant_n_nodes=…] [ant_timeout=…] [ant_retries=… …]
-    [ant_after=…] [ant_envar='{…}'] <command>`: submits the same task again as a new one. The
-    id is kept only as the template the submitted text gave (`ant_task_id=exp-[phrase]`), drawn
-    anew; a literal or generated id is left out (it is taken), so the new task gets the default
-    id."""
+    """`[ant_task_id=…] ant_n_gpus=… [ant_n_nodes=…] [ant_gpu_mem=…] [ant_timeout=…]
+    [ant_retries=… …] [ant_after=…] [ant_envar='{…}'] <command>`: submits the same task again as
+    a new one. The id is kept only as the template the submitted text gave
+    (`ant_task_id=exp-[phrase]`), drawn anew; a literal or generated id is left out (it is
+    taken), so the new task gets the default id."""
     template, command = _split_submitted(submitted)
     parts = [f"ant_task_id={shlex.quote(template)}"] if template is not None else []
     parts.append(f"ant_n_gpus={n_gpus}")
     if n_nodes != 1:
         parts.append(f"ant_n_nodes={n_nodes}")
+    if gpu_mem is not None:
+        parts.append(f"ant_gpu_mem={short_size(gpu_mem)}")
     if timeout is not None:
         parts.append(f"ant_timeout={format_duration(timeout)}")
     if retries:

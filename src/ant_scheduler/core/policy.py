@@ -22,6 +22,21 @@ are kept for B and later tasks may only take free GPUs outside it, so the set on
 starts once it has (if not earlier, somewhere else). Only B holds a reservation. Without runtime
 estimates, reserving *all* free GPUs instead would make backfill the same as fifo.
 
+GPU memory (docs/scheduling.md). A task may declare GPU memory (`gpu_mem`, bytes) instead of
+whole GPUs: it gets one GPU that it shares with other such tasks while their declared memory plus
+`mem_reserve` fits the GPU's memory. Of the GPUs already shared it goes where it fits tightest
+(the least memory left that is enough: shared GPUs fill up before another GPU is opened), ties by
+index; if none, a free GPU with enough memory (best-fit node, then the GPU the topology rule
+picks) becomes shared. Whole-GPU tasks never share: a GPU held by memory tasks is not free for
+them, and a GPU held by a whole-GPU task takes no memory task. Under backfill the blocker's target
+set takes no new memory task either (so it drains); a blocked memory task reserves one GPU, the
+lowest-numbered usable one not busy outside ANT that is big enough.
+
+Topology (core/topology.py). On a node whose GPUs carry link labels (NVLink island, PCIe switch,
+CPU socket), a task gets the free set with the closest links rather than the lowest numbers; the
+backfill target is chosen the same way among the usable GPUs. `Start.placement` says which set and
+why. Without labels nothing reads differently.
+
 Cost: a pass reads the queue (a `TaskQueue`) from the front, one ordered bucket per shape
 (n_gpus, n_nodes), and stops as soon as nothing more can start, so it looks at the tasks it starts
 plus a few more, however long the queue. Why a task waits is worked out only when asked
@@ -36,7 +51,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
 
-from ant_scheduler.core.queue import Shape, StartKey, TaskQueue, start_key
+from ant_scheduler.core.queue import Bucket, Shape, StartKey, TaskQueue, start_key
+from ant_scheduler.core.sizes import format_size
+from ant_scheduler.core.topology import best_set, explain
 
 Policy = Literal["fifo", "backfill"]
 
@@ -50,6 +67,31 @@ class GpuView:
     unavailable: str | None = None  # cannot be used at all (e.g. an NVML error): why
     node: str = ""  # the node it is on; "" = this machine
     local_index: int | None = None  # its index on its node (None: the same as index)
+    mem_total: int = 0  # bytes; 0: unknown (no memory task goes there)
+    # The memory tasks holding it (a part of allocated_to), each with the bytes it declared.
+    shared: tuple[tuple[str, int], ...] = ()
+    nvlink: int | None = None  # link labels on its node (core/topology.py); None: unknown
+    switch: int | None = None
+    socket: int | None = None
+
+    @property
+    def shared_by(self) -> tuple[str, ...]:
+        return tuple(task_id for task_id, _ in self.shared)
+
+    @property
+    def mem_declared(self) -> int:
+        return sum(n for _, n in self.shared)
+
+    @property
+    def shareable(self) -> bool:
+        """Could take a memory task now (if it has the room): usable, not busy outside ANT, its
+        memory known, and held by memory tasks only (or by nobody)."""
+        return (
+            self.usable
+            and self.external is None
+            and self.mem_total > 0
+            and len(self.allocated_to) == len(self.shared)
+        )
 
     @property
     def usable(self) -> bool:
@@ -74,6 +116,7 @@ class QueuedTask:
     priority: int = 0
     queue_seq: int = 0
     n_nodes: int = 1
+    gpu_mem: int = 0  # bytes of one shared GPU it declares; 0: whole GPUs
 
 
 @dataclass(frozen=True)
@@ -81,6 +124,9 @@ class Start:
     task_id: str
     gpu_ids: tuple[int, ...]  # rank by rank: n_gpus of each rank's node, lowest first
     nodes: tuple[str, ...] = ("",)  # one per rank, rank 0 first
+    placement: str | None = (
+        None  # which GPUs and why (a shared GPU, the links); None: nothing to say
+    )
 
 
 NOT_PLANNED = "waiting for the next scheduling pass"  # a task this plan did not cover
@@ -105,6 +151,9 @@ class _PassEnd:
     target: tuple[int, ...]  # backfill: the blocker's target set (rank by rank)
     cpu_running: int  # CPU tasks running once this plan's CPU starts are done
     max_cpu_tasks: int | None
+    room: Mapping[int, int]  # shared GPU index -> memory left for more memory tasks (bytes)
+    reserve: int  # bytes kept free on a shared GPU
+    biggest: int  # the most memory one memory task could ever get (largest usable GPU - reserve)
 
 
 class Plan:
@@ -119,6 +168,7 @@ class Plan:
         self._queue = queue
         self._started = frozenset(s.task_id for s in starts)
         self._reasons: dict[Shape, str] = {}  # (n_gpus, n_nodes) -> reason, see _by_shape
+        self._mem_reasons: dict[int, str] = {}  # gpu_mem -> reason
         self._blocker_reason: str | None = None
 
     def __repr__(self) -> str:
@@ -135,6 +185,8 @@ class Plan:
         if task.task_id in self._started:
             return None
         end = self._end
+        if task.gpu_mem:
+            return self._reason_of_memory_task(task)
         if task.n_gpus == 0:
             if task.n_nodes > len(end.nodes):
                 return self._by_shape(0, task.n_nodes)
@@ -155,6 +207,34 @@ class Plan:
         if _pick(end.open_by_node, task.n_gpus, task.n_nodes) is not None:
             return NOT_PLANNED
         return self._by_shape(task.n_gpus, task.n_nodes)
+
+    def _reason_of_memory_task(self, task: QueuedTask) -> str:
+        end = self._end
+        if task.gpu_mem > end.biggest:
+            return self._by_memory(task.gpu_mem)
+        blocker = end.blocker
+        if blocker is not None:
+            if task.task_id == blocker.task_id:
+                return self._reason_of_blocker(blocker)
+            if start_key(task) < start_key(blocker):
+                return NOT_PLANNED
+            if end.policy == "fifo":
+                return f"waiting behind {blocker.task_id} (fifo)"
+        by_index = {g.index: g for g in end.pool}
+        if _pick_memory(task.gpu_mem, end.room, end.open_by_node, by_index, end.reserve):
+            return NOT_PLANNED
+        return self._by_memory(task.gpu_mem)
+
+    def _by_memory(self, gpu_mem: int) -> str:
+        reason = self._mem_reasons.get(gpu_mem)
+        if reason is None:
+            end = self._end
+            if gpu_mem > end.biggest:
+                reason = _memory_never_fits(gpu_mem, end)
+            else:
+                reason = _memory_waiting(gpu_mem, end, end.room, end.open_by_node, end.kept)
+            self._mem_reasons[gpu_mem] = reason
+        return reason
 
     def _by_shape(self, n_gpus: int, n_nodes: int) -> str:
         """The reason of a waiting task other than the blocker: it depends only on its shape."""
@@ -178,7 +258,18 @@ class Plan:
         if self._blocker_reason is None:
             end = self._end
             # The GPUs kept for it are free as far as the blocker itself is concerned.
-            if not end.named:
+            if blocker.gpu_mem:
+                by_index = {g.index: g for g in end.pool}
+                open_by_node = {n: list(ids) for n, ids in end.open_by_node.items()}
+                room = dict(end.room)
+                for index in end.target:
+                    gpu = by_index[index]
+                    if index in end.kept:
+                        open_by_node.setdefault(gpu.node, []).append(index)
+                    elif gpu.shared and gpu.shareable:
+                        room[index] = gpu.mem_total - end.reserve - gpu.mem_declared
+                reason = _memory_waiting(blocker.gpu_mem, end, room, open_by_node, {})
+            elif not end.named:
                 open_ids = sorted([*end.open_ids, *end.kept])
                 reason = _waiting_reason(blocker.n_gpus, end.pool, open_ids, end.taken, {})
             else:
@@ -221,7 +312,7 @@ def order_queue(queue: Iterable[QueuedTask]) -> list[QueuedTask]:
     return sorted(queue, key=start_key)
 
 
-_Head = tuple[StartKey, Shape, QueuedTask, Iterator[QueuedTask]]  # a bucket's next task, the rest
+_Head = tuple[StartKey, Bucket, QueuedTask, Iterator[QueuedTask]]  # a bucket's next task, the rest
 
 
 def plan(
@@ -233,13 +324,15 @@ def plan(
     max_cpu_tasks: int | None = None,
     nodes: Sequence[str] = ("",),
     node_load: Mapping[str, int] | None = None,
+    mem_reserve: int = 0,
 ) -> Plan:
     """Decide which queued tasks start now; `Plan.reason` says why each of the others waits.
 
     Takes the queue as a TaskQueue (the plan looks at a few tasks beyond those it starts) or as
     any collection of tasks with unique ids (sorted into a TaskQueue first, O(n log n)).
     `nodes`: the alive nodes (those without GPUs count for CPU tasks); `node_load`: how many ANT
-    tasks run on each node now (where tasks needing no GPU go).
+    tasks run on each node now (where tasks needing no GPU go). `mem_reserve`: bytes kept free
+    on a GPU that memory tasks share.
     """
     tasks = queue if isinstance(queue, TaskQueue) else TaskQueue(queue)
     pool = tuple(sorted(gpus, key=lambda g: g.index))
@@ -248,12 +341,19 @@ def plan(
     usable_by_node: dict[str, int] = {}
     total_by_node: dict[str, int] = {}
     open_by_node: dict[str, list[int]] = {}  # lowest first
+    room: dict[int, int] = {}  # GPUs shared by memory tasks -> memory left for one more
+    by_index: dict[int, GpuView] = {}
+    biggest = 0
     for g in pool:
+        by_index[g.index] = g
         total_by_node[g.node] = total_by_node.get(g.node, 0) + 1
         if g.usable:
             usable_by_node[g.node] = usable_by_node.get(g.node, 0) + 1
+            biggest = max(biggest, g.mem_total - mem_reserve)
         if g.free:
             open_by_node.setdefault(g.node, []).append(g.index)
+        elif g.shared and g.shareable:
+            room[g.index] = g.mem_total - mem_reserve - g.mem_declared
     n_usable = sum(usable_by_node.values())
     starts: list[tuple[StartKey, Start]] = []
     examined = 0
@@ -261,10 +361,11 @@ def plan(
     # CPU tasks never wait on GPU tasks: start them in queue order up to the limit.
     cpu_running = running_cpu_tasks
     load = dict(node_load or {})
+    buckets = tasks.buckets()
     if max_cpu_tasks is None or cpu_running < max_cpu_tasks:
-        cpu_heads = _heads(tasks, [(0, m) for n, m in tasks.shapes() if n == 0 and m <= len(alive)])
+        cpu_heads = _heads(tasks, [b for b in buckets if b[0] == 0 and b[1] <= len(alive)])
         while cpu_heads:
-            key, (_, n_nodes), task, rest = cpu_heads[0]
+            key, (_, n_nodes, _), task, rest = cpu_heads[0]
             examined += 1
             chosen = tuple(sorted(sorted(alive, key=lambda n: (load.get(n, 0), n))[:n_nodes]))
             starts.append((key, Start(task.task_id, (), chosen)))
@@ -278,37 +379,68 @@ def plan(
     # GPU tasks, in queue order, by merging the buckets of tasks that could run some day (tasks
     # needing more GPUs than are usable are skipped: they would only stall the queue).
     heads = _heads(
-        tasks, [(n, m) for n, m in tasks.shapes() if n > 0 and _could_fit(n, m, usable_by_node)]
+        tasks,
+        [
+            (n, m, mem)
+            for n, m, mem in buckets
+            if n > 0 and (0 < mem <= biggest if mem else _could_fit(n, m, usable_by_node))
+        ],
     )
     n_open = sum(len(ids) for ids in open_by_node.values())
     taken: dict[int, str] = {}
     kept: dict[int, str] = {}
     blocker: QueuedTask | None = None
     target: tuple[int, ...] = ()
-    while heads and (blocker is None or n_open):
-        key, (n_gpus, n_nodes), task, rest = heads[0]
+    while heads and (blocker is None or n_open or room):
+        key, (n_gpus, n_nodes, gpu_mem), task, rest = heads[0]
         examined += 1
-        picked = _pick(open_by_node, n_gpus, n_nodes)
-        if picked is not None:
-            ids: list[int] = []
-            for node in picked:
-                ids += open_by_node[node][:n_gpus]
-                del open_by_node[node][:n_gpus]
-            n_open -= len(ids)
-            starts.append((key, Start(task.task_id, tuple(ids), picked)))
-            taken.update(dict.fromkeys(ids, task.task_id))
-            _advance(heads, rest)
-            continue
+        if gpu_mem:
+            shared = _pick_memory(gpu_mem, room, open_by_node, by_index, mem_reserve)
+            if shared is not None:
+                index, placement = shared
+                gpu = by_index[index]
+                if index not in room:  # a free GPU becomes shared
+                    open_by_node[gpu.node].remove(index)
+                    n_open -= 1
+                    room[index] = gpu.mem_total - mem_reserve
+                room[index] -= gpu_mem
+                starts.append((key, Start(task.task_id, (index,), (gpu.node,), placement)))
+                taken.setdefault(index, task.task_id)
+                _advance(heads, rest)
+                continue
+        else:
+            picked = _pick(open_by_node, n_gpus, n_nodes)
+            if picked is not None:
+                ids: list[int] = []
+                links: list[str] = []
+                for node in picked:
+                    mine, how = best_set([by_index[i] for i in open_by_node[node]], n_gpus)
+                    ids += mine
+                    gone = set(mine)
+                    open_by_node[node] = [i for i in open_by_node[node] if i not in gone]
+                    if how is not None and n_gpus > 1:
+                        links.append(explain(mine, how))
+                n_open -= len(ids)
+                why = "; ".join(links) or None
+                starts.append((key, Start(task.task_id, tuple(ids), picked, why)))
+                taken.update(dict.fromkeys(ids, task.task_id))
+                _advance(heads, rest)
+                continue
         if blocker is None:
             blocker = task
             if policy == "fifo":
                 break  # everything after it waits behind it
-            target = _target_set(n_gpus, n_nodes, pool)
+            if gpu_mem:
+                target = _memory_target(gpu_mem, pool, mem_reserve)
+            else:
+                target = _target_set(n_gpus, n_nodes, pool)
             is_open = {i for ids in open_by_node.values() for i in ids}
             kept = {i: task.task_id for i in target if i in is_open}
             for node, ids in open_by_node.items():
                 open_by_node[node] = [i for i in ids if i not in kept]
             n_open -= len(kept)
+            for index in target:  # the target drains: no memory task joins it meanwhile
+                room.pop(index, None)
         # Open GPUs only get fewer during a pass: no task of this bucket can start any more.
         heapq.heappop(heads)
 
@@ -329,19 +461,20 @@ def plan(
         target=target,
         cpu_running=cpu_running,
         max_cpu_tasks=max_cpu_tasks,
+        room=room,
+        reserve=mem_reserve,
+        biggest=biggest,
     )
     return Plan(tuple(s for _, s in starts), examined, end, tasks)
 
 
-def _heads(tasks: TaskQueue, shapes: Iterable[Shape]) -> list[_Head]:
+def _heads(tasks: TaskQueue, buckets: Iterable[Bucket]) -> list[_Head]:
     """The first task of each of these buckets, as a heap in start order."""
     heads: list[_Head] = []
-    for shape in shapes:
-        n_gpus, n_nodes = shape
-        # Asked as tasks_needing(n_gpus) when n_nodes is 1, as before nodes existed.
-        rest = tasks.tasks_needing(n_gpus) if n_nodes == 1 else tasks.tasks_needing(*shape)
+    for bucket in buckets:
+        rest = tasks.tasks_needing(*bucket)
         first = next(rest)  # a queue keeps no empty bucket
-        heads.append((start_key(first), shape, first, rest))
+        heads.append((start_key(first), bucket, first, rest))
     heapq.heapify(heads)
     return heads
 
@@ -388,11 +521,108 @@ def _target_set(n_gpus: int, n_nodes: int, pool: Sequence[GpuView]) -> tuple[int
         for n in names
         if len(clean.get(n, ())) < n_gpus <= len(clean.get(n, ())) + len(outside.get(n, ()))
     ]
+    by_index = {g.index: g for g in pool}
     ids: list[int] = []
     for node in sorted((first + then)[:n_nodes]):
         mine, busy = clean.get(node, []), outside.get(node, [])
-        ids += sorted(mine[:n_gpus] + busy[: max(0, n_gpus - len(mine))])
+        if len(mine) >= n_gpus:  # the set with the best links, as a start would pick
+            ids += sorted(best_set([by_index[i] for i in mine], n_gpus)[0])
+        else:
+            ids += sorted(mine + busy[: n_gpus - len(mine)])
     return tuple(ids)
+
+
+def _memory_target(gpu_mem: int, pool: Sequence[GpuView], reserve: int) -> tuple[int, ...]:
+    """The GPU a blocked memory task reserves under backfill: the lowest-numbered usable GPU big
+    enough for it, one not busy outside ANT if there is such a GPU (it only depends on what is
+    usable, so it stays put from pass to pass)."""
+    big = [g for g in pool if g.usable and g.mem_total - reserve >= gpu_mem]
+    clean = [g for g in big if g.external is None]
+    return ((clean or big)[0].index,) if big else ()
+
+
+def _pick_memory(
+    gpu_mem: int,
+    room: Mapping[int, int],
+    open_by_node: Mapping[str, Sequence[int]],
+    by_index: Mapping[int, GpuView],
+    reserve: int,
+) -> tuple[int, str] | None:
+    """The GPU a memory task starts on now, and the placement text; None if none has room.
+    A shared GPU where it fits tightest first; else a free GPU big enough (best-fit node, then
+    the GPU the topology rule picks: the fullest island, say)."""
+    fits = [(left, index) for index, left in room.items() if left >= gpu_mem]
+    if fits:
+        _, index = min(fits)
+        gpu = by_index[index]
+        declared = gpu.mem_total - reserve - room[index]
+        return index, (
+            f"GPU {gpu.label} shared: declares {format_size(gpu_mem)}, "
+            f"{format_size(declared)} declared there already; "
+            f"{format_size(room[index] - gpu_mem)} left of {format_size(gpu.mem_total)}"
+            + (f" ({format_size(reserve)} reserve)" if reserve else "")
+        )
+    candidates: dict[str, list[GpuView]] = {}
+    for node, ids in open_by_node.items():
+        big = [by_index[i] for i in ids if by_index[i].mem_total - reserve >= gpu_mem]
+        if big:
+            candidates[node] = big
+    if not candidates:
+        return None
+    node = min(candidates, key=lambda n: (len(open_by_node[n]), n))
+    index = best_set(candidates[node], 1)[0][0]
+    gpu = by_index[index]
+    return index, (
+        f"GPU {gpu.label} shared: declares {format_size(gpu_mem)}, the first memory task there; "
+        f"{format_size(gpu.mem_total - reserve - gpu_mem)} left of {format_size(gpu.mem_total)}"
+        + (f" ({format_size(reserve)} reserve)" if reserve else "")
+    )
+
+
+def _memory_never_fits(gpu_mem: int, end: _PassEnd) -> str:
+    """e.g. 'needs 20 GiB of GPU memory but the largest usable GPU has 16 GiB (15 GiB after
+    the 1 GiB reserve)'."""
+    needs = f"needs {format_size(gpu_mem)} of GPU memory but"
+    usable = [g for g in end.pool if g.usable]
+    if not usable:
+        return f"{needs} no GPU is usable" if end.pool else f"{needs} ANT has no GPUs"
+    most = max(g.mem_total for g in usable)
+    if most == 0:
+        return f"{needs} no usable GPU reports its memory"
+    after = f" ({format_size(most - end.reserve)} after the {format_size(end.reserve)} reserve)"
+    return f"{needs} the largest usable GPU has {format_size(most)}{after if end.reserve else ''}"
+
+
+def _memory_waiting(
+    gpu_mem: int,
+    end: _PassEnd,
+    room: Mapping[int, int],
+    open_by_node: Mapping[str, Sequence[int]],
+    kept: Mapping[int, str],
+) -> str:
+    """e.g. 'needs 20 GiB of GPU memory; GPU 1 has 18 GiB left (after the 1 GiB reserve);
+    GPU 0 in use by t1'."""
+    parts = [f"needs {format_size(gpu_mem)} of GPU memory"]
+    by_index = {g.index: g for g in end.pool}
+    left = [
+        f"GPU {by_index[i].label} has {format_size(max(0, r))} left"
+        for i, r in sorted(room.items())
+    ]
+    is_open = {i for ids in open_by_node.values() for i in ids}
+    for i in sorted(is_open):
+        size = format_size(max(0, by_index[i].mem_total - end.reserve))
+        left.append(f"GPU {by_index[i].label} has only {size}")
+    if left:
+        reserve = f" (after the {format_size(end.reserve)} reserve)" if end.reserve else ""
+        parts.append(", ".join(left) + reserve)
+    else:
+        parts.append("no GPU free or shared")
+    not_open = [
+        (g, _why_not_open(g, end.taken, kept))
+        for g in end.pool
+        if g.index not in is_open and g.index not in room
+    ]
+    return "; ".join([*parts, *_grouped_labels(not_open)])
 
 
 def _waiting_reason(
@@ -418,6 +648,8 @@ def _why_not_open(gpu: GpuView, taken: Mapping[int, str], kept: Mapping[int, str
         return f"unavailable ({gpu.unavailable})"
     if gpu.index in kept:
         return f"kept for older task {kept[gpu.index]}"
+    if gpu.shared and len(gpu.shared) == len(gpu.allocated_to):
+        return f"shared by memory tasks {', '.join(gpu.shared_by)}"
     if gpu.index in taken:
         return f"in use by {taken[gpu.index]}"
     if gpu.allocated_to:

@@ -5,7 +5,8 @@ Start order is higher priority first, then lower queue_seq, then task_id (`start
 the whole order, the queue keeps one ordered bucket per shape, (GPUs per node, nodes): (0, 1) holds
 single CPU tasks, (2, 1) 2-GPU tasks, (4, 2) gangs of 2 nodes x 4 GPUs. The policy merges just the
 buckets that could still start and drops a bucket as soon as its shape no longer fits what is open
-(see `policy.plan`).
+(see `policy.plan`). A task declaring GPU memory (`gpu_mem`: it shares one GPU) goes into a bucket
+of its own per declared size: (1, 1, gpu_mem); whole-GPU tasks are (n_gpus, n_nodes, 0).
 
 Add, remove and position cost O(log n); building from n tasks sorts once, O(n log n). A move
 (`plan_move`, then `reorder`) changes the keys of the moved task, and rarely of a few neighbours
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
 
 StartKey = tuple[int, int, str]  # (-priority, queue_seq, task_id)
 Shape = tuple[int, int]  # (n_gpus per node, n_nodes)
+# A bucket: the shape and the GPU memory a task declares (0: whole GPUs). Memory tasks (one GPU,
+# shared) of each declared size have a bucket of their own, so a pass drops a size that no longer
+# fits as it drops a shape.
+Bucket = tuple[int, int, int]
 _T = TypeVar("_T")
 
 
@@ -44,6 +49,10 @@ class _Sorted(Protocol[_T]):
 
 def shape_of(task: QueuedTask) -> Shape:
     return (task.n_gpus, task.n_nodes)
+
+
+def bucket_of(task: QueuedTask) -> Bucket:
+    return (task.n_gpus, task.n_nodes, task.gpu_mem)
 
 
 def start_key(task: QueuedTask) -> StartKey:
@@ -68,11 +77,11 @@ class TaskQueue:
 
     def _build(self) -> None:
         """The order, the buckets and the seqs of `_tasks`, each sorted once."""
-        groups: dict[Shape, list[StartKey]] = {}
+        groups: dict[Bucket, list[StartKey]] = {}
         for task in self._tasks.values():
-            groups.setdefault(shape_of(task), []).append(start_key(task))
+            groups.setdefault(bucket_of(task), []).append(start_key(task))
         self._order: _Sorted[StartKey] = SortedList(k for g in groups.values() for k in g)
-        self._buckets: dict[Shape, _Sorted[StartKey]] = {
+        self._buckets: dict[Bucket, _Sorted[StartKey]] = {
             n: SortedList(g) for n, g in groups.items()
         }
         self._seqs: _Sorted[int] = SortedList(t.queue_seq for t in self._tasks.values())
@@ -87,9 +96,9 @@ class TaskQueue:
         key = start_key(task)
         self._tasks[task.task_id] = task
         self._order.add(key)
-        bucket = self._buckets.get(shape_of(task))
+        bucket = self._buckets.get(bucket_of(task))
         if bucket is None:
-            bucket = self._buckets[shape_of(task)] = SortedList()
+            bucket = self._buckets[bucket_of(task)] = SortedList()
         bucket.add(key)
         self._seqs.add(task.queue_seq)
 
@@ -114,10 +123,10 @@ class TaskQueue:
         task = self._tasks.pop(task_id)
         key = start_key(task)
         self._order.remove(key)
-        bucket = self._buckets[shape_of(task)]
+        bucket = self._buckets[bucket_of(task)]
         bucket.remove(key)
         if not bucket:
-            del self._buckets[shape_of(task)]
+            del self._buckets[bucket_of(task)]
         self._seqs.remove(task.queue_seq)
         return task
 
@@ -266,16 +275,22 @@ class TaskQueue:
 
     def gpu_counts(self) -> list[int]:
         """The distinct n_gpus of queued tasks, 0 for CPU tasks, ascending."""
-        return sorted({n_gpus for n_gpus, _ in self._buckets})
+        return sorted({n_gpus for n_gpus, _, _ in self._buckets})
 
     def shapes(self) -> list[Shape]:
         """The distinct (n_gpus, n_nodes) of queued tasks, ascending."""
+        return sorted({(n_gpus, n_nodes) for n_gpus, n_nodes, _ in self._buckets})
+
+    def buckets(self) -> list[Bucket]:
+        """The distinct (n_gpus, n_nodes, gpu_mem) of queued tasks, ascending."""
         return sorted(self._buckets)
 
-    def tasks_needing(self, n_gpus: int, n_nodes: int = 1) -> Iterator[QueuedTask]:
-        """The tasks that need exactly n_gpus GPUs (0: CPU tasks) on each of n_nodes nodes, in
-        start order, lazily."""
-        bucket = self._buckets.get((n_gpus, n_nodes))
+    def tasks_needing(
+        self, n_gpus: int, n_nodes: int = 1, gpu_mem: int = 0
+    ) -> Iterator[QueuedTask]:
+        """The tasks that need exactly n_gpus GPUs (0: CPU tasks) on each of n_nodes nodes (and
+        declare exactly gpu_mem bytes of one GPU, 0: whole GPUs), in start order, lazily."""
+        bucket = self._buckets.get((n_gpus, n_nodes, gpu_mem))
         if bucket is None:
             return iter(())
         tasks = self._tasks
@@ -288,7 +303,7 @@ class QueueBatch:
     def __init__(self) -> None:
         self.tasks: dict[str, QueuedTask] = {}
         self.keys: list[StartKey] = []
-        self.by_shape: dict[Shape, list[StartKey]] = {}
+        self.by_shape: dict[Bucket, list[StartKey]] = {}
         self.seqs: list[int] = []
 
     def add(self, tasks: Iterable[QueuedTask]) -> None:
@@ -303,7 +318,7 @@ class QueueBatch:
             key = start_key(task)
             self.tasks[task.task_id] = task
             self.keys.append(key)
-            self.by_shape.setdefault(shape_of(task), []).append(key)
+            self.by_shape.setdefault(bucket_of(task), []).append(key)
             self.seqs.append(task.queue_seq)
 
     def __len__(self) -> int:
@@ -325,3 +340,5 @@ def _check(task: QueuedTask) -> None:
         raise ValueError(f"task {task.task_id!r} needs {task.n_gpus} GPUs")
     if task.n_nodes < 1:
         raise ValueError(f"task {task.task_id!r} needs {task.n_nodes} nodes")
+    if task.gpu_mem < 0 or (task.gpu_mem and (task.n_gpus, task.n_nodes) != (1, 1)):
+        raise ValueError(f"task {task.task_id!r} declares GPU memory but not one GPU on one node")

@@ -134,6 +134,7 @@ class TaskSpec:
 
     after: list[Dependency] = field(default_factory=list)  # tasks it waits for
     tags: list[str] = field(default_factory=list)  # labels to find, act on, pause a group by
+    gpu_mem: int | None = None  # bytes of one GPU it shares with other such tasks (packing)
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,11 @@ class Task:
     retry_at: float | None = None  # queued for a retry: it may not start before this time
     after: list[Dependency] = field(default_factory=list)  # tasks it waits for (dependencies)
     tags: list[str] = field(default_factory=list)  # core/tags.py's rule; a restart copy keeps them
+    # GPU memory packing (P13): the bytes of one shared GPU it declared instead of whole GPUs.
+    gpu_mem: int | None = None
+    placement: str | None = None  # which GPUs it got and why (shared GPU, links), at its start
+    # The most GPU memory its processes were seen using while over gpu_mem (bytes); None: never.
+    gpu_mem_over: int | None = None
 
     @classmethod
     def from_spec(cls, spec: TaskSpec, *, created_at: float, queue_seq: int) -> Task:
@@ -226,6 +232,7 @@ class Task:
             retry_backoff=spec.retry_backoff,
             after=list(spec.after),
             tags=list(spec.tags),
+            gpu_mem=spec.gpu_mem,
         )
 
     def move_to(self, new: TaskState) -> None:

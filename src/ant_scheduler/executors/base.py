@@ -55,6 +55,9 @@ class LaunchRequest:
     # One per rank, rank 0 first (filled by the scheduler; empty only in tests of one executor).
     placement: tuple[RankPlacement, ...] = ()
     attempt: int = 1  # a retry's number: each attempt gets a log of its own
+    # RUNNER_numa_affinity: the NUMA node(s) of its GPUs; an executor that can pins the task's
+    # CPUs to theirs (and silently does not where the machine lacks them). Empty: no pinning.
+    numa_nodes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

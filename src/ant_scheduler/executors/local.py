@@ -69,7 +69,7 @@ import signal
 import stat
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,6 +118,7 @@ KILL_POLL_SECONDS = 0.05  # a kill looks again this often (and whenever a proces
 KILL_SCAN_SECONDS = 0.1  # the same when that takes a /proc scan
 AFTER_SIGKILL_SECONDS = 5.0  # a process stuck in the kernel (D state) may take this long or more
 DEFAULT_HIDDEN_ENV = frozenset({"ANT_TOKEN"})
+NUMA_ROOT = Path("/sys/devices/system/node")  # nodeN/cpulist: the CPUs of NUMA node N
 SEEN_LIMIT = 4096  # identities remembered per task before the dead ones are forgotten
 
 
@@ -268,6 +269,7 @@ class LocalExecutor:
         become_subreaper: bool = False,
         log_group_readable: bool = False,
         hidden_env: frozenset[str] = DEFAULT_HIDDEN_ENV,
+        numa_root: Path = NUMA_ROOT,
     ) -> None:
         if "\0" in server_id:
             raise ValueError("server_id must not contain NUL")
@@ -277,6 +279,7 @@ class LocalExecutor:
         self._use_pidfd = use_pidfd  # False forces the polling fallback (tests use it)
         self._server_id = server_id
         self._hidden_env = hidden_env
+        self._numa_root = numa_root  # where the NUMA nodes' CPU lists are (tests give their own)
         self._dir_mode = 0o750 if log_group_readable else 0o700
         self._file_mode = 0o640 if log_group_readable else 0o600
         # Log and exit files are renamed into place from these (spare_files.py).
@@ -440,6 +443,26 @@ class LocalExecutor:
             return Lost("ANT stopped while starting it and no process of it was found", lingering)
         return Lost("the process vanished while ANT was down (exit code unknown)", lingering)
 
+    def _pinning(self, numa_nodes: tuple[int, ...]) -> Callable[[], None] | None:
+        """What pins a task to the CPUs of these NUMA nodes in its child before the exec (the
+        wrapper and all it starts inherit it); None when not asked or not possible here: nodes
+        this machine does not have, or none of their CPUs allowed to ANT (silently unpinned).
+        Only pinned tasks pay for a preexec_fn (Popen forks instead of a faster spawn then)."""
+        if not numa_nodes:
+            return None
+        cpus: set[int] = set()
+        for node in numa_nodes:
+            try:
+                text = (self._numa_root / f"node{node}" / "cpulist").read_text()
+                cpus |= _cpu_list(text)
+            except (OSError, ValueError):
+                return None
+        cpus &= os.sched_getaffinity(0)
+        if not cpus:
+            return None
+        chosen = frozenset(cpus)
+        return lambda: os.sched_setaffinity(0, chosen)
+
     def _task_env(self, request: LaunchRequest) -> dict[str, str]:
         hidden = self._hidden_env
         env = {k: v for k, v in os.environ.items() if k not in hidden}
@@ -520,6 +543,7 @@ class LocalExecutor:
             exit_fd = _open_file(exit_dir, path.name, self._file_mode, append=False)
             fds.append(exit_fd)
             what, path = "cannot start task", Path(request.cwd)
+            pin = self._pinning(request.numa_nodes)
             plain = plain_command(request.command, env, request.cwd) if self._dash else None
             if plain is not None and self._dash is not None:
                 return subprocess.Popen(
@@ -531,6 +555,7 @@ class LocalExecutor:
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                     close_fds=True,
+                    preexec_fn=pin,
                 )
             wrapper = WRAPPER_SIMPLE if is_simple_command(request.command) else WRAPPER
             return subprocess.Popen(
@@ -543,6 +568,7 @@ class LocalExecutor:
                 start_new_session=True,
                 close_fds=True,
                 pass_fds=(exit_fd,),
+                preexec_fn=pin,
             )
         except _Refused as exc:
             raise LaunchError(f"{what} {path}: {exc}") from None
@@ -1111,3 +1137,12 @@ def _mtime(path: Path) -> float | None:
         return path.stat().st_mtime
     except OSError:
         return None
+
+
+def _cpu_list(text: str) -> set[int]:
+    """A kernel CPU list ('0-3,8-11') as a set; ValueError if it is not one."""
+    cpus: set[int] = set()
+    for part in filter(None, text.strip().split(",")):
+        first, _, last = part.partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus

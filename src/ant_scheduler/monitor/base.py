@@ -23,6 +23,12 @@ class GpuInfo:
     pci_bus_id: str = ""
     node: str = ""  # the node it is on; "" = this machine (NVML, --fake-gpus)
     local_index: int | None = None  # its index on its node; None: the same as index
+    # How it is linked on its node (core/topology.py): labels shared by the GPUs of one NVLink
+    # island, one PCIe switch, one CPU socket (= its NUMA node); None: not known.
+    nvlink: int | None = None
+    switch: int | None = None
+    socket: int | None = None
+    numa_node: int | None = None  # the NUMA node its CPUs are on (RUNNER_numa_affinity)
 
     @property
     def local(self) -> int:
@@ -66,6 +72,9 @@ class GpuBackend(Protocol):
 
 
 class TaskAwareBackend(Protocol):
-    """A simulated backend also learns which ANT task processes run on which GPU."""
+    """A simulated backend also learns which ANT task processes run on which GPU, and how much
+    memory each is to seem to use on each of its GPUs (`memory`: pid -> bytes)."""
 
-    def set_ant_processes(self, by_gpu: dict[int, list[int]]) -> None: ...
+    def set_ant_processes(
+        self, by_gpu: dict[int, list[int]], memory: dict[int, int] | None = None
+    ) -> None: ...

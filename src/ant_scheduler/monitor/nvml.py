@@ -1,9 +1,19 @@
-"""NVIDIA GPUs through NVML (nvidia-ml-py). An error on one GPU marks it; it never raises."""
+"""NVIDIA GPUs through NVML (nvidia-ml-py). An error on one GPU marks it; it never raises.
+
+Topology (core/topology.py), read once at start: GPUs joined by NVLink (P2P status over NVLink,
+directly or through each other) share an NVLink island; GPUs whose common ancestor is at most a
+PCIe switch tree (NVML_TOPOLOGY_MULTIPLE: no host bridge between them) share a PCIe switch; the
+CPU socket is the GPU's NUMA node (nvmlDeviceGetNumaNodeId), else the GPUs whose common ancestor
+is at most a NUMA node (NVML_TOPOLOGY_NODE). Any call that fails leaves that label unknown.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Any
 
+from ant_scheduler.core.topology import groups_of
 from ant_scheduler.monitor.base import GpuInfo, GpuProcess, GpuSample
 
 
@@ -34,7 +44,7 @@ class NvmlGpuBackend:
         missing = [i for i in indices if not 0 <= i < count]
         if missing:
             raise NvmlUnavailable(f"GPU {missing[0]} does not exist (this machine has {count})")
-        self._infos = [self._info(i) for i in indices]
+        self._infos = _with_topology(nvml, [self._info(i) for i in indices])
 
     def _info(self, index: int) -> GpuInfo:
         nv = self._nvml
@@ -97,3 +107,62 @@ class NvmlGpuBackend:
             self._nvml.nvmlShutdown()
         except Exception:
             pass
+
+
+def _with_topology(nv: Any, infos: list[GpuInfo]) -> list[GpuInfo]:
+    """The GPUs with their NVLink island, PCIe switch and CPU socket labels, where NVML says."""
+    try:
+        handles = [nv.nvmlDeviceGetHandleByIndex(info.index) for info in infos]
+    except Exception:
+        return infos
+    n = len(handles)
+
+    def asked(call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except Exception:
+            return None
+
+    def nvlinked(i: int, j: int) -> bool:
+        status = asked(
+            lambda: nv.nvmlDeviceGetP2PStatus(handles[i], handles[j], nv.NVML_P2P_CAPS_INDEX_NVLINK)
+        )
+        return status is not None and status == nv.NVML_P2P_STATUS_OK
+
+    def common_ancestor(a: Any, b: Any) -> int | None:
+        level: int | None = asked(lambda: int(nv.nvmlDeviceGetTopologyCommonAncestor(a, b)))
+        return level
+
+    ancestor = {
+        (i, j): common_ancestor(handles[i], handles[j]) for i in range(n) for j in range(i + 1, n)
+    }
+
+    def within(level_name: str) -> Callable[[int, int], bool]:
+        level = getattr(nv, level_name, None)
+        return lambda i, j: level is not None and (ancestor[(i, j)] or 10**6) <= level
+
+    islands = _labels(groups_of(n, nvlinked))
+    switches = _labels(groups_of(n, within("NVML_TOPOLOGY_MULTIPLE")))
+
+    def numa_node(h: Any) -> int | None:
+        node: int | None = asked(lambda: int(nv.nvmlDeviceGetNumaNodeId(h)))
+        return node
+
+    numa = [numa_node(h) for h in handles]
+    if all(node is not None and node >= 0 for node in numa):
+        sockets: list[int | None] = list(numa)
+    else:
+        numa = [None] * n
+        sockets = _labels(groups_of(n, within("NVML_TOPOLOGY_NODE")))
+    return [
+        dataclasses.replace(
+            info, nvlink=islands[k], switch=switches[k], socket=sockets[k], numa_node=numa[k]
+        )
+        for k, info in enumerate(infos)
+    ]
+
+
+def _labels(groups: list[int]) -> list[int | None]:
+    """A group of one GPU links nothing: no label (unknown) rather than an island of one."""
+    sizes = {g: groups.count(g) for g in groups}
+    return [g if sizes[g] > 1 else None for g in groups]

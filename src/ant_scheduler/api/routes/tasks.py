@@ -99,6 +99,7 @@ async def preview(body: SubmitRequest, request: Request) -> dict[str, Any]:
             "retry_backoff": s.retry_backoff,
             "after": [{"task_id": d.task_id, "condition": d.condition} for d in s.after],
             "tags": s.tags,
+            "gpu_mem": s.gpu_mem,
         }
         for s in specs[:PREVIEW_MAX_TASKS]
     ]
