@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ant_scheduler.core.errors import AntError
+from ant_scheduler.core.errors import ConfigError
 
 LEVELS = ("nvlink", "switch", "socket")
 LEVEL_NAMES = {"nvlink": "NVLink island", "switch": "PCIe switch", "socket": "CPU socket"}
@@ -112,9 +112,8 @@ def explain(ids: Sequence[int], how: str) -> str:
 _RANGE = re.compile(r"\s*([0-9]{1,5})\s*(?:-\s*([0-9]{1,5}))?\s*")
 
 
-class TopologySpecError(AntError):
-    code = "invalid_topology"
-    status = 400
+class TopologySpecError(ConfigError):
+    """A --fake-topology that cannot be read: a configuration mistake, like a bad config key."""
 
 
 def parse_fake_topology(spec: str, n_gpus: int) -> dict[int, Links]:
