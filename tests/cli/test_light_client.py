@@ -211,7 +211,21 @@ def all_subclasses(cls: type) -> set[type]:
     return {c for sub in cls.__subclasses__() for c in {sub} | all_subclasses(sub)}
 
 
+def import_every_module() -> None:
+    """Every module of the package, so that the error classes it defines are known to the check
+    whichever tests ran before in this process."""
+    import importlib
+    import pkgutil
+
+    import ant_scheduler
+
+    for info in pkgutil.walk_packages(ant_scheduler.__path__, "ant_scheduler."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+
+
 def test_every_server_error_class_has_a_deliberate_exit_code() -> None:
+    import_every_module()
     for cls in all_subclasses(errors.AntError) | {errors.AntError}:
         assert cls.code in app.EXIT_BY_CODE, f"{cls.__name__}: give it an exit code in cli/app.py"
     expected = {
