@@ -34,11 +34,11 @@ import heapq
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 from ant_scheduler.core.queue import Shape, StartKey, TaskQueue, start_key
 
-Policy = Literal["fifo", "backfill"]
+Policy = Literal["fifo", "backfill", "fairshare"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ class QueuedTask:
     priority: int = 0
     queue_seq: int = 0
     n_nodes: int = 1
+    owner: str = ""  # the user it belongs to (fair share, per-user GPU limits)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,8 @@ class _PassEnd:
     target: tuple[int, ...]  # backfill: the blocker's target set (rank by rank)
     cpu_running: int  # CPU tasks running once this plan's CPU starts are done
     max_cpu_tasks: int | None
+    held: Mapping[str, int]  # owner -> GPUs its tasks hold once this plan's starts are done
+    max_gpus: Mapping[str, int]  # owner -> the GPUs its tasks may hold at once
 
 
 class Plan:
@@ -141,6 +144,13 @@ class Plan:
             if end.max_cpu_tasks is not None and end.cpu_running >= end.max_cpu_tasks:
                 return f"CPU task limit reached ({end.cpu_running} of {end.max_cpu_tasks} running)"
             return NOT_PLANNED
+        limit = end.max_gpus.get(task.owner)
+        held = end.held.get(task.owner, 0)
+        if limit is not None and held + task.n_gpus * task.n_nodes > limit:
+            return (
+                f"{task.owner} holds {held} of {limit} GPUs (max_gpus); this task needs "
+                f"{task.n_gpus * task.n_nodes}: it waits for one of {task.owner}'s tasks to end"
+            )
         if not _could_fit(task.n_gpus, task.n_nodes, end.usable_by_node):
             # Waiting on it would only stall the queue until someone re-enables GPUs.
             return self._by_shape(task.n_gpus, task.n_nodes)
@@ -148,7 +158,7 @@ class Plan:
         if blocker is not None:
             if task.task_id == blocker.task_id:
                 return self._reason_of_blocker(blocker)
-            if start_key(task) < start_key(blocker):
+            if end.policy != "fairshare" and start_key(task) < start_key(blocker):
                 return NOT_PLANNED  # everything ahead of the blocker started or never fits
             if end.policy == "fifo":
                 return f"waiting behind {blocker.task_id} (fifo)"
@@ -194,7 +204,7 @@ class Plan:
                     end.taken,
                     {},
                 )
-            if end.policy == "backfill":
+            if end.policy != "fifo":
                 reason += f"; {_target_label(end.target, end)} reserved for it"
             self._blocker_reason = reason
         return self._blocker_reason
@@ -221,7 +231,9 @@ def order_queue(queue: Iterable[QueuedTask]) -> list[QueuedTask]:
     return sorted(queue, key=start_key)
 
 
-_Head = tuple[StartKey, Shape, QueuedTask, Iterator[QueuedTask]]  # a bucket's next task, the rest
+# A bucket's next task and the rest; its key is the start key, or (fair share) the owner's rank
+# and then the start key.
+_Head = tuple[tuple[Any, ...], Shape, QueuedTask, Iterator[QueuedTask]]
 
 
 def plan(
@@ -233,6 +245,9 @@ def plan(
     max_cpu_tasks: int | None = None,
     nodes: Sequence[str] = ("",),
     node_load: Mapping[str, int] | None = None,
+    usage: Mapping[str, float] | None = None,
+    held: Mapping[str, int] | None = None,
+    max_gpus: Mapping[str, int] | None = None,
 ) -> Plan:
     """Decide which queued tasks start now; `Plan.reason` says why each of the others waits.
 
@@ -240,6 +255,12 @@ def plan(
     any collection of tasks with unique ids (sorted into a TaskQueue first, O(n log n)).
     `nodes`: the alive nodes (those without GPUs count for CPU tasks); `node_load`: how many ANT
     tasks run on each node now (where tasks needing no GPU go).
+
+    Users (core/users.py): `held` says how many GPUs each owner's tasks hold now, `max_gpus` the
+    most an owner may hold at once (a task that would take its owner past it waits, and never
+    blocks anyone else's). With policy "fairshare", GPU tasks go by owner: the owner with the
+    least `usage` (decayed GPU-hours, core/usage.py) first, ties to the one holding fewer GPUs,
+    then start order; each owner's own tasks in start order; backfill as with "backfill".
     """
     tasks = queue if isinstance(queue, TaskQueue) else TaskQueue(queue)
     pool = tuple(sorted(gpus, key=lambda g: g.index))
@@ -277,9 +298,16 @@ def plan(
 
     # GPU tasks, in queue order, by merging the buckets of tasks that could run some day (tasks
     # needing more GPUs than are usable are skipped: they would only stall the queue).
-    heads = _heads(
-        tasks, [(n, m) for n, m in tasks.shapes() if n > 0 and _could_fit(n, m, usable_by_node)]
-    )
+    limits = {o: n for o, n in (max_gpus or {}).items() if o in tasks.owners()}
+    holding = dict(held or {})
+    by_owner = policy == "fairshare" or bool(limits)
+    if by_owner:
+        heads = _owner_heads(tasks, usable_by_node, policy, usage or {}, holding)
+    else:
+        heads = _heads(
+            tasks,
+            [(n, m) for n, m in tasks.shapes() if n > 0 and _could_fit(n, m, usable_by_node)],
+        )
     n_open = sum(len(ids) for ids in open_by_node.values())
     taken: dict[int, str] = {}
     kept: dict[int, str] = {}
@@ -287,6 +315,17 @@ def plan(
     target: tuple[int, ...] = ()
     while heads and (blocker is None or n_open):
         key, (n_gpus, n_nodes), task, rest = heads[0]
+        if by_owner:
+            owner = task.owner
+            if policy == "fairshare" and key[:2] != _rank(owner, usage or {}, holding):
+                # The owner started a task in this pass: its heads go back in at its new rank.
+                fresh = (*_rank(owner, usage or {}, holding), *start_key(task))
+                heapq.heapreplace(heads, (fresh, (n_gpus, n_nodes), task, rest))
+                continue
+            limit = limits.get(owner)
+            if limit is not None and holding.get(owner, 0) + n_gpus * n_nodes > limit:
+                heapq.heappop(heads)  # all its tasks of this size wait for its own to end
+                continue
         examined += 1
         picked = _pick(open_by_node, n_gpus, n_nodes)
         if picked is not None:
@@ -295,9 +334,13 @@ def plan(
                 ids += open_by_node[node][:n_gpus]
                 del open_by_node[node][:n_gpus]
             n_open -= len(ids)
-            starts.append((key, Start(task.task_id, tuple(ids), picked)))
+            starts.append((start_key(task), Start(task.task_id, tuple(ids), picked)))
             taken.update(dict.fromkeys(ids, task.task_id))
-            _advance(heads, rest)
+            if by_owner:
+                holding[task.owner] = holding.get(task.owner, 0) + len(ids)
+                _advance_owned(heads, rest, policy, usage or {}, holding)
+            else:
+                _advance(heads, rest)
             continue
         if blocker is None:
             blocker = task
@@ -329,6 +372,8 @@ def plan(
         target=target,
         cpu_running=cpu_running,
         max_cpu_tasks=max_cpu_tasks,
+        held=holding,
+        max_gpus=dict(max_gpus or {}),
     )
     return Plan(tuple(s for _, s in starts), examined, end, tasks)
 
@@ -344,6 +389,54 @@ def _heads(tasks: TaskQueue, shapes: Iterable[Shape]) -> list[_Head]:
         heads.append((start_key(first), shape, first, rest))
     heapq.heapify(heads)
     return heads
+
+
+def _rank(owner: str, usage: Mapping[str, float], holding: Mapping[str, int]) -> tuple[float, int]:
+    """Fair share's order of owners: least decayed GPU-hours first, then fewest GPUs held."""
+    return (usage.get(owner, 0.0), holding.get(owner, 0))
+
+
+def _owned_key(
+    task: QueuedTask, policy: Policy, usage: Mapping[str, float], holding: Mapping[str, int]
+) -> tuple[object, ...]:
+    if policy == "fairshare":
+        return (*_rank(task.owner, usage, holding), *start_key(task))
+    return start_key(task)
+
+
+def _owner_heads(
+    tasks: TaskQueue,
+    usable_by_node: Mapping[str, int],
+    policy: Policy,
+    usage: Mapping[str, float],
+    holding: Mapping[str, int],
+) -> list[_Head]:
+    """The first GPU task of each owner's bucket of each shape that could run some day, as a
+    heap: in start order, or (fairshare) by the owner's rank, then start order."""
+    heads: list[_Head] = []
+    for owner, (n, m) in tasks.groups():
+        if n > 0 and _could_fit(n, m, usable_by_node):
+            rest = tasks.tasks_of(owner, n, m)
+            first = next(rest)
+            key = _owned_key(first, policy, usage, holding)
+            heads.append((key, (n, m), first, rest))
+    heapq.heapify(heads)
+    return heads
+
+
+def _advance_owned(
+    heads: list[_Head],
+    rest: Iterator[QueuedTask],
+    policy: Policy,
+    usage: Mapping[str, float],
+    holding: Mapping[str, int],
+) -> None:
+    following = next(rest, None)
+    if following is None:
+        heapq.heappop(heads)
+    else:
+        key = _owned_key(following, policy, usage, holding)
+        heapq.heapreplace(heads, (key, heads[0][1], following, rest))
 
 
 def _advance(heads: list[_Head], rest: Iterator[QueuedTask]) -> None:

@@ -7,6 +7,9 @@ single CPU tasks, (2, 1) 2-GPU tasks, (4, 2) gangs of 2 nodes x 4 GPUs. The poli
 buckets that could still start and drops a bucket as soon as its shape no longer fits what is open
 (see `policy.plan`).
 
+It also keeps one bucket per owner and shape (`tasks_of`): fair share and per-user GPU limits
+pick among the heads of users' queues (each in start order) instead of walking the whole queue.
+
 Add, remove and position cost O(log n); building from n tasks sorts once, O(n log n). A move
 (`plan_move`, then `reorder`) changes the keys of the moved task, and rarely of a few neighbours
 (core/order_keys.py): O(log n) too.
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
 
 StartKey = tuple[int, int, str]  # (-priority, queue_seq, task_id)
 Shape = tuple[int, int]  # (n_gpus per node, n_nodes)
+Group = tuple[str, Shape]  # (owner, shape)
 _T = TypeVar("_T")
 
 
@@ -44,6 +48,10 @@ class _Sorted(Protocol[_T]):
 
 def shape_of(task: QueuedTask) -> Shape:
     return (task.n_gpus, task.n_nodes)
+
+
+def group_of(task: QueuedTask) -> Group:
+    return (task.owner, (task.n_gpus, task.n_nodes))
 
 
 def start_key(task: QueuedTask) -> StartKey:
@@ -69,12 +77,16 @@ class TaskQueue:
     def _build(self) -> None:
         """The order, the buckets and the seqs of `_tasks`, each sorted once."""
         groups: dict[Shape, list[StartKey]] = {}
+        owned: dict[Group, list[StartKey]] = {}
         for task in self._tasks.values():
-            groups.setdefault(shape_of(task), []).append(start_key(task))
+            key = start_key(task)
+            groups.setdefault(shape_of(task), []).append(key)
+            owned.setdefault(group_of(task), []).append(key)
         self._order: _Sorted[StartKey] = SortedList(k for g in groups.values() for k in g)
         self._buckets: dict[Shape, _Sorted[StartKey]] = {
             n: SortedList(g) for n, g in groups.items()
         }
+        self._owned: dict[Group, _Sorted[StartKey]] = {g: SortedList(k) for g, k in owned.items()}
         self._seqs: _Sorted[int] = SortedList(t.queue_seq for t in self._tasks.values())
 
     # ------------------------------------------------------------------ changes
@@ -91,6 +103,10 @@ class TaskQueue:
         if bucket is None:
             bucket = self._buckets[shape_of(task)] = SortedList()
         bucket.add(key)
+        mine = self._owned.get(group_of(task))
+        if mine is None:
+            mine = self._owned[group_of(task)] = SortedList()
+        mine.add(key)
         self._seqs.add(task.queue_seq)
 
     def merge(self, batch: QueueBatch) -> None:
@@ -107,6 +123,8 @@ class TaskQueue:
         self._order = _merged(self._order, batch.keys)
         for shape, keys in batch.by_shape.items():
             self._buckets[shape] = _merged(self._buckets.get(shape), keys)
+        for group, keys in batch.by_group.items():
+            self._owned[group] = _merged(self._owned.get(group), keys)
         self._seqs = _merged(self._seqs, batch.seqs)
 
     def remove(self, task_id: str) -> QueuedTask:
@@ -118,6 +136,10 @@ class TaskQueue:
         bucket.remove(key)
         if not bucket:
             del self._buckets[shape_of(task)]
+        mine = self._owned[group_of(task)]
+        mine.remove(key)
+        if not mine:
+            del self._owned[group_of(task)]
         self._seqs.remove(task.queue_seq)
         return task
 
@@ -281,6 +303,21 @@ class TaskQueue:
         tasks = self._tasks
         return (tasks[key[2]] for key in bucket)
 
+    def groups(self) -> list[Group]:
+        """The distinct (owner, (n_gpus, n_nodes)) of queued tasks, sorted."""
+        return sorted(self._owned)
+
+    def owners(self) -> set[str]:
+        return {owner for owner, _ in self._owned}
+
+    def tasks_of(self, owner: str, n_gpus: int, n_nodes: int = 1) -> Iterator[QueuedTask]:
+        """The owner's tasks of this shape, in start order, lazily."""
+        bucket = self._owned.get((owner, (n_gpus, n_nodes)))
+        if bucket is None:
+            return iter(())
+        tasks = self._tasks
+        return (tasks[key[2]] for key in bucket)
+
 
 class QueueBatch:
     """Tasks checked and keyed in pieces (between the caller's other work), for TaskQueue.merge."""
@@ -289,6 +326,7 @@ class QueueBatch:
         self.tasks: dict[str, QueuedTask] = {}
         self.keys: list[StartKey] = []
         self.by_shape: dict[Shape, list[StartKey]] = {}
+        self.by_group: dict[Group, list[StartKey]] = {}
         self.seqs: list[int] = []
 
     def add(self, tasks: Iterable[QueuedTask]) -> None:
@@ -304,6 +342,7 @@ class QueueBatch:
             self.tasks[task.task_id] = task
             self.keys.append(key)
             self.by_shape.setdefault(shape_of(task), []).append(key)
+            self.by_group.setdefault(group_of(task), []).append(key)
             self.seqs.append(task.queue_seq)
 
     def __len__(self) -> int:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ant_scheduler.core.errors import InvalidTransition
+from ant_scheduler.core.users import ADMIN_NAME
 
 
 class TaskState(str, enum.Enum):
@@ -134,6 +135,7 @@ class TaskSpec:
 
     after: list[Dependency] = field(default_factory=list)  # tasks it waits for
     tags: list[str] = field(default_factory=list)  # labels to find, act on, pause a group by
+    owner: str = ADMIN_NAME  # the user submitting it (set by the engine, not parsed)
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,7 @@ class Task:
     retry_at: float | None = None  # queued for a retry: it may not start before this time
     after: list[Dependency] = field(default_factory=list)  # tasks it waits for (dependencies)
     tags: list[str] = field(default_factory=list)  # core/tags.py's rule; a restart copy keeps them
+    owner: str = ADMIN_NAME  # the user who submitted it (core/users.py); a restart copy keeps it
 
     @classmethod
     def from_spec(cls, spec: TaskSpec, *, created_at: float, queue_seq: int) -> Task:
@@ -226,6 +229,7 @@ class Task:
             retry_backoff=spec.retry_backoff,
             after=list(spec.after),
             tags=list(spec.tags),
+            owner=spec.owner,
         )
 
     def move_to(self, new: TaskState) -> None:
