@@ -294,6 +294,14 @@ class UserCreated(UserOut):
 
 
 @dataclass
+class MeOut(UserOut):
+    """GET /api/v1/me: who is signed in, and the names of all users (for a user filter)."""
+
+    several: bool = False  # named users exist (else ANT runs with the one token of today)
+    users: list[str] = field(default_factory=list)  # every user's name, the admin first
+
+
+@dataclass
 class UsersOut:
     users: list[UserOut]  # the admin first, then by name
     several: bool  # named users exist (else ANT runs with the one token of today)

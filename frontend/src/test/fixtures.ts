@@ -36,6 +36,7 @@ export const taskFixture = (id: string, over: Partial<TaskOut> = {}): TaskOut =>
   retry_at: null,
   after: [],
   tags: [],
+  owner: "admin",
   queue_position: null,
   pending_reason: null,
   gpu_mem_used: null,

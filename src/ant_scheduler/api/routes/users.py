@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Request
 
 from ant_scheduler.api.deps import engine_of, user_of
 from ant_scheduler.api.schemas import (
+    MeOut,
     UsageOut,
     UserCreated,
-    UserOut,
     UserPatch,
     UserRemoved,
     UserRequest,
@@ -24,10 +24,16 @@ from ant_scheduler.core.users import check_admin
 router = APIRouter(tags=["users"])
 
 
-@router.get("/api/v1/me", response_model=UserOut)
+@router.get("/api/v1/me", response_model=MeOut)
 async def me(request: Request) -> dict[str, Any]:
-    """The user this request is signed in as (the UI shows it)."""
-    return user_of(request).as_json()
+    """The user this request is signed in as (the UI shows it), and every user's name (the UI's
+    user filter; names are no secret: every task shows its owner)."""
+    book = engine_of(request).users
+    return {
+        **user_of(request).as_json(),
+        "several": book.has_users(),
+        "users": [u.name for u in book.list()],
+    }
 
 
 @router.get("/api/v1/users", response_model=UsersOut)
