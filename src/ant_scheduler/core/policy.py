@@ -298,7 +298,8 @@ def plan(
 
     # GPU tasks, in queue order, by merging the buckets of tasks that could run some day (tasks
     # needing more GPUs than are usable are skipped: they would only stall the queue).
-    limits = {o: n for o, n in (max_gpus or {}).items() if o in tasks.owners()}
+    queued_owners = tasks.owners() if max_gpus else set()
+    limits = {o: n for o, n in (max_gpus or {}).items() if o in queued_owners}
     holding = dict(held or {})
     by_owner = policy == "fairshare" or bool(limits)
     if by_owner:
