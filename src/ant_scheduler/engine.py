@@ -214,6 +214,28 @@ class Engine(Edits, Submissions):
         check_may_act(user, task.owner, task_id)
         return task
 
+    def authorize_dependents(self, user: User, task_id: str) -> None:
+        """`restart --with-dependents` re-runs or rewires every task waiting for this one,
+        transitively: a user may only when all of them are their own."""
+        task = self.authorize(user, task_id)
+        if user.admin:
+            return
+        seen: set[str] = set()
+        frontier = self._lineage(task)
+        while frontier:
+            parent = frontier.pop()
+            if parent in seen:
+                continue
+            seen.add(parent)
+            for child in self.store.dependents(parent):
+                if child.owner != user.name:
+                    raise Forbidden(
+                        f"task {child.task_id!r} of {child.owner} depends on {task_id!r}; "
+                        f"{user.name} may restart it with its dependents only when they are all "
+                        "their own"
+                    )
+                frontier.append(child.task_id)
+
     def authorize_tag(self, user: User, tag: str) -> None:
         """A user acts on a tag only when every task carrying it is their own."""
         if user.admin:

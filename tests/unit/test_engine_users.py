@@ -16,7 +16,7 @@ from ant_scheduler.core.errors import (
     TaskNotFound,
     UserNotFound,
 )
-from ant_scheduler.core.task import TaskState
+from ant_scheduler.core.task import Dependency, TaskState
 from ant_scheduler.core.users import ADMIN, ADMIN_NAME, hash_token
 from ant_scheduler.engine import Engine
 from ant_scheduler.executors.fake import FakeExecutor
@@ -74,6 +74,28 @@ def test_users_own_their_tasks_and_act_only_on_them(tmp_path: Path) -> None:
         await settle()
         copy = await engine.restart("his")
         assert copy.owner == "bob"
+
+    run(tmp_path, body)
+
+
+def test_restart_with_dependents_only_over_ones_own(tmp_path: Path) -> None:
+    async def body(engine: Engine, ex: FakeExecutor, clock: Clock) -> None:
+        alice, _ = await engine.add_user("alice", admin=False, max_gpus=None, max_queued=None)
+        bob, _ = await engine.add_user("bob", admin=False, max_gpus=None, max_queued=None)
+        await engine.submit("p", task_id="prep", user=alice)
+        await engine.submit("t", task_id="train", user=alice, after=[Dependency("prep")])
+        await engine.submit("e", task_id="eval", user=bob, after=[Dependency("train")])
+        await engine.submit("s", task_id="solo", user=alice)
+        await engine.submit("s", task_id="solo-eval", user=alice, after=[Dependency("solo")])
+        await settle()
+        engine.authorize_dependents(alice, "solo")  # every task waiting for it is hers
+        with pytest.raises(Forbidden, match="'eval' of bob depends on 'train'"):
+            engine.authorize_dependents(alice, "train")
+        with pytest.raises(Forbidden, match="'eval' of bob depends on 'prep'"):
+            engine.authorize_dependents(alice, "prep")  # transitively: eval waits for train
+        engine.authorize_dependents(ADMIN, "prep")
+        with pytest.raises(Forbidden, match="belongs to alice"):
+            engine.authorize_dependents(bob, "train")
 
     run(tmp_path, body)
 

@@ -5,13 +5,14 @@ import type { TaskOut } from "../api/types";
 import { USER_RE, userChoices } from "../lib/users";
 import { useMe } from "../state/me";
 
+// Shown once the server has named users (with the one token of today, it is always the admin).
 export function SignedIn() {
   const me = useMe();
-  if (!me) return null;
+  if (!me?.several) return null;
   return (
     <span className="signed-in muted" data-testid="signed-in" title={me.admin ? "admin: may act on every task" : "may act on your own tasks"}>
       Signed in as <strong>{me.name}</strong>
-      {me.admin && me.several ? " (admin)" : ""}
+      {me.admin ? " (admin)" : ""}
     </span>
   );
 }

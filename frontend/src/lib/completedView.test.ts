@@ -57,6 +57,10 @@ describe("the API query of a view", () => {
     expect(filtered(DEFAULT_VIEW)).toBe(false);
     expect(apiQuery({ ...DEFAULT_VIEW, tag: "sweep-lr" }).tag).toEqual(["sweep-lr"]);
     expect(filtered({ ...DEFAULT_VIEW, tag: "sweep-lr" })).toBe(true);
+    expect(apiQuery({ ...DEFAULT_VIEW, user: "alice" }).owner).toBe("alice");
+    expect(apiQuery(DEFAULT_VIEW).owner).toBeUndefined();
+    expect(filtered({ ...DEFAULT_VIEW, user: "alice" })).toBe(true);
+    expect(read("user=Not%20A%20Name").user).toBe(""); // not a user name: ignored
   });
 
   it("turns local days into an end-time range that covers the whole last day", () => {

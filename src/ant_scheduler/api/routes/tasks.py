@@ -216,7 +216,10 @@ async def restart_task(
     ] = False,
 ) -> dict[str, Any]:
     engine = engine_of(request)
-    engine.authorize(user_of(request), task_id)
+    if with_dependents:
+        engine.authorize_dependents(user_of(request), task_id)
+    else:
+        engine.authorize(user_of(request), task_id)
     return engine.task_dict(await engine.restart(task_id, with_dependents=with_dependents))
 
 
