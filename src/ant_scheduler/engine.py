@@ -273,12 +273,14 @@ class Engine(Edits, Submissions):
             raise InvalidQuery("window: between 60 seconds and 366 days")
         now = self.clock()
         since = now - window
-        hours = gpu_hours(self.store.usage_rows(since), since, now, by)
+        runs = self.store.usage_rows(since)
+        hours = gpu_hours(runs, since, now, by)
         rows = [
-            {"key": key, "gpu_hours": round(value, 4)}
+            {"key": key, "gpu_hours": value}
             for key, value in sorted(hours.items(), key=lambda kv: (-kv[1], kv[0]))
         ]
-        total = round(sum(hours.values()), 4)
+        # By tag a task with two tags is in two rows: the total counts it once (as by user).
+        total = sum((hours if by == "user" else gpu_hours(runs, since, now, "user")).values())
         return {
             "window": window,
             "by": by,

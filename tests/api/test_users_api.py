@@ -56,6 +56,12 @@ def test_users_tokens_ownership_and_403s(server: AntServer) -> None:
     assert alice_token not in (server.state_dir / "ant.db").read_bytes().decode("latin-1")
     listing = ant("users", "ls").stdout
     assert "admin  admin" in listing and "alice  user  (max queued 5)" in listing
+    assert ant.json("users", "set", "bob", "--max-gpus", "2")["max_gpus"] == 2
+    changed = ant.json("users", "set", "bob", "--max-gpus", "none", "--max-queued", "9")
+    assert (changed["max_gpus"], changed["max_queued"], changed["token"]) == (None, 9, None)
+    assert ant("users", "set", "bob", ok=False).returncode == 2  # nothing to change
+    assert ant("users", "set", "bob", "--max-gpus", "lots", ok=False).returncode == 2
+    assert ant("users", "set", "nobody", "--max-gpus", "1", ok=False).returncode == 5
     wait = f"while [ ! -e {server.workdir / 'go'} ]; do sleep 0.05; done"
     with as_user(server, alice_token) as alice, as_user(server, bob_token) as bob:
         me = alice.get("/api/v1/me").json()

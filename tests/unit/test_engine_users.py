@@ -176,7 +176,7 @@ def test_max_queued_refuses_a_submission_over_it(tmp_path: Path) -> None:
 def test_usage_counts_gpu_hours_by_user_and_tag(tmp_path: Path) -> None:
     async def body(engine: Engine, ex: FakeExecutor, clock: Clock) -> None:
         alice, _ = await engine.add_user("alice", admin=False, max_gpus=None, max_queued=None)
-        await engine.submit("a", task_id="a", n_gpus=2, user=alice, tags=["sweep"])
+        await engine.submit("a", task_id="a", n_gpus=2, user=alice, tags=["sweep", "lr-1"])
         await engine.submit("b", task_id="b", n_gpus=1)
         await settle()
         clock.now += 3600
@@ -187,7 +187,12 @@ def test_usage_counts_gpu_hours_by_user_and_tag(tmp_path: Path) -> None:
         assert {r["key"]: r["gpu_hours"] for r in by_user["rows"]} == {"alice": 2.0, "admin": 1.5}
         assert by_user["total"] == 3.5
         by_tag = engine.usage(7 * 86400, "tag")
-        assert {r["key"]: r["gpu_hours"] for r in by_tag["rows"]} == {"sweep": 2.0, "": 1.5}
+        assert {r["key"]: r["gpu_hours"] for r in by_tag["rows"]} == {
+            "sweep": 2.0,
+            "lr-1": 2.0,
+            "": 1.5,
+        }
+        assert by_tag["total"] == 3.5  # a task with two tags counts once
         # A window of the last half hour: only what was used in it.
         recent = engine.usage(1800, "user")
         assert {r["key"]: r["gpu_hours"] for r in recent["rows"]} == {"admin": 0.5}

@@ -13,7 +13,7 @@ gpus x H / ln 2 x (2^(-(now - e) / H) - 2^(-(now - s) / H)), H the half-life.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 NO_TAG = ""  # the group of a run without tags when usage is counted by tag
@@ -116,7 +116,3 @@ class DecayedUsage:
                     continue
                 usage.add(row.owner, row.gpus, start, end, now)
         return usage
-
-
-def totals(values: Mapping[str, float]) -> float:
-    return sum(values.values())
