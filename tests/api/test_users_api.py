@@ -193,10 +193,18 @@ def test_limits_and_usage(server_factory: type[AntServer]) -> None:
         flag.touch()
         for task_id in ("a1", "a2", "b1"):
             wait_state(admin, task_id, "succeeded")
+        submit(admin, "true", task_id="big", n_gpus=8)  # never fits: held after the restart
     # Users, owners and limits are kept across a restart.
     server.sigterm()
     server.start()
-    with as_user(server, token) as alice:
+    with as_user(server, token) as alice, server.client() as admin:
         me = alice.get("/api/v1/me").json()
         assert (me["name"], me["max_gpus"], me["max_queued"]) == ("alice", 3, 2)
         assert alice.get("/api/v1/tasks/a1").json()["owner"] == "alice"
+        # `ant recover restore --all` as alice restores her held task, not the admin's.
+        assert wait_state(alice, "a3", "held")["owner"] == "alice"
+        mine = Ant(server)
+        mine.env["ANT_TOKEN"] = token
+        restored = mine.json("recover", "restore", "--all")["tasks"]
+        assert [t["task_id"] for t in restored] == ["a3"]
+        assert admin.get("/api/v1/tasks/big").json()["state"] == "held"
