@@ -8,6 +8,7 @@ import { CreatePage } from "./pages/Create";
 import { DashboardPage } from "./pages/Dashboard";
 import { OngoingPage } from "./pages/Ongoing";
 import { TaskPage } from "./pages/Task";
+import { UsagePage } from "./pages/Usage";
 
 export const ROUTES: RouteObject[] = [
   {
@@ -17,6 +18,7 @@ export const ROUTES: RouteObject[] = [
       { path: "create", element: <CreatePage /> },
       { path: "ongoing", element: <OngoingPage /> },
       { path: "completed", element: <CompletedPage /> },
+      { path: "usage", element: <UsagePage /> },
       { path: "tasks/:taskId", element: <TaskPage /> },
       { path: "*", element: <NotFound /> },
     ],

@@ -558,8 +558,11 @@ class Client:
         since: str | None = None,
         until: str | None = None,
         tags: list[str] | None = None,
+        owner: str | None = None,
     ) -> tuple[list[TaskOut], int]:
         params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if owner:
+            params["owner"] = owner
         if tags:
             params["tag"] = list(tags)  # repeated: tasks carrying all of them
         if states:
@@ -698,6 +701,50 @@ class Client:
 
         data = self._json("GET", "/api/v1/tags")
         return self._read("/api/v1/tags", lambda: parse(TagsOut, data))
+
+    def me(self) -> dict[str, Any]:
+        """Who this client's token signs in as (wire.UserOut)."""
+        return self._dict("GET", "/api/v1/me")
+
+    def users(self) -> dict[str, Any]:
+        """wire.UsersOut (an admin's command)."""
+        return self._dict("GET", "/api/v1/users")
+
+    def add_user(
+        self,
+        name: str,
+        *,
+        admin: bool = False,
+        max_gpus: int | None = None,
+        max_queued: int | None = None,
+    ) -> dict[str, Any]:
+        """wire.UserCreated: the new user with its token (shown this once)."""
+        body = {"name": name, "admin": admin, "max_gpus": max_gpus, "max_queued": max_queued}
+        return self._dict("POST", "/api/v1/users", body=body)
+
+    def set_user(self, name: str, **changes: Any) -> dict[str, Any]:
+        """Change fields sent (max_gpus, max_queued: None removes the limit; admin; new_token)."""
+        return self._dict("PATCH", f"/api/v1/users/{_q(name)}", body=changes)
+
+    def remove_user(self, name: str) -> None:
+        self._request("DELETE", f"/api/v1/users/{_q(name)}")
+
+    def usage(self, window: str = "7d", by: str = "user") -> dict[str, Any]:
+        """wire.UsageOut: GPU-hours by user or tag over the window."""
+        return self._dict("GET", "/api/v1/usage", params={"window": window, "by": by})
+
+    def _dict(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        data = self._json(method, path, body=body, params=params)
+        if not isinstance(data, dict):
+            raise BadResponse(f"{self.url} answered {path} with {type(data).__name__}")
+        return data
 
     def recovery(self) -> RecoveryOut:
         from ant_scheduler.wire import RecoveryOut, parse
@@ -1088,6 +1135,7 @@ _TASK_FIELDS = (
     "gpu_mem",
     "placement",
     "gpu_mem_over",
+    "owner",
     "queue_position",
     "pending_reason",
     "gpu_mem_used",

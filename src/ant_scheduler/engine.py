@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from ant_scheduler.ant1_import import import_ant1, offer_on_first_start
 from ant_scheduler.core.errors import (
     AntError,
+    Forbidden,
     InvalidQuery,
     InvalidTransition,
     StoreUnavailable,
@@ -27,6 +28,8 @@ from ant_scheduler.core.errors import (
 from ant_scheduler.core.order_keys import GAP
 from ant_scheduler.core.tags import check_tag
 from ant_scheduler.core.task import ENDED_STATES, FAILURE_STATES, Dependency, Task, TaskState
+from ant_scheduler.core.usage import gpu_hours
+from ant_scheduler.core.users import NAME_PATTERN, NAME_RULE, User, check_may_act
 from ant_scheduler.edits import Edits
 from ant_scheduler.events import EventBus
 from ant_scheduler.executors.base import Executor, TaskOutput
@@ -84,6 +87,8 @@ class Engine(Edits, Submissions):
         )
         self.gpus.load()
         self.load_pause()
+        self.users.load()
+        self.load_usage()
         self._next_seq = self.store.max_queue_seq() + GAP
         self.executor.set_exit_callback(self._on_exit)
         self.executor.set_gone_callback(self._on_gone)
@@ -179,7 +184,10 @@ class Engine(Edits, Submissions):
         ended_since: float | None = None,
         ended_before: float | None = None,
         tags: Sequence[str] = (),
+        owner: str | None = None,
     ) -> tuple[list[Task], int]:
+        if owner is not None and not NAME_PATTERN.fullmatch(owner):
+            raise InvalidQuery(f"owner: {owner[:40]!r} is not a user name ({NAME_RULE})")
         for tag in tags:
             try:
                 check_tag(tag)
@@ -195,9 +203,95 @@ class Engine(Edits, Submissions):
             ended_since=ended_since,
             ended_before=ended_before,
             tags=tags,
+            owner=owner,
         )
         # Active tasks are shown as memory has them (a handle not written yet, say).
         return [self._in_memory(t.task_id) or t for t in tasks], total
+
+    # ------------------------------------------------------------------ users and their rights
+
+    def authorize(self, user: User, task_id: str) -> Task:
+        """The task, if `user` may act on it (an admin on all, a user on their own); else
+        Forbidden (403). TaskNotFound (404) first: a user may see every task."""
+        task = self.get(task_id)
+        check_may_act(user, task.owner, task_id)
+        return task
+
+    def authorize_dependents(self, user: User, task_id: str) -> None:
+        """`restart --with-dependents` re-runs or rewires every task waiting for this one,
+        transitively: a user may only when all of them are their own."""
+        task = self.authorize(user, task_id)
+        if user.admin:
+            return
+        seen: set[str] = set()
+        frontier = self._lineage(task)
+        while frontier:
+            parent = frontier.pop()
+            if parent in seen:
+                continue
+            seen.add(parent)
+            for child in self.store.dependents(parent):
+                if child.owner != user.name:
+                    raise Forbidden(
+                        f"task {child.task_id!r} of {child.owner} depends on {task_id!r}; "
+                        f"{user.name} may restart it with its dependents only when they are all "
+                        "their own"
+                    )
+                frontier.append(child.task_id)
+
+    def authorize_tag(self, user: User, tag: str) -> None:
+        """A user acts on a tag only when every task carrying it is their own."""
+        if user.admin:
+            return
+        check_tag(tag)
+        others = sorted(self.store.tag_owners(tag) - {user.name})
+        if others:
+            raise Forbidden(
+                f"tag {tag!r} is also on tasks of {', '.join(others)}; {user.name} may act only "
+                "on their own tasks (an admin may act on the tag)"
+            )
+
+    async def add_user(
+        self, name: str, *, admin: bool, max_gpus: int | None, max_queued: int | None
+    ) -> tuple[User, str]:
+        return await self._command(
+            lambda: self.users.add(name, admin=admin, max_gpus=max_gpus, max_queued=max_queued)
+        )
+
+    async def set_user(self, name: str, **changes: Any) -> tuple[User, str | None]:
+        result = await self._command(lambda: self.users.set(name, **changes))
+        self._request_schedule()  # a new GPU limit may let tasks start (or hold them)
+        self._publish_queue()
+        return result
+
+    async def remove_user(self, name: str) -> None:
+        await self._command(lambda: self.users.remove(name))
+        self._request_schedule()
+
+    def usage(self, window: float, by: str) -> dict[str, Any]:
+        """wire.UsageOut: GPU-hours by user or tag over the last `window` seconds."""
+        if by not in ("user", "tag"):
+            raise InvalidQuery(f"by: {by!r} is not one of user, tag")
+        if not 60 <= window <= 366 * 86400:
+            raise InvalidQuery("window: between 60 seconds and 366 days")
+        now = self.clock()
+        since = now - window
+        runs = self.store.usage_rows(since)
+        hours = gpu_hours(runs, since, now, by)
+        rows = [
+            {"key": key, "gpu_hours": value}
+            for key, value in sorted(hours.items(), key=lambda kv: (-kv[1], kv[0]))
+        ]
+        # By tag a task with two tags is in two rows: the total counts it once (as by user).
+        total = sum((hours if by == "user" else gpu_hours(runs, since, now, "user")).values())
+        return {
+            "window": window,
+            "by": by,
+            "since": since,
+            "until": now,
+            "rows": rows,
+            "total": total,
+        }
 
     def output(self, task: Task, rank: int = 0, attempt: int | None = None) -> TaskOutput | None:
         """The output of one rank of the task (0: its first node), as its executor keeps it

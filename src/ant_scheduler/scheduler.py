@@ -31,7 +31,7 @@ import asyncio
 import dataclasses
 import json
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -44,6 +44,7 @@ from ant_scheduler.core.parsing import process_env
 from ant_scheduler.core.queue import QueueBatch, TaskQueue
 from ant_scheduler.core.tags import check_tag
 from ant_scheduler.core.task import ENDED_STATES, Dependency, Task, TaskState
+from ant_scheduler.core.usage import DecayedUsage
 from ant_scheduler.events import EventBus
 from ant_scheduler.executors.base import (
     Ended,
@@ -63,6 +64,7 @@ from ant_scheduler.monitor.fake import simulated_use
 from ant_scheduler.notifications import Notifier
 from ant_scheduler.settings import Settings
 from ant_scheduler.store import Store
+from ant_scheduler.users import UserBook
 from ant_scheduler.views import gpu_json, task_json
 
 T = TypeVar("T")
@@ -80,7 +82,13 @@ def tag_paused_reason(tag: str) -> str:
 
 def queued_entry(task: Task) -> policy.QueuedTask:
     return policy.QueuedTask(
-        task.task_id, task.n_gpus, task.priority, task.queue_seq, task.n_nodes, task.gpu_mem or 0
+        task.task_id,
+        task.n_gpus,
+        task.priority,
+        task.queue_seq,
+        task.n_nodes,
+        task.gpu_mem or 0,
+        task.owner,
     )
 
 
@@ -109,6 +117,10 @@ class Scheduler:
         self.launch_dir = launch_dir
         self.metrics = Metrics()
         self.notifier = Notifier(settings, output=self._output_for_notice, say=self._say)
+        self.users = UserBook(store, clock)  # named users (users.py); loaded at start
+        # Fair share's decayed GPU-hours of ended runs per owner (core/usage.py): loaded at start
+        # when RUNNER_policy is fairshare, then added to as runs end.
+        self.fair_usage = DecayedUsage(settings.RUNNER_fairshare_half_life_hours * 3600)
         self.queued: dict[str, Task] = {}
         self.queue = TaskQueue()
         self.running: dict[str, Task] = {}
@@ -316,6 +328,8 @@ class Scheduler:
                 max(0.0, run.finished_at - run.started_at)
             )
         self.live.flush(run)
+        if recorded:
+            self._count_usage(run)
         if recorded and not retry:
             self._parent_ends[task.task_id] = task.state  # its dependents may go on
         holder = task  # what holds the GPUs: a retried task's are its last run's
@@ -335,6 +349,43 @@ class Scheduler:
             self._publish_queue()
         elif not retry:
             self._ended_for_good(task)
+
+    def load_usage(self) -> None:
+        """Fair share's usage from the store: the runs of the last 30 half-lives (older ones
+        weigh less than 1e-9 of their GPU-hours)."""
+        if self.settings.RUNNER_policy != "fairshare":
+            return
+        now = self.clock()
+        since = now - 30 * self.fair_usage.half_life
+        rows = [r for r in self.store.usage_rows(since) if not r.running]
+        self.fair_usage = DecayedUsage.from_rows(rows, now, self.fair_usage.half_life)
+
+    def _count_usage(self, run: Task) -> None:
+        """A run that held GPUs ended: its GPU-hours join its owner's fair-share usage."""
+        if self.settings.RUNNER_policy != "fairshare" or run.n_gpus == 0:
+            return
+        if run.started_at is None or run.finished_at is None:
+            return
+        gpus = run.n_gpus * run.n_nodes
+        self.fair_usage.add(run.owner, gpus, run.started_at, run.finished_at, self.clock())
+
+    def owner_load(self, ended: Collection[str] = ()) -> tuple[dict[str, int], dict[str, float]]:
+        """GPUs each owner's running tasks hold now (those of `ended` left out), and (fair
+        share) each owner's decayed GPU-hours, running tasks counted up to now."""
+        held: dict[str, int] = {}
+        running: dict[str, list[tuple[int, float]]] = {}
+        for task in self.running.values():
+            if task.n_gpus and task.task_id not in ended:
+                gpus = task.n_gpus * task.n_nodes
+                held[task.owner] = held.get(task.owner, 0) + gpus
+                if task.started_at is not None:
+                    running.setdefault(task.owner, []).append((gpus, task.started_at))
+        usage: dict[str, float] = {}
+        if self.settings.RUNNER_policy == "fairshare":
+            now = self.clock()
+            for owner in {*self.queue.owners(), *running, *self.fair_usage.owners()}:
+                usage[owner] = self.fair_usage.value(owner, now, running.get(owner, ()))
+        return held, usage
 
     def _ended_for_good(self, task: Task) -> None:
         """The one place where a task's end is final, once it is recorded and applied: a run's
@@ -633,6 +684,7 @@ class Scheduler:
         pending = self._pending(False)
         ended = {t.task_id for t, _ in pending[0]}
         freed = {t.task_id for t, lingering in pending[0] if lingering == 0}
+        held, usage = self.owner_load(ended)
         decision = policy.plan(
             self.queue,
             _without(self.gpus.policy_views(), freed),
@@ -644,6 +696,9 @@ class Scheduler:
             nodes=self.gpus.nodes,
             node_load=self._node_load(ended),
             mem_reserve=self.settings.gpu_mem_reserve,
+            usage=usage,
+            held=held,
+            max_gpus=self.users.limits(),
         )
         self._plan = decision
         if not decision.starts:

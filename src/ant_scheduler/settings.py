@@ -60,7 +60,9 @@ class Settings:
     VISUALIZER_output_max_lines: int = 10
     VISUALIZER_view_log_max_lines: int = 200
     # --- keys ANT 2 adds (documented in docs/configuration.md) --------------------------------
-    RUNNER_policy: str = "fifo"
+    RUNNER_policy: str = "fifo"  # fifo, backfill or fairshare (docs/scheduling.md)
+    # Fair share: a GPU-hour used this long ago counts half (Slurm's PriorityDecayHalfLife).
+    RUNNER_fairshare_half_life_hours: float = 168
     RUNNER_max_cpu_tasks: int | None = None
     RUNNER_on_shutdown: str = "keep"
     RUNNER_executor: str = "local"  # what runs tasks: a name in executors/registry.py
@@ -114,7 +116,7 @@ class Settings:
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "RUNNER_policy": ("fifo", "backfill"),
+    "RUNNER_policy": ("fifo", "backfill", "fairshare"),
     "RUNNER_on_shutdown": ("keep", "terminate"),
     "NOTIFY_on": ("all", "failures"),
     "NOTIFY_format": ("json", "slack"),
@@ -157,6 +159,9 @@ def _check_ranges(s: Settings) -> None:
         s.RUNNER_max_cpu_tasks is None or s.RUNNER_max_cpu_tasks >= 1,
         "RUNNER_max_cpu_tasks",
         "null (unlimited) or >= 1",
+    )
+    need(
+        s.RUNNER_fairshare_half_life_hours > 0, "RUNNER_fairshare_half_life_hours", "greater than 0"
     )
     need(s.RUNNER_kill_grace_seconds >= 0, "RUNNER_kill_grace_seconds", ">= 0")
     need(s.RAY_agent_idle_seconds >= 1, "RAY_agent_idle_seconds", ">= 1")

@@ -47,6 +47,8 @@ from ant_scheduler.core.task import (
     TaskState,
 )
 from ant_scheduler.core.templates import MAX_TASK_ID_LENGTH
+from ant_scheduler.core.usage import UsageRow
+from ant_scheduler.core.users import ADMIN_NAME, User
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -326,9 +328,28 @@ def _v16(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE tasks ADD COLUMN gpu_mem_over INTEGER")
 
 
+def _v17(db: sqlite3.Connection) -> None:
+    # Several users (P13): each task's owner (tasks from before users are the admin's), and the
+    # users, each with the sha256 of its token (the token itself is shown once, never stored).
+    db.execute(f"ALTER TABLE tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '{ADMIN_NAME}'")
+    db.execute(
+        """CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            admin INTEGER NOT NULL DEFAULT 0,
+            max_gpus INTEGER,
+            max_queued INTEGER,
+            created_at REAL NOT NULL
+        )"""
+    )
+    # `ant ls --user NAME` and the UI's user filter: a user's tasks by state, not a scan.
+    db.execute("CREATE INDEX tasks_owner ON tasks (owner, state)")
+
+
 MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
 MIGRATIONS += [_v11, _v12, _v13, _v14, _v15]  # P12
 MIGRATIONS += [_v16]  # P13: GPU memory packing, placement
+MIGRATIONS += [_v17]  # P13: several users
 
 # `ant rename OLD NEW`: every task's `after` follows the new id (parameters: old, new, old).
 RENAME_AFTER = """UPDATE tasks SET after = (
@@ -844,8 +865,9 @@ class Store:
         ended_since: float | None = None,
         ended_before: float | None = None,
         tags: Sequence[str] = (),
+        owner: str | None = None,
     ) -> tuple[list[Task], int]:
-        """One page, and how many tasks match in all.
+        """One page, and how many tasks match in all. `owner`: only that user's tasks.
 
         Without `sort`, in listing order: a sequence of state groups, each read on its own with
         its own index-friendly ORDER BY, instead of sorting the whole table. With `sort` (a key
@@ -884,6 +906,9 @@ class Store:
             via_index = True  # the tag's few rows first: no index hint that walks them all
             search += " AND task_id IN (SELECT task_id FROM task_tags WHERE tag = ?)"
             search_args.append(tag)
+        if owner is not None:
+            search += " AND owner = ?"
+            search_args.append(owner)
         if ended_since is not None:
             search += " AND finished_at >= ?"
             search_args.append(ended_since)
@@ -994,6 +1019,15 @@ class Store:
         )
         return {str(task_id): TaskState(state) for task_id, state in rows}
 
+    def tag_owners(self, tag: str) -> set[str]:
+        """The owners of the tasks carrying `tag` (off task_tags)."""
+        rows = self._read(
+            "SELECT DISTINCT t.owner FROM task_tags g JOIN tasks t ON t.task_id = g.task_id "
+            "WHERE g.tag = ?",
+            (tag,),
+        )
+        return {str(owner) for (owner,) in rows}
+
     def tag_counts(self, limit: int) -> list[tuple[str, int]]:
         """(tag, how many tasks carry it), by tag, at most `limit` tags."""
         rows = self._read(
@@ -1035,6 +1069,78 @@ class Store:
             (since, limit),
         )
         return [(*row[:5], json.loads(row[5]), row[6]) for row in rows]
+
+    def usage_rows(self, since: float) -> list[UsageRow]:
+        """The runs that held GPUs at `since` or later, for core/usage.py: tasks that ended
+        since (off the finished_at index), running ones, and queued ones between retries (their
+        earlier attempts)."""
+        columns = "owner, tags, n_gpus * n_nodes, state, started_at, finished_at, attempts"
+        rows = self._read(
+            f"SELECT {columns} FROM tasks INDEXED BY tasks_finished "
+            "WHERE finished_at >= ? AND n_gpus > 0",
+            (since,),
+        )
+        rows += self._read(
+            f"SELECT {columns} FROM tasks WHERE n_gpus > 0 AND (state = 'running' "
+            "OR (state = 'queued' AND attempts != '[]'))"
+        )
+        return [
+            UsageRow(
+                owner=str(owner),
+                tags=tuple(json.loads(tags)),
+                gpus=int(gpus),
+                running=state == TaskState.RUNNING.value,
+                started_at=started,
+                finished_at=finished,
+                attempts=tuple(
+                    (a.get("started_at"), a.get("finished_at")) for a in json.loads(attempts)
+                ),
+            )
+            for owner, tags, gpus, state, started, finished, attempts in rows
+        ]
+
+    # ------------------------------------------------------------------ users
+
+    def users(self) -> list[User]:
+        rows = self._read(
+            "SELECT name, admin, max_gpus, max_queued, created_at, token_hash FROM users "
+            "ORDER BY name"
+        )
+        return [User(str(n), bool(a), mg, mq, float(c), str(h)) for n, a, mg, mq, c, h in rows]
+
+    def add_user(self, user: User) -> None:
+        """DuplicateUser if the name is taken."""
+        from ant_scheduler.core.errors import DuplicateUser
+
+        try:
+            with self._tx("adding a user") as db:
+                db.execute(
+                    "INSERT INTO users (name, token_hash, admin, max_gpus, max_queued, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        user.name,
+                        user.token_hash,
+                        int(user.admin),
+                        user.max_gpus,
+                        user.max_queued,
+                        user.created_at,
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            raise DuplicateUser(f"a user named {user.name!r} exists already") from None
+
+    def update_user(self, user: User) -> bool:
+        with self._tx("changing a user") as db:
+            cursor = db.execute(
+                "UPDATE users SET token_hash = ?, admin = ?, max_gpus = ?, max_queued = ? "
+                "WHERE name = ?",
+                (user.token_hash, int(user.admin), user.max_gpus, user.max_queued, user.name),
+            )
+            return cursor.rowcount > 0
+
+    def delete_user(self, name: str) -> bool:
+        with self._tx("removing a user") as db:
+            return db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount > 0
 
     # ------------------------------------------------------------------ monitor samples
 

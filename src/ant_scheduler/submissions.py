@@ -17,6 +17,7 @@ from ant_scheduler.core.dependencies import check_after
 from ant_scheduler.core.errors import (
     DuplicateTaskId,
     PayloadTooLarge,
+    QueueLimit,
     StoreUnavailable,
     TaskRejected,
 )
@@ -24,6 +25,7 @@ from ant_scheduler.core.order_keys import GAP
 from ant_scheduler.core.parsing import SubmitDefaults, iter_submission
 from ant_scheduler.core.queue import QueueBatch
 from ant_scheduler.core.task import Dependency, Task, TaskSpec
+from ant_scheduler.core.users import ADMIN, User
 from ant_scheduler.scheduler import Scheduler, queued_entry
 
 # A submission of more tasks than this is written in chunks (see _add_in_chunks). Lines parsed
@@ -55,8 +57,10 @@ class Submissions(Scheduler):
         retry_backoff: float | None = None,
         tags: Sequence[str] = (),
         gpu_mem: int | str | None = None,
+        user: User = ADMIN,
     ) -> list[Task]:
-        """Parse, validate and durably store new tasks (all or nothing), then schedule."""
+        """Parse, validate and durably store new tasks (all or nothing), then schedule. They
+        belong to `user`; QueueLimit if they would take the user past its max_queued."""
         defaults = self._defaults(
             n_gpus, task_id, env, priority, n_nodes, timeout, notify, after, tags
         )
@@ -68,8 +72,16 @@ class Submissions(Scheduler):
             gpu_mem=gpu_mem,
         )
         specs = await self._parse(text, mode, defaults, self.rng)
+        for spec in specs:
+            spec.owner = user.name
+        self._check_queue_limit(user, len(specs))
         if len(specs) <= SUBMIT_CHUNK:
-            tasks = await self._command(lambda: self._add(specs))
+
+            def add() -> list[Task]:
+                self._check_queue_limit(user, len(specs))  # again: in the step, no race
+                return self._add(specs)
+
+            tasks = await self._command(add)
             # Answered once on disk: a flush in the sync thread, shared by every commit made
             # meanwhile, so the loop never waits for the disk and what fits is already running.
             try:
@@ -121,6 +133,19 @@ class Submissions(Scheduler):
         if clash is not None:
             raise DuplicateTaskId(f"duplicate task id {clash!r}")
         return specs
+
+    def _check_queue_limit(self, user: User, adding: int) -> None:
+        """QueueLimit (429) if `adding` more tasks would put more than the user's max_queued in
+        the queue. Only users with a limit pay for the count (a look at the queued tasks)."""
+        limit = user.max_queued
+        if limit is None:
+            return
+        queued = sum(1 for t in self.queued.values() if t.owner == user.name)
+        if queued + adding > limit:
+            raise QueueLimit(
+                f"{user.name} may have at most {limit} queued tasks (max_queued); "
+                f"{queued} are queued and this submission adds {adding}"
+            )
 
     def _defaults(
         self,

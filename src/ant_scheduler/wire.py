@@ -291,6 +291,69 @@ class BulkOut:
     queued_as: list[str] = field(default_factory=list)  # restart: the new copies, in order
 
 
+@dataclass
+class UserOut:
+    """A user (GET /api/v1/users, /api/v1/me): `admin` acts on every task, others on their own.
+    The admin of the state directory's token is listed as `admin` with no limits."""
+
+    __pydantic_config__ = _ALWAYS_SENT
+
+    name: str
+    admin: bool
+    max_gpus: int | None = None  # GPUs its running tasks may hold at once (null: no limit)
+    max_queued: int | None = None  # its queued tasks at most (null: no limit)
+    created_at: float = 0.0
+
+
+@dataclass
+class UserCreated(UserOut):
+    """POST /api/v1/users (and a new token by PATCH): the token, shown this once only."""
+
+    token: str | None = None
+
+
+@dataclass
+class MeOut(UserOut):
+    """GET /api/v1/me: who is signed in, and the names of all users (for a user filter)."""
+
+    several: bool = False  # named users exist (else ANT runs with the one token of today)
+    users: list[str] = field(default_factory=list)  # every user's name, the admin first
+
+
+@dataclass
+class UsersOut:
+    users: list[UserOut]  # the admin first, then by name
+    several: bool  # named users exist (else ANT runs with the one token of today)
+
+
+@dataclass
+class UserRemoved:
+    name: str
+    deleted: bool
+
+
+@dataclass
+class UsageRowOut:
+    __pydantic_config__ = _ALWAYS_SENT
+
+    key: str  # the user, or the tag ("" for tasks without a tag)
+    gpu_hours: float
+
+
+@dataclass
+class UsageOut:
+    """GET /api/v1/usage: GPU-hours (GPUs x hours held) over the window, most first."""
+
+    __pydantic_config__ = _ALWAYS_SENT
+
+    window: float  # seconds
+    by: Literal["user", "tag"]
+    since: float
+    until: float
+    rows: list[UsageRowOut]
+    total: float  # by tag a task with two tags counts in both rows, once here
+
+
 # A state after which nothing more happens to a task unless someone acts (restore, restart):
 # what `ant wait` waits for and what the UI lists as completed. Made from core's ENDED_STATES,
 # as an enum of its own so that the schema (and through it the UI's types) carries the set.

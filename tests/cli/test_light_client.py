@@ -437,7 +437,7 @@ def submit_answers() -> Iterator[Any]:
     task |= dict.fromkeys(("started_at", "finished_at", "log_path", "pid", "handle"))
     task |= dict.fromkeys(("session_id", "reason", "restarted_as", "queue_position"))
     task |= {"restarted_from": None, "timeout": None, "notify": None}
-    task |= {"tags": ["sweep"], "after": []}
+    task |= {"tags": ["sweep"], "after": [], "owner": "admin"}
     task |= {"gpu_mem": 20 * 2**30, "placement": "GPU 0 shared", "gpu_mem_over": None}
     task |= {"retries": 2, "retry_on": ["failure"], "retry_backoff": 30.0}
     task |= {"attempt": 1, "attempts": [], "retry_at": None}

@@ -101,6 +101,9 @@ def test_no_serious_accessibility_violations(
         expect(page.get_by_role("dialog", name="Log of broken-config")).to_be_visible()
         check("log-dialog")
         page.keyboard.press("Escape")
+        go(page, "^Usage$", "/usage")
+        expect(page.get_by_test_id("usage-table")).to_be_visible()
+        check("usage")
     finally:
         context.close()
     assert not problems, "serious accessibility violations:\n" + "\n".join(problems)

@@ -154,6 +154,9 @@ def test_every_page_and_dialog_is_usable_at_390_px(
         expect(page.get_by_role("dialog", name="Log of broken-config")).to_be_visible()
         assert_usable(page, "log-dialog")
         page.keyboard.press("Escape")
+        go(page, "^Usage$", "/usage")
+        expect(page.get_by_test_id("usage-table")).to_be_visible()
+        assert_usable(page, "usage")
     finally:
         context.close()
 

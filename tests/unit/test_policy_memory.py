@@ -15,7 +15,8 @@ from ant_scheduler.core.queue import TaskQueue
 from ant_scheduler.core.topology import ACROSS, link_level, parse_fake_topology
 
 G = 2**30
-POLICIES: list[Policy] = ["fifo", "backfill"]
+POLICIES: list[Policy] = ["fifo", "backfill", "fairshare"]
+OWNERS = ["", "alice", "bob"]  # fair share goes by owner
 
 
 def started(p: Plan) -> dict[str, tuple[int, ...]]:
@@ -229,12 +230,17 @@ def mixed_queues(draw: st.DrawFn) -> list[QueuedTask]:
                     priority=draw(st.integers(0, 1)),
                     queue_seq=i,
                     gpu_mem=draw(st.sampled_from([1, 4, 10, 20, 40])) * G,
+                    owner=draw(st.sampled_from(OWNERS)),
                 )
             )
         else:
             out.append(
                 QueuedTask(
-                    f"t{i}", draw(st.integers(0, 3)), priority=draw(st.integers(0, 1)), queue_seq=i
+                    f"t{i}",
+                    draw(st.integers(0, 3)),
+                    priority=draw(st.integers(0, 1)),
+                    queue_seq=i,
+                    owner=draw(st.sampled_from(OWNERS)),
                 )
             )
     return out

@@ -8,6 +8,7 @@ import type {
   QueueOut,
   LogOut,
   LogSearchOut,
+  MeOut,
   PreviewOut,
   RecoveryOut,
   ServerInfo,
@@ -20,6 +21,7 @@ import type {
   TaskPage,
   TasksOut,
   TerminalOut,
+  UsageOut,
 } from "./types";
 
 export class ApiError extends Error {
@@ -92,6 +94,7 @@ export const api = {
     since?: string;
     until?: string;
     tag?: string | string[] | null; // repeated: tasks carrying all of them
+    owner?: string; // only this user's tasks
   }) => {
     const query = new URLSearchParams();
     for (const [k, v] of Object.entries(params)) {
@@ -149,4 +152,7 @@ export const api = {
   recovery: () => call<RecoveryOut>("GET", "/api/v1/recovery"),
   restore: (task_ids: string[]) => call<TasksOut>("POST", "/api/v1/recovery/restore", { task_ids }),
   forget: (id: string) => call<unknown>("DELETE", `/api/v1/recovery/${enc(id)}`),
+  // Who is signed in (and every user's name, for the user filter); GPU-hours by user or tag.
+  me: () => call<MeOut>("GET", "/api/v1/me"),
+  usage: (window: string, by: UsageOut["by"]) => call<UsageOut>("GET", `/api/v1/usage?window=${enc(window)}&by=${by}`),
 };

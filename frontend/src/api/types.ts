@@ -56,7 +56,8 @@ export interface paths {
         put?: never;
         /**
          * Login
-         * @description Exchange the token for the session cookie (what the web page does).
+         * @description Exchange a token (the admin's or a user's) for the session cookie (what the web page
+         *     does).
          */
         post: operations["login_api_v1_login_post"];
         delete?: never;
@@ -457,6 +458,7 @@ export interface paths {
         /**
          * Patch Gpu
          * @description Enable or disable a GPU (kept across restarts): by index, or by label on a cluster.
+         *     An admin's command.
          */
         patch: operations["patch_gpu_api_v1_gpus__index__patch"];
         trace?: never;
@@ -753,6 +755,94 @@ export interface paths {
          *     put it back as `ant.db` in a state directory while ANT is stopped (docs/deployment.md).
          */
         get: operations["backup_api_v1_backup_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Me
+         * @description The user this request is signed in as (the UI shows it), and every user's name (the UI's
+         *     user filter; names are no secret: every task shows its owner).
+         */
+        get: operations["me_api_v1_me_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Users */
+        get: operations["list_users_api_v1_users_get"];
+        put?: never;
+        /**
+         * Add User
+         * @description A new user and its token: shown in this answer only (ANT keeps its sha256).
+         */
+        post: operations["add_user_api_v1_users_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove User
+         * @description The user's token stops working at once; its tasks stay, still under its name.
+         */
+        delete: operations["remove_user_api_v1_users__name__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Set User
+         * @description Change a user's limits or admin flag (the fields sent; null removes a limit), or give it
+         *     a new token (`new_token`: the old one stops working; the new one is in this answer).
+         */
+        patch: operations["set_user_api_v1_users__name__patch"];
+        trace?: never;
+    };
+    "/api/v1/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage
+         * @description GPU-hours (GPUs held x hours) per user or per tag over the window, from the store:
+         *     each run's part inside the window; running tasks count up to now.
+         */
+        get: operations["usage_api_v1_usage_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1215,6 +1305,32 @@ export interface components {
         LoginRequest: {
             /** Token */
             token: string;
+        };
+        /**
+         * MeOut
+         * @description GET /api/v1/me: who is signed in, and the names of all users (for a user filter).
+         */
+        MeOut: {
+            /** Name */
+            name: string;
+            /** Admin */
+            admin: boolean;
+            /** Max Gpus */
+            max_gpus: number | null;
+            /** Max Queued */
+            max_queued: number | null;
+            /**
+             * Created At
+             * @default 0
+             */
+            created_at: number;
+            /**
+             * Several
+             * @default false
+             */
+            several: boolean;
+            /** Users */
+            users: string[];
         };
         /**
          * MoveRequest
@@ -1718,6 +1834,11 @@ export interface components {
             placement: string | null;
             /** Gpu Mem Over */
             gpu_mem_over: number | null;
+            /**
+             * Owner
+             * @default admin
+             */
+            owner: string;
             /** Queue Position */
             queue_position: number | null;
             /** Pending Reason */
@@ -1803,6 +1924,121 @@ export interface components {
             /** Bars */
             bars: components["schemas"]["TimelineBar"][];
         };
+        /**
+         * UsageOut
+         * @description GET /api/v1/usage: GPU-hours (GPUs x hours held) over the window, most first.
+         */
+        UsageOut: {
+            /** Window */
+            window: number;
+            /**
+             * By
+             * @enum {string}
+             */
+            by: "user" | "tag";
+            /** Since */
+            since: number;
+            /** Until */
+            until: number;
+            /** Rows */
+            rows: components["schemas"]["UsageRowOut"][];
+            /** Total */
+            total: number;
+        };
+        /** UsageRowOut */
+        UsageRowOut: {
+            /** Key */
+            key: string;
+            /** Gpu Hours */
+            gpu_hours: number;
+        };
+        /**
+         * UserCreated
+         * @description POST /api/v1/users (and a new token by PATCH): the token, shown this once only.
+         */
+        UserCreated: {
+            /** Name */
+            name: string;
+            /** Admin */
+            admin: boolean;
+            /** Max Gpus */
+            max_gpus: number | null;
+            /** Max Queued */
+            max_queued: number | null;
+            /**
+             * Created At
+             * @default 0
+             */
+            created_at: number;
+            /** Token */
+            token: string | null;
+        };
+        /**
+         * UserOut
+         * @description A user (GET /api/v1/users, /api/v1/me): `admin` acts on every task, others on their own.
+         *     The admin of the state directory's token is listed as `admin` with no limits.
+         */
+        UserOut: {
+            /** Name */
+            name: string;
+            /** Admin */
+            admin: boolean;
+            /** Max Gpus */
+            max_gpus: number | null;
+            /** Max Queued */
+            max_queued: number | null;
+            /**
+             * Created At
+             * @default 0
+             */
+            created_at: number;
+        };
+        /**
+         * UserPatch
+         * @description Only the fields sent change; null removes a limit.
+         */
+        UserPatch: {
+            /** Admin */
+            admin?: boolean | null;
+            /** Max Gpus */
+            max_gpus?: number | null;
+            /** Max Queued */
+            max_queued?: number | null;
+            /**
+             * New Token
+             * @description replace the token (the old one stops)
+             * @default false
+             */
+            new_token?: boolean;
+        };
+        /** UserRemoved */
+        UserRemoved: {
+            /** Name */
+            name: string;
+            /** Deleted */
+            deleted: boolean;
+        };
+        /** UserRequest */
+        UserRequest: {
+            /** Name */
+            name: string;
+            /**
+             * Admin
+             * @default false
+             */
+            admin?: boolean;
+            /** Max Gpus */
+            max_gpus?: number | null;
+            /** Max Queued */
+            max_queued?: number | null;
+        };
+        /** UsersOut */
+        UsersOut: {
+            /** Users */
+            users: components["schemas"]["UserOut"][];
+            /** Several */
+            several: boolean;
+        };
         /** ValidationError */
         ValidationError: {
             /** Location */
@@ -1850,6 +2086,7 @@ export type LogLinesOut = components['schemas']['LogLinesOut'];
 export type LogOut = components['schemas']['LogOut'];
 export type LogSearchOut = components['schemas']['LogSearchOut'];
 export type LoginRequest = components['schemas']['LoginRequest'];
+export type MeOut = components['schemas']['MeOut'];
 export type MoveRequest = components['schemas']['MoveRequest'];
 export type NodeOut = components['schemas']['NodeOut'];
 export type NotificationsOut = components['schemas']['NotificationsOut'];
@@ -1880,6 +2117,14 @@ export type TerminalOut = components['schemas']['TerminalOut'];
 export type TerminalSnapshot = components['schemas']['TerminalSnapshot'];
 export type TimelineBar = components['schemas']['TimelineBar'];
 export type TimelineGpu = components['schemas']['TimelineGpu'];
+export type UsageOut = components['schemas']['UsageOut'];
+export type UsageRowOut = components['schemas']['UsageRowOut'];
+export type UserCreated = components['schemas']['UserCreated'];
+export type UserOut = components['schemas']['UserOut'];
+export type UserPatch = components['schemas']['UserPatch'];
+export type UserRemoved = components['schemas']['UserRemoved'];
+export type UserRequest = components['schemas']['UserRequest'];
+export type UsersOut = components['schemas']['UsersOut'];
 export type ValidationError = components['schemas']['ValidationError'];
 export type $defs = Record<string, never>;
 export interface operations {
@@ -2082,6 +2327,8 @@ export interface operations {
                 until?: string | null;
                 /** @description carrying this tag; repeated: carrying all of them */
                 tag?: string[] | null;
+                /** @description only this user's tasks */
+                owner?: string | null;
             };
             header?: never;
             path?: never;
@@ -3120,6 +3367,179 @@ export interface operations {
             };
         };
     };
+    me_api_v1_me_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MeOut"];
+                };
+            };
+        };
+    };
+    list_users_api_v1_users_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsersOut"];
+                };
+            };
+        };
+    };
+    add_user_api_v1_users_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserCreated"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    remove_user_api_v1_users__name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserRemoved"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    set_user_api_v1_users__name__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserCreated"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    usage_api_v1_usage_get: {
+        parameters: {
+            query?: {
+                /** @description how far back: 7d, 24h, 90m or seconds */
+                window?: string;
+                /** @description group by user or by tag */
+                by?: "user" | "tag";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     metrics_metrics_get: {
         parameters: {
             query?: never;
@@ -3149,6 +3569,7 @@ type ReadonlyArray<T> = [
 ] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
 export const pathsApiV1TasksGetParametersQuerySortAnyOf0Values: ReadonlyArray<FlattenedDeepRequired<paths>["/api/v1/tasks"]["get"]["parameters"]["query"]["sort"]> = ["finished_at", "started_at", "task_id", "duration", "exit_code"];
 export const pathsApiV1TasksGetParametersQueryOrderValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/v1/tasks"]["get"]["parameters"]["query"]["order"]> = ["asc", "desc"];
+export const pathsApiV1UsageGetParametersQueryByValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/v1/usage"]["get"]["parameters"]["query"]["by"]> = ["user", "tag"];
 export const bulkOutActionValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BulkOut"]["action"]> = ["kill", "restart", "delete", "restore"];
 export const dependencyConditionValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Dependency"]["condition"]> = ["ok", "any", "fail"];
 export const dependencyInConditionValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["DependencyIn"]["condition"]> = ["ok", "any", "fail"];
@@ -3160,3 +3581,4 @@ export const moveRequestToAnyOf0Values: ReadonlyArray<FlattenedDeepRequired<comp
 export const submitRequestModeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SubmitRequest"]["mode"]> = ["single", "multi"];
 export const submitRequestRetry_onAnyOf0Values: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SubmitRequest"]["retry_on"]> = ["failure", "lost", "timeout"];
 export const taskStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TaskState"]> = ["queued", "held", "running", "succeeded", "failed", "killed", "lost", "timed_out", "dependency_failed"];
+export const usageOutByValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["UsageOut"]["by"]> = ["user", "tag"];

@@ -14,6 +14,7 @@ import { taskPath } from "../lib/paths";
 import { useGpus } from "../state/hooks";
 import { LogTail } from "./LogView";
 import { TagChips } from "./Tags";
+import { Owner } from "./Users";
 
 const ROW_PX = 37; // a collapsed row, before it is measured
 const OPEN_PX = 420; // an expanded one
@@ -206,6 +207,7 @@ function TaskRows(props: {
         </td>
         <td className="col-command" title={task.command}>
           <TagChips tags={task.tags} />
+          <Owner task={task} />
           <code>{task.command}</code>
         </td>
         <td className="col-gpus" data-label="GPUs" title={task.gpu_ids.length ? `GPUs ${taskGpuLabels(task, gpus)}` : undefined}>

@@ -18,6 +18,7 @@ import { useNotify } from "../state/toasts";
 import { NotifySwitch } from "./NotifySwitch";
 import { PauseBanner } from "./PauseControl";
 import { RecoveryDialog } from "./RecoveryDialog";
+import { SignedIn } from "./Users";
 
 export function Layout() {
   const connected = useConnected();
@@ -89,6 +90,7 @@ export function Layout() {
             );
           })}
         </nav>
+        <SignedIn />
         <NotifySwitch />
       </header>
       <main id="main" ref={main} tabIndex={-1} aria-labelledby="page-title">

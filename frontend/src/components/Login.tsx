@@ -46,7 +46,10 @@ export function Login(props: { onLogin: () => void; reason?: string }) {
     <main className="login">
       <form onSubmit={submit} className="card">
         <h1>ANT Scheduler</h1>
-        <p>Paste the token that <code>ant serve</code> printed (or open its login URL).</p>
+        <p>
+          Paste the token that <code>ant serve</code> printed (or open its login URL), or your own from{" "}
+          <code>ant users add</code>.
+        </p>
         <input
           aria-label="Token"
           type="password"

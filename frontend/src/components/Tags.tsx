@@ -14,7 +14,12 @@ import { useConfirm } from "./ConfirmDialog";
 export function useTagParam(): [string, (tag: string) => void] {
   const [params, setParams] = useSearchParams();
   const tag = params.get("tag") ?? "";
-  const setTag = (next: string) => setParams(next ? { tag: next } : {});
+  const setTag = (next: string) => {
+    const changed = new URLSearchParams(params); // the user filter stays
+    if (next) changed.set("tag", next);
+    else changed.delete("tag");
+    setParams(changed);
+  };
   return [TAG_RE.test(tag) ? tag : "", setTag];
 }
 

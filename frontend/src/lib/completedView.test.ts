@@ -14,6 +14,7 @@ describe("the Completed view in the URL", () => {
       states: ["failed" as const, "lost" as const],
       q: "resnet 50%",
       tag: "sweep-lr",
+      user: "alice",
       from: "2026-11-01",
       to: "2026-11-25",
       sort: "duration" as const,
@@ -22,7 +23,7 @@ describe("the Completed view in the URL", () => {
       page: 3,
     };
     const query = writeView(view).toString();
-    expect(query).toBe("state=failed%2Clost&q=resnet+50%25&tag=sweep-lr&from=2026-11-01&to=2026-11-25&sort=duration&order=asc&size=500&page=3");
+    expect(query).toBe("state=failed%2Clost&q=resnet+50%25&tag=sweep-lr&user=alice&from=2026-11-01&to=2026-11-25&sort=duration&order=asc&size=500&page=3");
     expect(read(query)).toEqual(view);
   });
 
@@ -56,6 +57,10 @@ describe("the API query of a view", () => {
     expect(filtered(DEFAULT_VIEW)).toBe(false);
     expect(apiQuery({ ...DEFAULT_VIEW, tag: "sweep-lr" }).tag).toEqual(["sweep-lr"]);
     expect(filtered({ ...DEFAULT_VIEW, tag: "sweep-lr" })).toBe(true);
+    expect(apiQuery({ ...DEFAULT_VIEW, user: "alice" }).owner).toBe("alice");
+    expect(apiQuery(DEFAULT_VIEW).owner).toBeUndefined();
+    expect(filtered({ ...DEFAULT_VIEW, user: "alice" })).toBe(true);
+    expect(read("user=Not%20A%20Name").user).toBe(""); // not a user name: ignored
   });
 
   it("turns local days into an end-time range that covers the whole last day", () => {

@@ -2,6 +2,7 @@
 // can be linked and reloaded, and the API query it makes. Pure: no React, no fetch.
 import { endedStateValues, type EndedState, type operations } from "../api/types";
 import { TAG_RE } from "./tags";
+import { USER_RE } from "./users";
 
 type ListQuery = NonNullable<operations["list_tasks_api_v1_tasks_get"]["parameters"]["query"]>;
 export type SortKey = NonNullable<ListQuery["sort"]>;
@@ -19,6 +20,7 @@ export interface CompletedView {
   states: EndedState[]; // none: every ended state
   q: string;
   tag: string; // carrying this tag ("" = any)
+  user: string; // this user's tasks ("" = everyone's)
   from: string; // YYYY-MM-DD, a local day: ended on it or later ("" = no bound)
   to: string; // YYYY-MM-DD, a local day: ended on it or earlier
   sort: SortKey;
@@ -31,6 +33,7 @@ export const DEFAULT_VIEW: CompletedView = {
   states: [],
   q: "",
   tag: "",
+  user: "",
   from: "",
   to: "",
   sort: DEFAULT_SORT,
@@ -55,10 +58,12 @@ export function readView(params: URLSearchParams): CompletedView {
   const from = params.get("from") ?? "";
   const to = params.get("to") ?? "";
   const tag = params.get("tag") ?? "";
+  const user = params.get("user") ?? "";
   return {
     states: endedStateValues.filter((s) => states.includes(s)),
     q: params.get("q") ?? "",
     tag: TAG_RE.test(tag) ? tag : "",
+    user: USER_RE.test(user) ? user : "",
     from: isDay(from) ? from : "",
     to: isDay(to) ? to : "",
     sort: validSort,
@@ -74,6 +79,7 @@ export function writeView(view: CompletedView): URLSearchParams {
   if (view.states.length) params.set("state", view.states.join(","));
   if (view.q) params.set("q", view.q);
   if (view.tag) params.set("tag", view.tag);
+  if (view.user) params.set("user", view.user);
   if (view.from) params.set("from", view.from);
   if (view.to) params.set("to", view.to);
   if (view.sort !== DEFAULT_SORT) params.set("sort", view.sort);
@@ -97,6 +103,7 @@ export function apiQuery(view: CompletedView): ListQuery {
     state: (view.states.length ? view.states : endedStateValues).join(","),
     q: view.q || undefined,
     tag: view.tag ? [view.tag] : undefined,
+    owner: view.user || undefined,
     sort: view.sort,
     order: view.order,
     since: view.from ? String(midnight(view.from)) : undefined,
@@ -107,4 +114,4 @@ export function apiQuery(view: CompletedView): ListQuery {
 }
 
 export const filtered = (view: CompletedView) =>
-  view.states.length > 0 || view.q !== "" || view.tag !== "" || view.from !== "" || view.to !== "";
+  view.states.length > 0 || view.q !== "" || view.tag !== "" || view.user !== "" || view.from !== "" || view.to !== "";

@@ -4,6 +4,7 @@ export const NAV = [
   { path: "/create", label: "Create New Task" },
   { path: "/ongoing", label: "Ongoing Tasks" },
   { path: "/completed", label: "Completed Tasks" },
+  { path: "/usage", label: "Usage" },
 ] as const;
 
 export const taskPath = (taskId: string) => `/tasks/${encodeURIComponent(taskId)}`;

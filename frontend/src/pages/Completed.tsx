@@ -17,6 +17,7 @@ import { useLive } from "../state/LiveProvider";
 import { submitted } from "../state/notifications";
 import { useNotify } from "../state/toasts";
 import { uiSettings } from "../state/ui";
+import { UserFilter } from "../components/Users";
 
 // Tasks ending come in bursts: the page is read once, this long after the last.
 const REREAD_DELAY_MS = 300;
@@ -165,6 +166,7 @@ export function CompletedPage() {
   return (
     <div className="page completed">
       <TagBar tag={view.tag} onTag={(tag) => setView({ tag })} />
+      <UserFilter user={view.user} onUser={(user) => setView({ user })} tasks={tasks} />
       <Filters view={view} onChange={setView} />
       <div className="row wrap bulk">
         <label className="row">
@@ -268,7 +270,7 @@ function Filters(props: { view: CompletedView; onChange: (change: Partial<Comple
         </label>
       </span>
       {filtered(view) && (
-        <button type="button" className="ghost" onClick={() => onChange({ states: [], q: "", tag: "", from: "", to: "" })}>
+        <button type="button" className="ghost" onClick={() => onChange({ states: [], q: "", tag: "", user: "", from: "", to: "" })}>
           Clear filters
         </button>
       )}

@@ -8,10 +8,12 @@ import { DragHandle, SortableQueue, SortableRow } from "../components/SortableQu
 import { Progress } from "../components/Progress";
 import { TagBar, TagChips, useTagParam } from "../components/Tags";
 import { Terminal } from "../components/Terminal";
+import { Owner, UserFilter, useUserParam } from "../components/Users";
 import { bytes, duration, gpuMemOverText, timeoutText } from "../lib/format";
 import { taskGpuLabels, taskShape } from "../lib/nodes";
 import { taskPath } from "../lib/paths";
 import { hasTag } from "../lib/tags";
+import { ownedBy } from "../lib/users";
 import { useGpus, useMoveTask, useServer, useTaskActions, useTasks, useTerminals } from "../state/hooks";
 import { uiSettings, useLiveLines, useNow } from "../state/ui";
 
@@ -22,9 +24,12 @@ export function OngoingPage() {
   const settings = uiSettings(server);
   const all = useTasks();
   const [tag, setTag] = useTagParam();
-  const running = all.running.filter((t) => hasTag(t, tag));
-  const queued = all.queued.filter((t) => hasTag(t, tag));
-  const queueLength = tag ? queued.length : all.queueLength;
+  const [user, setUser] = useUserParam();
+  const running = all.running.filter((t) => hasTag(t, tag) && ownedBy(t, user));
+  const queued = all.queued.filter((t) => hasTag(t, tag) && ownedBy(t, user));
+  const queueLength = tag || user ? queued.length : all.queueLength;
+  // "tagged sweep of alice": what the lists are narrowed to, for their titles.
+  const filters = [tag && `tagged ${tag}`, user && `of ${user}`].filter(Boolean).join(" ");
   const terminals = useTerminals();
   const gpus = useGpus();
   const { act, copy } = useTaskActions();
@@ -52,11 +57,12 @@ export function OngoingPage() {
     <div className="page">
       <HeldTasks />
       <TagBar tag={tag} onTag={setTag} />
+      <UserFilter user={user} onUser={setUser} tasks={[...all.running, ...all.queued]} />
       <div className="row spread wrap">
         <h2>Running ({running.length})</h2>
         {setLines && <LineControl label="Live lines" value={lines} max={settings.winHeight} onChange={setLines} />}
       </div>
-      {running.length === 0 && <p className="muted">{tag ? `No running task is tagged ${tag}.` : "Nothing is running."}</p>}
+      {running.length === 0 && <p className="muted">{filters ? `No running task ${filters}.` : "Nothing is running."}</p>}
       {running.map((task) => {
         const snap = terminals[task.task_id];
         const progress = snap?.progress ?? null;
@@ -68,6 +74,7 @@ export function OngoingPage() {
                   <strong>{task.task_id}</strong>
                 </Link>
                 <TagChips tags={task.tags} />
+                <Owner task={task} />
               </span>
               <span className="muted">
                 GPUs {task.gpu_ids.length ? taskGpuLabels(task, gpus) : "none"}
@@ -112,11 +119,11 @@ export function OngoingPage() {
       <div className="section-head">
         <h2>
           Queue ({queueLength}
-          {tag && ` tagged ${tag}`})
+          {filters && ` ${filters}`})
         </h2>
         <PauseButton />
       </div>
-      {queued.length === 0 && <p className="muted">{tag ? `No queued task is tagged ${tag}.` : "The queue is empty."}</p>}
+      {queued.length === 0 && <p className="muted">{filters ? `No queued task ${filters}.` : "The queue is empty."}</p>}
       {queued.length > 0 && (
         <div className="table-wrap">
           <table className="table cards">
@@ -148,6 +155,7 @@ export function OngoingPage() {
                           <strong>{task.task_id}</strong>
                         </Link>
                         <TagChips tags={task.tags} />
+                        <Owner task={task} />
                         <div className="muted small">{task.command}</div>
                       </td>
                       <td

@@ -140,6 +140,7 @@ function TaskView({ task }: { task: TaskOut }) {
     ["Waiting because", task.pending_reason],
     ["After", task.after.length ? <AfterLinks after={task.after} /> : null],
     ["Priority", task.priority !== 0 ? task.priority : null],
+    ["User", task.owner],
     // A tag filters the list where the task is now: the queue and running ones, or the ended.
     ["Tags", task.tags.length ? <TagChips tags={task.tags} base={isEnded(task) ? "/completed" : "/ongoing"} /> : null],
     ["Created", when(task.created_at)],

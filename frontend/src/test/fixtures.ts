@@ -39,6 +39,7 @@ export const taskFixture = (id: string, over: Partial<TaskOut> = {}): TaskOut =>
   gpu_mem: null,
   placement: null,
   gpu_mem_over: null,
+  owner: "admin",
   queue_position: null,
   pending_reason: null,
   gpu_mem_used: null,

@@ -29,6 +29,7 @@ from ant_scheduler.api.routes import (
     system,
     tags,
     tasks,
+    users,
 )
 from ant_scheduler.api.security import SecurityHeadersMiddleware, slash_redirect
 from ant_scheduler.api.strict_input import StrictInputMiddleware
@@ -163,7 +164,8 @@ def create_app(
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
         return error_response(500, "internal_error", f"internal error: {type(exc).__name__}")
 
-    routers = (system, tasks, logs, gpus, queue, tags, recovery, events, doctor, imports, backup)
+    routers = [system, tasks, logs, gpus, queue, tags, recovery, events, doctor]
+    routers += [imports, backup, users]
     for module in routers:
         app.include_router(module.router)
     app.add_api_route("/api/docs", docs.docs_page, include_in_schema=False, response_model=None)
@@ -184,5 +186,6 @@ def create_app(
         AuthMiddleware,
         token=token,
         public_metrics=not engine.settings.METRICS_require_auth,
+        users=getattr(engine, "users", None),  # a stand-in engine (tests) may have none
     )
     return app

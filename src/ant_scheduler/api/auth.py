@@ -15,7 +15,12 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ant_scheduler.core.users import ADMIN, User
+
+if TYPE_CHECKING:
+    from ant_scheduler.users import UserBook
 
 COOKIE_NAME = "ant_session"
 CSRF_HEADER = "x-ant-csrf"
@@ -110,11 +115,26 @@ def is_public(path: str) -> bool:
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, token: str, public_metrics: bool = False) -> None:
+    """Who is asking: the admin (the state directory's token, or its cookie) or a named user
+    (`users`: their token's hash or cookie, users.py). The user goes to the app in
+    scope["state"]["user"] (request.state.user; see `user_of`)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        token: str,
+        public_metrics: bool = False,
+        users: UserBook | None = None,
+    ) -> None:
         self.app = app
         self.token = token.encode()
         self.cookie = cookie_value(token).encode()
         self.public_metrics = public_metrics
+        self.users = users
+
+    async def _as(self, user: User, scope: Scope, receive: Receive, send: Send) -> None:
+        scope.setdefault("state", {})["user"] = user
+        await self.app(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -127,15 +147,28 @@ class AuthMiddleware:
         headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
         cookies = [v for k, v in scope.get("headers", []) if k.lower() == b"cookie"]
         auth = headers.get("authorization", b"")
-        if auth[:7].lower() == b"bearer " and hmac.compare_digest(auth[7:].strip(), self.token):
-            await self.app(scope, receive, send)
-            return
+        if auth[:7].lower() == b"bearer ":
+            given = auth[7:].strip()
+            if hmac.compare_digest(given, self.token):
+                await self._as(ADMIN, scope, receive, send)
+                return
+            user = self.users.by_token(given) if self.users is not None else None
+            if user is not None:
+                await self._as(user, scope, receive, send)
+                return
         sessions = cookie_values(b"; ".join(cookies), COOKIE_NAME)
+        signed_in: User | None = None
         if any([hmac.compare_digest(v, self.cookie) for v in sessions]):  # compare them all
+            signed_in = ADMIN
+        elif self.users is not None:
+            signed_in = next(
+                (u for u in map(self.users.by_cookie, sessions) if u is not None), None
+            )
+        if signed_in is not None:
             if scope["method"] not in SAFE_METHODS and CSRF_HEADER not in headers:
                 await deny(send, 403, "csrf_failed", "missing X-ANT-CSRF header")
                 return
-            await self.app(scope, receive, send)
+            await self._as(signed_in, scope, receive, send)
             return
         await deny(send, 401, "unauthorized", "missing or wrong token")
 

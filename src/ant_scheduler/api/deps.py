@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import Request
 
+from ant_scheduler.core.users import ADMIN, User
 from ant_scheduler.engine import Engine
 
 
@@ -16,3 +17,9 @@ def engine_of(request: Request) -> Engine:
 
 def tasks_json(engine: Engine, tasks: list[Any]) -> list[dict[str, Any]]:
     return [engine.task_dict(t) for t in tasks]
+
+
+def user_of(request: Request) -> User:
+    """Who is asking (set by the auth middleware); the admin on a public path."""
+    user = getattr(request.state, "user", None)
+    return user if isinstance(user, User) else ADMIN

@@ -30,6 +30,7 @@ from ant_scheduler.wire import (
     LogLinesOut,
     LogOut,
     LogSearchOut,
+    MeOut,
     NodeOut,
     PausedTag,
     PreviewOut,
@@ -50,6 +51,12 @@ from ant_scheduler.wire import (
     TerminalOut,
     TimelineBar,
     TimelineGpu,
+    UsageOut,
+    UsageRowOut,
+    UserCreated,
+    UserOut,
+    UserRemoved,
+    UsersOut,
 )
 
 MAX_COMMAND_CHARS = 1_000_000  # a multi submission of ~10,000 long commands fits
@@ -183,6 +190,22 @@ class RestoreRequest(Strict):
     task_ids: list[str] = Field(min_length=1, max_length=100_000)
 
 
+class UserRequest(Strict):
+    name: str = Field(min_length=1, max_length=32)
+    admin: bool = False
+    max_gpus: int | None = Field(default=None, ge=0, le=1_000_000)
+    max_queued: int | None = Field(default=None, ge=0, le=1_000_000)
+
+
+class UserPatch(Strict):
+    """Only the fields sent change; null removes a limit."""
+
+    admin: bool | None = None
+    max_gpus: int | None = Field(default=None, ge=0, le=1_000_000)
+    max_queued: int | None = Field(default=None, ge=0, le=1_000_000)
+    new_token: bool = Field(default=False, description="replace the token (the old one stops)")
+
+
 class LoginRequest(Strict):
     token: str = Field(max_length=4096)
 
@@ -210,6 +233,7 @@ __all__ = [
     "LogOut",
     "LogSearchOut",
     "LoginRequest",
+    "MeOut",
     "MoveRequest",
     "NodeOut",
     "PauseRequest",
@@ -236,4 +260,12 @@ __all__ = [
     "TerminalOut",
     "TimelineBar",
     "TimelineGpu",
+    "UsageOut",
+    "UsageRowOut",
+    "UserCreated",
+    "UserOut",
+    "UserPatch",
+    "UserRemoved",
+    "UserRequest",
+    "UsersOut",
 ]

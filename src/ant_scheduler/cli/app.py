@@ -49,6 +49,10 @@ _EXIT_BY_ERROR: dict[type[errors.AntError] | type[ClientError], int] = {
     errors.InvalidQuery: EXIT_REJECTED,
     errors.PayloadTooLarge: EXIT_REJECTED,
     errors.StoreUnavailable: EXIT_UNAVAILABLE,  # StoreBusy too: it shares the code
+    errors.Forbidden: EXIT_UNAUTHORIZED,  # another user's task, an admin's command
+    errors.UserNotFound: EXIT_NOT_FOUND,
+    errors.DuplicateUser: EXIT_CONFLICT,
+    errors.QueueLimit: EXIT_REJECTED,
     errors.LaunchError: EXIT_OTHER,
     errors.RenameFailed: EXIT_OTHER,
     errors.ConfigError: EXIT_OTHER,

@@ -23,7 +23,15 @@ from ant_scheduler.cli.app import (
     fail,
 )
 from ant_scheduler.cli.arguments import UsageError, arg
-from ant_scheduler.cli.render import age, console, gpu_table, printable, task_detail, task_table
+from ant_scheduler.cli.render import (
+    age,
+    console,
+    gpu_table,
+    printable,
+    task_detail,
+    task_table,
+    text,
+)
 from ant_scheduler.client import Client, find_connection
 
 # What `ant submit` loads is kept to what it needs (docs/performance.md): no typing, pathlib or
@@ -32,6 +40,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from typing import Any, TextIO
+
+    from ant_scheduler.cli.arguments import Arg
 
 
 def _dump(answer: Any) -> Any:
@@ -416,6 +426,7 @@ def submit(
         metavar="TAG",
         help="Only tasks carrying this tag (repeated: all of them).",
     ),
+    arg("--user", dest="owner", metavar="NAME", help="Only this user's tasks."),
     arg(
         "-n",
         "--limit",
@@ -440,6 +451,7 @@ def ls_(
     states: str | None,
     q: str | None,
     tags: list[str] | None,
+    owner: str | None,
     limit: int,
     offset: int,
     sort: str | None,
@@ -455,6 +467,7 @@ def ls_(
       ant ls -q resnet --json
       ant ls --state failed --sort duration
       ant ls --tag sweep-lr
+      ant ls --user alice
     """
     state_list = [s.strip() for s in states.split(",")] if states else None
     with client_from(ctx) as client:
@@ -466,6 +479,7 @@ def ls_(
             sort=sort,
             order="asc" if asc else None,
             tags=tags,
+            owner=owner,
         )
     if as_json:
         emit_json({"tasks": [_dump(t) for t in tasks], "total": total})
@@ -969,6 +983,215 @@ def _set_paused(ctx: Context, paused: bool, tag: str | None, as_json: bool) -> N
         echo(_pause_said(state) if tag is None else _tag_pause_said(state, tag))
 
 
+# ---------------------------------------------------------------------------------- users
+
+
+def _limit(text: str) -> int | None:
+    """A limit as the user writes it: a number, or `none` (no limit)."""
+    if text.lower() in ("none", "null", "-"):
+        return None
+    if not text.isdigit():
+        from argparse import ArgumentTypeError
+
+        raise ArgumentTypeError(f"expected a number or 'none', got {text!r}")
+    return int(text)
+
+
+KEEP = object()  # `ant users set`: an option not given leaves the field as it is
+
+
+def _limit_args(default: Any) -> tuple[Arg, Arg]:
+    return (
+        arg(
+            "--max-gpus",
+            type=_limit,
+            default=default,
+            metavar="N",
+            help="GPUs its tasks may hold at once ('none': no limit).",
+        ),
+        arg(
+            "--max-queued",
+            type=_limit,
+            default=default,
+            metavar="N",
+            help="Its tasks in the queue at most ('none': no limit).",
+        ),
+    )
+
+
+def _user_line(user: dict[str, Any]) -> str:
+    limits = [
+        f"{name} {user[key]}"
+        for name, key in (("max GPUs", "max_gpus"), ("max queued", "max_queued"))
+        if user.get(key) is not None
+    ]
+    role = "admin" if user.get("admin") else "user"
+    return f"{user['name']}  {role}" + (f"  ({', '.join(limits)})" if limits else "")
+
+
+@cli.command(JSON)
+def users(ctx: Context, as_json: bool) -> None:
+    """Named users, each with a token of their own (an admin's commands): a user acts only on
+    their own tasks, an admin on all. Without any, ANT has the one token of the state
+    directory, the admin.
+
+    \b
+    Examples:
+      ant users add alice --max-gpus 4
+      ant users ls
+      ant users set alice --max-queued 100
+      ant users set alice --new-token
+      ant users rm alice
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    _list_users(ctx, as_json)
+
+
+def _list_users(ctx: Context, as_json: bool) -> None:
+    with client_from(ctx) as client:
+        data = client.users()
+    if as_json:
+        emit_json(data)
+        return
+    for user in data["users"]:
+        echo(_user_line(user))
+
+
+@users.command(JSON, name="ls")
+def users_ls(ctx: Context, as_json: bool) -> None:
+    """List the users and their limits."""
+    _list_users(ctx, as_json)
+
+
+@users.command(
+    arg("name", metavar="NAME"),
+    arg("--admin", action="store_true", help="May act on every task and manage users."),
+    *_limit_args(None),
+    JSON,
+    name="add",
+)
+def users_add(
+    ctx: Context,
+    name: str,
+    admin: bool,
+    max_gpus: int | None,
+    max_queued: int | None,
+    as_json: bool,
+) -> None:
+    """Add a user and print its token (shown this once: ANT keeps only a hash of it). Give
+    it to the user: `ANT_TOKEN=... ant ls`, or the web UI's sign-in."""
+    with client_from(ctx) as client:
+        data = client.add_user(name, admin=admin, max_gpus=max_gpus, max_queued=max_queued)
+    if as_json:
+        emit_json(data)
+        return
+    echo(data["token"])
+    print(f"user {_user_line(data)} added; the line above is its token", file=sys.stderr)
+
+
+@users.command(
+    arg("name", metavar="NAME"),
+    arg("--admin", dest="admin", action="store_const", const=True, help="Make it an admin."),
+    arg("--no-admin", dest="admin", action="store_const", const=False, help="No longer admin."),
+    *_limit_args(KEEP),
+    arg("--new-token", action="store_true", help="Replace its token (printed; the old one stops)."),
+    JSON,
+    name="set",
+)
+def users_set(
+    ctx: Context,
+    name: str,
+    admin: bool | None,
+    max_gpus: Any,
+    max_queued: Any,
+    new_token: bool,
+    as_json: bool,
+) -> None:
+    """Change a user's limits or role, or give it a new token.
+
+    \b
+    Examples:
+      ant users set alice --max-gpus 2 --max-queued 50
+      ant users set alice --max-gpus none
+      ant users set alice --new-token
+    """
+    changes: dict[str, Any] = {}
+    if max_gpus is not KEEP:
+        changes["max_gpus"] = max_gpus
+    if max_queued is not KEEP:
+        changes["max_queued"] = max_queued
+    if admin is not None:
+        changes["admin"] = admin
+    if new_token:
+        changes["new_token"] = True
+    if not changes:
+        raise UsageError("nothing to change: give --max-gpus, --max-queued, --admin or --new-token")
+    with client_from(ctx) as client:
+        data = client.set_user(name, **changes)
+    if as_json:
+        emit_json(data)
+        return
+    if data.get("token"):
+        echo(data["token"])
+        print(f"user {_user_line(data)}; the line above is its new token", file=sys.stderr)
+    else:
+        echo(f"user {_user_line(data)}")
+
+
+@users.command(arg("name", metavar="NAME"), JSON, name="rm")
+def users_rm(ctx: Context, name: str, as_json: bool) -> None:
+    """Remove a user: its token stops working at once; its tasks stay, under its name."""
+    with client_from(ctx) as client:
+        client.remove_user(name)
+    if as_json:
+        emit_json({"name": name, "deleted": True})
+    else:
+        echo(f"user {name} removed")
+
+
+@cli.command(JSON)
+def whoami(ctx: Context, as_json: bool) -> None:
+    """The user your token signs in as."""
+    with client_from(ctx) as client:
+        data = client.me()
+    if as_json:
+        emit_json(data)
+    else:
+        echo(_user_line(data))
+
+
+@cli.command(
+    arg("--window", default="7d", metavar="DURATION", help="How far back.  [default: 7d]"),
+    arg("--by", choices=("user", "tag"), default="user", help="Group by.  [default: user]"),
+    JSON,
+)
+def usage(ctx: Context, window: str, by: str, as_json: bool) -> None:
+    """GPU-hours (GPUs held x hours) per user or per tag over a window; running tasks count up
+    to now.
+
+    \b
+    Examples:
+      ant usage
+      ant usage --window 24h --by tag
+    """
+    with client_from(ctx) as client:
+        data = client.usage(window, by)
+    if as_json:
+        emit_json(data)
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column(by.upper())
+    table.add_column("GPU-HOURS", justify="right")
+    for row in data["rows"]:
+        key = row["key"] or ("(no tag)" if by == "tag" else "-")
+        table.add_row(text(key), text(f"{row['gpu_hours']:.2f}"))
+    console().print(table)
+    echo(f"total {data['total']:.2f} GPU-hours over the last {window}")
+
+
 # ---------------------------------------------------------------------------------- recovery
 
 
@@ -1019,7 +1242,12 @@ def recover_restore(
         ids = list(task_ids)
         if restore_all:
             rec = client.recovery()
-            ids += [t.task_id for t in rec.last_session + rec.earlier_sessions]
+            me = client.me()  # a user restores their own; an admin every one
+            ids += [
+                t.task_id
+                for t in rec.last_session + rec.earlier_sessions
+                if me.get("admin", True) or t.owner == me.get("name")
+            ]
         if not ids:
             fail("nothing to restore: give task ids or --all", EXIT_REJECTED)
         restored = client.restore(list(dict.fromkeys(ids)))

@@ -183,8 +183,13 @@ def task_table(tasks: Sequence[Any], now: float) -> Table:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("ID", "STATE", "GPUS", "TIME", "INFO", "COMMAND"):
-        fixed = column in ("STATE", "GPUS", "TIME")
+    # The owner only once there are several users (a task not the admin's): as before without.
+    owners = any(getattr(t, "owner", "admin") != "admin" for t in tasks)
+    columns: tuple[str, ...] = ("ID", "STATE", "GPUS", "TIME", "INFO", "COMMAND")
+    if owners:
+        columns = ("ID", "USER", *columns[1:])
+    for column in columns:
+        fixed = column in ("STATE", "GPUS", "TIME", "USER")
         table.add_column(column, no_wrap=fixed, overflow="ellipsis" if fixed else "fold")
     for task in tasks:
         gpus = ",".join(map(str, task.gpu_ids)) if task.gpu_ids else f"({task.n_gpus})"
@@ -197,14 +202,17 @@ def task_table(tasks: Sequence[Any], now: float) -> Table:
         tags = getattr(task, "tags", None)
         if tags:  # ahead of the command, as the UI shows them on a row
             command = " ".join(f"[{tag}]" for tag in tags) + " " + command
-        table.add_row(
+        cells = [
             text(task.task_id),
             state_cell(task.state),
             text(gpus),
             text(_time(task, now)),
             text(_info(task, now)),
             text(command),
-        )
+        ]
+        if owners:
+            cells.insert(1, text(getattr(task, "owner", "admin")))
+        table.add_row(*cells)
     return table
 
 
@@ -226,6 +234,7 @@ def task_detail(task: Any, now: float) -> Table:
         ("env", text(env)),
         ("priority", text(task.priority)),
         ("tags", text(", ".join(getattr(task, "tags", None) or ()) or "-")),
+        ("user", text(getattr(task, "owner", None) or "admin")),
         ("queue", text(_info(task, now) if task.state == "queued" else "-")),
         ("created", text(age(task.created_at, now) + " ago")),
         ("ran for", text(_time(task, now) if task.started_at else "-")),

@@ -94,3 +94,27 @@ class StoreUnavailable(AntError):
 
 class StoreBusy(StoreUnavailable):
     """The database is locked by another connection right now: a transient failure to retry."""
+
+
+class Forbidden(AntError):
+    """The signed-in user may not do this: another user's task, or an admin's command."""
+
+    code = "forbidden"
+    status = 403
+
+
+class UserNotFound(AntError):
+    code = "user_not_found"
+    status = 404
+
+
+class DuplicateUser(AntError):
+    code = "duplicate_user"
+    status = 409
+
+
+class QueueLimit(AntError):
+    """A submission would put more of a user's tasks in the queue than their max_queued."""
+
+    code = "queue_limit"
+    status = 429

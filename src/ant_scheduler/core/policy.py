@@ -46,16 +46,16 @@ plus a few more, however long the queue. Why a task waits is worked out only whe
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 from ant_scheduler.core.queue import Bucket, Shape, StartKey, TaskQueue, start_key
 from ant_scheduler.core.sizes import format_size
 from ant_scheduler.core.topology import best_set, explain
 
-Policy = Literal["fifo", "backfill"]
+Policy = Literal["fifo", "backfill", "fairshare"]
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,7 @@ class QueuedTask:
     queue_seq: int = 0
     n_nodes: int = 1
     gpu_mem: int = 0  # bytes of one shared GPU it declares; 0: whole GPUs
+    owner: str = ""  # the user it belongs to (fair share, per-user GPU limits)
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,8 @@ class _PassEnd:
     room: Mapping[int, int]  # shared GPU index -> memory left for more memory tasks (bytes)
     reserve: int  # bytes kept free on a shared GPU
     biggest: int  # the most memory one memory task could ever get (largest usable GPU - reserve)
+    held: Mapping[str, int]  # owner -> GPUs its tasks hold once this plan's starts are done
+    max_gpus: Mapping[str, int]  # owner -> the GPUs its tasks may hold at once
 
 
 class Plan:
@@ -185,6 +188,13 @@ class Plan:
         if task.task_id in self._started:
             return None
         end = self._end
+        limit = end.max_gpus.get(task.owner)
+        held = end.held.get(task.owner, 0)
+        if limit is not None and task.n_gpus and held + task.n_gpus * task.n_nodes > limit:
+            return (
+                f"{task.owner} holds {held} of {limit} GPUs (max_gpus); this task needs "
+                f"{task.n_gpus * task.n_nodes}: it waits for one of {task.owner}'s tasks to end"
+            )
         if task.gpu_mem:
             return self._reason_of_memory_task(task)
         if task.n_gpus == 0:
@@ -200,7 +210,7 @@ class Plan:
         if blocker is not None:
             if task.task_id == blocker.task_id:
                 return self._reason_of_blocker(blocker)
-            if start_key(task) < start_key(blocker):
+            if end.policy != "fairshare" and start_key(task) < start_key(blocker):
                 return NOT_PLANNED  # everything ahead of the blocker started or never fits
             if end.policy == "fifo":
                 return f"waiting behind {blocker.task_id} (fifo)"
@@ -216,7 +226,7 @@ class Plan:
         if blocker is not None:
             if task.task_id == blocker.task_id:
                 return self._reason_of_blocker(blocker)
-            if start_key(task) < start_key(blocker):
+            if end.policy != "fairshare" and start_key(task) < start_key(blocker):
                 return NOT_PLANNED
             if end.policy == "fifo":
                 return f"waiting behind {blocker.task_id} (fifo)"
@@ -285,7 +295,7 @@ class Plan:
                     end.taken,
                     {},
                 )
-            if end.policy == "backfill":
+            if end.policy != "fifo":
                 reason += f"; {_target_label(end.target, end)} reserved for it"
             self._blocker_reason = reason
         return self._blocker_reason
@@ -312,7 +322,9 @@ def order_queue(queue: Iterable[QueuedTask]) -> list[QueuedTask]:
     return sorted(queue, key=start_key)
 
 
-_Head = tuple[StartKey, Bucket, QueuedTask, Iterator[QueuedTask]]  # a bucket's next task, the rest
+# A bucket's next task and the rest; its key is the start key, or (fair share) the owner's rank
+# and then the start key.
+_Head = tuple[tuple[Any, ...], Bucket, QueuedTask, Iterator[QueuedTask]]
 
 
 def plan(
@@ -325,6 +337,9 @@ def plan(
     nodes: Sequence[str] = ("",),
     node_load: Mapping[str, int] | None = None,
     mem_reserve: int = 0,
+    usage: Mapping[str, float] | None = None,
+    held: Mapping[str, int] | None = None,
+    max_gpus: Mapping[str, int] | None = None,
 ) -> Plan:
     """Decide which queued tasks start now; `Plan.reason` says why each of the others waits.
 
@@ -333,6 +348,13 @@ def plan(
     `nodes`: the alive nodes (those without GPUs count for CPU tasks); `node_load`: how many ANT
     tasks run on each node now (where tasks needing no GPU go). `mem_reserve`: bytes kept free
     on a GPU that memory tasks share.
+
+    Users (core/users.py): `held` says how many GPUs each owner's tasks hold now, `max_gpus` the
+    most an owner may hold at once (a task that would take its owner past it waits, and never
+    blocks anyone else's; a memory task counts as one GPU). With policy "fairshare", GPU tasks go
+    by owner: the owner with the least `usage` (decayed GPU-hours, core/usage.py) first, ties to
+    the one holding fewer GPUs, then start order; each owner's own tasks in start order; backfill
+    as with "backfill".
     """
     tasks = queue if isinstance(queue, TaskQueue) else TaskQueue(queue)
     pool = tuple(sorted(gpus, key=lambda g: g.index))
@@ -378,14 +400,17 @@ def plan(
 
     # GPU tasks, in queue order, by merging the buckets of tasks that could run some day (tasks
     # needing more GPUs than are usable are skipped: they would only stall the queue).
-    heads = _heads(
-        tasks,
-        [
-            (n, m, mem)
-            for n, m, mem in buckets
-            if n > 0 and (0 < mem <= biggest if mem else _could_fit(n, m, usable_by_node))
-        ],
-    )
+    def could_run(n: int, m: int, mem: int) -> bool:
+        return n > 0 and (0 < mem <= biggest if mem else _could_fit(n, m, usable_by_node))
+
+    queued_owners = tasks.owners() if max_gpus else set()
+    limits = {o: n for o, n in (max_gpus or {}).items() if o in queued_owners}
+    holding = dict(held or {})
+    by_owner = policy == "fairshare" or bool(limits)
+    if by_owner:
+        heads = _owner_heads(tasks, could_run, policy, usage or {}, holding)
+    else:
+        heads = _heads(tasks, [b for b in buckets if could_run(*b)])
     n_open = sum(len(ids) for ids in open_by_node.values())
     taken: dict[int, str] = {}
     kept: dict[int, str] = {}
@@ -393,6 +418,17 @@ def plan(
     target: tuple[int, ...] = ()
     while heads and (blocker is None or n_open or room):
         key, (n_gpus, n_nodes, gpu_mem), task, rest = heads[0]
+        if by_owner:
+            owner = task.owner
+            if policy == "fairshare" and key[:2] != _rank(owner, usage or {}, holding):
+                # The owner started a task in this pass: its heads go back in at its new rank.
+                fresh = (*_rank(owner, usage or {}, holding), *start_key(task))
+                heapq.heapreplace(heads, (fresh, (n_gpus, n_nodes, gpu_mem), task, rest))
+                continue
+            limit = limits.get(owner)
+            if limit is not None and holding.get(owner, 0) + n_gpus * n_nodes > limit:
+                heapq.heappop(heads)  # all its tasks of this size wait for its own to end
+                continue
         examined += 1
         if gpu_mem:
             shared = _pick_memory(gpu_mem, room, open_by_node, by_index, mem_reserve)
@@ -404,9 +440,11 @@ def plan(
                     n_open -= 1
                     room[index] = gpu.mem_total - mem_reserve
                 room[index] -= gpu_mem
-                starts.append((key, Start(task.task_id, (index,), (gpu.node,), placement)))
+                starts.append(
+                    (start_key(task), Start(task.task_id, (index,), (gpu.node,), placement))
+                )
                 taken.setdefault(index, task.task_id)
-                _advance(heads, rest)
+                _advance_after_start(heads, rest, task, 1, by_owner, policy, usage, holding)
                 continue
         else:
             picked = _pick(open_by_node, n_gpus, n_nodes)
@@ -422,9 +460,9 @@ def plan(
                         links.append(explain(mine, how))
                 n_open -= len(ids)
                 why = "; ".join(links) or None
-                starts.append((key, Start(task.task_id, tuple(ids), picked, why)))
+                starts.append((start_key(task), Start(task.task_id, tuple(ids), picked, why)))
                 taken.update(dict.fromkeys(ids, task.task_id))
-                _advance(heads, rest)
+                _advance_after_start(heads, rest, task, len(ids), by_owner, policy, usage, holding)
                 continue
         if blocker is None:
             blocker = task
@@ -464,6 +502,8 @@ def plan(
         room=room,
         reserve=mem_reserve,
         biggest=biggest,
+        held=holding,
+        max_gpus=dict(max_gpus or {}),
     )
     return Plan(tuple(s for _, s in starts), examined, end, tasks)
 
@@ -486,6 +526,72 @@ def _advance(heads: list[_Head], rest: Iterator[QueuedTask]) -> None:
         heapq.heappop(heads)
     else:
         heapq.heapreplace(heads, (start_key(following), heads[0][1], following, rest))
+
+
+def _advance_after_start(
+    heads: list[_Head],
+    rest: Iterator[QueuedTask],
+    task: QueuedTask,
+    n_taken: int,
+    by_owner: bool,
+    policy: Policy,
+    usage: Mapping[str, float] | None,
+    holding: dict[str, int],
+) -> None:
+    """The first head started, on `n_taken` GPUs: count them for its owner, then advance."""
+    if by_owner:
+        holding[task.owner] = holding.get(task.owner, 0) + n_taken
+        _advance_owned(heads, rest, policy, usage or {}, holding)
+    else:
+        _advance(heads, rest)
+
+
+def _rank(owner: str, usage: Mapping[str, float], holding: Mapping[str, int]) -> tuple[float, int]:
+    """Fair share's order of owners: least decayed GPU-hours first, then fewest GPUs held."""
+    return (usage.get(owner, 0.0), holding.get(owner, 0))
+
+
+def _owned_key(
+    task: QueuedTask, policy: Policy, usage: Mapping[str, float], holding: Mapping[str, int]
+) -> tuple[object, ...]:
+    if policy == "fairshare":
+        return (*_rank(task.owner, usage, holding), *start_key(task))
+    return start_key(task)
+
+
+def _owner_heads(
+    tasks: TaskQueue,
+    could_run: Callable[[int, int, int], bool],
+    policy: Policy,
+    usage: Mapping[str, float],
+    holding: Mapping[str, int],
+) -> list[_Head]:
+    """The first GPU task of each owner's bucket that could run some day, as a heap: in start
+    order, or (fairshare) by the owner's rank, then start order."""
+    heads: list[_Head] = []
+    for owner, bucket in tasks.groups():
+        if could_run(*bucket):
+            rest = tasks.tasks_of(owner, *bucket)
+            first = next(rest)
+            key = _owned_key(first, policy, usage, holding)
+            heads.append((key, bucket, first, rest))
+    heapq.heapify(heads)
+    return heads
+
+
+def _advance_owned(
+    heads: list[_Head],
+    rest: Iterator[QueuedTask],
+    policy: Policy,
+    usage: Mapping[str, float],
+    holding: Mapping[str, int],
+) -> None:
+    following = next(rest, None)
+    if following is None:
+        heapq.heappop(heads)
+    else:
+        key = _owned_key(following, policy, usage, holding)
+        heapq.heapreplace(heads, (key, heads[0][1], following, rest))
 
 
 def _could_fit(n_gpus: int, n_nodes: int, usable_by_node: Mapping[str, int]) -> bool:

@@ -8,6 +8,9 @@ buckets that could still start and drops a bucket as soon as its shape no longer
 (see `policy.plan`). A task declaring GPU memory (`gpu_mem`: it shares one GPU) goes into a bucket
 of its own per declared size: (1, 1, gpu_mem); whole-GPU tasks are (n_gpus, n_nodes, 0).
 
+It also keeps one bucket per owner and shape (`tasks_of`): fair share and per-user GPU limits
+pick among the heads of users' queues (each in start order) instead of walking the whole queue.
+
 Add, remove and position cost O(log n); building from n tasks sorts once, O(n log n). A move
 (`plan_move`, then `reorder`) changes the keys of the moved task, and rarely of a few neighbours
 (core/order_keys.py): O(log n) too.
@@ -33,6 +36,7 @@ Shape = tuple[int, int]  # (n_gpus per node, n_nodes)
 # shared) of each declared size have a bucket of their own, so a pass drops a size that no longer
 # fits as it drops a shape.
 Bucket = tuple[int, int, int]
+Group = tuple[str, Bucket]  # (owner, bucket)
 _T = TypeVar("_T")
 
 
@@ -53,6 +57,10 @@ def shape_of(task: QueuedTask) -> Shape:
 
 def bucket_of(task: QueuedTask) -> Bucket:
     return (task.n_gpus, task.n_nodes, task.gpu_mem)
+
+
+def group_of(task: QueuedTask) -> Group:
+    return (task.owner, bucket_of(task))
 
 
 def start_key(task: QueuedTask) -> StartKey:
@@ -78,12 +86,16 @@ class TaskQueue:
     def _build(self) -> None:
         """The order, the buckets and the seqs of `_tasks`, each sorted once."""
         groups: dict[Bucket, list[StartKey]] = {}
+        owned: dict[Group, list[StartKey]] = {}
         for task in self._tasks.values():
-            groups.setdefault(bucket_of(task), []).append(start_key(task))
+            key = start_key(task)
+            groups.setdefault(bucket_of(task), []).append(key)
+            owned.setdefault(group_of(task), []).append(key)
         self._order: _Sorted[StartKey] = SortedList(k for g in groups.values() for k in g)
         self._buckets: dict[Bucket, _Sorted[StartKey]] = {
             n: SortedList(g) for n, g in groups.items()
         }
+        self._owned: dict[Group, _Sorted[StartKey]] = {g: SortedList(k) for g, k in owned.items()}
         self._seqs: _Sorted[int] = SortedList(t.queue_seq for t in self._tasks.values())
 
     # ------------------------------------------------------------------ changes
@@ -100,6 +112,10 @@ class TaskQueue:
         if bucket is None:
             bucket = self._buckets[bucket_of(task)] = SortedList()
         bucket.add(key)
+        mine = self._owned.get(group_of(task))
+        if mine is None:
+            mine = self._owned[group_of(task)] = SortedList()
+        mine.add(key)
         self._seqs.add(task.queue_seq)
 
     def merge(self, batch: QueueBatch) -> None:
@@ -116,6 +132,8 @@ class TaskQueue:
         self._order = _merged(self._order, batch.keys)
         for shape, keys in batch.by_shape.items():
             self._buckets[shape] = _merged(self._buckets.get(shape), keys)
+        for group, keys in batch.by_group.items():
+            self._owned[group] = _merged(self._owned.get(group), keys)
         self._seqs = _merged(self._seqs, batch.seqs)
 
     def remove(self, task_id: str) -> QueuedTask:
@@ -127,6 +145,10 @@ class TaskQueue:
         bucket.remove(key)
         if not bucket:
             del self._buckets[bucket_of(task)]
+        mine = self._owned[group_of(task)]
+        mine.remove(key)
+        if not mine:
+            del self._owned[group_of(task)]
         self._seqs.remove(task.queue_seq)
         return task
 
@@ -296,6 +318,23 @@ class TaskQueue:
         tasks = self._tasks
         return (tasks[key[2]] for key in bucket)
 
+    def groups(self) -> list[Group]:
+        """The distinct (owner, (n_gpus, n_nodes, gpu_mem)) of queued tasks, sorted."""
+        return sorted(self._owned)
+
+    def owners(self) -> set[str]:
+        return {owner for owner, _ in self._owned}
+
+    def tasks_of(
+        self, owner: str, n_gpus: int, n_nodes: int = 1, gpu_mem: int = 0
+    ) -> Iterator[QueuedTask]:
+        """The owner's tasks of this bucket, in start order, lazily."""
+        bucket = self._owned.get((owner, (n_gpus, n_nodes, gpu_mem)))
+        if bucket is None:
+            return iter(())
+        tasks = self._tasks
+        return (tasks[key[2]] for key in bucket)
+
 
 class QueueBatch:
     """Tasks checked and keyed in pieces (between the caller's other work), for TaskQueue.merge."""
@@ -304,6 +343,7 @@ class QueueBatch:
         self.tasks: dict[str, QueuedTask] = {}
         self.keys: list[StartKey] = []
         self.by_shape: dict[Bucket, list[StartKey]] = {}
+        self.by_group: dict[Group, list[StartKey]] = {}
         self.seqs: list[int] = []
 
     def add(self, tasks: Iterable[QueuedTask]) -> None:
@@ -319,6 +359,7 @@ class QueueBatch:
             self.tasks[task.task_id] = task
             self.keys.append(key)
             self.by_shape.setdefault(bucket_of(task), []).append(key)
+            self.by_group.setdefault(group_of(task), []).append(key)
             self.seqs.append(task.queue_seq)
 
     def __len__(self) -> int:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ant_scheduler.core.errors import InvalidTransition
+from ant_scheduler.core.users import ADMIN_NAME
 
 
 class TaskState(str, enum.Enum):
@@ -135,6 +136,7 @@ class TaskSpec:
     after: list[Dependency] = field(default_factory=list)  # tasks it waits for
     tags: list[str] = field(default_factory=list)  # labels to find, act on, pause a group by
     gpu_mem: int | None = None  # bytes of one GPU it shares with other such tasks (packing)
+    owner: str = ADMIN_NAME  # the user submitting it (set by the engine, not parsed)
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,7 @@ class Task:
     placement: str | None = None  # which GPUs it got and why (shared GPU, links), at its start
     # The most GPU memory its processes were seen using while over gpu_mem (bytes); None: never.
     gpu_mem_over: int | None = None
+    owner: str = ADMIN_NAME  # the user who submitted it (core/users.py); a restart copy keeps it
 
     @classmethod
     def from_spec(cls, spec: TaskSpec, *, created_at: float, queue_seq: int) -> Task:
@@ -233,6 +236,7 @@ class Task:
             after=list(spec.after),
             tags=list(spec.tags),
             gpu_mem=spec.gpu_mem,
+            owner=spec.owner,
         )
 
     def move_to(self, new: TaskState) -> None:

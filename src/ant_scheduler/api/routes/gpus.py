@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from ant_scheduler.api.deps import engine_of
+from ant_scheduler.api.deps import engine_of, user_of
 from ant_scheduler.api.schemas import GpuOut, GpuPatch, GpuTimelineOut
+from ant_scheduler.core.users import check_admin
 
 router = APIRouter(prefix="/api/v1/gpus", tags=["gpus"])
 
@@ -34,5 +35,7 @@ async def patch_gpu(
     body: GpuPatch,
     request: Request,
 ) -> dict[str, Any]:
-    """Enable or disable a GPU (kept across restarts): by index, or by label on a cluster."""
+    """Enable or disable a GPU (kept across restarts): by index, or by label on a cluster.
+    An admin's command."""
+    check_admin(user_of(request), "enable or disable GPUs")
     return await engine_of(request).set_gpu_enabled(index, body.enabled)

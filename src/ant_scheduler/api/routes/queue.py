@@ -7,8 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from ant_scheduler.api.deps import engine_of
+from ant_scheduler.api.deps import engine_of, user_of
 from ant_scheduler.api.schemas import PauseRequest, QueueOut
+from ant_scheduler.core.users import check_admin
 
 router = APIRouter(prefix="/api/v1/queue", tags=["queue"])
 
@@ -35,6 +36,9 @@ async def resume(request: Request, body: PauseRequest | None = None) -> dict[str
 
 async def _set_paused(request: Request, body: PauseRequest | None, paused: bool) -> dict[str, Any]:
     engine = engine_of(request)
+    user = user_of(request)
     if body is not None and body.tag is not None:
+        engine.authorize_tag(user, body.tag)
         return await engine.pause_tag(body.tag, paused)
+    check_admin(user, "pause or resume the whole queue")
     return await (engine.pause() if paused else engine.resume())

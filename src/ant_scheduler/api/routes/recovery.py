@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from ant_scheduler.api.deps import engine_of, tasks_json
+from ant_scheduler.api.deps import engine_of, tasks_json, user_of
 from ant_scheduler.api.schemas import Deleted, RecoveryOut, RestoreRequest, TasksOut
 
 router = APIRouter(prefix="/api/v1/recovery", tags=["recovery"])
@@ -22,10 +22,16 @@ async def recovery(request: Request) -> dict[str, Any]:
 @router.post("/restore", response_model=TasksOut)
 async def restore(body: RestoreRequest, request: Request) -> dict[str, Any]:
     engine = engine_of(request)
+    user = user_of(request)
+    if not user.admin:
+        for task_id in body.task_ids:
+            engine.authorize(user, task_id)
     return {"tasks": tasks_json(engine, await engine.restore(body.task_ids))}
 
 
 @router.delete("/{task_id}", response_model=Deleted)
 async def forget(task_id: str, request: Request) -> dict[str, Any]:
-    await engine_of(request).forget(task_id)
+    engine = engine_of(request)
+    engine.authorize(user_of(request), task_id)
+    await engine.forget(task_id)
     return {"task_id": task_id, "deleted": True}

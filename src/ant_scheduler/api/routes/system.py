@@ -22,6 +22,7 @@ from ant_scheduler.api.schemas import (
     SystemOut,
 )
 from ant_scheduler.core.errors import WrongToken
+from ant_scheduler.core.users import user_cookie
 
 router = APIRouter(tags=["system"])
 
@@ -39,10 +40,20 @@ async def health_detail(request: Request) -> dict[str, Any]:
     return engine_of(request).health()
 
 
-def _set_cookie(response: Response, request: Request, token: str) -> None:
+def _session_for(request: Request, token: str) -> str | None:
+    """The session cookie a token signs in with: the admin's or a named user's; None if the
+    token is nobody's."""
+    expected: str = request.app.state.token
+    if hmac.compare_digest(token.encode(), expected.encode()):
+        return cookie_value(expected)
+    user = engine_of(request).users.by_token(token.encode())
+    return user_cookie(user.token_hash) if user is not None else None
+
+
+def _set_cookie(response: Response, request: Request, value: str) -> None:
     response.set_cookie(
         COOKIE_NAME,
-        cookie_value(token),
+        value,
         httponly=True,
         secure=request.app.state.tls,
         samesite="strict",
@@ -53,12 +64,13 @@ def _set_cookie(response: Response, request: Request, token: str) -> None:
 
 @router.post("/api/v1/login", status_code=204, response_class=Response)
 async def login(body: LoginRequest, request: Request) -> Response:
-    """Exchange the token for the session cookie (what the web page does)."""
-    token: str = request.app.state.token
-    if not hmac.compare_digest(body.token.encode(), token.encode()):
+    """Exchange a token (the admin's or a user's) for the session cookie (what the web page
+    does)."""
+    session = _session_for(request, body.token)
+    if session is None:
         raise WrongToken("wrong token")
     response = Response(status_code=204)
-    _set_cookie(response, request, token)
+    _set_cookie(response, request, session)
     return response
 
 
@@ -72,10 +84,10 @@ async def logout() -> Response:
 @router.get("/", include_in_schema=False, response_model=None)
 async def index(request: Request, token: str | None = None) -> Response:
     """The printed login URL lands here: `/?token=...` sets the cookie, then shows the UI."""
-    expected: str = request.app.state.token
-    if token is not None and hmac.compare_digest(token.encode(), expected.encode()):
+    session = _session_for(request, token) if token is not None else None
+    if session is not None:
         response: Response = RedirectResponse("/", status_code=303)
-        _set_cookie(response, request, expected)
+        _set_cookie(response, request, session)
         return response
     page: Response = request.app.state.ui_index()
     return page

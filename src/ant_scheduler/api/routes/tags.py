@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from ant_scheduler.api.deps import engine_of
+from ant_scheduler.api.deps import engine_of, user_of
 from ant_scheduler.api.schemas import BulkOut, TagsOut
 from ant_scheduler.core.tags import MAX_TAG_LENGTH
 
@@ -27,22 +27,30 @@ async def list_tags(
 @router.post("/{tag}/kill", response_model=BulkOut)
 async def kill_tag(tag: TagPath, request: Request) -> dict[str, Any]:
     """Cancel the tag's queued tasks and kill its running ones (answers once they ended)."""
-    return await engine_of(request).kill_tag(tag)
+    engine = engine_of(request)
+    engine.authorize_tag(user_of(request), tag)
+    return await engine.kill_tag(tag)
 
 
 @router.post("/{tag}/restart", response_model=BulkOut)
 async def restart_tag(tag: TagPath, request: Request) -> dict[str, Any]:
     """Queue a copy of each of the tag's ended tasks not restarted yet (copies keep the tag)."""
-    return await engine_of(request).restart_tag(tag)
+    engine = engine_of(request)
+    engine.authorize_tag(user_of(request), tag)
+    return await engine.restart_tag(tag)
 
 
 @router.post("/{tag}/delete", response_model=BulkOut)
 async def delete_tag(tag: TagPath, request: Request) -> dict[str, Any]:
     """Delete the tag's queued, held and ended tasks; running ones are left (`skipped`)."""
-    return await engine_of(request).delete_tag(tag)
+    engine = engine_of(request)
+    engine.authorize_tag(user_of(request), tag)
+    return await engine.delete_tag(tag)
 
 
 @router.post("/{tag}/restore", response_model=BulkOut)
 async def restore_tag(tag: TagPath, request: Request) -> dict[str, Any]:
     """Put the tag's held and lost tasks back in the queue."""
-    return await engine_of(request).restore_tag(tag)
+    engine = engine_of(request)
+    engine.authorize_tag(user_of(request), tag)
+    return await engine.restore_tag(tag)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
-from ant_scheduler.api.deps import engine_of, tasks_json
+from ant_scheduler.api.deps import engine_of, tasks_json, user_of
 from ant_scheduler.api.schemas import (
     Deleted,
     LogOut,
@@ -72,7 +72,7 @@ def _options(body: SubmitRequest) -> dict[str, Any]:
 @router.post("", status_code=201, response_model=TasksOut)
 async def submit(body: SubmitRequest, request: Request) -> Any:
     engine = engine_of(request)
-    tasks = await engine.submit(body.command, **_options(body))
+    tasks = await engine.submit(body.command, **_options(body), user=user_of(request))
     if len(tasks) <= STREAM_ABOVE:
         return {"tasks": tasks_json(engine, tasks)}
     return StreamingResponse(
@@ -165,6 +165,7 @@ async def list_tasks(
         list[str] | None,
         Query(max_length=16, description="carrying this tag; repeated: carrying all of them"),
     ] = None,
+    owner: Annotated[str | None, Query(max_length=32, description="only this user's tasks")] = None,
 ) -> dict[str, Any]:
     engine = engine_of(request)
     tasks, total = engine.list_tasks(
@@ -177,6 +178,7 @@ async def list_tasks(
         ended_since=parse_time("since", since),
         ended_before=parse_time("until", until),
         tags=tag or (),
+        owner=owner or None,
     )
     return {"tasks": tasks_json(engine, tasks), "total": total}
 
@@ -189,13 +191,16 @@ async def get_task(task_id: str, request: Request) -> dict[str, Any]:
 
 @router.delete("/{task_id}", response_model=Deleted)
 async def delete_task(task_id: str, request: Request) -> dict[str, Any]:
-    await engine_of(request).delete(task_id)
+    engine = engine_of(request)
+    engine.authorize(user_of(request), task_id)
+    await engine.delete(task_id)
     return {"task_id": task_id, "deleted": True}
 
 
 @router.post("/{task_id}/kill", response_model=TaskOut)
 async def kill_task(task_id: str, request: Request) -> dict[str, Any]:
     engine = engine_of(request)
+    engine.authorize(user_of(request), task_id)
     return engine.task_dict(await engine.kill(task_id))
 
 
@@ -212,12 +217,17 @@ async def restart_task(
     ] = False,
 ) -> dict[str, Any]:
     engine = engine_of(request)
+    if with_dependents:
+        engine.authorize_dependents(user_of(request), task_id)
+    else:
+        engine.authorize(user_of(request), task_id)
     return engine.task_dict(await engine.restart(task_id, with_dependents=with_dependents))
 
 
 @router.post("/{task_id}/promote", response_model=TaskOut)
 async def promote_task(task_id: str, request: Request) -> dict[str, Any]:
     engine = engine_of(request)
+    engine.authorize(user_of(request), task_id)
     return engine.task_dict(await engine.promote(task_id))
 
 
@@ -226,6 +236,7 @@ async def move_task(task_id: str, body: MoveRequest, request: Request) -> dict[s
     """Move a queued task before or after another queued one, or to the top or bottom. It
     takes the priority of its new place, so the queue's order stays the order of starts."""
     engine = engine_of(request)
+    engine.authorize(user_of(request), task_id)
     moved = await engine.move(task_id, before=body.before, after=body.after, to=body.to)
     return engine.task_dict(moved)
 
@@ -234,6 +245,7 @@ async def move_task(task_id: str, body: MoveRequest, request: Request) -> dict[s
 async def rename_task(task_id: str, body: RenameRequest, request: Request) -> dict[str, Any]:
     """Give a queued, held or ended task a new id (not a running one): 409 if it is taken."""
     engine = engine_of(request)
+    engine.authorize(user_of(request), task_id)
     return engine.task_dict(await engine.rename(task_id, body.new_id))
 
 
