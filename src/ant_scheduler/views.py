@@ -84,4 +84,5 @@ def gpu_json(slot: GpuSlot, note: str | None) -> dict[str, Any]:
         "node": slot.info.node,
         "local_index": slot.info.local,
         "label": slot.info.label,
+        "mem_declared": sum(slot.declared.values()),
     }

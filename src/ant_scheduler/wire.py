@@ -156,6 +156,8 @@ class GpuOut:
     node: str = ""  # the node it is on; "" = this machine
     local_index: int = 0  # its index on its node (= index on this machine)
     label: str = ""  # how to name it: "node-b:1" on a cluster, "3" on this machine
+    # GPU memory packing: bytes the memory tasks sharing it declared (0: none shares it).
+    mem_declared: int = 0
 
 
 @dataclass

@@ -35,6 +35,8 @@ def test_memory_tasks_share_a_gpu_over_the_api_and_the_cli(
             "GPU 0 shared: declares 6 GiB, 6 GiB declared there already; 3 GiB left of 16 GiB "
             "(1 GiB reserve)"
         )
+        gpus = {g["index"]: g for g in c.get("/api/v1/gpus").json()}
+        assert (gpus[0]["mem_declared"], gpus[1]["mem_declared"]) == (12 * G, 0)
         wait_for(lambda: (cvd / "a").exists() and (cvd / "b").exists())
         assert (cvd / "a").read_text().strip() == (cvd / "b").read_text().strip() == "0"
         # The monitor sees each task's own memory (the fake GPU simulates what it declared).

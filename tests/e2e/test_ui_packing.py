@@ -66,6 +66,12 @@ def test_gpu_memory_on_create_and_the_over_use_flag(
         "needs 20 GiB of GPU memory but the largest usable GPU has 16 GiB"
     )
 
+    go(page, "Dashboard")  # the shared GPU's card says by how many and how much is declared
+    expect(page.get_by_test_id("gpu-0-shared")).to_have_text(
+        "shared by 2 tasks · 10.0 GiB declared of 16.0 GiB"
+    )
+    expect(page.get_by_test_id("gpu-1-shared")).to_have_count(0)
+
     page.goto(f"{server.url}/tasks/eval-b")
     expect(page.get_by_text("4.0 GiB declared (shares one GPU); using 7.0 GiB")).to_be_visible()
     expect(page.get_by_test_id("gpu-mem-over")).to_have_text(

@@ -1084,6 +1084,11 @@ export interface components {
              * @default
              */
             label: string;
+            /**
+             * Mem Declared
+             * @default 0
+             */
+            mem_declared: number;
         };
         /** GpuPatch */
         GpuPatch: {

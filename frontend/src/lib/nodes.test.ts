@@ -22,6 +22,7 @@ const gpu = (index: number, node = "", local = index): GpuOut => ({
   node,
   local_index: local,
   label: node ? `${node}:${local}` : String(index),
+  mem_declared: 0,
 });
 
 const health = (over: Partial<HealthOut> = {}): HealthOut => ({

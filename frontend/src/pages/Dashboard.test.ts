@@ -22,6 +22,7 @@ const gpu = (over: Partial<GpuOut>): GpuOut => ({
   node: "",
   local_index: 0,
   label: "0",
+  mem_declared: 0,
   ...over,
 });
 

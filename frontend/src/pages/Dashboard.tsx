@@ -80,6 +80,12 @@ function GpuCard({ gpu, onToggle }: { gpu: GpuOut; onToggle: (gpu: GpuOut) => vo
         value={gpu.mem_total ? gpu.mem_used / gpu.mem_total : 0}
         label={`mem ${bytes(gpu.mem_used)} / ${bytes(gpu.mem_total)}`}
       />
+      {(gpu.mem_declared ?? 0) > 0 && (
+        <div className="muted small" data-testid={`gpu-${gpu.index}-shared`}>
+          shared by {gpu.task_ids.length} task{gpu.task_ids.length === 1 ? "" : "s"} ·{" "}
+          {bytes(gpu.mem_declared ?? 0)} declared of {bytes(gpu.mem_total)}
+        </div>
+      )}
       {(gpu.processes ?? []).length > 0 && (
         <ul className="procs small" data-testid={`gpu-${gpu.index}-processes`}>
           {(gpu.processes ?? []).map((p) => (
