@@ -57,6 +57,8 @@ _BRIEF = (
     "queue_position",
     "tags",
     "after",
+    "gpu_mem",
+    "owner",
 )
 
 
@@ -196,6 +198,14 @@ def build_server(connect: Callable[[], Client]) -> MCPServer:
         notify: Annotated[
             str | None, Field(description="A webhook URL POSTed to when the task ends.")
         ] = None,
+        gpu_mem: Annotated[
+            str | None,
+            Field(
+                description="GPU memory instead of whole GPUs, e.g. '20G' or '512M': the task "
+                "shares one GPU with other such tasks while their memory fits (small "
+                "evaluations, notebooks)."
+            ),
+        ] = None,
     ) -> dict[str, Any]:
         """Queue one task (or several, mode 'multi') on the ANT GPU scheduler. Returns the new
         tasks ({"tasks": [...]}), each with its task_id (keep it) and state; what fits starts at
@@ -216,6 +226,7 @@ def build_server(connect: Callable[[], Client]) -> MCPServer:
                 retry_backoff=retry_backoff,
                 after=after,
                 tags=tags,
+                gpu_mem=gpu_mem,
             )
         )
         return {"tasks": [_task(t, brief=True) for t in tasks]}

@@ -171,6 +171,13 @@ def test_tools_drive_a_live_server(server: AntServer) -> None:
             "mcp-hog",
             "mcp-slow",
         ]
+        # Two tasks asking for GPU memory share one GPU (P13's packing, through MCP too).
+        for name in ("mcp-mem-a", "mcp-mem-b"):
+            await call(s, "submit", command="sleep 30", task_id=name, gpu_mem="2G")
+        shared = [await call(s, "show_task", task_id=n) for n in ("mcp-mem-a", "mcp-mem-b")]
+        assert [t["gpu_mem"] for t in shared] == [2 * 2**30] * 2
+        assert "gpu_mem must be a size" in await error_of(s, "submit", command="true", gpu_mem="x")
+        await call(s, "kill", task_ids=["mcp-mem-a", "mcp-mem-b"])
         await call(s, "submit", command="sleep 30", task_id="mcp-last")
         partly = await call(s, "kill", task_ids=["mcp-last", "nope"])
         assert [t["task_id"] for t in partly["tasks"]] == ["mcp-last"]

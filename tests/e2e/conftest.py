@@ -45,6 +45,16 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
+@pytest.fixture
+def axe_page(browser: Browser) -> Iterator[Page]:
+    """As `page`, where axe may be added (a11y.py: the context bypasses the CSP for its script)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    p = context.new_page()
+    p.set_default_timeout(15_000)
+    yield p
+    context.close()
+
+
 def shot(page: Page, name: str) -> None:
     """A screenshot for reviewers, under test-artifacts/ (git-ignored)."""
     ARTIFACTS.mkdir(exist_ok=True)

@@ -5,10 +5,8 @@ than declared), and a multi-GPU task's placement on a fake topology."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.api.test_tasks_api import submit, wait_state
 from tests.e2e.a11y import assert_accessible
@@ -20,12 +18,9 @@ G = 2**30
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
-    p = context.new_page()
-    p.set_default_timeout(15_000)
-    yield p
-    context.close()
+def page(axe_page: Page) -> Page:
+    """conftest's axe_page: axe checks these pages."""
+    return axe_page
 
 
 def test_gpu_memory_on_create_and_the_over_use_flag(

@@ -6,11 +6,10 @@ GPU-hours by user and by tag."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.api.test_tasks_api import submit, wait_state
 from tests.e2e.a11y import assert_accessible
@@ -19,13 +18,9 @@ from tests.server import AntServer
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """As conftest's page, where axe may be added (a11y.py)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
-    p = context.new_page()
-    p.set_default_timeout(15_000)
-    yield p
-    context.close()
+def page(axe_page: Page) -> Page:
+    """conftest's axe_page: axe checks these pages."""
+    return axe_page
 
 
 def as_user(server: AntServer, token: str) -> httpx.Client:
