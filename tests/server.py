@@ -87,22 +87,49 @@ class AntServer:
         env.pop("ANT_TOKEN", None)
         if self.token is not None:
             env["ANT_TOKEN"] = self.token
-        out = self.output_path.open("a")
-        self.proc = subprocess.Popen(
-            self.args, cwd=self.workdir, env=env, stdout=out, stderr=subprocess.STDOUT, text=True
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+        for _ in range(5):
+            out = self.output_path.open("a")
+            self.proc = subprocess.Popen(
+                self.args,
+                cwd=self.workdir,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                try:
+                    r = httpx.get(self.url + "/api/", verify=False, timeout=1)
+                    # Ours, not another test's server: the port free_port() gave can be taken by
+                    # another worker's server before ours binds it, and that one answers too.
+                    if r.status_code == 200 and self._listening():
+                        return self
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
+            else:
+                raise RuntimeError(f"ant serve did not come up:\n{self.output()}")
+            if "in use" not in self.output():
                 raise RuntimeError(f"ant serve exited early:\n{self.output()}")
-            try:
-                r = httpx.get(self.url + "/api/", verify=False, timeout=1)
-                if r.status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"ant serve did not come up:\n{self.output()}")
+            self._new_port()  # lost the race for the port: again on another
+        raise RuntimeError(f"ant serve found no free port:\n{self.output()}")
+
+    def _listening(self) -> bool:
+        """Whether this server's own process listens on the port."""
+        assert self.proc is not None
+        try:
+            conns = psutil.Process(self.proc.pid).net_connections(kind="tcp")
+        except psutil.Error:
+            return False
+        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == self.port for c in conns)
+
+    def _new_port(self) -> None:
+        old = str(self.port)
+        self.port = free_port()
+        self.args = [str(self.port) if a == old else a for a in self.args]
 
     def output(self) -> str:
         return self.output_path.read_text() if self.output_path.exists() else ""

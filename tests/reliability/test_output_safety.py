@@ -194,6 +194,9 @@ def test_ctrl_c_exits_130_without_a_traceback(server: AntServer) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a test run started in the background (`make test &`) has SIGINT
+        # ignored, and a program that inherits that keeps ignoring it (found: a 30 s hang).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
     proc.send_signal(signal.SIGINT)
