@@ -1,14 +1,15 @@
 import { useState } from "react";
 import type { RecoveryOut, TaskOut } from "../api/types";
 import { when } from "../lib/format";
+import { recoveryGroups } from "../lib/recovery";
 import { useConfirm } from "./ConfirmDialog";
 import { useModal } from "./useModal";
 
 type Tab = "last_session" | "earlier_sessions";
 
-const GROUPS: { title: string; states: string[]; note?: string }[] = [
-  { title: "Interrupted Ongoing Tasks", states: ["lost"] },
-  { title: "Queued Tasks", states: ["held"] },
+const GROUPS: { title: string; key: "interrupted" | "queued"; testId: string }[] = [
+  { title: "Interrupted Ongoing Tasks", key: "interrupted", testId: "group-lost" },
+  { title: "Queued Tasks", key: "queued", testId: "group-held" },
 ];
 
 export function RecoveryDialog(props: {
@@ -30,6 +31,7 @@ export function RecoveryDialog(props: {
     if (ok) await props.onForget(id);
   };
   const tasks: TaskOut[] = props.data[tab];
+  const groups = recoveryGroups(tasks);
   const setGroup = (group: TaskOut[], on: boolean) => {
     const next = new Set(selected);
     for (const t of group) {
@@ -71,9 +73,9 @@ export function RecoveryDialog(props: {
           </div>
         )}
         {GROUPS.map((group) => {
-          const items = tasks.filter((t) => group.states.includes(t.state));
+          const items = groups[group.key];
           return (
-            <section key={group.title} className="group" data-testid={`group-${group.states[0]}`}>
+            <section key={group.title} className="group" data-testid={group.testId}>
               <div className="row spread wrap">
                 <h3>
                   {group.title} ({items.length})
