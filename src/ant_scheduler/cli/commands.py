@@ -1087,7 +1087,7 @@ def users_add(
         emit_json(data)
         return
     echo(data["token"])
-    print(f"user {_user_line(data)} added; the line above is its token", file=sys.stderr)
+    echo(f"user {_user_line(data)} added; the line above is its token", err=True)
 
 
 @users.command(
@@ -1134,7 +1134,7 @@ def users_set(
         return
     if data.get("token"):
         echo(data["token"])
-        print(f"user {_user_line(data)}; the line above is its new token", file=sys.stderr)
+        echo(f"user {_user_line(data)}; the line above is its new token", err=True)
     else:
         echo(f"user {_user_line(data)}")
 
